@@ -1,0 +1,7 @@
+/* libpylocker-dbus: the public API, one include for all of it. */
+#ifndef PYLOCKER_H
+#define PYLOCKER_H
+
+#include <pylocker/pylocker-error.h>
+
+#endif
