@@ -2,6 +2,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -35,3 +36,5 @@ static inline uint64_t usec_add(uint64_t a, uint64_t b) {
 }
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+#define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) - offsetof(type, member)))

@@ -1,0 +1,680 @@
+/* The lock table: FIFO-fair all-or-nothing locks on opaque string paths, with leases and fencing
+ * tokens.
+ *
+ * Every path has a queue of every request on it, holders first, in arrival order, and a second
+ * queue of just the exclusive ones. A request is enqueued on all its paths at once and granted
+ * when, on each of them, it is at the head (exclusive) or no exclusive request is ahead of it
+ * (shared). Since every queue orders requests by the same arrival sequence, the oldest waiting
+ * request is never blocked by a younger one: no deadlock and no starvation. Granting looks only
+ * at the queues a departing request was in, from where it stood, so its cost does not depend on
+ * the locks held elsewhere. */
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "deadline-heap.h"
+#include "lock-table.h"
+#include "macro.h"
+
+typedef struct PathQueue {
+        GQueue entries;      /* every request on this path: link data is the Lock */
+        GQueue exclusive;    /* the exclusive requests among them, same order */
+        char path[];
+} PathQueue;
+
+typedef struct LockSlot {
+        PathQueue *queue;
+        GList entry_link;
+        GList exclusive_link;
+} LockSlot;
+
+struct Lock {
+        /* First, so that a Lock* is also a pointer to its id: the id table is a set keyed by it. */
+        uint8_t id[LOCK_ID_SIZE];
+        LockTable *table;
+        LockOwner *owner;
+        GList owner_link;
+        DeadlineHeapNode deadline;   /* the timeout while waiting, the lease once granted */
+        uint64_t seq;
+        uint64_t token;
+        uint64_t acquired_realtime;
+        uint64_t lease_usec;
+        void *userdata;
+        bool granted;
+        bool shared;
+        size_t n_slots;
+        LockSlot slots[];
+};
+
+struct LockOwner {
+        LockTable *table;
+        void *userdata;
+        GList table_link;
+        GQueue locks;
+        GQueue waiters;
+        bool dying;
+};
+
+struct LockTable {
+        LockTableLimits limits;
+        LockTableCallbacks callbacks;
+        void *userdata;
+        GHashTable *queues;          /* path → PathQueue */
+        GHashTable *locks;           /* set of held Locks, keyed by id */
+        GQueue owners;
+        DeadlineHeap deadlines;
+        uint64_t announced_deadline;
+        uint64_t next_seq;
+        uint64_t last_token;
+        size_t n_waiters;
+        size_t random_used;
+        uint8_t random_pool[1024];
+        bool in_callback;
+};
+
+static guint lock_id_hash(gconstpointer p) {
+        guint h;
+
+        /* The id is uniformly random, so any four bytes of it are a good hash. */
+        memcpy(&h, p, sizeof(h));
+        return h;
+}
+
+static gboolean lock_id_equal(gconstpointer a, gconstpointer b) {
+        return memcmp(a, b, LOCK_ID_SIZE) == 0;
+}
+
+static uint64_t clock_now(clockid_t clock, void *userdata) {
+        struct timespec ts;
+
+        if (clock_gettime(clock, &ts) < 0)
+                return 0;
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+uint64_t lock_table_now(const LockTable *table, clockid_t clock) {
+        return table->callbacks.now(clock, table->userdata);
+}
+
+LockTable *lock_table_new(const LockTableLimits *limits,
+                          const LockTableCallbacks *callbacks,
+                          void *userdata,
+                          uint64_t token_floor) {
+        LockTable *table = g_new0(LockTable, 1);
+
+        table->limits = *limits;
+        if (callbacks)
+                table->callbacks = *callbacks;
+        if (!table->callbacks.now)
+                table->callbacks.now = clock_now;
+        table->userdata = userdata;
+        table->queues = g_hash_table_new(g_str_hash, g_str_equal);
+        table->locks = g_hash_table_new(lock_id_hash, lock_id_equal);
+        table->deadlines = (DeadlineHeap) DEADLINE_HEAP_INIT;
+        table->announced_deadline = UINT64_MAX;
+        table->last_token = token_floor;
+        table->random_used = sizeof(table->random_pool);
+        return table;
+}
+
+const LockTableLimits *lock_table_get_limits(const LockTable *table) {
+        return &table->limits;
+}
+
+void lock_table_set_limits(LockTable *table, const LockTableLimits *limits) {
+        table->limits = *limits;
+}
+
+size_t lock_table_get_n_locks(const LockTable *table) {
+        return g_hash_table_size(table->locks);
+}
+
+size_t lock_table_get_n_waiters(const LockTable *table) {
+        return table->n_waiters;
+}
+
+uint64_t lock_table_get_last_token(const LockTable *table) {
+        return table->last_token;
+}
+
+static void random_fill(uint8_t *buf, size_t size) {
+        size_t done = 0;
+
+        while (done < size) {
+                ssize_t n = getrandom(buf + done, size - done, 0);
+
+                if (n < 0) {
+                        /* getrandom() only fails on kernels older than 3.17, which we do not support:
+                         * lock ids must be unguessable, so there is no weaker fallback. */
+                        if (errno == EINTR)
+                                continue;
+                        g_error("getrandom() failed: %s", g_strerror(errno));
+                }
+                done += (size_t) n;
+        }
+}
+
+static void table_new_lock_id(LockTable *table, uint8_t ret_id[LOCK_ID_SIZE]) {
+        do {
+                /* One getrandom() per 64 ids keeps the syscall off most grants. */
+                if (table->random_used + LOCK_ID_SIZE > sizeof(table->random_pool)) {
+                        random_fill(table->random_pool, sizeof(table->random_pool));
+                        table->random_used = 0;
+                }
+                memcpy(ret_id, table->random_pool + table->random_used, LOCK_ID_SIZE);
+                explicit_bzero(table->random_pool + table->random_used, LOCK_ID_SIZE);
+                table->random_used += LOCK_ID_SIZE;
+        } while (g_hash_table_contains(table->locks, ret_id));
+}
+
+static void table_announce_deadline(LockTable *table) {
+        DeadlineHeapNode *node = deadline_heap_peek(&table->deadlines);
+        uint64_t next = node ? node->deadline : UINT64_MAX;
+
+        if (next == table->announced_deadline)
+                return;
+        table->announced_deadline = next;
+        if (table->callbacks.on_deadline_changed)
+                table->callbacks.on_deadline_changed(table, next, table->userdata);
+}
+
+LockOwner *lock_owner_new(LockTable *table, void *userdata) {
+        LockOwner *owner = g_new0(LockOwner, 1);
+
+        owner->table = table;
+        owner->userdata = userdata;
+        owner->table_link.data = owner;
+        g_queue_push_tail_link(&table->owners, &owner->table_link);
+        return owner;
+}
+
+void *lock_owner_get_userdata(const LockOwner *owner) {
+        return owner->userdata;
+}
+
+size_t lock_owner_get_n_locks(const LockOwner *owner) {
+        return owner->locks.length;
+}
+
+size_t lock_owner_get_n_waiters(const LockOwner *owner) {
+        return owner->waiters.length;
+}
+
+int lock_table_check_paths(const LockTable *table,
+                           const char *const *paths,
+                           size_t n_paths,
+                           size_t *ret_bad_index) {
+        *ret_bad_index = 0;
+        if (n_paths == 0)
+                return LOCK_E_NO_PATHS;
+        if (n_paths > table->limits.max_paths_per_request) {
+                *ret_bad_index = table->limits.max_paths_per_request;
+                return LOCK_E_TOO_MANY_PATHS;
+        }
+
+        for (size_t i = 0; i < n_paths; i++) {
+                size_t length = strlen(paths[i]);
+
+                *ret_bad_index = i;
+                if (length == 0)
+                        return LOCK_E_EMPTY_PATH;
+                if (length > table->limits.max_path_length)
+                        return LOCK_E_PATH_TOO_LONG;
+                if (!g_utf8_validate(paths[i], (gssize) length, NULL))
+                        return LOCK_E_PATH_NOT_UTF8;
+        }
+
+        *ret_bad_index = 0;
+        return 0;
+}
+
+/* Removes duplicates in place, keeping the first occurrence of each path. Returns the new count. */
+static size_t paths_dedup(const char **paths, size_t n_paths) {
+        size_t n_unique = 0;
+
+        if (n_paths <= 16) {
+                for (size_t i = 0; i < n_paths; i++) {
+                        bool seen = false;
+
+                        for (size_t j = 0; j < n_unique && !seen; j++)
+                                seen = strcmp(paths[j], paths[i]) == 0;
+                        if (!seen)
+                                paths[n_unique++] = paths[i];
+                }
+                return n_unique;
+        }
+
+        g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+        for (size_t i = 0; i < n_paths; i++)
+                if (g_hash_table_add(seen, (gpointer) paths[i]))
+                        paths[n_unique++] = paths[i];
+        return n_unique;
+}
+
+static PathQueue *table_get_queue(LockTable *table, const char *path) {
+        PathQueue *queue = g_hash_table_lookup(table->queues, path);
+        size_t length;
+
+        if (queue)
+                return queue;
+
+        length = strlen(path);
+        queue = g_malloc0(sizeof(PathQueue) + length + 1);
+        memcpy(queue->path, path, length + 1);
+        g_hash_table_insert(table->queues, queue->path, queue);
+        return queue;
+}
+
+static bool lock_is_grantable(const Lock *lock) {
+        for (size_t i = 0; i < lock->n_slots; i++) {
+                const LockSlot *slot = &lock->slots[i];
+
+                if (!lock->shared) {
+                        if (slot->queue->entries.head != &slot->entry_link)
+                                return false;
+                } else {
+                        const GList *first_exclusive = slot->queue->exclusive.head;
+
+                        if (first_exclusive && ((const Lock *) first_exclusive->data)->seq < lock->seq)
+                                return false;
+                }
+        }
+        return true;
+}
+
+static void lock_grant(LockTable *table, Lock *lock) {
+        table_new_lock_id(table, lock->id);
+        lock->granted = true;
+        lock->token = ++table->last_token;
+        lock->acquired_realtime = lock_table_now(table, CLOCK_REALTIME);
+        deadline_heap_put(&table->deadlines, &lock->deadline,
+                          usec_add(lock_table_now(table, CLOCK_MONOTONIC), lock->lease_usec));
+        g_hash_table_add(table->locks, lock);
+        g_queue_push_tail_link(&lock->owner->locks, &lock->owner_link);
+}
+
+static void lock_try_grant_waiting(LockTable *table, Lock *lock) {
+        if (lock->granted || lock->owner->dying || !lock_is_grantable(lock))
+                return;
+
+        g_queue_unlink(&lock->owner->waiters, &lock->owner_link);
+        table->n_waiters--;
+        lock_grant(table, lock);
+
+        if (table->callbacks.on_granted) {
+                table->in_callback = true;
+                table->callbacks.on_granted(table, lock, table->userdata);
+                table->in_callback = false;
+        }
+}
+
+/* After a request left the queue at the place just before `next`, grants what it was blocking. */
+static void path_queue_wake(LockTable *table, PathQueue *queue, GList *next, bool departed_exclusive) {
+        if (departed_exclusive) {
+                const GList *first_exclusive = queue->exclusive.head;
+
+                if (!next)
+                        return;
+                /* An exclusive request still ahead of `next` keeps blocking everything behind it. */
+                if (first_exclusive && ((const Lock *) first_exclusive->data)->seq < ((Lock *) next->data)->seq)
+                        return;
+
+                /* The run of shared requests from here, then the first exclusive one (granted only
+                 * if it is now at the head). */
+                for (GList *l = next; l; l = l->next) {
+                        Lock *candidate = l->data;
+
+                        lock_try_grant_waiting(table, candidate);
+                        if (!candidate->shared)
+                                break;
+                }
+        } else {
+                /* A departing shared request only ever blocked the exclusive one now at the head. */
+                GList *head = queue->entries.head;
+
+                if (head && !((Lock *) head->data)->shared)
+                        lock_try_grant_waiting(table, head->data);
+        }
+}
+
+static void lock_unlink_slots(LockTable *table, Lock *lock, bool wake) {
+        for (size_t i = 0; i < lock->n_slots; i++) {
+                LockSlot *slot = &lock->slots[i];
+                PathQueue *queue = slot->queue;
+                GList *next = slot->entry_link.next;
+
+                g_queue_unlink(&queue->entries, &slot->entry_link);
+                if (!lock->shared)
+                        g_queue_unlink(&queue->exclusive, &slot->exclusive_link);
+
+                if (g_queue_is_empty(&queue->entries)) {
+                        g_hash_table_remove(table->queues, queue->path);
+                        g_free(queue);
+                        continue;
+                }
+
+                /* Waking queue by queue is enough: a request blocked by this one on several paths is
+                 * tried again when the last of them is unlinked. */
+                if (wake)
+                        path_queue_wake(table, queue, next, !lock->shared);
+        }
+}
+
+static void lock_end_internal(LockTable *table, Lock *lock, LockEndReason reason, bool wake) {
+        deadline_heap_remove(&table->deadlines, &lock->deadline);
+        if (lock->granted) {
+                g_queue_unlink(&lock->owner->locks, &lock->owner_link);
+                g_hash_table_remove(table->locks, lock);
+        } else {
+                g_queue_unlink(&lock->owner->waiters, &lock->owner_link);
+                table->n_waiters--;
+        }
+
+        if (table->callbacks.on_ended) {
+                table->in_callback = true;
+                table->callbacks.on_ended(table, lock, reason, table->userdata);
+                table->in_callback = false;
+        }
+
+        lock_unlink_slots(table, lock, wake);
+        explicit_bzero(lock->id, sizeof(lock->id));
+        g_free(lock);
+}
+
+void lock_table_end(LockTable *table, Lock *lock, LockEndReason reason) {
+        g_assert_false(table->in_callback);
+        lock_end_internal(table, lock, reason, reason != LOCK_END_SHUTDOWN);
+        table_announce_deadline(table);
+}
+
+static void owner_end_all(LockOwner *owner, LockEndReason waiter_reason, LockEndReason lock_reason, bool wake) {
+        LockTable *table = owner->table;
+
+        /* Waiters first, so that releasing the owner's locks does not grant them. */
+        owner->dying = true;
+        while (!g_queue_is_empty(&owner->waiters))
+                lock_end_internal(table, owner->waiters.head->data, waiter_reason, wake);
+        while (!g_queue_is_empty(&owner->locks))
+                lock_end_internal(table, owner->locks.head->data, lock_reason, wake);
+}
+
+LockOwner *lock_owner_free(LockOwner *owner) {
+        LockTable *table;
+
+        if (!owner)
+                return NULL;
+
+        table = owner->table;
+        g_assert_false(table->in_callback);
+        owner_end_all(owner, LOCK_END_CANCELLED, LOCK_END_OWNER_GONE, true);
+        g_queue_unlink(&table->owners, &owner->table_link);
+        g_free(owner);
+        table_announce_deadline(table);
+        return NULL;
+}
+
+LockTable *lock_table_free(LockTable *table) {
+        if (!table)
+                return NULL;
+
+        g_assert_false(table->in_callback);
+        while (!g_queue_is_empty(&table->owners)) {
+                LockOwner *owner = table->owners.head->data;
+
+                owner_end_all(owner, LOCK_END_SHUTDOWN, LOCK_END_SHUTDOWN, false);
+                g_queue_unlink(&table->owners, &owner->table_link);
+                g_free(owner);
+        }
+
+        g_assert_cmpuint(g_hash_table_size(table->queues), ==, 0);
+        g_assert_cmpuint(g_hash_table_size(table->locks), ==, 0);
+        g_hash_table_unref(table->queues);
+        g_hash_table_unref(table->locks);
+        deadline_heap_deinit(&table->deadlines);
+        explicit_bzero(table->random_pool, sizeof(table->random_pool));
+        g_free(table);
+        return NULL;
+}
+
+int lock_table_acquire(LockTable *table,
+                       LockOwner *owner,
+                       const char *const *paths,
+                       size_t n_paths,
+                       LockFlags flags,
+                       uint64_t timeout_usec,
+                       uint64_t ttl_usec,
+                       void *lock_userdata,
+                       Lock **ret_lock) {
+        g_autofree const char **unique = NULL;
+        size_t n_unique, bad_index;
+        Lock *lock;
+        int r;
+
+        g_assert_false(table->in_callback);
+
+        r = lock_table_check_paths(table, paths, n_paths, &bad_index);
+        if (r != 0)
+                return r;
+        if (owner->locks.length + owner->waiters.length >= table->limits.max_locks_per_owner)
+                return LOCK_E_QUOTA;
+
+        unique = g_memdup2(paths, n_paths * sizeof(char *));
+        n_unique = paths_dedup(unique, n_paths);
+
+        lock = g_malloc0(sizeof(Lock) + n_unique * sizeof(LockSlot));
+        lock->table = table;
+        lock->owner = owner;
+        lock->owner_link.data = lock;
+        lock->seq = ++table->next_seq;
+        lock->shared = flags & LOCK_SHARED;
+        lock->lease_usec = ttl_usec == 0 || ttl_usec > table->limits.max_lock_usec ?
+                table->limits.max_lock_usec : ttl_usec;
+        lock->userdata = lock_userdata;
+        lock->n_slots = n_unique;
+
+        for (size_t i = 0; i < n_unique; i++) {
+                LockSlot *slot = &lock->slots[i];
+
+                slot->queue = table_get_queue(table, unique[i]);
+                slot->entry_link.data = lock;
+                g_queue_push_tail_link(&slot->queue->entries, &slot->entry_link);
+                if (!lock->shared) {
+                        slot->exclusive_link.data = lock;
+                        g_queue_push_tail_link(&slot->queue->exclusive, &slot->exclusive_link);
+                }
+        }
+
+        if (lock_is_grantable(lock)) {
+                lock_grant(table, lock);
+                table_announce_deadline(table);
+                *ret_lock = lock;
+                return 0;
+        }
+
+        if ((flags & LOCK_NONBLOCKING) || owner->waiters.length >= table->limits.max_waiters_per_owner) {
+                /* It is last in every queue it joined, so leaving wakes nobody. */
+                lock_unlink_slots(table, lock, /* wake= */ false);
+                g_free(lock);
+                return (flags & LOCK_NONBLOCKING) ? LOCK_E_WOULD_BLOCK : LOCK_E_QUOTA;
+        }
+
+        if (timeout_usec == 0)
+                timeout_usec = table->limits.default_timeout_usec;
+        if (timeout_usec != UINT64_MAX)
+                deadline_heap_put(&table->deadlines, &lock->deadline,
+                                  usec_add(lock_table_now(table, CLOCK_MONOTONIC), timeout_usec));
+        g_queue_push_tail_link(&owner->waiters, &lock->owner_link);
+        table->n_waiters++;
+        table_announce_deadline(table);
+
+        *ret_lock = lock;
+        return LOCK_E_PENDING;
+}
+
+Lock *lock_table_find(const LockTable *table, const uint8_t id[LOCK_ID_SIZE]) {
+        return g_hash_table_lookup(table->locks, id);
+}
+
+int lock_table_release(LockTable *table, const LockOwner *owner, const uint8_t id[LOCK_ID_SIZE]) {
+        Lock *lock = lock_table_find(table, id);
+
+        if (!lock)
+                return LOCK_E_NOT_FOUND;
+        if (lock->owner != owner)
+                return LOCK_E_NOT_OWNER;
+
+        lock_table_end(table, lock, LOCK_END_RELEASED);
+        return 0;
+}
+
+int lock_table_refresh(LockTable *table,
+                       const LockOwner *owner,
+                       const uint8_t id[LOCK_ID_SIZE],
+                       uint64_t ttl_usec,
+                       uint64_t *ret_expires_realtime) {
+        Lock *lock = lock_table_find(table, id);
+        uint64_t lease;
+
+        g_assert_false(table->in_callback);
+
+        if (!lock)
+                return LOCK_E_NOT_FOUND;
+        if (lock->owner != owner)
+                return LOCK_E_NOT_OWNER;
+
+        lease = ttl_usec == 0 || ttl_usec > table->limits.max_lock_usec ? table->limits.max_lock_usec : ttl_usec;
+        deadline_heap_put(&table->deadlines, &lock->deadline,
+                          usec_add(lock_table_now(table, CLOCK_MONOTONIC), lease));
+        table_announce_deadline(table);
+
+        *ret_expires_realtime = lock_get_expires_realtime(lock);
+        return 0;
+}
+
+void lock_table_dispatch_deadlines(LockTable *table) {
+        uint64_t now = lock_table_now(table, CLOCK_MONOTONIC);
+        DeadlineHeapNode *node;
+
+        g_assert_false(table->in_callback);
+
+        while ((node = deadline_heap_peek(&table->deadlines)) && node->deadline <= now) {
+                Lock *lock = container_of(node, Lock, deadline);
+
+                lock_end_internal(table, lock, lock->granted ? LOCK_END_EXPIRED : LOCK_END_TIMED_OUT, true);
+        }
+        table_announce_deadline(table);
+}
+
+void lock_table_iter_init(LockTableIter *iter, LockTable *table) {
+        g_hash_table_iter_init(&iter->iter, table->locks);
+}
+
+bool lock_table_iter_next(LockTableIter *iter, Lock **ret_lock) {
+        gpointer key;
+
+        if (!g_hash_table_iter_next(&iter->iter, &key, NULL))
+                return false;
+        *ret_lock = key;
+        return true;
+}
+
+LockOwner *lock_get_owner(const Lock *lock) {
+        return lock->owner;
+}
+
+bool lock_is_granted(const Lock *lock) {
+        return lock->granted;
+}
+
+bool lock_is_shared(const Lock *lock) {
+        return lock->shared;
+}
+
+size_t lock_get_n_paths(const Lock *lock) {
+        return lock->n_slots;
+}
+
+const char *lock_get_path(const Lock *lock, size_t i) {
+        g_assert_cmpuint(i, <, lock->n_slots);
+        return lock->slots[i].queue->path;
+}
+
+const uint8_t *lock_get_id(const Lock *lock) {
+        return lock->id;
+}
+
+uint64_t lock_get_token(const Lock *lock) {
+        return lock->token;
+}
+
+uint64_t lock_get_acquired_realtime(const Lock *lock) {
+        return lock->acquired_realtime;
+}
+
+uint64_t lock_get_expires_realtime(const Lock *lock) {
+        uint64_t now_mono, now_real;
+
+        if (!lock->granted)
+                return 0;
+
+        /* Deadlines are monotonic (immune to clock changes); report them as a time of day. */
+        now_mono = lock_table_now(lock->table, CLOCK_MONOTONIC);
+        now_real = lock_table_now(lock->table, CLOCK_REALTIME);
+        if (lock->deadline.deadline <= now_mono)
+                return now_real;
+        return usec_add(now_real, lock->deadline.deadline - now_mono);
+}
+
+void *lock_get_userdata(const Lock *lock) {
+        return lock->userdata;
+}
+
+void lock_set_userdata(Lock *lock, void *userdata) {
+        lock->userdata = userdata;
+}
+
+char *lock_id_to_string(const uint8_t id[LOCK_ID_SIZE], char buf[LOCK_ID_STRING_MAX]) {
+        static const char hex[] = "0123456789abcdef";
+
+        for (size_t i = 0; i < LOCK_ID_SIZE; i++) {
+                buf[2 * i] = hex[id[i] >> 4];
+                buf[2 * i + 1] = hex[id[i] & 15];
+        }
+        buf[2 * LOCK_ID_SIZE] = 0;
+        return buf;
+}
+
+int lock_id_from_string(const char *s, uint8_t ret_id[LOCK_ID_SIZE]) {
+        uint8_t id[LOCK_ID_SIZE];
+
+        if (strlen(s) != 2 * LOCK_ID_SIZE)
+                return -EINVAL;
+
+        for (size_t i = 0; i < LOCK_ID_SIZE; i++) {
+                int hi = g_ascii_xdigit_value(s[2 * i]), lo = g_ascii_xdigit_value(s[2 * i + 1]);
+
+                /* Uppercase would parse too, but then one id would have two spellings. */
+                if (hi < 0 || lo < 0 || g_ascii_isupper(s[2 * i]) || g_ascii_isupper(s[2 * i + 1]))
+                        return -EINVAL;
+                id[i] = (uint8_t) (hi << 4 | lo);
+        }
+
+        memcpy(ret_id, id, sizeof(id));
+        return 0;
+}
+
+static const char *const lock_end_reason_table[_LOCK_END_REASON_MAX] = {
+        [LOCK_END_RELEASED]   = "released",
+        [LOCK_END_FORCED]     = "force-released",
+        [LOCK_END_EXPIRED]    = "expired",
+        [LOCK_END_OWNER_GONE] = "owner-gone",
+        [LOCK_END_TIMED_OUT]  = "timed-out",
+        [LOCK_END_CANCELLED]  = "cancelled",
+        [LOCK_END_SHUTDOWN]   = "shutdown",
+};
+
+const char *lock_end_reason_to_string(LockEndReason reason) {
+        if (reason < 0 || reason >= _LOCK_END_REASON_MAX)
+                return NULL;
+        return lock_end_reason_table[reason];
+}

@@ -1,0 +1,167 @@
+/* The lock table: FIFO-fair all-or-nothing locks on opaque string paths, with leases and fencing
+ * tokens. Pure C with no D-Bus types, so other backends can sit beside it behind the same calls. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <glib.h>
+
+typedef struct LockTable LockTable;
+typedef struct LockOwner LockOwner;
+/* A request: waiting until granted, then a held lock. The same object throughout. */
+typedef struct Lock Lock;
+
+/* Documented outcomes of lock table calls; negative values are fatal errno codes. */
+enum {
+        LOCK_E_PENDING = 1,        /* queued: on_granted or on_ended(TIMED_OUT) comes later */
+        LOCK_E_WOULD_BLOCK,        /* nonblocking request that could not be granted at once */
+        LOCK_E_NOT_FOUND,          /* no held lock with that id */
+        LOCK_E_NOT_OWNER,          /* the lock is held by another owner */
+        LOCK_E_QUOTA,              /* the owner holds or waits for too many locks */
+        LOCK_E_NO_PATHS,           /* empty path list */
+        LOCK_E_TOO_MANY_PATHS,     /* more paths than max_paths_per_request */
+        LOCK_E_EMPTY_PATH,         /* a path is "" */
+        LOCK_E_PATH_TOO_LONG,      /* a path is longer than max_path_length bytes */
+        LOCK_E_PATH_NOT_UTF8,      /* a path is not valid UTF-8 */
+};
+
+typedef enum LockEndReason {
+        LOCK_END_RELEASED,         /* released by its owner */
+        LOCK_END_FORCED,           /* released by someone else (admin, handle closed) */
+        LOCK_END_EXPIRED,          /* the lease ran out */
+        LOCK_END_OWNER_GONE,       /* the owner went away */
+        LOCK_END_TIMED_OUT,        /* a waiting request's timeout passed */
+        LOCK_END_CANCELLED,        /* a waiting request was dropped (owner gone) */
+        LOCK_END_SHUTDOWN,         /* the table is being shut down */
+        _LOCK_END_REASON_MAX,
+} LockEndReason;
+
+typedef enum LockFlags {
+        LOCK_SHARED      = 1 << 0,
+        LOCK_NONBLOCKING = 1 << 1,
+} LockFlags;
+
+#define LOCK_ID_SIZE 16
+#define LOCK_ID_STRING_MAX (LOCK_ID_SIZE * 2 + 1)
+
+typedef struct LockTableLimits {
+        uint64_t default_timeout_usec;   /* used for a timeout of 0 */
+        uint64_t max_lock_usec;          /* longest lease; also the lease when none is asked for */
+        size_t max_paths_per_request;
+        size_t max_path_length;
+        size_t max_locks_per_owner;      /* held plus waiting (a waiter may become a lock) */
+        size_t max_waiters_per_owner;
+} LockTableLimits;
+
+#define LOCK_TABLE_LIMITS_DEFAULT {                                      \
+                .default_timeout_usec = 20 * UINT64_C(1000000),          \
+                .max_lock_usec = 120 * UINT64_C(1000000),                \
+                .max_paths_per_request = 256,                            \
+                .max_path_length = 4096,                                 \
+                .max_locks_per_owner = 4096,                             \
+                .max_waiters_per_owner = 256,                            \
+        }
+
+/* Callbacks must not call back into the table's mutating functions. */
+typedef struct LockTableCallbacks {
+        /* A queued request was granted. Not called for requests granted inside lock_table_acquire(). */
+        void (*on_granted)(LockTable *table, Lock *lock, void *userdata);
+        /* Called exactly once for every queued request and held lock, just before it is freed. */
+        void (*on_ended)(LockTable *table, Lock *lock, LockEndReason reason, void *userdata);
+        /* The earliest deadline changed (UINT64_MAX: none); re-arm the timer that calls
+         * lock_table_dispatch_deadlines(). */
+        void (*on_deadline_changed)(LockTable *table, uint64_t monotonic_usec, void *userdata);
+        /* Injected clock, for tests; NULL means clock_gettime(). */
+        uint64_t (*now)(clockid_t clock, void *userdata);
+} LockTableCallbacks;
+
+LockTable *lock_table_new(const LockTableLimits *limits,
+                          const LockTableCallbacks *callbacks,
+                          void *userdata,
+                          uint64_t token_floor);
+/* Ends every remaining request and lock with LOCK_END_SHUTDOWN and frees owners and table. */
+LockTable *lock_table_free(LockTable *table);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LockTable, lock_table_free)
+
+const LockTableLimits *lock_table_get_limits(const LockTable *table);
+/* Applies to grants, refreshes and requests made from now on. */
+void lock_table_set_limits(LockTable *table, const LockTableLimits *limits);
+
+size_t lock_table_get_n_locks(const LockTable *table);
+size_t lock_table_get_n_waiters(const LockTable *table);
+uint64_t lock_table_get_last_token(const LockTable *table);
+uint64_t lock_table_now(const LockTable *table, clockid_t clock);
+
+LockOwner *lock_owner_new(LockTable *table, void *userdata);
+/* Cancels the owner's waiting requests and releases its locks, then frees it. */
+LockOwner *lock_owner_free(LockOwner *owner);
+void *lock_owner_get_userdata(const LockOwner *owner);
+size_t lock_owner_get_n_locks(const LockOwner *owner);
+size_t lock_owner_get_n_waiters(const LockOwner *owner);
+
+/* Checks a path list against the limits: 0, or a LOCK_E_* code and the index of the bad path. */
+int lock_table_check_paths(const LockTable *table,
+                           const char *const *paths,
+                           size_t n_paths,
+                           size_t *ret_bad_index);
+
+/* Requests all paths at once. Duplicates collapse. timeout_usec 0 means the default timeout and
+ * UINT64_MAX waits forever; ttl_usec 0 (or anything longer) means max_lock_usec.
+ * Returns 0 (granted), LOCK_E_PENDING (queued), LOCK_E_WOULD_BLOCK, LOCK_E_QUOTA or a path error;
+ * *ret_lock is set for 0 and LOCK_E_PENDING. */
+int lock_table_acquire(LockTable *table,
+                       LockOwner *owner,
+                       const char *const *paths,
+                       size_t n_paths,
+                       LockFlags flags,
+                       uint64_t timeout_usec,
+                       uint64_t ttl_usec,
+                       void *lock_userdata,
+                       Lock **ret_lock);
+
+/* Finds a held lock by id. */
+Lock *lock_table_find(const LockTable *table, const uint8_t id[LOCK_ID_SIZE]);
+
+/* Releases a held lock of this owner: 0, LOCK_E_NOT_FOUND or LOCK_E_NOT_OWNER. owner may be NULL. */
+int lock_table_release(LockTable *table, const LockOwner *owner, const uint8_t id[LOCK_ID_SIZE]);
+/* Ends a held lock or a waiting request, whoever owns it. */
+void lock_table_end(LockTable *table, Lock *lock, LockEndReason reason);
+
+/* Sets a held lock's lease to ttl_usec from now (0 or longer than the maximum: max_lock_usec).
+ * Returns 0 and the new expiry (realtime), LOCK_E_NOT_FOUND or LOCK_E_NOT_OWNER. */
+int lock_table_refresh(LockTable *table,
+                       const LockOwner *owner,
+                       const uint8_t id[LOCK_ID_SIZE],
+                       uint64_t ttl_usec,
+                       uint64_t *ret_expires_realtime);
+
+/* Ends every request whose timeout and every lock whose lease has passed. */
+void lock_table_dispatch_deadlines(LockTable *table);
+
+typedef struct LockTableIter {
+        GHashTableIter iter;
+} LockTableIter;
+void lock_table_iter_init(LockTableIter *iter, LockTable *table);
+bool lock_table_iter_next(LockTableIter *iter, Lock **ret_lock);
+
+/* Accessors. Paths are in request order with duplicates removed. */
+LockOwner *lock_get_owner(const Lock *lock);
+bool lock_is_granted(const Lock *lock);
+bool lock_is_shared(const Lock *lock);
+size_t lock_get_n_paths(const Lock *lock);
+const char *lock_get_path(const Lock *lock, size_t i);
+const uint8_t *lock_get_id(const Lock *lock);
+uint64_t lock_get_token(const Lock *lock);
+uint64_t lock_get_acquired_realtime(const Lock *lock);
+uint64_t lock_get_expires_realtime(const Lock *lock);
+void *lock_get_userdata(const Lock *lock);
+void lock_set_userdata(Lock *lock, void *userdata);
+
+/* Lock ids on the wire are 32 lowercase hex digits. Parsing returns 0 or -EINVAL. */
+char *lock_id_to_string(const uint8_t id[LOCK_ID_SIZE], char buf[LOCK_ID_STRING_MAX]);
+int lock_id_from_string(const char *s, uint8_t ret_id[LOCK_ID_SIZE]);
+
+const char *lock_end_reason_to_string(LockEndReason reason);

@@ -1,0 +1,35 @@
+/* An intrusive binary min-heap of deadlines: one timer structure for every timeout in the daemon. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Embedded in whatever has a deadline; index is 1-based, 0 when not in a heap. */
+typedef struct DeadlineHeapNode {
+        uint64_t deadline;
+        size_t index;
+} DeadlineHeapNode;
+
+typedef struct DeadlineHeap {
+        DeadlineHeapNode **nodes;
+        size_t n_nodes;
+        size_t n_allocated;
+} DeadlineHeap;
+
+#define DEADLINE_HEAP_INIT { NULL, 0, 0 }
+
+void deadline_heap_deinit(DeadlineHeap *heap);
+
+/* Inserts the node, or moves it when it is in the heap already. O(log n). */
+void deadline_heap_put(DeadlineHeap *heap, DeadlineHeapNode *node, uint64_t deadline);
+/* Removes the node if it is in the heap. O(log n). */
+void deadline_heap_remove(DeadlineHeap *heap, DeadlineHeapNode *node);
+
+static inline DeadlineHeapNode *deadline_heap_peek(const DeadlineHeap *heap) {
+        return heap->n_nodes > 0 ? heap->nodes[0] : NULL;
+}
+
+static inline bool deadline_heap_node_is_queued(const DeadlineHeapNode *node) {
+        return node->index != 0;
+}
