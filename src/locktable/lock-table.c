@@ -168,8 +168,7 @@ static void table_new_lock_id(LockTable *table, uint8_t ret_id[LOCK_ID_SIZE]) {
 }
 
 static void table_announce_deadline(LockTable *table) {
-        DeadlineHeapNode *node = deadline_heap_peek(&table->deadlines);
-        uint64_t next = node ? node->deadline : UINT64_MAX;
+        uint64_t next = lock_table_get_next_deadline(table);
 
         if (next == table->announced_deadline)
                 return;
@@ -413,15 +412,30 @@ LockOwner *lock_owner_free(LockOwner *owner) {
         return NULL;
 }
 
+void lock_table_shutdown(LockTable *table) {
+        g_assert_false(table->in_callback);
+
+        /* All waiters of all owners first: a lock ending must not grant anything now. */
+        for (GList *l = table->owners.head; l; l = l->next) {
+                LockOwner *owner = l->data;
+
+                owner->dying = true;
+                while (!g_queue_is_empty(&owner->waiters))
+                        lock_end_internal(table, owner->waiters.head->data, LOCK_END_SHUTDOWN, false);
+        }
+        for (GList *l = table->owners.head; l; l = l->next)
+                owner_end_all(l->data, LOCK_END_SHUTDOWN, LOCK_END_SHUTDOWN, false);
+        table_announce_deadline(table);
+}
+
 LockTable *lock_table_free(LockTable *table) {
         if (!table)
                 return NULL;
 
-        g_assert_false(table->in_callback);
+        lock_table_shutdown(table);
         while (!g_queue_is_empty(&table->owners)) {
                 LockOwner *owner = table->owners.head->data;
 
-                owner_end_all(owner, LOCK_END_SHUTDOWN, LOCK_END_SHUTDOWN, false);
                 g_queue_unlink(&table->owners, &owner->table_link);
                 g_free(owner);
         }
@@ -549,6 +563,12 @@ int lock_table_refresh(LockTable *table,
 
         *ret_expires_realtime = lock_get_expires_realtime(lock);
         return 0;
+}
+
+uint64_t lock_table_get_next_deadline(const LockTable *table) {
+        DeadlineHeapNode *node = deadline_heap_peek(&table->deadlines);
+
+        return node ? node->deadline : UINT64_MAX;
 }
 
 void lock_table_dispatch_deadlines(LockTable *table) {

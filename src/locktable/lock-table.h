@@ -82,7 +82,9 @@ LockTable *lock_table_new(const LockTableLimits *limits,
                           const LockTableCallbacks *callbacks,
                           void *userdata,
                           uint64_t token_floor);
-/* Ends every remaining request and lock with LOCK_END_SHUTDOWN and frees owners and table. */
+/* Ends every waiting request and held lock with LOCK_END_SHUTDOWN, granting nothing; owners stay. */
+void lock_table_shutdown(LockTable *table);
+/* Shuts down, then frees the remaining owners and the table. */
 LockTable *lock_table_free(LockTable *table);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LockTable, lock_table_free)
 
@@ -137,6 +139,9 @@ int lock_table_refresh(LockTable *table,
                        const uint8_t id[LOCK_ID_SIZE],
                        uint64_t ttl_usec,
                        uint64_t *ret_expires_realtime);
+
+/* The earliest deadline (monotonic), UINT64_MAX when there is none. */
+uint64_t lock_table_get_next_deadline(const LockTable *table);
 
 /* Ends every request whose timeout and every lock whose lease has passed. */
 void lock_table_dispatch_deadlines(LockTable *table);

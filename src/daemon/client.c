@@ -1,0 +1,79 @@
+/* A client of pylockerd: one bus peer (or bridge peer) with its identity, name and lock owner. */
+#include <errno.h>
+#include <string.h>
+
+#include "client.h"
+#include "manager.h"
+
+Client *client_new(Manager *manager, const char *id, ClientTransport transport, sd_bus *bus, uid_t uid, pid_t pid) {
+        Client *client = g_new0(Client, 1);
+
+        client->manager = manager;
+        client->id = g_strdup(id);
+        client->transport = transport;
+        client->bus = sd_bus_ref(bus);
+        client->uid = uid;
+        client->pid = pid;
+        client->owner = lock_owner_new(manager->table, client);
+
+        g_assert_false(g_hash_table_contains(manager->clients, client->id));
+        g_hash_table_insert(manager->clients, client->id, client);
+        return client;
+}
+
+Client *client_free(Client *client) {
+        Manager *manager;
+
+        if (!client)
+                return NULL;
+
+        manager = client->manager;
+        lock_owner_free(client->owner);
+        if (client->name)
+                g_hash_table_remove(manager->client_names, client->name);
+        g_hash_table_remove(manager->clients, client->id);
+        sd_bus_unref(client->bus);
+        g_free(client->name);
+        g_free(client->id);
+        g_free(client);
+        return NULL;
+}
+
+int client_set_name(Client *client, const char *name) {
+        GHashTable *names = client->manager->client_names;
+        Client *holder;
+
+        if (name && *name == 0)
+                name = NULL;
+        if (name) {
+                if (strlen(name) > CLIENT_NAME_MAX)
+                        return -EINVAL;
+                for (const char *p = name; *p; p++)
+                        if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                                return -EINVAL;
+                holder = g_hash_table_lookup(names, name);
+                if (holder == client)
+                        return 0;
+                if (holder)
+                        return -EEXIST;
+        }
+
+        if (client->name) {
+                g_hash_table_remove(names, client->name);
+                g_clear_pointer(&client->name, g_free);
+        }
+        if (name) {
+                client->name = g_strdup(name);
+                g_hash_table_insert(names, client->name, client);
+        }
+        return 0;
+}
+
+const char *client_transport_to_string(ClientTransport transport) {
+        static const char *const table[_CLIENT_TRANSPORT_MAX] = {
+                [CLIENT_TRANSPORT_BUS] = "bus",
+                [CLIENT_TRANSPORT_BRIDGE] = "bridge",
+        };
+
+        return transport >= 0 && transport < _CLIENT_TRANSPORT_MAX ? table[transport] : NULL;
+}

@@ -1,0 +1,42 @@
+/* A client of pylockerd: one bus peer (or bridge peer) with its identity, name and lock owner. */
+#pragma once
+
+#include <sys/types.h>
+
+#include <glib.h>
+#include <systemd/sd-bus.h>
+
+#include "lock-table.h"
+
+typedef struct Manager Manager;
+
+typedef enum ClientTransport {
+        CLIENT_TRANSPORT_BUS,
+        CLIENT_TRANSPORT_BRIDGE,
+        _CLIENT_TRANSPORT_MAX,
+} ClientTransport;
+
+#define CLIENT_NAME_MAX 255
+
+typedef struct Client {
+        Manager *manager;
+        char *id;                 /* unique bus name, or bridge-N */
+        char *name;               /* friendly name, NULL when unset */
+        uid_t uid;
+        pid_t pid;
+        ClientTransport transport;
+        sd_bus *bus;              /* where to send its signals */
+        LockOwner *owner;
+} Client;
+
+/* Creates a client and adds it to the manager's registry; the id must not be in use. */
+Client *client_new(Manager *manager, const char *id, ClientTransport transport, sd_bus *bus, uid_t uid, pid_t pid);
+/* Releases its locks, drops its waiting requests, removes it from the registry. */
+Client *client_free(Client *client);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Client, client_free)
+
+/* Sets or clears (NULL or "") the friendly name. Returns 0, -EEXIST (taken by another client) or
+ * -EINVAL (too long, or a control character). */
+int client_set_name(Client *client, const char *name);
+
+const char *client_transport_to_string(ClientTransport transport);

@@ -1,0 +1,210 @@
+/* pylockerd: command line, settings and the run() checklist. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+
+typedef struct Arguments {
+        BusKind bus_kind;
+        bool bus_kind_set;
+        const char *address;
+        const char *config_file;
+        GPtrArray *overrides;     /* "Key=value" strings, applied after the file */
+} Arguments;
+
+static void help(void) {
+        printf("Usage: pylockerd [OPTIONS...]\n\n"
+               "The pylocker lock service on D-Bus.\n\n"
+               "  -h --help                    Show this help\n"
+               "     --version                 Show the version\n"
+               "     --system                  Serve on the system bus (default, unless activated\n"
+               "                               on a session bus)\n"
+               "     --user                    Serve on the user's session bus\n"
+               "     --address=ADDRESS         Serve on the bus at this D-Bus address\n"
+               "     --config=FILE             Read settings from FILE instead of\n"
+               "                               " DEFAULT_CONFIG_FILE "\n"
+               "     --default-timeout=SPAN    Acquire timeout when a caller passes 0 (20s)\n"
+               "     --max-lock-time=SPAN      Longest lease of a lock (120s)\n"
+               "     --max-locks-per-client=N  Locks a client may hold or await (4096)\n"
+               "     --max-waiters-per-client=N\n"
+               "                               Requests a client may have waiting (256)\n"
+               "     --max-paths=N             Paths in one request (256)\n"
+               "     --max-path-length=N       Bytes in one path (4096)\n"
+               "     --log-level=LEVEL         debug, info, notice, warning or err (info)\n");
+}
+
+static int parse_log_level(const char *text) {
+        static const char *const names[] = {
+                [LOG_ERR] = "err", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+                [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (names[i] && strcmp(names[i], text) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+static int parse_argv(int argc, char *argv[], Arguments *args) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_SYSTEM,
+                ARG_USER,
+                ARG_ADDRESS,
+                ARG_CONFIG,
+                ARG_DEFAULT_TIMEOUT,
+                ARG_MAX_LOCK_TIME,
+                ARG_MAX_LOCKS_PER_CLIENT,
+                ARG_MAX_WAITERS_PER_CLIENT,
+                ARG_MAX_PATHS,
+                ARG_MAX_PATH_LENGTH,
+                ARG_LOG_LEVEL,
+        };
+        static const struct option options[] = {
+                { "help",                   no_argument,       NULL, 'h' },
+                { "version",                no_argument,       NULL, ARG_VERSION },
+                { "system",                 no_argument,       NULL, ARG_SYSTEM },
+                { "user",                   no_argument,       NULL, ARG_USER },
+                { "address",                required_argument, NULL, ARG_ADDRESS },
+                { "config",                 required_argument, NULL, ARG_CONFIG },
+                { "default-timeout",        required_argument, NULL, ARG_DEFAULT_TIMEOUT },
+                { "max-lock-time",          required_argument, NULL, ARG_MAX_LOCK_TIME },
+                { "max-locks-per-client",   required_argument, NULL, ARG_MAX_LOCKS_PER_CLIENT },
+                { "max-waiters-per-client", required_argument, NULL, ARG_MAX_WAITERS_PER_CLIENT },
+                { "max-paths",              required_argument, NULL, ARG_MAX_PATHS },
+                { "max-path-length",        required_argument, NULL, ARG_MAX_PATH_LENGTH },
+                { "log-level",              required_argument, NULL, ARG_LOG_LEVEL },
+                {}
+        };
+        /* Command line overrides use the same names and parsers as the file. */
+        static const char *const override_keys[] = {
+                [ARG_DEFAULT_TIMEOUT - ARG_DEFAULT_TIMEOUT] = "DefaultTimeout",
+                [ARG_MAX_LOCK_TIME - ARG_DEFAULT_TIMEOUT] = "MaxLockTime",
+                [ARG_MAX_LOCKS_PER_CLIENT - ARG_DEFAULT_TIMEOUT] = "MaxLocksPerClient",
+                [ARG_MAX_WAITERS_PER_CLIENT - ARG_DEFAULT_TIMEOUT] = "MaxWaitersPerClient",
+                [ARG_MAX_PATHS - ARG_DEFAULT_TIMEOUT] = "MaxPathsPerRequest",
+                [ARG_MAX_PATH_LENGTH - ARG_DEFAULT_TIMEOUT] = "MaxPathLength",
+        };
+        int c, level;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("pylockerd %s\n", PACKAGE_VERSION);
+                        return 0;
+                case ARG_SYSTEM:
+                case ARG_USER:
+                case ARG_ADDRESS:
+                        if (args->bus_kind_set)
+                                return log_error_errno(EINVAL, "Only one of --system, --user and --address may be given.");
+                        args->bus_kind_set = true;
+                        args->bus_kind = c == ARG_SYSTEM ? BUS_KIND_SYSTEM : c == ARG_USER ? BUS_KIND_USER : BUS_KIND_ADDRESS;
+                        args->address = c == ARG_ADDRESS ? optarg : NULL;
+                        break;
+                case ARG_CONFIG:
+                        args->config_file = optarg;
+                        break;
+                case ARG_DEFAULT_TIMEOUT ... ARG_MAX_PATH_LENGTH:
+                        g_ptr_array_add(args->overrides, g_strdup_printf("%s=%s", override_keys[c - ARG_DEFAULT_TIMEOUT],
+                                                                         optarg));
+                        break;
+                case ARG_LOG_LEVEL:
+                        level = parse_log_level(optarg);
+                        if (level < 0)
+                                return log_error_errno(EINVAL, "Invalid log level '%s'.", optarg);
+                        log_set_max_level(level);
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        g_assert_not_reached();
+                }
+
+        if (optind < argc)
+                return log_error_errno(EINVAL, "This program takes no positional arguments.");
+
+        if (!args->bus_kind_set) {
+                /* Activated by a session bus: serve there. */
+                const char *starter = getenv("DBUS_STARTER_BUS_TYPE");
+
+                args->bus_kind = starter && strcmp(starter, "session") == 0 ? BUS_KIND_USER : BUS_KIND_SYSTEM;
+        }
+        return 1;
+}
+
+static int load_config(const Arguments *args, Config *ret) {
+        g_autofree char *error = NULL;
+        Config config;
+        int r;
+
+        config_init_defaults(&config);
+        r = config_load_file(&config, args->config_file ?: DEFAULT_CONFIG_FILE,
+                             /* missing_ok= */ !args->config_file, &error);
+        if (r < 0)
+                return log_error_errno(r, "Bad configuration: %s", error);
+
+        for (guint i = 0; i < args->overrides->len; i++) {
+                const char *item = args->overrides->pdata[i];
+                g_autofree char *key = g_strndup(item, (gsize) (strchr(item, '=') - item));
+
+                r = config_set(&config, key, strchr(item, '=') + 1, &error);
+                if (r < 0)
+                        return log_error_errno(r, "Bad command line option: %s", error);
+        }
+
+        *ret = config;
+        return 0;
+}
+
+static int run(int argc, char *argv[]) {
+        g_autoptr(GPtrArray) overrides = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(Manager) manager = NULL;
+        Arguments args = { .overrides = overrides };
+        Config config;
+        int r;
+
+        r = parse_argv(argc, argv, &args);
+        if (r <= 0)
+                return r;
+
+        r = load_config(&args, &config);
+        if (r < 0)
+                return r;
+
+        r = manager_new(&config, &manager);
+        if (r < 0)
+                return r;
+
+        r = sd_event_set_watchdog(manager->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Failed to enable watchdog, ignoring: %m");
+
+        /* A NULL handler makes the signal leave the event loop; shutdown answers all waiters. */
+        r = sd_event_add_signal(manager->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(manager->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to install signal handlers: %m");
+
+        r = manager_connect_bus(manager, args.bus_kind, args.address);
+        if (r < 0)
+                return r;
+
+        return manager_run(manager);
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,235 @@
+/* The daemon's state: event loop, bus connection, lock table, client registry and settings. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "bus-errors.h"
+#include "bus-locker.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "sd-cleanup.h"
+
+/* User-set deadlines must fire on time: sd-event would coalesce them by 250 ms by default. */
+#define DEADLINE_ACCURACY_USEC (1 * USEC_PER_MSEC)
+
+static void manager_arm_deadline(Manager *manager, uint64_t deadline) {
+        int r;
+
+        if (deadline == UINT64_MAX) {
+                (void) sd_event_source_set_enabled(manager->deadline_source, SD_EVENT_OFF);
+                return;
+        }
+
+        r = sd_event_source_set_time(manager->deadline_source, deadline);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(manager->deadline_source, SD_EVENT_ONESHOT);
+        if (r < 0)
+                /* Without the timer, timeouts and leases would never end: better to stop loudly. */
+                (void) sd_event_exit(manager->event, log_error_errno(r, "Failed to arm deadline timer: %m"));
+}
+
+static void on_deadline_changed(LockTable *table, uint64_t deadline, void *userdata) {
+        manager_arm_deadline(userdata, deadline);
+}
+
+static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
+        Manager *manager = userdata;
+
+        lock_table_dispatch_deadlines(manager->table);
+        manager_arm_deadline(manager, lock_table_get_next_deadline(manager->table));
+        return 0;
+}
+
+static void on_granted(LockTable *table, Lock *lock, void *userdata) {
+        bus_locker_lock_granted(userdata, lock);
+}
+
+static void on_ended(LockTable *table, Lock *lock, LockEndReason reason, void *userdata) {
+        bus_locker_lock_ended(userdata, lock, reason);
+}
+
+static const LockTableCallbacks manager_table_callbacks = {
+        .on_granted = on_granted,
+        .on_ended = on_ended,
+        .on_deadline_changed = on_deadline_changed,
+};
+
+int manager_new(const Config *config, Manager **ret) {
+        g_autoptr(Manager) manager = g_new0(Manager, 1);
+        int r;
+
+        manager->config = *config;
+        manager->uid = geteuid();
+        manager->clients = g_hash_table_new(g_str_hash, g_str_equal);
+        manager->client_names = g_hash_table_new(g_str_hash, g_str_equal);
+
+        r = sd_event_default(&manager->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate event loop: %m");
+
+        r = sd_event_add_time(manager->event, &manager->deadline_source, CLOCK_MONOTONIC, 0,
+                              DEADLINE_ACCURACY_USEC, on_deadline, manager);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add deadline timer: %m");
+        r = sd_event_source_set_enabled(manager->deadline_source, SD_EVENT_OFF);
+        if (r < 0)
+                return log_error_errno(r, "Failed to disable deadline timer: %m");
+        (void) sd_event_source_set_description(manager->deadline_source, "deadlines");
+
+        manager->table = lock_table_new(&manager->config.limits, &manager_table_callbacks, manager,
+                                        /* token_floor= */ 0);
+
+        *ret = g_steal_pointer(&manager);
+        return 0;
+}
+
+Manager *manager_free(Manager *manager) {
+        GHashTableIter iter;
+        gpointer client;
+
+        if (!manager)
+                return NULL;
+
+        /* Answer every waiting Acquire before going: callers learn now, not from their call timeout. */
+        if (manager->table)
+                lock_table_shutdown(manager->table);
+
+        g_hash_table_iter_init(&iter, manager->clients);
+        while (g_hash_table_iter_next(&iter, NULL, &client)) {
+                g_hash_table_iter_steal(&iter);
+                client_free(client);
+        }
+        g_hash_table_unref(manager->clients);
+        g_hash_table_unref(manager->client_names);
+        lock_table_free(manager->table);
+
+        if (manager->bus) {
+                (void) sd_bus_flush(manager->bus);
+                manager->bus = sd_bus_flush_close_unref(manager->bus);
+        }
+        sd_event_source_disable_unref(manager->deadline_source);
+        sd_event_unref(manager->event);
+        g_free(manager);
+        return NULL;
+}
+
+/* A client's locks and waiters go the moment its connection does. The bus sends NameOwnerChanged
+ * after every message of that connection, so nothing it sent is handled after this. */
+static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *manager = userdata;
+        const char *name, *old_owner, *new_owner;
+        Client *client;
+        int r;
+
+        r = sd_bus_message_read(message, "sss", &name, &old_owner, &new_owner);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to parse NameOwnerChanged, ignoring: %m");
+                return 0;
+        }
+        if (name[0] != ':' || new_owner[0] != 0)
+                return 0;
+
+        client = g_hash_table_lookup(manager->clients, name);
+        if (client) {
+                log_debug("Client %s disconnected.", name);
+                client_free(client);
+        }
+        return 0;
+}
+
+static int on_name_acquired(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        Manager *manager = userdata;
+        const sd_bus_error *error = sd_bus_message_get_error(message);
+
+        if (error) {
+                int r = sd_bus_error_get_errno(error);
+
+                log_error_errno(r, "Failed to own bus name %s: %s", PYLOCKER_BUS_NAME, error->message);
+                return sd_event_exit(manager->event, -r);
+        }
+
+        log_debug("Owning bus name %s.", PYLOCKER_BUS_NAME);
+        (void) sd_notify(false, "READY=1\nSTATUS=Serving " PYLOCKER_BUS_NAME);
+        return 0;
+}
+
+int manager_connect_bus(Manager *manager, BusKind kind, const char *address) {
+        g_autoptr(sd_bus) bus = NULL;
+        int r;
+
+        switch (kind) {
+        case BUS_KIND_SYSTEM:
+                r = sd_bus_open_system(&bus);
+                break;
+        case BUS_KIND_USER:
+                r = sd_bus_open_user(&bus);
+                break;
+        default:
+                r = sd_bus_new(&bus);
+                if (r >= 0)
+                        r = sd_bus_set_address(bus, address);
+                if (r >= 0)
+                        r = sd_bus_set_bus_client(bus, true);
+                if (r >= 0)
+                        r = sd_bus_start(bus);
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the %s bus: %m",
+                                       kind == BUS_KIND_SYSTEM ? "system" : kind == BUS_KIND_USER ? "user" : "given");
+        manager->bus_kind = kind;
+
+        /* Installed before the name is requested, so that no client can be missed. */
+        r = sd_bus_add_match(bus, NULL,
+                             "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                             "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg2=''",
+                             on_name_owner_changed, manager);
+        if (r < 0)
+                return log_error_errno(r, "Failed to subscribe to NameOwnerChanged: %m");
+
+        r = bus_locker_add_object(manager, bus);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_attach_event(bus, manager->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach bus to event loop: %m");
+
+        r = sd_bus_request_name_async(bus, NULL, PYLOCKER_BUS_NAME, 0, on_name_acquired, manager);
+        if (r < 0)
+                return log_error_errno(r, "Failed to request bus name %s: %m", PYLOCKER_BUS_NAME);
+
+        /* Without the bus there is nothing to serve: leave the loop. */
+        r = sd_bus_set_exit_on_disconnect(bus, true);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set exit on disconnect: %m");
+
+        manager->bus = g_steal_pointer(&bus);
+        return 0;
+}
+
+void manager_set_limits(Manager *manager, const LockTableLimits *limits) {
+        bool changed_max = limits->max_lock_usec != manager->config.limits.max_lock_usec;
+        bool changed_timeout = limits->default_timeout_usec != manager->config.limits.default_timeout_usec;
+
+        manager->config.limits = *limits;
+        lock_table_set_limits(manager->table, limits);
+
+        if (changed_max || changed_timeout)
+                (void) sd_bus_emit_properties_changed(manager->bus, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE,
+                                                      changed_max ? "MaxLockTime" : "DefaultTimeout",
+                                                      changed_max && changed_timeout ? "DefaultTimeout" : NULL,
+                                                      NULL);
+}
+
+int manager_run(Manager *manager) {
+        int r;
+
+        r = sd_event_loop(manager->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        (void) sd_notify(false, "STOPPING=1");
+        return r;
+}

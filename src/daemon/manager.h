@@ -1,0 +1,46 @@
+/* The daemon's state: event loop, bus connection, lock table, client registry and settings. */
+#pragma once
+
+#include <stdbool.h>
+
+#include <glib.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "client.h"
+#include "config.h"
+#include "lock-table.h"
+
+#define PYLOCKER_BUS_NAME "org.pylocker.Locker"
+#define PYLOCKER_OBJECT_PATH "/org/pylocker/Locker"
+#define PYLOCKER_INTERFACE "org.pylocker.Locker"
+
+typedef enum BusKind {
+        BUS_KIND_SYSTEM,
+        BUS_KIND_USER,
+        BUS_KIND_ADDRESS,
+} BusKind;
+
+typedef struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        BusKind bus_kind;
+        sd_event_source *deadline_source;
+        LockTable *table;
+        GHashTable *clients;        /* client id → Client (owned) */
+        GHashTable *client_names;   /* friendly name → Client */
+        Config config;
+        uid_t uid;                  /* our own; callers with it or uid 0 may manage */
+} Manager;
+
+int manager_new(const Config *config, Manager **ret);
+Manager *manager_free(Manager *manager);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
+
+/* Connects, starts serving the object and requests the bus name; READY=1 is sent once it is ours. */
+int manager_connect_bus(Manager *manager, BusKind kind, const char *address);
+
+/* Updates the lock limits and announces the changed properties. */
+void manager_set_limits(Manager *manager, const LockTableLimits *limits);
+
+int manager_run(Manager *manager);
