@@ -231,9 +231,15 @@ static int read_paths(sd_bus_message *message, size_t max, GPtrArray **ret) {
                 return r;
         while ((r = sd_bus_message_read_basic(message, 's', &path)) > 0) {
                 g_ptr_array_add(paths, (gpointer) path);
-                if (paths->len > max)
-                        break;
+                if (paths->len > max) {
+                        /* The caller refuses the list: no need to look at the rest. */
+                        *ret = g_steal_pointer(&paths);
+                        return 0;
+                }
         }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(message);
         if (r < 0)
                 return r;
 

@@ -57,7 +57,17 @@ static const LockTableCallbacks manager_table_callbacks = {
         .on_deadline_changed = on_deadline_changed,
 };
 
+static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
+        Manager *manager = userdata;
+
+        /* Runs before sd-bus's own exit handler flushes and closes the connection, so every waiting
+         * Acquire still gets its answer. */
+        lock_table_shutdown(manager->table);
+        return 0;
+}
+
 int manager_new(const Config *config, Manager **ret) {
+        sd_event_source *exit_source;
         g_autoptr(Manager) manager = g_new0(Manager, 1);
         int r;
 
@@ -78,6 +88,17 @@ int manager_new(const Config *config, Manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to disable deadline timer: %m");
         (void) sd_event_source_set_description(manager->deadline_source, "deadlines");
+
+        r = sd_event_add_exit(manager->event, &exit_source, on_exit_answer_waiters, manager);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add exit handler: %m");
+        r = sd_event_source_set_priority(exit_source, SD_EVENT_PRIORITY_IMPORTANT);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set exit handler priority: %m");
+        r = sd_event_source_set_floating(exit_source, true);
+        sd_event_source_unref(exit_source);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make exit handler floating: %m");
 
         manager->table = lock_table_new(&manager->config.limits, &manager_table_callbacks, manager,
                                         /* token_floor= */ 0);

@@ -38,6 +38,7 @@ struct Lock {
         uint64_t seq;
         uint64_t token;
         uint64_t acquired_realtime;
+        uint64_t acquired_monotonic;
         uint64_t lease_usec;
         void *userdata;
         bool granted;
@@ -286,8 +287,8 @@ static void lock_grant(LockTable *table, Lock *lock) {
         lock->granted = true;
         lock->token = ++table->last_token;
         lock->acquired_realtime = lock_table_now(table, CLOCK_REALTIME);
-        deadline_heap_put(&table->deadlines, &lock->deadline,
-                          usec_add(lock_table_now(table, CLOCK_MONOTONIC), lock->lease_usec));
+        lock->acquired_monotonic = lock_table_now(table, CLOCK_MONOTONIC);
+        deadline_heap_put(&table->deadlines, &lock->deadline, usec_add(lock->acquired_monotonic, lock->lease_usec));
         g_hash_table_add(table->locks, lock);
         g_queue_push_tail_link(&lock->owner->locks, &lock->owner_link);
 }
@@ -632,17 +633,12 @@ uint64_t lock_get_acquired_realtime(const Lock *lock) {
 }
 
 uint64_t lock_get_expires_realtime(const Lock *lock) {
-        uint64_t now_mono, now_real;
-
         if (!lock->granted)
                 return 0;
 
-        /* Deadlines are monotonic (immune to clock changes); report them as a time of day. */
-        now_mono = lock_table_now(lock->table, CLOCK_MONOTONIC);
-        now_real = lock_table_now(lock->table, CLOCK_REALTIME);
-        if (lock->deadline.deadline <= now_mono)
-                return now_real;
-        return usec_add(now_real, lock->deadline.deadline - now_mono);
+        /* Deadlines are monotonic, immune to clock changes; shown as a time of day they are counted
+         * from the wall clock at the grant, so the same lease always reads the same. */
+        return usec_add(lock->acquired_realtime, lock->deadline.deadline - lock->acquired_monotonic);
 }
 
 void *lock_get_userdata(const Lock *lock) {

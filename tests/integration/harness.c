@@ -1,0 +1,396 @@
+/* Test harness: a private dbus-daemon and a real pylockerd on it, started and stopped by PID. */
+#undef G_DISABLE_ASSERT
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "harness.h"
+
+static const char *env_or_fail(const char *name) {
+        const char *value = g_getenv(name);
+
+        if (!value)
+                g_error("%s is not set: run the tests through meson test.", name);
+        return value;
+}
+
+/* Waits for a child for up to timeout_ms; returns its wait status, or -1 if it is still running. */
+static int wait_child(GPid pid, int timeout_ms) {
+        for (int waited = 0;; waited += 10) {
+                int status;
+                pid_t r = waitpid(pid, &status, WNOHANG);
+
+                if (r == pid)
+                        return status;
+                g_assert_cmpint(r, ==, 0);
+                if (waited >= timeout_ms)
+                        return -1;
+                g_usleep(10 * 1000);
+        }
+}
+
+/* Whatever happens to the test, what it started goes with it. */
+static void child_setup_die_with_parent(gpointer data) {
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void start_bus(Harness *h) {
+        const char *argv[] = {
+                "dbus-daemon", "--nofork", "--print-address=1", NULL, NULL,
+        };
+        g_autofree char *config = g_strdup_printf("--config-file=%s", env_or_fail("PYLOCKER_TEST_BUS_CONFIG"));
+        g_autoptr(GError) error = NULL;
+        char line[1024];
+        int out_fd;
+        FILE *out;
+
+        argv[3] = config;
+        g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, NULL,
+                                               G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                               G_SPAWN_STDERR_TO_DEV_NULL,
+                                               child_setup_die_with_parent, NULL, &h->bus_pid, NULL, &out_fd,
+                                               NULL, &error));
+        g_assert_no_error(error);
+
+        out = fdopen(out_fd, "r");
+        g_assert_nonnull(out);
+        g_assert_nonnull(fgets(line, sizeof(line), out));
+        fclose(out);
+        h->bus_address = g_strdup(g_strstrip(line));
+        g_assert_true(g_str_has_prefix(h->bus_address, "unix:"));
+}
+
+static int notify_socket_new(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, one = 1;
+
+        g_assert_cmpuint(strlen(path), <, sizeof(sa.sun_path));
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
+        g_assert_cmpint(setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), ==, 0);
+        return fd;
+}
+
+void harness_start_daemon(Harness *h, const char *const *daemon_args) {
+        g_autofree char *notify_path = g_build_filename(h->tmpdir, "notify", NULL);
+        g_autofree char *config = g_build_filename(h->tmpdir, "empty.conf", NULL);
+        g_autoptr(GPtrArray) argv = g_ptr_array_new();
+        g_auto(GStrv) envp = g_get_environ();
+        g_autoptr(GError) error = NULL;
+        bool ready = false;
+        int fd;
+
+        (void) g_unlink(notify_path);
+        fd = notify_socket_new(notify_path);
+        g_assert_true(g_file_set_contents(config, "", 0, &error));
+
+        g_ptr_array_add(argv, (gpointer) env_or_fail("PYLOCKERD"));
+        g_ptr_array_add(argv, (gpointer) "--address");
+        g_ptr_array_add(argv, h->bus_address);
+        g_ptr_array_add(argv, (gpointer) "--config");
+        g_ptr_array_add(argv, config);
+        for (size_t i = 0; daemon_args && daemon_args[i]; i++)
+                g_ptr_array_add(argv, (gpointer) daemon_args[i]);
+        g_ptr_array_add(argv, NULL);
+
+        envp = g_environ_setenv(envp, "NOTIFY_SOCKET", notify_path, TRUE);
+        g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, envp, G_SPAWN_DO_NOT_REAP_CHILD,
+                                    child_setup_die_with_parent, NULL, &h->daemon_pid, &error));
+        g_assert_no_error(error);
+
+        /* READY=1 comes once the bus name is ours. */
+        for (int waited = 0; !ready && waited < 20000; waited += 50) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                char buf[4096];
+                ssize_t n;
+
+                if (poll(&p, 1, 50) > 0) {
+                        n = recv(fd, buf, sizeof(buf) - 1, 0);
+                        g_assert_cmpint(n, >=, 0);
+                        buf[n] = 0;
+                        ready = strstr(buf, "READY=1") != NULL;
+                }
+                if (!ready) {
+                        int status;
+
+                        g_assert_cmpint(waitpid(h->daemon_pid, &status, WNOHANG), ==, 0);
+                }
+        }
+        close(fd);
+        g_assert_true(ready);
+}
+
+void harness_start(Harness *h, const char *const *daemon_args) {
+        g_autoptr(GError) error = NULL;
+
+        h->tmpdir = g_dir_make_tmp("pylocker-test-XXXXXX", &error);
+        g_assert_no_error(error);
+        h->clients = g_ptr_array_new();
+        start_bus(h);
+        harness_start_daemon(h, daemon_args);
+}
+
+int harness_stop_daemon(Harness *h) {
+        int status;
+
+        g_assert_cmpint(h->daemon_pid, >, 0);
+        g_assert_cmpint(kill(h->daemon_pid, SIGTERM), ==, 0);
+        status = wait_child(h->daemon_pid, 20000);
+        if (status == -1) {
+                (void) kill(h->daemon_pid, SIGKILL);
+                (void) waitpid(h->daemon_pid, &status, 0);
+                g_error("pylockerd did not exit within 20 s of SIGTERM");
+        }
+        h->daemon_pid = 0;
+        return status;
+}
+
+void harness_stop(Harness *h) {
+        int status;
+
+        for (guint i = 0; i < h->clients->len; i++)
+                sd_bus_flush_close_unref(h->clients->pdata[i]);
+        g_ptr_array_set_size(h->clients, 0);
+
+        if (h->daemon_pid > 0) {
+                status = harness_stop_daemon(h);
+                /* A crash, a sanitizer report or a leak shows up here. */
+                g_assert_true(WIFEXITED(status));
+                g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        }
+
+        if (h->bus_pid > 0) {
+                g_assert_cmpint(kill(h->bus_pid, SIGTERM), ==, 0);
+                if (wait_child(h->bus_pid, 10000) == -1) {
+                        (void) kill(h->bus_pid, SIGKILL);
+                        (void) waitpid(h->bus_pid, NULL, 0);
+                }
+                h->bus_pid = 0;
+        }
+
+        if (h->tmpdir) {
+                g_autofree char *notify = g_build_filename(h->tmpdir, "notify", NULL);
+                g_autofree char *config = g_build_filename(h->tmpdir, "empty.conf", NULL);
+
+                (void) g_unlink(notify);
+                (void) g_unlink(config);
+                (void) g_rmdir(h->tmpdir);
+        }
+        g_clear_pointer(&h->tmpdir, g_free);
+        g_clear_pointer(&h->bus_address, g_free);
+        g_clear_pointer(&h->clients, g_ptr_array_unref);
+}
+
+sd_bus *harness_connect(Harness *h) {
+        sd_bus *bus = NULL;
+
+        g_assert_cmpint(sd_bus_new(&bus), >=, 0);
+        g_assert_cmpint(sd_bus_set_address(bus, h->bus_address), >=, 0);
+        g_assert_cmpint(sd_bus_set_bus_client(bus, 1), >=, 0);
+        g_assert_cmpint(sd_bus_negotiate_fds(bus, 1), >=, 0);
+        g_assert_cmpint(sd_bus_start(bus), >=, 0);
+        g_ptr_array_add(h->clients, bus);
+        return bus;
+}
+
+void harness_disconnect(Harness *h, sd_bus *bus) {
+        g_assert_true(g_ptr_array_remove(h->clients, bus));
+        sd_bus_flush_close_unref(bus);
+}
+
+static bool pump_once(Harness *h, int poll_ms) {
+        struct pollfd fds[64];
+        bool progress = false;
+        guint n = MIN(h->clients->len, G_N_ELEMENTS(fds));
+
+        for (guint i = 0; i < n; i++) {
+                sd_bus *bus = h->clients->pdata[i];
+                int r;
+
+                while ((r = sd_bus_process(bus, NULL)) > 0)
+                        progress = true;
+                g_assert_cmpint(r, >=, 0);
+                fds[i] = (struct pollfd) { .fd = sd_bus_get_fd(bus), .events = (short) sd_bus_get_events(bus) };
+        }
+        if (!progress)
+                (void) poll(fds, n, poll_ms);
+        return progress;
+}
+
+void harness_pump_until(Harness *h, const bool *flag, int timeout_ms) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) timeout_ms * 1000;
+
+        while (!*flag) {
+                if (g_get_monotonic_time() > deadline)
+                        g_error("condition not met within %d ms", timeout_ms);
+                (void) pump_once(h, 10);
+        }
+}
+
+void harness_pump_for(Harness *h, int ms) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) ms * 1000;
+
+        while (g_get_monotonic_time() < deadline)
+                (void) pump_once(h, 5);
+}
+
+void async_call_clear(AsyncCall *call) {
+        call->slot = sd_bus_slot_unref(call->slot);
+        call->reply = sd_bus_message_unref(call->reply);
+        call->done = false;
+}
+
+static int on_async_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        AsyncCall *call = userdata;
+
+        call->reply = sd_bus_message_ref(reply);
+        call->done = true;
+        return 0;
+}
+
+static sd_bus_message *new_acquire(sd_bus *bus, const char *const *paths, uint64_t timeout_usec, bool shared,
+                                   bool nonblocking, uint64_t ttl_usec, bool handle) {
+        sd_bus_message *m = NULL;
+
+        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE,
+                                                       handle ? "AcquireHandle" : "Acquire"), >=, 0);
+        g_assert_cmpint(sd_bus_message_append_strv(m, (char **) paths), >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "t", timeout_usec), >=, 0);
+        g_assert_cmpint(sd_bus_message_open_container(m, 'a', "{sv}"), >=, 0);
+        if (shared)
+                g_assert_cmpint(sd_bus_message_append(m, "{sv}", "shared", "b", 1), >=, 0);
+        if (nonblocking)
+                g_assert_cmpint(sd_bus_message_append(m, "{sv}", "nonblocking", "b", 1), >=, 0);
+        if (ttl_usec > 0)
+                g_assert_cmpint(sd_bus_message_append(m, "{sv}", "ttl_usec", "t", ttl_usec), >=, 0);
+        g_assert_cmpint(sd_bus_message_close_container(m), >=, 0);
+        return m;
+}
+
+void acquire_async(sd_bus *bus, AsyncCall *call, const char *const *paths, uint64_t timeout_usec, bool shared,
+                   bool nonblocking, uint64_t ttl_usec, bool handle) {
+        sd_bus_message *m = new_acquire(bus, paths, timeout_usec, shared, nonblocking, ttl_usec, handle);
+
+        /* The D-Bus call timeout must outlast the lock timeout. */
+        g_assert_cmpint(sd_bus_call_async(bus, &call->slot, m, on_async_reply, call, 60 * G_USEC_PER_SEC), >=, 0);
+        sd_bus_message_unref(m);
+}
+
+char *reply_lock_id(sd_bus_message *reply, uint64_t *ret_token) {
+        const char *id;
+        uint64_t token;
+
+        g_assert_nonnull(reply);
+        if (sd_bus_message_is_method_error(reply, NULL))
+                g_error("expected a grant, got %s: %s", sd_bus_message_get_error(reply)->name,
+                        sd_bus_message_get_error(reply)->message);
+        g_assert_cmpint(sd_bus_message_read(reply, "st", &id, &token), >, 0);
+        g_assert_cmpuint(strlen(id), ==, 32);
+        g_assert_cmpuint(token, >, 0);
+        if (ret_token)
+                *ret_token = token;
+        return g_strdup(id);
+}
+
+void assert_reply_error(sd_bus_message *reply, const char *error_name) {
+        g_assert_nonnull(reply);
+        g_assert_true(sd_bus_message_is_method_error(reply, NULL));
+        g_assert_cmpstr(sd_bus_message_get_error(reply)->name, ==, error_name);
+}
+
+char *acquire_ok(sd_bus *bus, const char *const *paths, uint64_t *ret_token) {
+        sd_bus_message *m = new_acquire(bus, paths, 0, false, false, 0, false);
+        sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char *id;
+        int r;
+
+        r = sd_bus_call(bus, m, 10 * G_USEC_PER_SEC, &error, &reply);
+        if (r < 0)
+                g_error("Acquire failed: %s: %s", error.name, error.message);
+        id = reply_lock_id(reply, ret_token);
+        sd_bus_message_unref(reply);
+        sd_bus_message_unref(m);
+        return id;
+}
+
+void acquire_fails(sd_bus *bus, const char *const *paths, uint64_t timeout_usec, bool nonblocking,
+                   const char *error_name) {
+        sd_bus_message *m = new_acquire(bus, paths, timeout_usec, false, nonblocking, 0, false);
+        sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call(bus, m, 30 * G_USEC_PER_SEC, &error, &reply);
+        g_assert_cmpint(r, <, 0);
+        g_assert_cmpstr(error.name, ==, error_name);
+        sd_bus_error_free(&error);
+        sd_bus_message_unref(m);
+}
+
+int release(sd_bus *bus, const char *lock_id, const char *expected_error) {
+        sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint32_t code;
+        int r;
+
+        r = sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Release", &error, &reply, "s", lock_id);
+        if (expected_error) {
+                g_assert_cmpint(r, <, 0);
+                g_assert_cmpstr(error.name, ==, expected_error);
+                sd_bus_error_free(&error);
+                return -1;
+        }
+        if (r < 0)
+                g_error("Release failed: %s: %s", error.name, error.message);
+        g_assert_cmpint(sd_bus_message_read(reply, "u", &code), >, 0);
+        sd_bus_message_unref(reply);
+        return (int) code;
+}
+
+uint32_t get_property_u(sd_bus *bus, const char *name) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint32_t value = 0;
+
+        g_assert_cmpint(sd_bus_get_property_trivial(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, name, &error,
+                                                    'u', &value), >=, 0);
+        return value;
+}
+
+uint64_t get_property_t(sd_bus *bus, const char *name) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint64_t value = 0;
+
+        g_assert_cmpint(sd_bus_get_property_trivial(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, name, &error,
+                                                    't', &value), >=, 0);
+        return value;
+}
+
+unsigned count_locks(sd_bus *bus) {
+        sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        unsigned n = 0;
+        int r;
+
+        g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ListLocks", &error, &reply,
+                                           NULL), >=, 0);
+        g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "(sassstbtt)"), >, 0);
+        while ((r = sd_bus_message_at_end(reply, 0)) == 0) {
+                g_assert_cmpint(sd_bus_message_skip(reply, "(sassstbtt)"), >, 0);
+                n++;
+        }
+        g_assert_cmpint(r, >, 0);
+        sd_bus_message_unref(reply);
+        return n;
+}

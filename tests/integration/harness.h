@@ -1,0 +1,66 @@
+/* Test harness: a private dbus-daemon and a real pylockerd on it, started and stopped by PID. */
+#pragma once
+
+#include <stdbool.h>
+
+#include <glib.h>
+#include <systemd/sd-bus.h>
+
+typedef struct Harness {
+        char *tmpdir;
+        GPid bus_pid;
+        char *bus_address;
+        GPid daemon_pid;
+        GPtrArray *clients;      /* sd_bus*, closed at teardown */
+} Harness;
+
+#define LOCKER_DEST "org.pylocker.Locker"
+#define LOCKER_PATH "/org/pylocker/Locker"
+#define LOCKER_IFACE "org.pylocker.Locker"
+
+/* Starts the bus, then pylockerd with these extra arguments (NULL-terminated, may be NULL), and waits
+ * for its READY=1. */
+void harness_start(Harness *h, const char *const *daemon_args);
+/* Stops pylockerd with SIGTERM and asserts it exits 0 (sanitizer reports fail it), then the bus. */
+void harness_stop(Harness *h);
+/* SIGTERMs the daemon and returns its wait status, without asserting. */
+int harness_stop_daemon(Harness *h);
+void harness_start_daemon(Harness *h, const char *const *daemon_args);
+
+/* A new client connection to the test bus, closed at teardown. */
+sd_bus *harness_connect(Harness *h);
+void harness_disconnect(Harness *h, sd_bus *bus);
+
+/* Processes every client connection until *flag is true, failing the test after timeout_ms. */
+void harness_pump_until(Harness *h, const bool *flag, int timeout_ms);
+/* Processes every client connection for this long. */
+void harness_pump_for(Harness *h, int ms);
+
+/* An asynchronous method call and its reply. */
+typedef struct AsyncCall {
+        sd_bus_slot *slot;
+        sd_bus_message *reply;
+        bool done;
+} AsyncCall;
+
+void async_call_clear(AsyncCall *call);
+
+/* Sends Acquire (or AcquireHandle) for the NULL-terminated paths. ttl_usec 0 sends no ttl option. */
+void acquire_async(sd_bus *bus, AsyncCall *call, const char *const *paths, uint64_t timeout_usec, bool shared,
+                   bool nonblocking, uint64_t ttl_usec, bool handle);
+/* Acquire that must succeed at once; returns the lock id (g_free) and token. */
+char *acquire_ok(sd_bus *bus, const char *const *paths, uint64_t *ret_token);
+/* Acquire that must fail at once with this error name. */
+void acquire_fails(sd_bus *bus, const char *const *paths, uint64_t timeout_usec, bool nonblocking,
+                   const char *error_name);
+/* Release; returns the code, or -1 after asserting the error name when expected_error is given. */
+int release(sd_bus *bus, const char *lock_id, const char *expected_error);
+
+/* Reads the lock id and token from a successful Acquire reply. */
+char *reply_lock_id(sd_bus_message *reply, uint64_t *ret_token);
+void assert_reply_error(sd_bus_message *reply, const char *error_name);
+
+uint32_t get_property_u(sd_bus *bus, const char *name);
+uint64_t get_property_t(sd_bus *bus, const char *name);
+/* Number of locks in ListLocks. */
+unsigned count_locks(sd_bus *bus);
