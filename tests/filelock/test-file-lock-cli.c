@@ -241,7 +241,9 @@ static void test_forwards_signals(Fixture *f, gconstpointer data) {
 }
 
 int main(int argc, char *argv[]) {
-        g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+        /* No G_TEST_OPTION_ISOLATE_DIRS: these tests keep to their own scratch directories, and
+         * GLib 2.74 leaks the strings it sets there, which fails the sanitizer build. */
+        g_test_init(&argc, &argv, NULL);
 
 #define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
         ADD("/file-lock-cli/help", test_help);

@@ -594,7 +594,9 @@ static void test_no_write_permission(Fixture *f, gconstpointer data) {
 }
 
 int main(int argc, char *argv[]) {
-        g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+        /* No G_TEST_OPTION_ISOLATE_DIRS: these tests keep to their own scratch directories, and
+         * GLib 2.74 leaks the strings it sets there, which fails the sanitizer build. */
+        g_test_init(&argc, &argv, NULL);
 
 #define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
         g_test_add_func("/filelock/new/defaults", test_defaults);
