@@ -215,9 +215,12 @@ static int wait_command(pid_t child, const sigset_t *mask, PylockerFileLock *loc
                                 return -errno;
 
                         PylockerError error = PYLOCKER_ERROR_INIT;
-                        if (pylocker_file_lock_refresh(lock, &error) < 0)
+                        if (pylocker_file_lock_refresh(lock, &error) < 0) {
+                                /* Lost (taken over, removed): refreshing cannot win it back. */
                                 (void) cli_error(0, "Warning: %s", error.message);
-                        next = (uint64_t) g_get_monotonic_time() + interval;
+                                next = USEC_INFINITY;
+                        } else
+                                next = (uint64_t) g_get_monotonic_time() + interval;
                         continue;
                 }
 

@@ -336,7 +336,6 @@ static bool parse_lock_time(const char *line, size_t len, double *ret) {
 
         if (!line_strip(line, len, buf, sizeof(buf)))
                 return false;
-        errno = 0;
         t = g_ascii_strtod(buf, &end);
         if (*end != '\0' || end == buf)
                 return false;
