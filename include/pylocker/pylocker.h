@@ -3,5 +3,6 @@
 #define PYLOCKER_H
 
 #include <pylocker/pylocker-error.h>
+#include <pylocker/pylocker-filelock.h>
 
 #endif

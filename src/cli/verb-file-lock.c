@@ -1,0 +1,319 @@
+/* pylockctl file-lock: hold a pylocker lock file while a command runs. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include <pylocker/pylocker.h>
+
+#include "macro.h"
+#include "time-util.h"
+#include "verbs.h"
+
+/* Lets a long command keep the lock: its time is rewritten well before the dead-lock age, but
+ * not so often that a tiny age turns the wait into a busy loop. */
+#define REFRESH_MIN_USEC (10 * USEC_PER_MSEC)
+
+typedef struct FileLockArgs {
+        char *pass;
+        char *pass_file;
+        char *lock_path;
+        uint64_t timeout_usec;
+        uint64_t wait_usec;
+        uint64_t dead_lock_usec;
+        const char *file;
+        char **command;
+} FileLockArgs;
+
+static void file_lock_args_done(FileLockArgs *a) {
+        g_free(a->pass);
+        g_free(a->pass_file);
+        g_free(a->lock_path);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(FileLockArgs, file_lock_args_done)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerFileLock, pylocker_file_lock_free)
+
+static void help(void) {
+        (void) printf("Usage: pylockctl file-lock [OPTIONS] [FILE] -- CMD [ARG...]\n"
+                      "\n"
+                      "Takes a pylocker lock file, runs CMD, releases the lock when CMD ends and exits\n"
+                      "with CMD's status (128+N if it was killed by signal N). The lock file is '.lock'\n"
+                      "beside FILE, or in the working directory without FILE; FILE is opened for\n"
+                      "appending (and created) while the lock is held, as pylocker's Locker does.\n"
+                      "\n"
+                      "Options:\n"
+                      "  -h --help            Show this help\n"
+                      "     --pass PASS       Lock pass (default: a random one)\n"
+                      "     --pass-file F     Read the lock pass from file F (one trailing newline dropped)\n"
+                      "     --lock-path F     Lock file to use instead of the default\n"
+                      "     --timeout S       Give up after S (default 60s; a bare number is seconds)\n"
+                      "     --wait S          Pause between attempts (default 0: a short back-off)\n"
+                      "     --dead-lock S     Take over a lock older than S (default 120s)\n"
+                      "\n"
+                      "Exit status: CMD's; 75 when the lock was not had in time; 64 on a usage error;\n"
+                      "1 on any other error. SIGTERM, SIGINT and SIGHUP are passed on to CMD.\n");
+}
+
+static int parse_span_arg(const char *option, const char *value, uint64_t *ret) {
+        if (parse_time_span(value, ret) < 0)
+                return cli_error(EXIT_USAGE, "Invalid time span for --%s: '%s'.", option, value);
+        return 0;
+}
+
+static int parse_args(int argc, char *argv[], FileLockArgs *a) {
+        enum {
+                ARG_PASS = 0x100,
+                ARG_PASS_FILE,
+                ARG_LOCK_PATH,
+                ARG_TIMEOUT,
+                ARG_WAIT,
+                ARG_DEAD_LOCK,
+        };
+        static const struct option options[] = {
+                { "help",      no_argument,       NULL, 'h'           },
+                { "pass",      required_argument, NULL, ARG_PASS      },
+                { "pass-file", required_argument, NULL, ARG_PASS_FILE },
+                { "lock-path", required_argument, NULL, ARG_LOCK_PATH },
+                { "timeout",   required_argument, NULL, ARG_TIMEOUT   },
+                { "wait",      required_argument, NULL, ARG_WAIT      },
+                { "dead-lock", required_argument, NULL, ARG_DEAD_LOCK },
+                {}
+        };
+        int c, r, n_opts = argc, n_positional;
+
+        /* Options and FILE come before the first "--", CMD after it; getopt only sees the
+         * former, so CMD's own options are never taken for ours. */
+        for (int i = 1; i < argc; i++)
+                if (strcmp(argv[i], "--") == 0) {
+                        n_opts = i;
+                        break;
+                }
+
+        while ((c = getopt_long(n_opts, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 1;
+                case ARG_PASS:
+                        g_free(a->pass);
+                        a->pass = g_strdup(optarg);
+                        break;
+                case ARG_PASS_FILE:
+                        g_free(a->pass_file);
+                        a->pass_file = g_strdup(optarg);
+                        break;
+                case ARG_LOCK_PATH:
+                        g_free(a->lock_path);
+                        a->lock_path = g_strdup(optarg);
+                        break;
+                case ARG_TIMEOUT:
+                        r = parse_span_arg("timeout", optarg, &a->timeout_usec);
+                        if (r != 0)
+                                return -r;
+                        break;
+                case ARG_WAIT:
+                        r = parse_span_arg("wait", optarg, &a->wait_usec);
+                        if (r != 0)
+                                return -r;
+                        break;
+                case ARG_DEAD_LOCK:
+                        r = parse_span_arg("dead-lock", optarg, &a->dead_lock_usec);
+                        if (r != 0)
+                                return -r;
+                        break;
+                default:
+                        return -EXIT_USAGE;     /* getopt has said what was wrong */
+                }
+
+        if (a->pass && a->pass_file)
+                return -cli_error(EXIT_USAGE, "--pass and --pass-file exclude each other.");
+
+        n_positional = n_opts - optind;
+        if (n_positional > 1)
+                return -cli_error(EXIT_USAGE, "At most one FILE may be given, got '%s' and '%s'.",
+                                  argv[optind], argv[optind + 1]);
+        a->file = n_positional == 1 ? argv[optind] : NULL;
+
+        if (n_opts >= argc - 1)
+                return -cli_error(EXIT_USAGE, "No command given: use 'pylockctl file-lock [FILE] -- CMD [ARG...]'.");
+        a->command = argv + n_opts + 1;
+        return 0;
+}
+
+static char *read_pass_file(const char *path) {
+        g_autoptr(GError) gerror = NULL;
+        char *text = NULL;
+        size_t len;
+
+        if (!g_file_get_contents(path, &text, &len, &gerror)) {
+                (void) cli_error(EXIT_FAILURE, "Failed to read pass file: %s", gerror->message);
+                return NULL;
+        }
+        if (strlen(text) != len) {
+                (void) cli_error(EXIT_FAILURE, "Pass file '%s' contains a NUL byte.", path);
+                g_free(text);
+                return NULL;
+        }
+        /* Editors end files with a newline; it is not part of the pass. */
+        if (len > 0 && text[len - 1] == '\n')
+                text[len - 1] = '\0';
+        return text;
+}
+
+static pid_t spawn_command(char **command, const sigset_t *old_mask) {
+        pid_t pid = fork();
+
+        if (pid != 0)
+                return pid;
+
+        /* Child: the command starts with the signal mask we were started with. */
+        (void) sigprocmask(SIG_SETMASK, old_mask, NULL);
+        execvp(command[0], command);
+        (void) cli_error(0, "Failed to execute '%s': %s", command[0], g_strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
+}
+
+/* Waits for the child, passing on termination signals and refreshing the lock's time.
+ * Returns the child's wait status, or -errno. */
+static int wait_command(pid_t child, const sigset_t *mask, PylockerFileLock *lock, uint64_t dead_lock_usec) {
+        uint64_t interval = USEC_INFINITY, next = USEC_INFINITY;
+
+        if (dead_lock_usec != PYLOCKER_FILE_LOCK_INFINITY && dead_lock_usec > 0) {
+                interval = MAX(dead_lock_usec / 3, REFRESH_MIN_USEC);
+                next = (uint64_t) g_get_monotonic_time() + interval;
+        }
+
+        for (;;) {
+                siginfo_t si;
+                int sig, status;
+
+                if (next == USEC_INFINITY)
+                        sig = sigwaitinfo(mask, &si);
+                else {
+                        uint64_t now = (uint64_t) g_get_monotonic_time();
+                        uint64_t left = next > now ? next - now : 0;
+                        struct timespec ts = {
+                                .tv_sec = (time_t) (left / USEC_PER_SEC),
+                                .tv_nsec = (long) (left % USEC_PER_SEC * 1000),
+                        };
+                        sig = sigtimedwait(mask, &si, &ts);
+                }
+
+                if (sig < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EAGAIN)
+                                return -errno;
+
+                        PylockerError error = PYLOCKER_ERROR_INIT;
+                        if (pylocker_file_lock_refresh(lock, &error) < 0) {
+                                /* Lost (taken over, removed): refreshing cannot win it back. */
+                                (void) cli_error(0, "Warning: %s", error.message);
+                                next = USEC_INFINITY;
+                        } else
+                                next = (uint64_t) g_get_monotonic_time() + interval;
+                        continue;
+                }
+
+                if (sig != SIGCHLD) {
+                        /* A terminal's signal (SI_KERNEL) already reached CMD, which shares our
+                         * process group; only pass on those sent to us alone. */
+                        if (si.si_code != SI_KERNEL)
+                                (void) kill(child, sig);
+                        continue;
+                }
+
+                pid_t p = waitpid(child, &status, WNOHANG);
+                if (p == child)
+                        return status;
+                if (p < 0 && errno != EINTR)
+                        return -errno;
+        }
+}
+
+int verb_file_lock(int argc, char *argv[]) {
+        g_auto(FileLockArgs) a = {
+                .timeout_usec = PYLOCKER_FILE_LOCK_DEFAULT_TIMEOUT_USEC,
+                .wait_usec = PYLOCKER_FILE_LOCK_DEFAULT_WAIT_USEC,
+                .dead_lock_usec = PYLOCKER_FILE_LOCK_DEFAULT_DEAD_LOCK_USEC,
+        };
+        g_autoptr(PylockerFileLock) lock = NULL;
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        sigset_t mask, old_mask;
+        pid_t child;
+        int r, code, status;
+
+        r = parse_args(argc, argv, &a);
+        if (r > 0)
+                return EXIT_SUCCESS;    /* --help */
+        if (r < 0)
+                return -r;
+
+        if (a.pass_file) {
+                a.pass = read_pass_file(a.pass_file);
+                if (!a.pass)
+                        return EXIT_FAILURE;
+        } else if (!a.pass)
+                a.pass = g_uuid_string_random();
+
+        /* Refusals of the values given are usage errors; the library has said why. */
+        if (pylocker_file_lock_new(a.file, a.pass, &lock, &error) < 0 ||
+            pylocker_file_lock_set_timeout(lock, a.timeout_usec, &error) < 0 ||
+            pylocker_file_lock_set_wait(lock, a.wait_usec, &error) < 0 ||
+            pylocker_file_lock_set_dead_lock(lock, a.dead_lock_usec, &error) < 0 ||
+            (a.lock_path && pylocker_file_lock_set_lock_path(lock, a.lock_path, &error) < 0))
+                return cli_error(EXIT_USAGE, "%s", error.message);
+
+        code = pylocker_file_lock_acquire(lock, &error);
+        if (code < 0)
+                return cli_error(EXIT_FAILURE, "%s", error.message);
+        if (code == PYLOCKER_FILE_LOCK_TIMED_OUT) {
+                char buf[FORMAT_TIME_SPAN_MAX];
+                return cli_error(EXIT_LOCK_TIMEOUT, "Lock '%s' not had within %s.",
+                                 pylocker_file_lock_get_lock_path(lock),
+                                 format_time_span(buf, sizeof(buf), a.timeout_usec));
+        }
+
+        /* Taken with the signals blocked, so none is lost between fork and the wait, and a
+         * terminal's Ctrl-C reaches CMD (through us) instead of killing us with the lock. */
+        (void) sigemptyset(&mask);
+        (void) sigaddset(&mask, SIGCHLD);
+        (void) sigaddset(&mask, SIGTERM);
+        (void) sigaddset(&mask, SIGINT);
+        (void) sigaddset(&mask, SIGHUP);
+        (void) sigprocmask(SIG_BLOCK, &mask, &old_mask);
+
+        child = spawn_command(a.command, &old_mask);
+        if (child < 0) {
+                r = cli_error(EXIT_FAILURE, "Failed to fork: %s", g_strerror(errno));
+                (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
+                return r;       /* the lock is given back by the cleanup */
+        }
+
+        status = wait_command(child, &mask, lock, a.dead_lock_usec);
+        (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
+        if (status < 0)
+                return cli_error(EXIT_FAILURE, "Failed to wait for '%s': %s", a.command[0],
+                                 g_strerror(-status));
+
+        /* CMD's status matters more to the caller than a release problem, which is only told. */
+        code = pylocker_file_lock_release(lock, &error);
+        if (code < 0)
+                (void) cli_error(0, "Warning: %s", error.message);
+        else if (code == PYLOCKER_FILE_LOCK_NOT_OWNER)
+                (void) cli_error(0, "Warning: lock '%s' was taken over by another pass while '%s' ran.",
+                                 pylocker_file_lock_get_lock_path(lock), a.command[0]);
+
+        if (WIFSIGNALED(status))
+                return 128 + WTERMSIG(status);
+        return WEXITSTATUS(status);
+}
