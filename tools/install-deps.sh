@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs the Debian 12 packages that building, testing and running pylocker-dbus need.
+set -eu
+
+packages="meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libglib2.0-dev libglib2.0-bin libjson-glib-dev
+          dbus-daemon dbus-bin systemd libxml2-utils python3"
+
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+else
+    sudo="sudo"
+fi
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
