@@ -105,7 +105,7 @@ static int send_lock_expired(Manager *manager, Lock *lock) {
         if (r < 0)
                 return r;
         /* Unicast: only the holder learns about its lock. */
-        if (client->transport == CLIENT_TRANSPORT_BUS) {
+        if (sd_bus_is_bus_client(client->bus)) {
                 r = sd_bus_message_set_destination(signal, client->id);
                 if (r < 0)
                         return r;
@@ -162,9 +162,15 @@ static int get_client(Manager *manager, sd_bus_message *message, Client **ret, s
         pid_t pid = 0;
         int r;
 
-        if (!sender)
-                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                        "Calls without a sender are not accepted on this connection.");
+        if (!sender) {
+                /* Peer to peer: the connection is the client, registered when it connected. */
+                client = g_hash_table_lookup(manager->peer_clients, sd_bus_message_get_bus(message));
+                if (!client)
+                        return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                                "Calls without a sender are not accepted on this connection.");
+                *ret = client;
+                return 0;
+        }
 
         client = g_hash_table_lookup(manager->clients, sender);
         if (client) {

@@ -18,6 +18,8 @@ Client *client_new(Manager *manager, const char *id, ClientTransport transport, 
 
         g_assert_false(g_hash_table_contains(manager->clients, client->id));
         g_hash_table_insert(manager->clients, client->id, client);
+        if (!sd_bus_is_bus_client(bus))
+                g_hash_table_insert(manager->peer_clients, bus, client);
         return client;
 }
 
@@ -32,7 +34,12 @@ Client *client_free(Client *client) {
         if (client->name)
                 g_hash_table_remove(manager->client_names, client->name);
         g_hash_table_remove(manager->clients, client->id);
-        sd_bus_unref(client->bus);
+        if (g_hash_table_remove(manager->peer_clients, client->bus)) {
+                /* A peer-to-peer connection is the client's own: it goes with it. */
+                (void) sd_bus_detach_event(client->bus);
+                sd_bus_flush_close_unref(client->bus);
+        } else
+                sd_bus_unref(client->bus);
         g_free(client->name);
         g_free(client->id);
         g_free(client);

@@ -25,7 +25,7 @@ typedef struct Client {
         uid_t uid;
         pid_t pid;
         ClientTransport transport;
-        sd_bus *bus;              /* where to send its signals */
+        sd_bus *bus;              /* where to send its signals: the bus, or its own peer connection */
         LockOwner *owner;
 } Client;
 

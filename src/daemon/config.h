@@ -8,6 +8,7 @@
 
 typedef struct Config {
         LockTableLimits limits;
+        unsigned max_direct_connections;
 } Config;
 
 void config_init_defaults(Config *config);

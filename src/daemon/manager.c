@@ -7,6 +7,7 @@
 
 #include "bus-errors.h"
 #include "bus-locker.h"
+#include "direct-socket.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -75,6 +76,7 @@ int manager_new(const Config *config, Manager **ret) {
         manager->uid = geteuid();
         manager->clients = g_hash_table_new(g_str_hash, g_str_equal);
         manager->client_names = g_hash_table_new(g_str_hash, g_str_equal);
+        manager->peer_clients = g_hash_table_new(NULL, NULL);
 
         r = sd_event_default(&manager->event);
         if (r < 0)
@@ -125,6 +127,9 @@ Manager *manager_free(Manager *manager) {
         }
         g_hash_table_unref(manager->clients);
         g_hash_table_unref(manager->client_names);
+        g_hash_table_unref(manager->peer_clients);
+        direct_socket_close(manager);
+        g_free(manager->direct_socket_wanted);
         lock_table_free(manager->table);
 
         if (manager->bus) {
@@ -173,6 +178,11 @@ static int on_name_acquired(sd_bus_message *message, void *userdata, sd_bus_erro
         }
 
         log_debug("Owning bus name %s.", PYLOCKER_BUS_NAME);
+
+        /* Only now: the name proves no other instance serves this socket path. */
+        if (manager->direct_socket_wanted && direct_socket_listen(manager, manager->direct_socket_wanted) < 0)
+                log_warning("Serving on the bus only; clients fall back to it.");
+
         (void) sd_notify(false, "READY=1\nSTATUS=Serving " PYLOCKER_BUS_NAME);
         return 0;
 }

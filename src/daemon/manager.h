@@ -29,6 +29,11 @@ typedef struct Manager {
         LockTable *table;
         GHashTable *clients;        /* client id → Client (owned) */
         GHashTable *client_names;   /* friendly name → Client */
+        GHashTable *peer_clients;   /* sd_bus* of a peer-to-peer connection → Client */
+        char *direct_socket_wanted; /* where to listen once the bus name is ours, or NULL */
+        char *direct_socket_path;   /* where we listen */
+        sd_event_source *direct_source;
+        uint64_t n_direct_connections;
         Config config;
         uid_t uid;                  /* our own; callers with it or uid 0 may manage */
 } Manager;

@@ -87,6 +87,8 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         g_autofree char *config = g_build_filename(h->tmpdir, "empty.conf", NULL);
         g_autoptr(GPtrArray) argv = g_ptr_array_new();
         g_auto(GStrv) envp = g_get_environ();
+        g_autofree char *direct = harness_direct_socket_path(h);
+        g_autofree char *direct_arg = g_strdup_printf("--private-socket=%s", direct);
         g_autoptr(GError) error = NULL;
         bool ready = false;
         int fd;
@@ -100,6 +102,7 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         g_ptr_array_add(argv, h->bus_address);
         g_ptr_array_add(argv, (gpointer) "--config");
         g_ptr_array_add(argv, config);
+        g_ptr_array_add(argv, direct_arg);
         for (size_t i = 0; daemon_args && daemon_args[i]; i++)
                 g_ptr_array_add(argv, (gpointer) daemon_args[i]);
         g_ptr_array_add(argv, NULL);
@@ -182,7 +185,11 @@ void harness_stop(Harness *h) {
         if (h->tmpdir) {
                 g_autofree char *notify = g_build_filename(h->tmpdir, "notify", NULL);
                 g_autofree char *config = g_build_filename(h->tmpdir, "empty.conf", NULL);
+                g_autofree char *direct = harness_direct_socket_path(h);
+                g_autofree char *direct_dir = g_path_get_dirname(direct);
 
+                (void) g_unlink(direct);
+                (void) g_rmdir(direct_dir);
                 (void) g_unlink(notify);
                 (void) g_unlink(config);
                 (void) g_rmdir(h->tmpdir);
@@ -198,6 +205,23 @@ sd_bus *harness_connect(Harness *h) {
         g_assert_cmpint(sd_bus_new(&bus), >=, 0);
         g_assert_cmpint(sd_bus_set_address(bus, h->bus_address), >=, 0);
         g_assert_cmpint(sd_bus_set_bus_client(bus, 1), >=, 0);
+        g_assert_cmpint(sd_bus_negotiate_fds(bus, 1), >=, 0);
+        g_assert_cmpint(sd_bus_start(bus), >=, 0);
+        g_ptr_array_add(h->clients, bus);
+        return bus;
+}
+
+char *harness_direct_socket_path(Harness *h) {
+        return g_build_filename(h->tmpdir, "run", "private", NULL);
+}
+
+sd_bus *harness_connect_direct(Harness *h) {
+        g_autofree char *path = harness_direct_socket_path(h);
+        g_autofree char *address = g_strdup_printf("unix:path=%s", path);
+        sd_bus *bus = NULL;
+
+        g_assert_cmpint(sd_bus_new(&bus), >=, 0);
+        g_assert_cmpint(sd_bus_set_address(bus, address), >=, 0);
         g_assert_cmpint(sd_bus_negotiate_fds(bus, 1), >=, 0);
         g_assert_cmpint(sd_bus_start(bus), >=, 0);
         g_ptr_array_add(h->clients, bus);

@@ -29,6 +29,10 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args);
 
 /* A new client connection to the test bus, closed at teardown. */
 sd_bus *harness_connect(Harness *h);
+/* A new peer-to-peer connection to the daemon's direct socket, closed at teardown. */
+sd_bus *harness_connect_direct(Harness *h);
+/* The direct socket's path (g_free). */
+char *harness_direct_socket_path(Harness *h);
 void harness_disconnect(Harness *h, sd_bus *bus);
 
 /* Processes every client connection until *flag is true, failing the test after timeout_ms. */
