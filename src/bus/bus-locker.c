@@ -1,4 +1,4 @@
-/* The org.pylocker.Locker object on D-Bus: vtable, method handlers, deferred replies and signals. */
+/* The org.pylocker.Locker object on D-Bus: the vtable, the lock handlers, deferred replies and signals. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -8,6 +8,7 @@
 
 #include "bus-errors.h"
 #include "bus-locker.h"
+#include "bus-messages.h"
 #include "client.h"
 #include "log.h"
 #include "macro.h"
@@ -95,21 +96,34 @@ void bus_locker_lock_granted(Manager *manager, Lock *lock) {
         lock_binding_free(binding);
 }
 
+int bus_locker_new_signal_to(Client *client, const char *member, sd_bus_message **ret) {
+        g_autoptr(sd_bus_message) signal = NULL;
+        int r;
+
+        r = sd_bus_message_new_signal(client->bus, &signal, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, member);
+        if (r < 0)
+                return r;
+        /* Unicast: other peers on the bus never see it, whatever their match rules. */
+        if (sd_bus_is_bus_client(client->bus)) {
+                r = sd_bus_message_set_destination(signal, client->id);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = g_steal_pointer(&signal);
+        return 0;
+}
+
 static int send_lock_expired(Manager *manager, Lock *lock) {
         Client *client = lock_owner_get_userdata(lock_get_owner(lock));
         g_autoptr(sd_bus_message) signal = NULL;
         char id[LOCK_ID_STRING_MAX];
         int r;
 
-        r = sd_bus_message_new_signal(client->bus, &signal, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, "LockExpired");
+        /* Only the holder learns about its lock. */
+        r = bus_locker_new_signal_to(client, "LockExpired", &signal);
         if (r < 0)
                 return r;
-        /* Unicast: only the holder learns about its lock. */
-        if (sd_bus_is_bus_client(client->bus)) {
-                r = sd_bus_message_set_destination(signal, client->id);
-                if (r < 0)
-                        return r;
-        }
         r = sd_bus_message_append(signal, "s", lock_id_to_string(lock_get_id(lock), id));
         if (r < 0)
                 return r;
@@ -153,8 +167,7 @@ void bus_locker_lock_ended(Manager *manager, Lock *lock, LockEndReason reason) {
                                 lock_end_reason_to_string(reason));
 }
 
-/* Finds the calling client, registering it on its first call. */
-static int get_client(Manager *manager, sd_bus_message *message, Client **ret, sd_bus_error *error) {
+int bus_locker_get_client(Manager *manager, sd_bus_message *message, Client **ret, sd_bus_error *error) {
         g_autoptr(sd_bus_creds) creds = NULL;
         const char *sender = sd_bus_message_get_sender(message);
         Client *client;
@@ -361,7 +374,7 @@ static int acquire(sd_bus_message *message, Manager *manager, bool with_handle, 
                 binding->handle_write_fd = fds[1];
         }
 
-        r = get_client(manager, message, &client, error);
+        r = bus_locker_get_client(manager, message, &client, error);
         if (r < 0)
                 return r;
 
@@ -421,7 +434,7 @@ static int method_register(sd_bus_message *message, void *userdata, sd_bus_error
         r = sd_bus_message_read(message, "s", &name);
         if (r < 0)
                 return r;
-        r = get_client(manager, message, &client, error);
+        r = bus_locker_get_client(manager, message, &client, error);
         if (r < 0)
                 return r;
 
@@ -446,7 +459,7 @@ static int method_release(sd_bus_message *message, void *userdata, sd_bus_error 
         r = read_lock_id(message, id, error);
         if (r < 0)
                 return r;
-        r = get_client(manager, message, &client, error);
+        r = bus_locker_get_client(manager, message, &client, error);
         if (r < 0)
                 return r;
 
@@ -473,7 +486,7 @@ static int method_refresh(sd_bus_message *message, void *userdata, sd_bus_error 
         r = sd_bus_message_read(message, "t", &ttl_usec);
         if (r < 0)
                 return r;
-        r = get_client(manager, message, &client, error);
+        r = bus_locker_get_client(manager, message, &client, error);
         if (r < 0)
                 return r;
 
@@ -495,7 +508,7 @@ static int method_list_locks(sd_bus_message *message, void *userdata, sd_bus_err
         Lock *lock;
         int r;
 
-        r = get_client(manager, message, &client, error);
+        r = bus_locker_get_client(manager, message, &client, error);
         if (r < 0)
                 return r;
 
@@ -553,7 +566,7 @@ static int method_list_clients(sd_bus_message *message, void *userdata, sd_bus_e
         gpointer value;
         int r;
 
-        r = get_client(manager, message, &client, error);
+        r = bus_locker_get_client(manager, message, &client, error);
         if (r < 0)
                 return r;
 
@@ -719,7 +732,34 @@ static const sd_bus_vtable locker_vtable[] = {
                                 SD_BUS_RESULT("u", code),
                                 method_force_release, SD_BUS_VTABLE_UNPRIVILEGED),
 
+        SD_BUS_METHOD_WITH_ARGS("Publish",
+                                SD_BUS_ARGS("s", message, "as", receivers, "t", timeout_usec, "a{sv}", options),
+                                SD_BUS_RESULT("s", publication_id),
+                                bus_messages_method_publish, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListMessages",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sssstt)", publications),
+                                bus_messages_method_list, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetMessage",
+                                SD_BUS_ARGS("s", message),
+                                SD_BUS_RESULT("a(sssstt)", publications),
+                                bus_messages_method_get, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PopMessage",
+                                SD_BUS_ARGS("s", message),
+                                SD_BUS_RESULT("a(sssstt)", publications),
+                                bus_messages_method_pop, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("HasMessage",
+                                SD_BUS_ARGS("s", message),
+                                SD_BUS_RESULT("b", exists),
+                                bus_messages_method_has, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveMessage",
+                                SD_BUS_ARGS("s", message, "as", senders),
+                                SD_BUS_RESULT("u", removed),
+                                bus_messages_method_remove, SD_BUS_VTABLE_UNPRIVILEGED),
+
         SD_BUS_SIGNAL_WITH_ARGS("LockExpired", SD_BUS_ARGS("s", lock_id, "as", paths), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("MessagePublished",
+                                SD_BUS_ARGS("s", publication_id, "s", sender, "s", message, "t", expires_usec), 0),
 
         SD_BUS_VTABLE_END
 };

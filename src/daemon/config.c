@@ -34,12 +34,18 @@ static const Setting settings[] = {
         { "MaxLocksPerClient",   SETTING_SIZE,      LIMIT(max_locks_per_owner),   1, UINT32_MAX },
         { "MaxWaitersPerClient", SETTING_SIZE,      LIMIT(max_waiters_per_owner), 0, UINT32_MAX },
         { "MaxDirectConnections", SETTING_UNSIGNED, offsetof(Config, max_direct_connections), 0, 1 << 20 },
+        { "MaxMessageSize",      SETTING_SIZE,      offsetof(Config, max_message_size), 1, 64 << 20 },
+        { "MaxInboxLength",      SETTING_SIZE,      offsetof(Config, max_inbox_length), 1, UINT32_MAX },
+        { "MaxPublicationsPerSecond", SETTING_UNSIGNED, offsetof(Config, max_publications_per_second), 1, UINT32_MAX },
 };
 
 void config_init_defaults(Config *config) {
         *config = (Config) {
                 .limits = LOCK_TABLE_LIMITS_DEFAULT,
                 .max_direct_connections = 4096,
+                .max_message_size = 64 * 1024,
+                .max_inbox_length = 1024,
+                .max_publications_per_second = 1000,
         };
 }
 

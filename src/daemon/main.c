@@ -40,6 +40,10 @@ static void help(void) {
                "                               Requests a client may have waiting (256)\n"
                "     --max-paths=N             Paths in one request (256)\n"
                "     --max-path-length=N       Bytes in one path (4096)\n"
+               "     --max-message-size=N      Bytes in one message (65536)\n"
+               "     --max-inbox-length=N      Publications one client's inbox holds (1024)\n"
+               "     --max-publications-per-second=N\n"
+               "                               Publications one client may make a second (1000)\n"
                "     --private-socket=PATH     Serve the direct socket at PATH (default:\n"
                "                               /run/pylocker/private with --system,\n"
                "                               $XDG_RUNTIME_DIR/pylocker/private with --user)\n"
@@ -72,6 +76,9 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 ARG_MAX_WAITERS_PER_CLIENT,
                 ARG_MAX_PATHS,
                 ARG_MAX_PATH_LENGTH,
+                ARG_MAX_MESSAGE_SIZE,
+                ARG_MAX_INBOX_LENGTH,
+                ARG_MAX_PUBLICATIONS_PER_SECOND,
                 ARG_LOG_LEVEL,
                 ARG_PRIVATE_SOCKET,
                 ARG_NO_PRIVATE_SOCKET,
@@ -89,6 +96,9 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 { "max-waiters-per-client", required_argument, NULL, ARG_MAX_WAITERS_PER_CLIENT },
                 { "max-paths",              required_argument, NULL, ARG_MAX_PATHS },
                 { "max-path-length",        required_argument, NULL, ARG_MAX_PATH_LENGTH },
+                { "max-message-size",       required_argument, NULL, ARG_MAX_MESSAGE_SIZE },
+                { "max-inbox-length",       required_argument, NULL, ARG_MAX_INBOX_LENGTH },
+                { "max-publications-per-second", required_argument, NULL, ARG_MAX_PUBLICATIONS_PER_SECOND },
                 { "log-level",              required_argument, NULL, ARG_LOG_LEVEL },
                 { "private-socket",         required_argument, NULL, ARG_PRIVATE_SOCKET },
                 { "no-private-socket",      no_argument,       NULL, ARG_NO_PRIVATE_SOCKET },
@@ -102,6 +112,9 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 [ARG_MAX_WAITERS_PER_CLIENT - ARG_DEFAULT_TIMEOUT] = "MaxWaitersPerClient",
                 [ARG_MAX_PATHS - ARG_DEFAULT_TIMEOUT] = "MaxPathsPerRequest",
                 [ARG_MAX_PATH_LENGTH - ARG_DEFAULT_TIMEOUT] = "MaxPathLength",
+                [ARG_MAX_MESSAGE_SIZE - ARG_DEFAULT_TIMEOUT] = "MaxMessageSize",
+                [ARG_MAX_INBOX_LENGTH - ARG_DEFAULT_TIMEOUT] = "MaxInboxLength",
+                [ARG_MAX_PUBLICATIONS_PER_SECOND - ARG_DEFAULT_TIMEOUT] = "MaxPublicationsPerSecond",
         };
         int c, level;
 
@@ -125,7 +138,7 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 case ARG_CONFIG:
                         args->config_file = optarg;
                         break;
-                case ARG_DEFAULT_TIMEOUT ... ARG_MAX_PATH_LENGTH:
+                case ARG_DEFAULT_TIMEOUT ... ARG_MAX_PUBLICATIONS_PER_SECOND:
                         g_ptr_array_add(args->overrides, g_strdup_printf("%s=%s", override_keys[c - ARG_DEFAULT_TIMEOUT],
                                                                          optarg));
                         break;

@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "config.h"
+#include "inbox.h"
 #include "lock-table.h"
 
 #define PYLOCKER_BUS_NAME "org.pylocker.Locker"
@@ -26,7 +27,9 @@ typedef struct Manager {
         sd_bus *bus;
         BusKind bus_kind;
         sd_event_source *deadline_source;
+        sd_event_source *message_deadline_source;
         LockTable *table;
+        MessageStore *messages;
         GHashTable *clients;        /* client id → Client (owned) */
         GHashTable *client_names;   /* friendly name → Client */
         GHashTable *peer_clients;   /* sd_bus* of a peer-to-peer connection → Client */

@@ -262,6 +262,16 @@ void harness_pump_until(Harness *h, const bool *flag, int timeout_ms) {
         }
 }
 
+void harness_pump_until_count(Harness *h, const unsigned *counter, unsigned target, int timeout_ms) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) timeout_ms * 1000;
+
+        while (*counter < target) {
+                if (g_get_monotonic_time() > deadline)
+                        g_error("count %u not reached within %d ms (at %u)", target, timeout_ms, *counter);
+                (void) pump_once(h, 10);
+        }
+}
+
 void harness_pump_for(Harness *h, int ms) {
         gint64 deadline = g_get_monotonic_time() + (gint64) ms * 1000;
 

@@ -37,6 +37,8 @@ void harness_disconnect(Harness *h, sd_bus *bus);
 
 /* Processes every client connection until *flag is true, failing the test after timeout_ms. */
 void harness_pump_until(Harness *h, const bool *flag, int timeout_ms);
+/* Processes every client connection until *counter reaches target, failing after timeout_ms. */
+void harness_pump_until_count(Harness *h, const unsigned *counter, unsigned target, int timeout_ms);
 /* Processes every client connection for this long. */
 void harness_pump_for(Harness *h, int ms);
 
