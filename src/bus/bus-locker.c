@@ -9,6 +9,7 @@
 #include "bus-errors.h"
 #include "bus-locker.h"
 #include "bus-messages.h"
+#include "bus-polkit.h"
 #include "client.h"
 #include "log.h"
 #include "macro.h"
@@ -204,24 +205,6 @@ int bus_locker_get_client(Manager *manager, sd_bus_message *message, Client **re
         client = client_new(manager, sender, CLIENT_TRANSPORT_BUS, sd_bus_message_get_bus(message), uid, pid);
         log_debug("Client %s registered (uid %u, pid %d).", sender, (unsigned) uid, (int) pid);
         *ret = client;
-        return 0;
-}
-
-/* Until polkit decides (on the system bus), managing is for root and for our own user. */
-static int verify_manage(Manager *manager, sd_bus_message *message, sd_bus_error *error) {
-        g_autoptr(sd_bus_creds) creds = NULL;
-        uid_t uid;
-        int r;
-
-        r = sd_bus_query_sender_creds(message, SD_BUS_CREDS_EUID, &creds);
-        if (r < 0)
-                return r;
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                return r;
-        if (uid != 0 && uid != manager->uid)
-                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                        "Only root and the daemon's own user may manage pylockerd.");
         return 0;
 }
 
@@ -606,10 +589,6 @@ static int set_limit(sd_bus_message *message, Manager *manager, bool max_lock_ti
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid %s: %" PRIu64 ".",
                                          max_lock_time ? "maximum lock time" : "default timeout", usec);
 
-        r = verify_manage(manager, message, error);
-        if (r < 0)
-                return r;
-
         if (max_lock_time)
                 limits.max_lock_usec = usec;
         else
@@ -638,10 +617,6 @@ static int method_force_release(sd_bus_message *message, void *userdata, sd_bus_
         r = read_lock_id(message, id, error);
         if (r < 0)
                 return r;
-        r = verify_manage(manager, message, error);
-        if (r < 0)
-                return r;
-
         lock = lock_table_find(manager->table, id);
         if (!lock)
                 return sd_bus_reply_method_return(message, "u", 0);
@@ -770,6 +745,11 @@ int bus_locker_add_object(Manager *manager, sd_bus *bus) {
         r = sd_bus_add_object_vtable(bus, NULL, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, locker_vtable, manager);
         if (r < 0)
                 return log_error_errno(r, "Failed to add object vtable: %m");
+
+        /* Every call is authorized in one place, before its handler runs. */
+        r = sd_bus_add_filter(bus, NULL, bus_authorize_filter, manager);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add authorization filter: %m");
 
         r = sd_bus_error_add_map(pylocker_bus_error_map);
         if (r < 0)

@@ -6,10 +6,18 @@
 #include <glib.h>
 #include <systemd/sd-bus.h>
 
+#include "bus-polkit.h"
 #include "inbox.h"
 #include "lock-table.h"
 
 typedef struct Manager Manager;
+
+/* What polkit said about a client, kept while it is connected. */
+typedef enum ClientAuth {
+        CLIENT_AUTH_UNKNOWN,
+        CLIENT_AUTH_ALLOWED,
+        CLIENT_AUTH_DENIED,
+} ClientAuth;
 
 typedef enum ClientTransport {
         CLIENT_TRANSPORT_BUS,
@@ -29,6 +37,7 @@ typedef struct Client {
         sd_bus *bus;              /* where to send its signals: the bus, or its own peer connection */
         LockOwner *owner;
         Inbox *inbox;
+        ClientAuth authorized[_POLKIT_ACTION_MAX];
         uint64_t publish_window_start;   /* CLOCK_MONOTONIC second of the current window */
         unsigned publish_window_count;
 } Client;

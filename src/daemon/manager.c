@@ -7,6 +7,7 @@
 
 #include "bus-errors.h"
 #include "bus-locker.h"
+#include "bus-polkit.h"
 #include "direct-socket.h"
 #include "log.h"
 #include "macro.h"
@@ -167,6 +168,7 @@ Manager *manager_free(Manager *manager) {
         lock_table_free(manager->table);
         message_store_free(manager->messages);
 
+        bus_polkit_registry_free(manager);
         if (manager->bus) {
                 (void) sd_bus_flush(manager->bus);
                 manager->bus = sd_bus_flush_close_unref(manager->bus);

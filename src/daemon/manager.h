@@ -37,6 +37,7 @@ typedef struct Manager {
         char *direct_socket_path;   /* where we listen */
         sd_event_source *direct_source;
         uint64_t n_direct_connections;
+        GHashTable *polkit_registry;  /* sd_bus_message* → pending or answered polkit query */
         Config config;
         uid_t uid;                  /* our own; callers with it or uid 0 may manage */
 } Manager;
