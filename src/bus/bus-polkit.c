@@ -96,10 +96,11 @@ static int polkit_subject_append(sd_bus_message *m, sd_bus_message *request, Cli
         if (sender)
                 return sd_bus_message_append(m, "(sa{sv})", "system-bus-name", 1, "name", "s", sender);
 
-        /* Peer to peer: the process at the other end, as its socket credentials name it. polkitd looks
-         * up the start time itself. */
-        return sd_bus_message_append(m, "(sa{sv})", "unix-process", 2,
+        /* Peer to peer: the process at the other end, as its socket credentials name it. A start time
+         * of 0 has polkitd look it up: the daemon's sandbox hides other users' processes from it. */
+        return sd_bus_message_append(m, "(sa{sv})", "unix-process", 3,
                                      "pid", "u", (uint32_t) client->pid,
+                                     "start-time", "t", UINT64_C(0),
                                      "uid", "i", (int32_t) client->uid);
 }
 
@@ -167,7 +168,9 @@ static int polkit_query_verdict(PolkitQuery *query, bool *ret_final, sd_bus_erro
                 *ret_final = true;
                 return 1;
         }
-        if (challenge)
+        /* A challenge tells a caller that did not allow interaction to ask again allowing it; one that
+         * did has had its chance. */
+        if (challenge && sd_bus_message_get_allow_interactive_authorization(query->request) <= 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
                                         "Interactive authentication required.");
         *ret_final = true;

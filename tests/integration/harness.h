@@ -11,6 +11,8 @@ typedef struct Harness {
         GPid bus_pid;
         char *bus_address;
         GPid daemon_pid;
+        GPid polkitd_pid;
+        bool system_bus;
         GPtrArray *clients;      /* sd_bus*, closed at teardown */
 } Harness;
 
@@ -70,3 +72,12 @@ uint32_t get_property_u(sd_bus *bus, const char *name);
 uint64_t get_property_t(sd_bus *bus, const char *name);
 /* Number of locks in ListLocks. */
 unsigned count_locks(sd_bus *bus);
+
+/* A private system-type bus whose policy includes the repo's, real polkitd on it in its own mount
+ * namespace (the repo's actions, the given rules text, nothing of the host's), and pylockerd with
+ * --system. Needs root. */
+void harness_start_system(Harness *h, const char *polkit_rules, const char *const *daemon_args);
+/* polkitd's PID, 0 once stopped. */
+GPid harness_polkitd_pid(Harness *h);
+/* Kills polkitd (SIGKILL) and reaps it. */
+void harness_kill_polkitd(Harness *h);
