@@ -395,6 +395,11 @@ static int acquire(sd_bus_message *message, Manager *manager, bool with_handle, 
                                          "Too many locks held or awaited by this client (at most %zu, "
                                          "of which %zu waiting).",
                                          limits->max_locks_per_owner, limits->max_waiters_per_owner);
+        case LOCK_E_GROUP_QUOTA:
+                return sd_bus_error_setf(error, PL_ERROR_LIMITS_EXCEEDED,
+                                         "Too many locks held or awaited by this user's clients (at most %zu, "
+                                         "of which %zu waiting).",
+                                         limits->max_locks_per_group, limits->max_waiters_per_group);
         default:
                 return r < 0 ? r : path_error(manager->table, r, 0, error);
         }

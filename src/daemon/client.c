@@ -14,7 +14,7 @@ Client *client_new(Manager *manager, const char *id, ClientTransport transport, 
         client->bus = sd_bus_ref(bus);
         client->uid = uid;
         client->pid = pid;
-        client->owner = lock_owner_new(manager->table, client);
+        client->owner = lock_owner_new(manager->table, manager_user_group_get(manager, uid), client);
         client->inbox = inbox_new(manager->messages, client);
 
         g_assert_false(g_hash_table_contains(manager->clients, client->id));
@@ -33,6 +33,7 @@ Client *client_free(Client *client) {
 
         manager = client->manager;
         lock_owner_free(client->owner);
+        manager_user_group_put(manager, client->uid);
         inbox_free(client->inbox);
         if (client->name)
                 g_hash_table_remove(manager->client_names, client->name);

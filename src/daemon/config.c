@@ -33,6 +33,8 @@ static const Setting settings[] = {
         { "MaxPathLength",       SETTING_SIZE,      LIMIT(max_path_length),       1, 1 << 20 },
         { "MaxLocksPerClient",   SETTING_SIZE,      LIMIT(max_locks_per_owner),   1, UINT32_MAX },
         { "MaxWaitersPerClient", SETTING_SIZE,      LIMIT(max_waiters_per_owner), 0, UINT32_MAX },
+        { "MaxLocksPerUser",     SETTING_SIZE,      LIMIT(max_locks_per_group),   1, UINT32_MAX },
+        { "MaxWaitersPerUser",   SETTING_SIZE,      LIMIT(max_waiters_per_group), 0, UINT32_MAX },
         { "MaxDirectConnections", SETTING_UNSIGNED, offsetof(Config, max_direct_connections), 0, 1 << 20 },
         { "MaxMessageSize",      SETTING_SIZE,      offsetof(Config, max_message_size), 1, 64 << 20 },
         { "MaxInboxLength",      SETTING_SIZE,      offsetof(Config, max_inbox_length), 1, UINT32_MAX },

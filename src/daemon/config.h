@@ -13,6 +13,7 @@ typedef struct Config {
         size_t max_inbox_length;
         unsigned max_publications_per_second;
         uint64_t idle_exit_usec;
+        const char *state_dir;      /* not owned; from --state-dir or $STATE_DIRECTORY */
 } Config;
 
 void config_init_defaults(Config *config);

@@ -19,6 +19,7 @@ typedef struct Arguments {
         const char *address;
         const char *config_file;
         const char *private_socket;
+        const char *state_dir;
         bool no_private_socket;
         GPtrArray *overrides;     /* "Key=value" strings, applied after the file */
 } Arguments;
@@ -39,6 +40,9 @@ static void help(void) {
                "     --max-locks-per-client=N  Locks a client may hold or await (4096)\n"
                "     --max-waiters-per-client=N\n"
                "                               Requests a client may have waiting (256)\n"
+               "     --max-locks-per-user=N    Locks all clients of one user (not root) may hold\n"
+               "                               or await (65536)\n"
+               "     --max-waiters-per-user=N  Requests they may have waiting (4096)\n"
                "     --max-paths=N             Paths in one request (256)\n"
                "     --max-path-length=N       Bytes in one path (4096)\n"
                "     --max-message-size=N      Bytes in one message (65536)\n"
@@ -51,6 +55,8 @@ static void help(void) {
                "                               /run/pylocker/private with --system,\n"
                "                               $XDG_RUNTIME_DIR/pylocker/private with --user)\n"
                "     --no-private-socket       Serve on the bus only\n"
+               "     --state-dir=DIR           Keep the fencing token ceiling here (default:\n"
+               "                               $STATE_DIRECTORY, as systemd's StateDirectory= sets)\n"
                "     --log-level=LEVEL         debug, info, notice, warning or err (info)\n");
 }
 
@@ -77,6 +83,8 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 ARG_MAX_LOCK_TIME,
                 ARG_MAX_LOCKS_PER_CLIENT,
                 ARG_MAX_WAITERS_PER_CLIENT,
+                ARG_MAX_LOCKS_PER_USER,
+                ARG_MAX_WAITERS_PER_USER,
                 ARG_MAX_PATHS,
                 ARG_MAX_PATH_LENGTH,
                 ARG_MAX_MESSAGE_SIZE,
@@ -86,6 +94,7 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 ARG_LOG_LEVEL,
                 ARG_PRIVATE_SOCKET,
                 ARG_NO_PRIVATE_SOCKET,
+                ARG_STATE_DIR,
         };
         static const struct option options[] = {
                 { "help",                   no_argument,       NULL, 'h' },
@@ -98,6 +107,8 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 { "max-lock-time",          required_argument, NULL, ARG_MAX_LOCK_TIME },
                 { "max-locks-per-client",   required_argument, NULL, ARG_MAX_LOCKS_PER_CLIENT },
                 { "max-waiters-per-client", required_argument, NULL, ARG_MAX_WAITERS_PER_CLIENT },
+                { "max-locks-per-user",     required_argument, NULL, ARG_MAX_LOCKS_PER_USER },
+                { "max-waiters-per-user",   required_argument, NULL, ARG_MAX_WAITERS_PER_USER },
                 { "max-paths",              required_argument, NULL, ARG_MAX_PATHS },
                 { "max-path-length",        required_argument, NULL, ARG_MAX_PATH_LENGTH },
                 { "max-message-size",       required_argument, NULL, ARG_MAX_MESSAGE_SIZE },
@@ -107,6 +118,7 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 { "log-level",              required_argument, NULL, ARG_LOG_LEVEL },
                 { "private-socket",         required_argument, NULL, ARG_PRIVATE_SOCKET },
                 { "no-private-socket",      no_argument,       NULL, ARG_NO_PRIVATE_SOCKET },
+                { "state-dir",              required_argument, NULL, ARG_STATE_DIR },
                 {}
         };
         /* Command line overrides use the same names and parsers as the file. */
@@ -115,6 +127,8 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 [ARG_MAX_LOCK_TIME - ARG_DEFAULT_TIMEOUT] = "MaxLockTime",
                 [ARG_MAX_LOCKS_PER_CLIENT - ARG_DEFAULT_TIMEOUT] = "MaxLocksPerClient",
                 [ARG_MAX_WAITERS_PER_CLIENT - ARG_DEFAULT_TIMEOUT] = "MaxWaitersPerClient",
+                [ARG_MAX_LOCKS_PER_USER - ARG_DEFAULT_TIMEOUT] = "MaxLocksPerUser",
+                [ARG_MAX_WAITERS_PER_USER - ARG_DEFAULT_TIMEOUT] = "MaxWaitersPerUser",
                 [ARG_MAX_PATHS - ARG_DEFAULT_TIMEOUT] = "MaxPathsPerRequest",
                 [ARG_MAX_PATH_LENGTH - ARG_DEFAULT_TIMEOUT] = "MaxPathLength",
                 [ARG_MAX_MESSAGE_SIZE - ARG_DEFAULT_TIMEOUT] = "MaxMessageSize",
@@ -159,6 +173,9 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                                 return log_error_errno(EINVAL, "--private-socket= needs an absolute path.");
                         args->private_socket = optarg;
                         args->no_private_socket = false;
+                        break;
+                case ARG_STATE_DIR:
+                        args->state_dir = optarg;
                         break;
                 case ARG_NO_PRIVATE_SOCKET:
                         args->private_socket = NULL;
@@ -246,6 +263,7 @@ static void bump_nofile_limit(void) {
 
 static int run(int argc, char *argv[]) {
         g_autoptr(GPtrArray) overrides = g_ptr_array_new_with_free_func(g_free);
+        g_auto(GStrv) state_dirs = NULL;
         g_autoptr(Manager) manager = NULL;
         Arguments args = { .overrides = overrides };
         Config config;
@@ -260,6 +278,13 @@ static int run(int argc, char *argv[]) {
                 return r;
 
         bump_nofile_limit();
+
+        /* systemd may list several state directories; ours is the first. */
+        if (!args.state_dir && getenv("STATE_DIRECTORY")) {
+                state_dirs = g_strsplit(getenv("STATE_DIRECTORY"), ":", 2);
+                args.state_dir = state_dirs[0];
+        }
+        config.state_dir = args.state_dir;
 
         r = manager_new(&config, &manager);
         if (r < 0)

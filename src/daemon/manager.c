@@ -12,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "token-floor.h"
 #include "sd-cleanup.h"
 
 /* User-set deadlines must fire on time: sd-event would coalesce them by 250 ms by default. */
@@ -87,11 +88,54 @@ static void on_ended(LockTable *table, Lock *lock, LockEndReason reason, void *u
         bus_locker_lock_ended(userdata, lock, reason);
 }
 
+static uint64_t on_reserve_tokens(LockTable *table, uint64_t last_token, void *userdata) {
+        Manager *manager = userdata;
+
+        return token_floor_reserve(manager->state_dir, last_token);
+}
+
 static const LockTableCallbacks manager_table_callbacks = {
         .on_granted = on_granted,
         .on_ended = on_ended,
         .on_deadline_changed = on_deadline_changed,
+        .reserve_tokens = on_reserve_tokens,
 };
+
+typedef struct UserLimits {
+        LockGroup *group;
+        unsigned n_clients;
+} UserLimits;
+
+static void user_limits_free(gpointer p) {
+        UserLimits *u = p;
+
+        lock_group_unref(u->group);
+        g_free(u);
+}
+
+LockGroup *manager_user_group_get(Manager *manager, uid_t uid) {
+        UserLimits *u;
+
+        /* Root is trusted not to starve others; everyone else shares per-user limits. */
+        if (uid == 0)
+                return NULL;
+
+        u = g_hash_table_lookup(manager->users, GUINT_TO_POINTER(uid));
+        if (!u) {
+                u = g_new0(UserLimits, 1);
+                u->group = lock_group_new(manager->table);
+                g_hash_table_insert(manager->users, GUINT_TO_POINTER(uid), u);
+        }
+        u->n_clients++;
+        return u->group;
+}
+
+void manager_user_group_put(Manager *manager, uid_t uid) {
+        UserLimits *u = uid == 0 ? NULL : g_hash_table_lookup(manager->users, GUINT_TO_POINTER(uid));
+
+        if (u && --u->n_clients == 0)
+                g_hash_table_remove(manager->users, GUINT_TO_POINTER(uid));
+}
 
 static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
         Manager *manager = userdata;
@@ -115,6 +159,8 @@ int manager_new(const Config *config, Manager **ret) {
         manager->clients = g_hash_table_new(g_str_hash, g_str_equal);
         manager->client_names = g_hash_table_new(g_str_hash, g_str_equal);
         manager->peer_clients = g_hash_table_new(NULL, NULL);
+        manager->users = g_hash_table_new_full(NULL, NULL, NULL, user_limits_free);
+        manager->state_dir = g_strdup(config->state_dir);
 
         r = sd_event_default(&manager->event);
         if (r < 0)
@@ -140,7 +186,7 @@ int manager_new(const Config *config, Manager **ret) {
                 return log_error_errno(r, "Failed to make exit handler floating: %m");
 
         manager->table = lock_table_new(&manager->config.limits, &manager_table_callbacks, manager,
-                                        /* token_floor= */ 0);
+                                        token_floor_load(manager->state_dir));
         manager->messages = message_store_new(&manager_message_callbacks, manager);
 
         *ret = g_steal_pointer(&manager);
@@ -168,7 +214,9 @@ Manager *manager_free(Manager *manager) {
         g_hash_table_unref(manager->peer_clients);
         direct_socket_close(manager);
         g_free(manager->direct_socket_wanted);
+        g_hash_table_unref(manager->users);
         lock_table_free(manager->table);
+        g_free(manager->state_dir);
         message_store_free(manager->messages);
 
         bus_polkit_registry_free(manager);

@@ -33,6 +33,8 @@ typedef struct Manager {
         GHashTable *clients;        /* client id → Client (owned) */
         GHashTable *client_names;   /* friendly name → Client */
         GHashTable *peer_clients;   /* sd_bus* of a peer-to-peer connection → Client */
+        GHashTable *users;          /* uid → UserLimits, for every uid but 0 with a client */
+        char *state_dir;            /* where the token ceiling is kept, or NULL */
         char *direct_socket_wanted; /* where to listen once the bus name is ours, or NULL */
         char *direct_socket_path;   /* where we listen */
         sd_event_source *direct_source;
@@ -48,6 +50,11 @@ typedef struct Manager {
         Config config;
         uid_t uid;                  /* our own; callers with it or uid 0 may manage */
 } Manager;
+
+/* The lock group of a uid's clients, shared limits for them all; NULL for root. Counted per client:
+ * manager_user_group_get() for each client_new(), manager_user_group_put() for each free. */
+LockGroup *manager_user_group_get(Manager *manager, uid_t uid);
+void manager_user_group_put(Manager *manager, uid_t uid);
 
 int manager_new(const Config *config, Manager **ret);
 Manager *manager_free(Manager *manager);

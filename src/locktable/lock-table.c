@@ -49,8 +49,15 @@ struct Lock {
         LockSlot slots[];
 };
 
+struct LockGroup {
+        unsigned n_ref;
+        size_t n_locks;
+        size_t n_waiters;
+};
+
 struct LockOwner {
         LockTable *table;
+        LockGroup *group;
         void *userdata;
         GList table_link;
         GQueue locks;
@@ -69,6 +76,7 @@ struct LockTable {
         uint64_t announced_deadline;
         uint64_t next_seq;
         uint64_t last_token;
+        uint64_t token_ceiling;
         size_t n_waiters;
         RandomIdPool random;
         bool in_callback;
@@ -115,6 +123,7 @@ LockTable *lock_table_new(const LockTableLimits *limits,
         table->deadlines = (DeadlineHeap) DEADLINE_HEAP_INIT;
         table->announced_deadline = UINT64_MAX;
         table->last_token = token_floor;
+        table->token_ceiling = token_floor;
         table->random = (RandomIdPool) RANDOM_ID_POOL_INIT;
         return table;
 }
@@ -155,10 +164,40 @@ static void table_announce_deadline(LockTable *table) {
                 table->callbacks.on_deadline_changed(table, next, table->userdata);
 }
 
-LockOwner *lock_owner_new(LockTable *table, void *userdata) {
+LockGroup *lock_group_new(LockTable *table) {
+        LockGroup *group = g_new0(LockGroup, 1);
+
+        group->n_ref = 1;
+        return group;
+}
+
+LockGroup *lock_group_ref(LockGroup *group) {
+        if (group)
+                group->n_ref++;
+        return group;
+}
+
+LockGroup *lock_group_unref(LockGroup *group) {
+        if (!group || --group->n_ref > 0)
+                return NULL;
+        g_assert_cmpuint(group->n_locks + group->n_waiters, ==, 0);
+        g_free(group);
+        return NULL;
+}
+
+size_t lock_group_get_n_locks(const LockGroup *group) {
+        return group->n_locks;
+}
+
+size_t lock_group_get_n_waiters(const LockGroup *group) {
+        return group->n_waiters;
+}
+
+LockOwner *lock_owner_new(LockTable *table, LockGroup *group, void *userdata) {
         LockOwner *owner = g_new0(LockOwner, 1);
 
         owner->table = table;
+        owner->group = lock_group_ref(group);
         owner->userdata = userdata;
         owner->table_link.data = owner;
         g_queue_push_tail_link(&table->owners, &owner->table_link);
@@ -262,7 +301,13 @@ static bool lock_is_grantable(const Lock *lock) {
 static void lock_grant(LockTable *table, Lock *lock) {
         table_new_lock_id(table, lock->id);
         lock->granted = true;
+        if (table->last_token >= table->token_ceiling)
+                table->token_ceiling = table->callbacks.reserve_tokens ?
+                        table->callbacks.reserve_tokens(table, table->last_token, table->userdata) : UINT64_MAX;
+        g_assert_cmpuint(table->token_ceiling, >, table->last_token);
         lock->token = ++table->last_token;
+        if (lock->owner->group)
+                lock->owner->group->n_locks++;
         lock->acquired_realtime = lock_table_now(table, CLOCK_REALTIME);
         lock->acquired_monotonic = lock_table_now(table, CLOCK_MONOTONIC);
         deadline_heap_put(&table->deadlines, &lock->deadline, usec_add(lock->acquired_monotonic, lock->lease_usec));
@@ -276,6 +321,8 @@ static void lock_try_grant_waiting(LockTable *table, Lock *lock) {
 
         g_queue_unlink(&lock->owner->waiters, &lock->owner_link);
         table->n_waiters--;
+        if (lock->owner->group)
+                lock->owner->group->n_waiters--;
         lock_grant(table, lock);
 
         if (table->callbacks.on_granted) {
@@ -342,9 +389,13 @@ static void lock_end_internal(LockTable *table, Lock *lock, LockEndReason reason
         if (lock->granted) {
                 g_queue_unlink(&lock->owner->locks, &lock->owner_link);
                 g_hash_table_remove(table->locks, lock);
+                if (lock->owner->group)
+                        lock->owner->group->n_locks--;
         } else {
                 g_queue_unlink(&lock->owner->waiters, &lock->owner_link);
                 table->n_waiters--;
+                if (lock->owner->group)
+                        lock->owner->group->n_waiters--;
         }
 
         if (table->callbacks.on_ended) {
@@ -385,6 +436,7 @@ LockOwner *lock_owner_free(LockOwner *owner) {
         g_assert_false(table->in_callback);
         owner_end_all(owner, LOCK_END_CANCELLED, LOCK_END_OWNER_GONE, true);
         g_queue_unlink(&table->owners, &owner->table_link);
+        lock_group_unref(owner->group);
         g_free(owner);
         table_announce_deadline(table);
         return NULL;
@@ -415,6 +467,7 @@ LockTable *lock_table_free(LockTable *table) {
                 LockOwner *owner = table->owners.head->data;
 
                 g_queue_unlink(&table->owners, &owner->table_link);
+                lock_group_unref(owner->group);
                 g_free(owner);
         }
 
@@ -449,6 +502,8 @@ int lock_table_acquire(LockTable *table,
                 return r;
         if (owner->locks.length + owner->waiters.length >= table->limits.max_locks_per_owner)
                 return LOCK_E_QUOTA;
+        if (owner->group && owner->group->n_locks + owner->group->n_waiters >= table->limits.max_locks_per_group)
+                return LOCK_E_GROUP_QUOTA;
 
         unique = g_memdup2(paths, n_paths * sizeof(char *));
         n_unique = paths_dedup(unique, n_paths);
@@ -483,11 +538,14 @@ int lock_table_acquire(LockTable *table,
                 return 0;
         }
 
-        if ((flags & LOCK_NONBLOCKING) || owner->waiters.length >= table->limits.max_waiters_per_owner) {
+        r = (flags & LOCK_NONBLOCKING) ? LOCK_E_WOULD_BLOCK :
+            owner->waiters.length >= table->limits.max_waiters_per_owner ? LOCK_E_QUOTA :
+            owner->group && owner->group->n_waiters >= table->limits.max_waiters_per_group ? LOCK_E_GROUP_QUOTA : 0;
+        if (r != 0) {
                 /* It is last in every queue it joined, so leaving wakes nobody. */
                 lock_unlink_slots(table, lock, /* wake= */ false);
                 g_free(lock);
-                return (flags & LOCK_NONBLOCKING) ? LOCK_E_WOULD_BLOCK : LOCK_E_QUOTA;
+                return r;
         }
 
         if (timeout_usec == 0)
@@ -497,6 +555,8 @@ int lock_table_acquire(LockTable *table,
                                   usec_add(lock_table_now(table, CLOCK_MONOTONIC), timeout_usec));
         g_queue_push_tail_link(&owner->waiters, &lock->owner_link);
         table->n_waiters++;
+        if (owner->group)
+                owner->group->n_waiters++;
         table_announce_deadline(table);
 
         *ret_lock = lock;

@@ -11,6 +11,8 @@
 
 typedef struct LockTable LockTable;
 typedef struct LockOwner LockOwner;
+/* Owners that share limits, e.g. all clients of one user. */
+typedef struct LockGroup LockGroup;
 /* A request: waiting until granted, then a held lock. The same object throughout. */
 typedef struct Lock Lock;
 
@@ -21,6 +23,7 @@ enum {
         LOCK_E_NOT_FOUND,          /* no held lock with that id */
         LOCK_E_NOT_OWNER,          /* the lock is held by another owner */
         LOCK_E_QUOTA,              /* the owner holds or waits for too many locks */
+        LOCK_E_GROUP_QUOTA,        /* the owner's group holds or waits for too many locks */
         LOCK_E_NO_PATHS,           /* empty path list */
         LOCK_E_TOO_MANY_PATHS,     /* more paths than max_paths_per_request */
         LOCK_E_EMPTY_PATH,         /* a path is "" */
@@ -54,6 +57,8 @@ typedef struct LockTableLimits {
         size_t max_path_length;
         size_t max_locks_per_owner;      /* held plus waiting (a waiter may become a lock) */
         size_t max_waiters_per_owner;
+        size_t max_locks_per_group;      /* the same, for all owners of a group together */
+        size_t max_waiters_per_group;
 } LockTableLimits;
 
 #define LOCK_TABLE_LIMITS_DEFAULT {                                      \
@@ -63,6 +68,8 @@ typedef struct LockTableLimits {
                 .max_path_length = 4096,                                 \
                 .max_locks_per_owner = 4096,                             \
                 .max_waiters_per_owner = 256,                            \
+                .max_locks_per_group = 65536,                            \
+                .max_waiters_per_group = 4096,                           \
         }
 
 /* Callbacks must not call back into the table's mutating functions. */
@@ -76,6 +83,10 @@ typedef struct LockTableCallbacks {
         void (*on_deadline_changed)(LockTable *table, uint64_t monotonic_usec, void *userdata);
         /* Injected clock, for tests; NULL means clock_gettime(). */
         uint64_t (*now)(clockid_t clock, void *userdata);
+        /* Tokens up to the returned value may be handed out; called before the first grant and
+         * whenever they run out, with the last token given so far. NULL: no ceiling. Lets tokens keep
+         * increasing across restarts (the daemon persists the ceiling). */
+        uint64_t (*reserve_tokens)(LockTable *table, uint64_t last_token, void *userdata);
 } LockTableCallbacks;
 
 LockTable *lock_table_new(const LockTableLimits *limits,
@@ -97,7 +108,14 @@ size_t lock_table_get_n_waiters(const LockTable *table);
 uint64_t lock_table_get_last_token(const LockTable *table);
 uint64_t lock_table_now(const LockTable *table, clockid_t clock);
 
-LockOwner *lock_owner_new(LockTable *table, void *userdata);
+LockGroup *lock_group_new(LockTable *table);
+LockGroup *lock_group_ref(LockGroup *group);
+LockGroup *lock_group_unref(LockGroup *group);
+size_t lock_group_get_n_locks(const LockGroup *group);
+size_t lock_group_get_n_waiters(const LockGroup *group);
+
+/* group may be NULL: the owner answers to its own limits only. The owner keeps a reference. */
+LockOwner *lock_owner_new(LockTable *table, LockGroup *group, void *userdata);
 /* Cancels the owner's waiting requests and releases its locks, then frees it. */
 LockOwner *lock_owner_free(LockOwner *owner);
 void *lock_owner_get_userdata(const LockOwner *owner);

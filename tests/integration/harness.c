@@ -151,7 +151,8 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args) {
                                     child_setup_die_with_parent, NULL, &h->daemon_pid, &error));
         g_assert_no_error(error);
 
-        /* READY=1 comes once the bus name is ours. */
+        /* READY=1 comes once the bus name is ours: this instance's, not an earlier one's. */
+        g_string_truncate(h->notify_log, 0);
         harness_wait_notify(h, "READY=1", 20000);
 }
 

@@ -866,6 +866,106 @@ static void test_direct_socket_signals_and_handles(Fixture *f, gconstpointer dat
         g_assert_cmpuint(count_locks(bus), ==, 0);
 }
 
+
+static char *state_dir_arg(Harness *h) {
+        g_autofree char *dir = g_build_filename(h->tmpdir, "state", NULL);
+
+        g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+        return g_strdup_printf("--state-dir=%s", dir);
+}
+
+/* Tokens handed out after a restart are larger than any before it, even if the clock went back:
+ * the ceiling persisted in the state directory says so. */
+static void test_tokens_survive_restart(Fixture *f, gconstpointer data) {
+        g_autofree char *arg = state_dir_arg(&f->h);
+        g_autofree char *ceiling_path = g_build_filename(f->h.tmpdir, "state", "token-ceiling", NULL);
+        g_autofree char *text = NULL, *forged = NULL;
+        const char *args[] = { arg, NULL };
+        uint64_t t1, t2, t3, persisted;
+        sd_bus *a;
+        int status;
+
+        /* The fixture's daemon has no state dir: restart it with one. */
+        status = harness_stop_daemon(&f->h);
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        harness_start_daemon(&f->h, args);
+        a = harness_connect(&f->h);
+        g_free(acquire_ok(a, PATHS("t"), &t1));
+        /* Counted from the realtime clock, in microseconds. */
+        g_assert_cmpuint(t1, >, (uint64_t) g_get_real_time() - 3600 * SEC);
+
+        g_assert_true(g_file_get_contents(ceiling_path, &text, NULL, NULL));
+        persisted = g_ascii_strtoull(text, NULL, 10);
+        g_assert_cmpuint(persisted, >=, t1);
+
+        /* As if the last instance had handed out tokens far beyond the clock. */
+        harness_disconnect(&f->h, a);
+        status = harness_stop_daemon(&f->h);
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        forged = g_strdup_printf("%" G_GUINT64_FORMAT "\n", (guint64) (t1 + 1000000 * SEC));
+        g_assert_true(g_file_set_contents(ceiling_path, forged, -1, NULL));
+        harness_start_daemon(&f->h, args);
+        a = harness_connect(&f->h);
+        g_free(acquire_ok(a, PATHS("t"), &t2));
+        g_assert_cmpuint(t2, >, t1 + 1000000 * SEC);
+
+        /* Without the state dir, the clock alone still keeps later tokens above earlier ones. */
+        harness_disconnect(&f->h, a);
+        status = harness_stop_daemon(&f->h);
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        harness_start_daemon(&f->h, NULL);
+        a = harness_connect(&f->h);
+        g_free(acquire_ok(a, PATHS("t"), &t3));
+        g_assert_cmpuint(t3, >, t1);
+}
+
+static const char *const user_quota_args[] = { "--max-locks-per-user=2", "--max-waiters-per-user=0", NULL };
+
+/* One user's clients share per-user limits, so one user cannot exhaust the daemon for others. */
+static void test_per_user_limits(Fixture *f, gconstpointer data) {
+        sd_bus *root = harness_connect(&f->h);
+        char result[512] = {};
+        int pipefd[2], status;
+        pid_t pid;
+
+        g_assert_cmpint(pipe(pipefd), ==, 0);
+        pid = fork();
+        g_assert_cmpint(pid, >=, 0);
+        if (pid == 0) {
+                g_autoptr(GString) s = g_string_new(NULL);
+                sd_bus *c1 = NULL, *c2 = NULL;
+                sd_bus_error e = SD_BUS_ERROR_NULL;
+                const char *paths[] = { "u1", "u2", "u3" };
+
+                close(pipefd[0]);
+                if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                        _exit(2);
+                if (sd_bus_new(&c1) < 0 || sd_bus_set_address(c1, f->h.bus_address) < 0 ||
+                    sd_bus_set_bus_client(c1, 1) < 0 || sd_bus_start(c1) < 0 ||
+                    sd_bus_new(&c2) < 0 || sd_bus_set_address(c2, f->h.bus_address) < 0 ||
+                    sd_bus_set_bus_client(c2, 1) < 0 || sd_bus_start(c2) < 0)
+                        _exit(3);
+                for (int i = 0; i < 3; i++) {
+                        int r = sd_bus_call_method(i % 2 ? c2 : c1, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Acquire",
+                                                   &e, NULL, "asta{sv}", 1, paths[i], UINT64_C(0), 0);
+
+                        g_string_append_printf(s, "%s%s", i ? " " : "", r >= 0 ? "ok" : e.name);
+                        sd_bus_error_free(&e);
+                }
+                _exit(write(pipefd[1], s->str, s->len) > 0 ? 0 : 4);
+        }
+        close(pipefd[1]);
+        g_assert_cmpint(read(pipefd[0], result, sizeof(result) - 1), >, 0);
+        close(pipefd[0]);
+        g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+        g_assert_cmpstr(result, ==, "ok ok org.pylocker.Locker.Error.LimitsExceeded");
+
+        /* Root is not counted with them, and their limit went with their clients. */
+        g_free(acquire_ok(root, PATHS("u1"), NULL));
+        g_free(acquire_ok(root, PATHS("r1"), NULL));
+        g_free(acquire_ok(root, PATHS("r2"), NULL));
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -891,6 +991,8 @@ int main(int argc, char *argv[]) {
         ADD("admin/force-release", test_force_release);
         ADD("shutdown/answers-waiters", test_shutdown_answers_waiters);
         ADD("direct/one-namespace-and-disconnect", test_direct_socket);
+        ADD("tokens/survive-restart", test_tokens_survive_restart);
+        ADD_WITH("limits/per-user", user_quota_args, test_per_user_limits);
         ADD("direct/signals-and-handles", test_direct_socket_signals_and_handles);
         g_test_add_func("/daemon/config/bad-file", test_bad_config);
 #undef ADD

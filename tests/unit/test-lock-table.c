@@ -151,7 +151,7 @@ static void assert_events(Fixture *f, const char *expected) {
 }
 
 static void test_exclusive_handover(Fixture *f, gconstpointer data) {
-        LockOwner *a = lock_owner_new(f->table, NULL), *b = lock_owner_new(f->table, NULL);
+        LockOwner *a = lock_owner_new(f->table, NULL, NULL), *b = lock_owner_new(f->table, NULL, NULL);
         Lock *la, *lb;
 
         la = acquire_ok(f, a, "A", 0, "x");
@@ -173,7 +173,7 @@ static void test_exclusive_handover(Fixture *f, gconstpointer data) {
 }
 
 static void test_fifo_order(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         Lock *la, *lb, *lc, *ld;
 
         la = acquire_ok(f, o, "A", 0, "x");
@@ -193,7 +193,7 @@ static void test_fifo_order(Fixture *f, gconstpointer data) {
 
 /* A request waiting for {a,b} is never overtaken by a later request for a or for b. */
 static void test_no_overtaking(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         Lock *hold_b, *ab, *a, *b;
 
         hold_b = acquire_ok(f, o, "holdB", 0, "b");
@@ -216,7 +216,7 @@ static void test_no_overtaking(Fixture *f, gconstpointer data) {
 
 /* Granted all at once or not at all; a waiting request holds nothing. */
 static void test_all_or_nothing(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL), *p = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL), *p = lock_owner_new(f->table, NULL, NULL);
         LockTableIter iter;
         Lock *hold_c, *abc, *l;
         size_t n = 0;
@@ -247,7 +247,7 @@ static void test_all_or_nothing(Fixture *f, gconstpointer data) {
 }
 
 static void test_shared(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         Lock *s1, *s2, *e, *s3;
 
         s1 = acquire_ok(f, o, "S1", LOCK_SHARED, "x");
@@ -268,7 +268,7 @@ static void test_shared(Fixture *f, gconstpointer data) {
 
 /* Consecutive shared requests at the head of every queue they are in are granted together. */
 static void test_shared_batch(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         Lock *e1, *s1, *s2, *s3, *e2;
 
         e1 = acquire_ok(f, o, "E1", 0, "x");
@@ -290,7 +290,7 @@ static void test_shared_batch(Fixture *f, gconstpointer data) {
 
 /* A shared request compatible with everything ahead of it is granted even past a waiting reader. */
 static void test_shared_past_waiting_reader(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         Lock *hold_y, *s1, *s2;
 
         hold_y = acquire_ok(f, o, "holdY", 0, "y");
@@ -303,7 +303,7 @@ static void test_shared_past_waiting_reader(Fixture *f, gconstpointer data) {
 }
 
 static void test_timeout(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         Lock *hold, *w1, *w2;
 
         hold = acquire_ok(f, o, "hold", 0, "x");
@@ -339,7 +339,7 @@ static void test_timeout(Fixture *f, gconstpointer data) {
 
 /* A writer that gives up stops blocking the readers queued behind it. */
 static void test_timeout_wakes_followers(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         Lock *s1, *e, *s2;
 
         s1 = acquire_ok(f, o, "S1", LOCK_SHARED, "x");
@@ -355,7 +355,7 @@ static void test_timeout_wakes_followers(Fixture *f, gconstpointer data) {
 }
 
 static void test_wait_forever(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         Lock *hold, *w;
 
         hold = acquire_ok(f, o, "hold", 0, "x");
@@ -369,7 +369,7 @@ static void test_wait_forever(Fixture *f, gconstpointer data) {
 }
 
 static void test_expiry(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         uint8_t id[LOCK_ID_SIZE];
         uint64_t expires = 0;
         Lock *l, *w, *short_lease;
@@ -420,7 +420,7 @@ static void test_tokens(Fixture *f, gconstpointer data) {
         /* Restart the fixture with a floor: tokens continue above it. */
         fixture_teardown(f, data);
         fixture_setup_with(f, &limits, 5000);
-        o = lock_owner_new(f->table, NULL);
+        o = lock_owner_new(f->table, NULL, NULL);
 
         last = 5000;
         for (int i = 0; i < 1000; i++) {
@@ -443,7 +443,7 @@ static void test_tokens(Fixture *f, gconstpointer data) {
 }
 
 static void test_ids(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         char buf[LOCK_ID_STRING_MAX];
         uint8_t parsed[LOCK_ID_SIZE];
@@ -470,7 +470,7 @@ static void test_ids(Fixture *f, gconstpointer data) {
 }
 
 static void test_release_rules(Fixture *f, gconstpointer data) {
-        LockOwner *a = lock_owner_new(f->table, NULL), *b = lock_owner_new(f->table, NULL);
+        LockOwner *a = lock_owner_new(f->table, NULL, NULL), *b = lock_owner_new(f->table, NULL, NULL);
         uint8_t id[LOCK_ID_SIZE];
         Lock *l;
 
@@ -489,7 +489,7 @@ static void test_release_rules(Fixture *f, gconstpointer data) {
 }
 
 static void test_owner_gone(Fixture *f, gconstpointer data) {
-        LockOwner *a = lock_owner_new(f->table, NULL), *b = lock_owner_new(f->table, NULL);
+        LockOwner *a = lock_owner_new(f->table, NULL, NULL), *b = lock_owner_new(f->table, NULL, NULL);
         Lock *bw;
 
         (void) acquire_ok(f, a, "A1", 0, "x");
@@ -506,7 +506,7 @@ static void test_owner_gone(Fixture *f, gconstpointer data) {
 }
 
 static void test_duplicates(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         GPtrArray *many = g_ptr_array_new_with_free_func(g_free);
         Lock *l;
         int r;
@@ -542,7 +542,7 @@ static void test_duplicates(Fixture *f, gconstpointer data) {
 }
 
 static void test_path_limits(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         g_autofree char *long_path = g_strnfill(4097, 'x');
         g_autofree char *max_path = g_strnfill(4096, 'x');
         const char *too_many[257];
@@ -588,8 +588,8 @@ static void test_owner_quota(Fixture *f, gconstpointer data) {
         limits.max_locks_per_owner = 3;
         limits.max_waiters_per_owner = 1;
         fixture_setup_with(f, &limits, 0);
-        o = lock_owner_new(f->table, NULL);
-        other = lock_owner_new(f->table, NULL);
+        o = lock_owner_new(f->table, NULL, NULL);
+        other = lock_owner_new(f->table, NULL, NULL);
 
         (void) acquire_ok(f, other, "held", 0, "busy");
         l[0] = acquire_ok(f, o, "L0", 0, "a");
@@ -613,7 +613,7 @@ static void test_owner_quota(Fixture *f, gconstpointer data) {
 
 static void test_limits_change(Fixture *f, gconstpointer data) {
         LockTableLimits limits = *lock_table_get_limits(f->table);
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         Lock *l;
 
         limits.max_lock_usec = 7 * SEC;
@@ -629,7 +629,7 @@ static void test_limits_change(Fixture *f, gconstpointer data) {
 }
 
 static void test_shutdown_ends_everything(Fixture *f, gconstpointer data) {
-        LockOwner *o = lock_owner_new(f->table, NULL);
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
 
         (void) acquire_ok(f, o, "L", 0, "x");
         (void) acquire_pending(f, o, "W", 0, 0, "x");
@@ -654,7 +654,7 @@ static void test_random_invariants(Fixture *f, gconstpointer data) {
         g_autoptr(GPtrArray) live = g_ptr_array_new_with_free_func(g_free);
 
         for (size_t i = 0; i < G_N_ELEMENTS(owners); i++)
-                owners[i] = lock_owner_new(f->table, NULL);
+                owners[i] = lock_owner_new(f->table, NULL, NULL);
 
         for (int step = 0; step < 20000; step++) {
                 int op = g_rand_int_range(rand, 0, 10);
@@ -738,6 +738,78 @@ static void test_random_invariants(Fixture *f, gconstpointer data) {
         g_rand_free(rand);
 }
 
+
+static void test_group_quota(Fixture *f, gconstpointer data) {
+        LockTableLimits limits = LOCK_TABLE_LIMITS_DEFAULT;
+        LockGroup *user;
+        LockOwner *a, *b, *other;
+        Lock *w;
+
+        fixture_teardown(f, data);
+        limits.max_locks_per_group = 3;
+        limits.max_waiters_per_group = 1;
+        fixture_setup_with(f, &limits, 0);
+        user = lock_group_new(f->table);
+        a = lock_owner_new(f->table, user, NULL);
+        b = lock_owner_new(f->table, user, NULL);
+        other = lock_owner_new(f->table, NULL, NULL);
+        lock_group_unref(user);
+
+        (void) acquire_ok(f, other, "busy", 0, "busy");
+        (void) acquire_ok(f, a, "A1", 0, "a1");
+        (void) acquire_ok(f, b, "B1", 0, "b1");
+        /* One waiter for the whole group. */
+        w = acquire_pending(f, a, "AW", 0, 0, "busy");
+        g_assert_cmpint(acquire_result(f, b, 0, "busy"), ==, LOCK_E_GROUP_QUOTA);
+        /* Three held or waiting for the whole group, though each owner has room of its own. */
+        g_assert_cmpint(acquire_result(f, b, 0, "b2"), ==, LOCK_E_GROUP_QUOTA);
+        g_assert_cmpuint(lock_group_get_n_locks(user), ==, 2);
+        g_assert_cmpuint(lock_group_get_n_waiters(user), ==, 1);
+        /* Outside the group nothing changes. */
+        (void) acquire_ok(f, other, "O2", 0, "o2");
+
+        /* Freeing an owner gives the room back. */
+        lock_owner_free(a);
+        g_assert_cmpuint(lock_group_get_n_locks(user), ==, 1);
+        g_assert_cmpuint(lock_group_get_n_waiters(user), ==, 0);
+        (void) acquire_ok(f, b, "B2", 0, "b2");
+        (void) w;
+        g_ptr_array_set_size(f->events, 0);
+}
+
+static uint64_t reserve_in_blocks(LockTable *table, uint64_t last_token, void *userdata) {
+        GArray *calls = userdata;
+
+        g_array_append_val(calls, last_token);
+        return last_token + 10;
+}
+
+static void test_token_reservation(void) {
+        LockTableLimits limits = LOCK_TABLE_LIMITS_DEFAULT;
+        g_autoptr(GArray) calls = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+        LockTableCallbacks callbacks = { .reserve_tokens = reserve_in_blocks };
+        LockTable *table = lock_table_new(&limits, &callbacks, calls, 1000);
+        LockOwner *o = lock_owner_new(table, NULL, NULL);
+        uint64_t last = 1000;
+
+        for (int i = 0; i < 25; i++) {
+                Lock *l = NULL;
+                uint8_t id[LOCK_ID_SIZE];
+
+                g_assert_cmpint(lock_table_acquire(table, o, (const char *[]) { "t" }, 1, 0, 0, 0, NULL, &l), ==, 0);
+                g_assert_cmpuint(lock_get_token(l), ==, last + 1);
+                last = lock_get_token(l);
+                memcpy(id, lock_get_id(l), sizeof(id));
+                g_assert_cmpint(lock_table_release(table, o, id), ==, 0);
+        }
+        /* Asked before the first grant, then each time a block of 10 ran out. */
+        g_assert_cmpuint(calls->len, ==, 3);
+        g_assert_cmpuint(g_array_index(calls, uint64_t, 0), ==, 1000);
+        g_assert_cmpuint(g_array_index(calls, uint64_t, 1), ==, 1010);
+        g_assert_cmpuint(g_array_index(calls, uint64_t, 2), ==, 1020);
+        lock_table_free(table);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -763,6 +835,8 @@ int main(int argc, char *argv[]) {
         ADD("limits/change", test_limits_change);
         ADD("shutdown/ends-everything", test_shutdown_ends_everything);
         ADD("random/invariants", test_random_invariants);
+        ADD("limits/group-quota", test_group_quota);
+        g_test_add_func("/lock-table/token/reservation", test_token_reservation);
 #undef ADD
 
         return g_test_run();
