@@ -1,4 +1,4 @@
-/* The org.pylocker.Locker object on D-Bus: vtable, method handlers, deferred replies and signals. */
+/* The org.pylocker.Locker object on D-Bus: the vtable, the lock handlers, deferred replies and signals. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -8,6 +8,8 @@
 
 #include "bus-errors.h"
 #include "bus-locker.h"
+#include "bus-messages.h"
+#include "bus-polkit.h"
 #include "client.h"
 #include "log.h"
 #include "macro.h"
@@ -95,21 +97,34 @@ void bus_locker_lock_granted(Manager *manager, Lock *lock) {
         lock_binding_free(binding);
 }
 
+int bus_locker_new_signal_to(Client *client, const char *member, sd_bus_message **ret) {
+        g_autoptr(sd_bus_message) signal = NULL;
+        int r;
+
+        r = sd_bus_message_new_signal(client->bus, &signal, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, member);
+        if (r < 0)
+                return r;
+        /* Unicast: other peers on the bus never see it, whatever their match rules. */
+        if (sd_bus_is_bus_client(client->bus)) {
+                r = sd_bus_message_set_destination(signal, client->id);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = g_steal_pointer(&signal);
+        return 0;
+}
+
 static int send_lock_expired(Manager *manager, Lock *lock) {
         Client *client = lock_owner_get_userdata(lock_get_owner(lock));
         g_autoptr(sd_bus_message) signal = NULL;
         char id[LOCK_ID_STRING_MAX];
         int r;
 
-        r = sd_bus_message_new_signal(client->bus, &signal, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, "LockExpired");
+        /* Only the holder learns about its lock. */
+        r = bus_locker_new_signal_to(client, "LockExpired", &signal);
         if (r < 0)
                 return r;
-        /* Unicast: only the holder learns about its lock. */
-        if (client->transport == CLIENT_TRANSPORT_BUS) {
-                r = sd_bus_message_set_destination(signal, client->id);
-                if (r < 0)
-                        return r;
-        }
         r = sd_bus_message_append(signal, "s", lock_id_to_string(lock_get_id(lock), id));
         if (r < 0)
                 return r;
@@ -153,8 +168,7 @@ void bus_locker_lock_ended(Manager *manager, Lock *lock, LockEndReason reason) {
                                 lock_end_reason_to_string(reason));
 }
 
-/* Finds the calling client, registering it on its first call. */
-static int get_client(Manager *manager, sd_bus_message *message, Client **ret, sd_bus_error *error) {
+int bus_locker_get_client(Manager *manager, sd_bus_message *message, Client **ret, sd_bus_error *error) {
         g_autoptr(sd_bus_creds) creds = NULL;
         const char *sender = sd_bus_message_get_sender(message);
         Client *client;
@@ -162,9 +176,15 @@ static int get_client(Manager *manager, sd_bus_message *message, Client **ret, s
         pid_t pid = 0;
         int r;
 
-        if (!sender)
-                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                        "Calls without a sender are not accepted on this connection.");
+        if (!sender) {
+                /* Peer to peer: the connection is the client, registered when it connected. */
+                client = g_hash_table_lookup(manager->peer_clients, sd_bus_message_get_bus(message));
+                if (!client)
+                        return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                                "Calls without a sender are not accepted on this connection.");
+                *ret = client;
+                return 0;
+        }
 
         client = g_hash_table_lookup(manager->clients, sender);
         if (client) {
@@ -185,24 +205,6 @@ static int get_client(Manager *manager, sd_bus_message *message, Client **ret, s
         client = client_new(manager, sender, CLIENT_TRANSPORT_BUS, sd_bus_message_get_bus(message), uid, pid);
         log_debug("Client %s registered (uid %u, pid %d).", sender, (unsigned) uid, (int) pid);
         *ret = client;
-        return 0;
-}
-
-/* Until polkit decides (on the system bus), managing is for root and for our own user. */
-static int verify_manage(Manager *manager, sd_bus_message *message, sd_bus_error *error) {
-        g_autoptr(sd_bus_creds) creds = NULL;
-        uid_t uid;
-        int r;
-
-        r = sd_bus_query_sender_creds(message, SD_BUS_CREDS_EUID, &creds);
-        if (r < 0)
-                return r;
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                return r;
-        if (uid != 0 && uid != manager->uid)
-                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                        "Only root and the daemon's own user may manage pylockerd.");
         return 0;
 }
 
@@ -355,7 +357,7 @@ static int acquire(sd_bus_message *message, Manager *manager, bool with_handle, 
                 binding->handle_write_fd = fds[1];
         }
 
-        r = get_client(manager, message, &client, error);
+        r = bus_locker_get_client(manager, message, &client, error);
         if (r < 0)
                 return r;
 
@@ -415,7 +417,7 @@ static int method_register(sd_bus_message *message, void *userdata, sd_bus_error
         r = sd_bus_message_read(message, "s", &name);
         if (r < 0)
                 return r;
-        r = get_client(manager, message, &client, error);
+        r = bus_locker_get_client(manager, message, &client, error);
         if (r < 0)
                 return r;
 
@@ -440,7 +442,7 @@ static int method_release(sd_bus_message *message, void *userdata, sd_bus_error 
         r = read_lock_id(message, id, error);
         if (r < 0)
                 return r;
-        r = get_client(manager, message, &client, error);
+        r = bus_locker_get_client(manager, message, &client, error);
         if (r < 0)
                 return r;
 
@@ -467,7 +469,7 @@ static int method_refresh(sd_bus_message *message, void *userdata, sd_bus_error 
         r = sd_bus_message_read(message, "t", &ttl_usec);
         if (r < 0)
                 return r;
-        r = get_client(manager, message, &client, error);
+        r = bus_locker_get_client(manager, message, &client, error);
         if (r < 0)
                 return r;
 
@@ -489,7 +491,7 @@ static int method_list_locks(sd_bus_message *message, void *userdata, sd_bus_err
         Lock *lock;
         int r;
 
-        r = get_client(manager, message, &client, error);
+        r = bus_locker_get_client(manager, message, &client, error);
         if (r < 0)
                 return r;
 
@@ -547,7 +549,7 @@ static int method_list_clients(sd_bus_message *message, void *userdata, sd_bus_e
         gpointer value;
         int r;
 
-        r = get_client(manager, message, &client, error);
+        r = bus_locker_get_client(manager, message, &client, error);
         if (r < 0)
                 return r;
 
@@ -587,10 +589,6 @@ static int set_limit(sd_bus_message *message, Manager *manager, bool max_lock_ti
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid %s: %" PRIu64 ".",
                                          max_lock_time ? "maximum lock time" : "default timeout", usec);
 
-        r = verify_manage(manager, message, error);
-        if (r < 0)
-                return r;
-
         if (max_lock_time)
                 limits.max_lock_usec = usec;
         else
@@ -619,10 +617,6 @@ static int method_force_release(sd_bus_message *message, void *userdata, sd_bus_
         r = read_lock_id(message, id, error);
         if (r < 0)
                 return r;
-        r = verify_manage(manager, message, error);
-        if (r < 0)
-                return r;
-
         lock = lock_table_find(manager->table, id);
         if (!lock)
                 return sd_bus_reply_method_return(message, "u", 0);
@@ -713,7 +707,34 @@ static const sd_bus_vtable locker_vtable[] = {
                                 SD_BUS_RESULT("u", code),
                                 method_force_release, SD_BUS_VTABLE_UNPRIVILEGED),
 
+        SD_BUS_METHOD_WITH_ARGS("Publish",
+                                SD_BUS_ARGS("s", message, "as", receivers, "t", timeout_usec, "a{sv}", options),
+                                SD_BUS_RESULT("s", publication_id),
+                                bus_messages_method_publish, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListMessages",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sssstt)", publications),
+                                bus_messages_method_list, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetMessage",
+                                SD_BUS_ARGS("s", message),
+                                SD_BUS_RESULT("a(sssstt)", publications),
+                                bus_messages_method_get, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PopMessage",
+                                SD_BUS_ARGS("s", message),
+                                SD_BUS_RESULT("a(sssstt)", publications),
+                                bus_messages_method_pop, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("HasMessage",
+                                SD_BUS_ARGS("s", message),
+                                SD_BUS_RESULT("b", exists),
+                                bus_messages_method_has, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveMessage",
+                                SD_BUS_ARGS("s", message, "as", senders),
+                                SD_BUS_RESULT("u", removed),
+                                bus_messages_method_remove, SD_BUS_VTABLE_UNPRIVILEGED),
+
         SD_BUS_SIGNAL_WITH_ARGS("LockExpired", SD_BUS_ARGS("s", lock_id, "as", paths), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("MessagePublished",
+                                SD_BUS_ARGS("s", publication_id, "s", sender, "s", message, "t", expires_usec), 0),
 
         SD_BUS_VTABLE_END
 };
@@ -724,6 +745,11 @@ int bus_locker_add_object(Manager *manager, sd_bus *bus) {
         r = sd_bus_add_object_vtable(bus, NULL, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, locker_vtable, manager);
         if (r < 0)
                 return log_error_errno(r, "Failed to add object vtable: %m");
+
+        /* Every call is authorized in one place, before its handler runs. */
+        r = sd_bus_add_filter(bus, NULL, bus_authorize_filter, manager);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add authorization filter: %m");
 
         r = sd_bus_error_add_map(pylocker_bus_error_map);
         if (r < 0)

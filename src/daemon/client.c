@@ -15,9 +15,12 @@ Client *client_new(Manager *manager, const char *id, ClientTransport transport, 
         client->uid = uid;
         client->pid = pid;
         client->owner = lock_owner_new(manager->table, client);
+        client->inbox = inbox_new(manager->messages, client);
 
         g_assert_false(g_hash_table_contains(manager->clients, client->id));
         g_hash_table_insert(manager->clients, client->id, client);
+        if (!sd_bus_is_bus_client(bus))
+                g_hash_table_insert(manager->peer_clients, bus, client);
         return client;
 }
 
@@ -29,10 +32,16 @@ Client *client_free(Client *client) {
 
         manager = client->manager;
         lock_owner_free(client->owner);
+        inbox_free(client->inbox);
         if (client->name)
                 g_hash_table_remove(manager->client_names, client->name);
         g_hash_table_remove(manager->clients, client->id);
-        sd_bus_unref(client->bus);
+        if (g_hash_table_remove(manager->peer_clients, client->bus)) {
+                /* A peer-to-peer connection is the client's own: it goes with it. */
+                (void) sd_bus_detach_event(client->bus);
+                sd_bus_flush_close_unref(client->bus);
+        } else
+                sd_bus_unref(client->bus);
         g_free(client->name);
         g_free(client->id);
         g_free(client);
@@ -67,6 +76,19 @@ int client_set_name(Client *client, const char *name) {
                 g_hash_table_insert(names, client->name, client);
         }
         return 0;
+}
+
+bool client_publish_allowed(Client *client, uint64_t monotonic_usec, unsigned per_second) {
+        uint64_t second = monotonic_usec / 1000000;
+
+        if (second != client->publish_window_start) {
+                client->publish_window_start = second;
+                client->publish_window_count = 0;
+        }
+        if (client->publish_window_count >= per_second)
+                return false;
+        client->publish_window_count++;
+        return true;
 }
 
 const char *client_transport_to_string(ClientTransport transport) {

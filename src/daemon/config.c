@@ -14,6 +14,7 @@
 typedef enum SettingType {
         SETTING_TIME_SPAN,
         SETTING_SIZE,
+        SETTING_UNSIGNED,
 } SettingType;
 
 typedef struct Setting {
@@ -32,11 +33,19 @@ static const Setting settings[] = {
         { "MaxPathLength",       SETTING_SIZE,      LIMIT(max_path_length),       1, 1 << 20 },
         { "MaxLocksPerClient",   SETTING_SIZE,      LIMIT(max_locks_per_owner),   1, UINT32_MAX },
         { "MaxWaitersPerClient", SETTING_SIZE,      LIMIT(max_waiters_per_owner), 0, UINT32_MAX },
+        { "MaxDirectConnections", SETTING_UNSIGNED, offsetof(Config, max_direct_connections), 0, 1 << 20 },
+        { "MaxMessageSize",      SETTING_SIZE,      offsetof(Config, max_message_size), 1, 64 << 20 },
+        { "MaxInboxLength",      SETTING_SIZE,      offsetof(Config, max_inbox_length), 1, UINT32_MAX },
+        { "MaxPublicationsPerSecond", SETTING_UNSIGNED, offsetof(Config, max_publications_per_second), 1, UINT32_MAX },
 };
 
 void config_init_defaults(Config *config) {
         *config = (Config) {
                 .limits = LOCK_TABLE_LIMITS_DEFAULT,
+                .max_direct_connections = 4096,
+                .max_message_size = 64 * 1024,
+                .max_inbox_length = 1024,
+                .max_publications_per_second = 1000,
         };
 }
 
@@ -73,8 +82,10 @@ int config_set(Config *config, const char *key, const char *value, char **ret_er
 
         if (s->type == SETTING_TIME_SPAN)
                 *(uint64_t *) ((char *) config + s->offset) = v;
-        else
+        else if (s->type == SETTING_SIZE)
                 *(size_t *) ((char *) config + s->offset) = (size_t) v;
+        else
+                *(unsigned *) ((char *) config + s->offset) = (unsigned) v;
         return 0;
 }
 

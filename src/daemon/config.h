@@ -8,6 +8,10 @@
 
 typedef struct Config {
         LockTableLimits limits;
+        unsigned max_direct_connections;
+        size_t max_message_size;
+        size_t max_inbox_length;
+        unsigned max_publications_per_second;
 } Config;
 
 void config_init_defaults(Config *config);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "log.h"
@@ -16,6 +17,8 @@ typedef struct Arguments {
         bool bus_kind_set;
         const char *address;
         const char *config_file;
+        const char *private_socket;
+        bool no_private_socket;
         GPtrArray *overrides;     /* "Key=value" strings, applied after the file */
 } Arguments;
 
@@ -37,6 +40,14 @@ static void help(void) {
                "                               Requests a client may have waiting (256)\n"
                "     --max-paths=N             Paths in one request (256)\n"
                "     --max-path-length=N       Bytes in one path (4096)\n"
+               "     --max-message-size=N      Bytes in one message (65536)\n"
+               "     --max-inbox-length=N      Publications one client's inbox holds (1024)\n"
+               "     --max-publications-per-second=N\n"
+               "                               Publications one client may make a second (1000)\n"
+               "     --private-socket=PATH     Serve the direct socket at PATH (default:\n"
+               "                               /run/pylocker/private with --system,\n"
+               "                               $XDG_RUNTIME_DIR/pylocker/private with --user)\n"
+               "     --no-private-socket       Serve on the bus only\n"
                "     --log-level=LEVEL         debug, info, notice, warning or err (info)\n");
 }
 
@@ -65,7 +76,12 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 ARG_MAX_WAITERS_PER_CLIENT,
                 ARG_MAX_PATHS,
                 ARG_MAX_PATH_LENGTH,
+                ARG_MAX_MESSAGE_SIZE,
+                ARG_MAX_INBOX_LENGTH,
+                ARG_MAX_PUBLICATIONS_PER_SECOND,
                 ARG_LOG_LEVEL,
+                ARG_PRIVATE_SOCKET,
+                ARG_NO_PRIVATE_SOCKET,
         };
         static const struct option options[] = {
                 { "help",                   no_argument,       NULL, 'h' },
@@ -80,7 +96,12 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 { "max-waiters-per-client", required_argument, NULL, ARG_MAX_WAITERS_PER_CLIENT },
                 { "max-paths",              required_argument, NULL, ARG_MAX_PATHS },
                 { "max-path-length",        required_argument, NULL, ARG_MAX_PATH_LENGTH },
+                { "max-message-size",       required_argument, NULL, ARG_MAX_MESSAGE_SIZE },
+                { "max-inbox-length",       required_argument, NULL, ARG_MAX_INBOX_LENGTH },
+                { "max-publications-per-second", required_argument, NULL, ARG_MAX_PUBLICATIONS_PER_SECOND },
                 { "log-level",              required_argument, NULL, ARG_LOG_LEVEL },
+                { "private-socket",         required_argument, NULL, ARG_PRIVATE_SOCKET },
+                { "no-private-socket",      no_argument,       NULL, ARG_NO_PRIVATE_SOCKET },
                 {}
         };
         /* Command line overrides use the same names and parsers as the file. */
@@ -91,6 +112,9 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 [ARG_MAX_WAITERS_PER_CLIENT - ARG_DEFAULT_TIMEOUT] = "MaxWaitersPerClient",
                 [ARG_MAX_PATHS - ARG_DEFAULT_TIMEOUT] = "MaxPathsPerRequest",
                 [ARG_MAX_PATH_LENGTH - ARG_DEFAULT_TIMEOUT] = "MaxPathLength",
+                [ARG_MAX_MESSAGE_SIZE - ARG_DEFAULT_TIMEOUT] = "MaxMessageSize",
+                [ARG_MAX_INBOX_LENGTH - ARG_DEFAULT_TIMEOUT] = "MaxInboxLength",
+                [ARG_MAX_PUBLICATIONS_PER_SECOND - ARG_DEFAULT_TIMEOUT] = "MaxPublicationsPerSecond",
         };
         int c, level;
 
@@ -114,7 +138,7 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 case ARG_CONFIG:
                         args->config_file = optarg;
                         break;
-                case ARG_DEFAULT_TIMEOUT ... ARG_MAX_PATH_LENGTH:
+                case ARG_DEFAULT_TIMEOUT ... ARG_MAX_PUBLICATIONS_PER_SECOND:
                         g_ptr_array_add(args->overrides, g_strdup_printf("%s=%s", override_keys[c - ARG_DEFAULT_TIMEOUT],
                                                                          optarg));
                         break;
@@ -123,6 +147,16 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                         if (level < 0)
                                 return log_error_errno(EINVAL, "Invalid log level '%s'.", optarg);
                         log_set_max_level(level);
+                        break;
+                case ARG_PRIVATE_SOCKET:
+                        if (optarg[0] != '/')
+                                return log_error_errno(EINVAL, "--private-socket= needs an absolute path.");
+                        args->private_socket = optarg;
+                        args->no_private_socket = false;
+                        break;
+                case ARG_NO_PRIVATE_SOCKET:
+                        args->private_socket = NULL;
+                        args->no_private_socket = true;
                         break;
                 case '?':
                         return -EINVAL;
@@ -166,6 +200,41 @@ static int load_config(const Arguments *args, Config *ret) {
         return 0;
 }
 
+static char *default_private_socket(const Arguments *args) {
+        const char *runtime_dir;
+
+        if (args->no_private_socket)
+                return NULL;
+        if (args->private_socket)
+                return g_strdup(args->private_socket);
+
+        switch (args->bus_kind) {
+        case BUS_KIND_SYSTEM:
+                return g_strdup("/run/pylocker/private");
+        case BUS_KIND_USER:
+                runtime_dir = getenv("XDG_RUNTIME_DIR");
+                if (!runtime_dir || runtime_dir[0] != '/') {
+                        log_notice("XDG_RUNTIME_DIR is not set: serving on the bus only.");
+                        return NULL;
+                }
+                return g_build_filename(runtime_dir, "pylocker", "private", NULL);
+        default:
+                /* A bus given by address has no conventional place for it. */
+                return NULL;
+        }
+}
+
+/* Every direct connection and lock handle is a file descriptor. */
+static void bump_nofile_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug_errno(errno, "Failed to raise the file descriptor limit, ignoring: %m");
+}
+
 static int run(int argc, char *argv[]) {
         g_autoptr(GPtrArray) overrides = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(Manager) manager = NULL;
@@ -181,9 +250,12 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
 
+        bump_nofile_limit();
+
         r = manager_new(&config, &manager);
         if (r < 0)
                 return r;
+        manager->direct_socket_wanted = default_private_socket(&args);
 
         r = sd_event_set_watchdog(manager->event, true);
         if (r < 0)

@@ -7,6 +7,8 @@
 
 #include "bus-errors.h"
 #include "bus-locker.h"
+#include "bus-polkit.h"
+#include "direct-socket.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -15,31 +17,65 @@
 /* User-set deadlines must fire on time: sd-event would coalesce them by 250 ms by default. */
 #define DEADLINE_ACCURACY_USEC (1 * USEC_PER_MSEC)
 
-static void manager_arm_deadline(Manager *manager, uint64_t deadline) {
+static void manager_arm_timer(Manager *manager, sd_event_source *source, uint64_t deadline) {
         int r;
 
         if (deadline == UINT64_MAX) {
-                (void) sd_event_source_set_enabled(manager->deadline_source, SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
                 return;
         }
 
-        r = sd_event_source_set_time(manager->deadline_source, deadline);
+        r = sd_event_source_set_time(source, deadline);
         if (r >= 0)
-                r = sd_event_source_set_enabled(manager->deadline_source, SD_EVENT_ONESHOT);
+                r = sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
         if (r < 0)
                 /* Without the timer, timeouts and leases would never end: better to stop loudly. */
                 (void) sd_event_exit(manager->event, log_error_errno(r, "Failed to arm deadline timer: %m"));
 }
 
 static void on_deadline_changed(LockTable *table, uint64_t deadline, void *userdata) {
-        manager_arm_deadline(userdata, deadline);
+        Manager *manager = userdata;
+
+        manager_arm_timer(manager, manager->deadline_source, deadline);
 }
 
 static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *manager = userdata;
 
         lock_table_dispatch_deadlines(manager->table);
-        manager_arm_deadline(manager, lock_table_get_next_deadline(manager->table));
+        manager_arm_timer(manager, source, lock_table_get_next_deadline(manager->table));
+        return 0;
+}
+
+static void on_message_deadline_changed(MessageStore *store, uint64_t deadline, void *userdata) {
+        Manager *manager = userdata;
+
+        manager_arm_timer(manager, manager->message_deadline_source, deadline);
+}
+
+static int on_message_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
+        Manager *manager = userdata;
+
+        message_store_dispatch_deadlines(manager->messages);
+        manager_arm_timer(manager, source, message_store_get_next_deadline(manager->messages));
+        return 0;
+}
+
+static const MessageStoreCallbacks manager_message_callbacks = {
+        .on_deadline_changed = on_message_deadline_changed,
+};
+
+static int add_deadline_timer(Manager *manager, sd_event_source **ret, sd_event_time_handler_t handler,
+                              const char *description) {
+        int r;
+
+        r = sd_event_add_time(manager->event, ret, CLOCK_MONOTONIC, 0, DEADLINE_ACCURACY_USEC, handler, manager);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add %s timer: %m", description);
+        r = sd_event_source_set_enabled(*ret, SD_EVENT_OFF);
+        if (r < 0)
+                return log_error_errno(r, "Failed to disable %s timer: %m", description);
+        (void) sd_event_source_set_description(*ret, description);
         return 0;
 }
 
@@ -75,19 +111,19 @@ int manager_new(const Config *config, Manager **ret) {
         manager->uid = geteuid();
         manager->clients = g_hash_table_new(g_str_hash, g_str_equal);
         manager->client_names = g_hash_table_new(g_str_hash, g_str_equal);
+        manager->peer_clients = g_hash_table_new(NULL, NULL);
 
         r = sd_event_default(&manager->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
 
-        r = sd_event_add_time(manager->event, &manager->deadline_source, CLOCK_MONOTONIC, 0,
-                              DEADLINE_ACCURACY_USEC, on_deadline, manager);
+        r = add_deadline_timer(manager, &manager->deadline_source, on_deadline, "lock deadlines");
         if (r < 0)
-                return log_error_errno(r, "Failed to add deadline timer: %m");
-        r = sd_event_source_set_enabled(manager->deadline_source, SD_EVENT_OFF);
+                return r;
+        r = add_deadline_timer(manager, &manager->message_deadline_source, on_message_deadline,
+                               "message deadlines");
         if (r < 0)
-                return log_error_errno(r, "Failed to disable deadline timer: %m");
-        (void) sd_event_source_set_description(manager->deadline_source, "deadlines");
+                return r;
 
         r = sd_event_add_exit(manager->event, &exit_source, on_exit_answer_waiters, manager);
         if (r < 0)
@@ -102,6 +138,7 @@ int manager_new(const Config *config, Manager **ret) {
 
         manager->table = lock_table_new(&manager->config.limits, &manager_table_callbacks, manager,
                                         /* token_floor= */ 0);
+        manager->messages = message_store_new(&manager_message_callbacks, manager);
 
         *ret = g_steal_pointer(&manager);
         return 0;
@@ -125,13 +162,19 @@ Manager *manager_free(Manager *manager) {
         }
         g_hash_table_unref(manager->clients);
         g_hash_table_unref(manager->client_names);
+        g_hash_table_unref(manager->peer_clients);
+        direct_socket_close(manager);
+        g_free(manager->direct_socket_wanted);
         lock_table_free(manager->table);
+        message_store_free(manager->messages);
 
+        bus_polkit_registry_free(manager);
         if (manager->bus) {
                 (void) sd_bus_flush(manager->bus);
                 manager->bus = sd_bus_flush_close_unref(manager->bus);
         }
         sd_event_source_disable_unref(manager->deadline_source);
+        sd_event_source_disable_unref(manager->message_deadline_source);
         sd_event_unref(manager->event);
         g_free(manager);
         return NULL;
@@ -173,6 +216,11 @@ static int on_name_acquired(sd_bus_message *message, void *userdata, sd_bus_erro
         }
 
         log_debug("Owning bus name %s.", PYLOCKER_BUS_NAME);
+
+        /* Only now: the name proves no other instance serves this socket path. */
+        if (manager->direct_socket_wanted && direct_socket_listen(manager, manager->direct_socket_wanted) < 0)
+                log_warning("Serving on the bus only; clients fall back to it.");
+
         (void) sd_notify(false, "READY=1\nSTATUS=Serving " PYLOCKER_BUS_NAME);
         return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "config.h"
+#include "inbox.h"
 #include "lock-table.h"
 
 #define PYLOCKER_BUS_NAME "org.pylocker.Locker"
@@ -26,9 +27,17 @@ typedef struct Manager {
         sd_bus *bus;
         BusKind bus_kind;
         sd_event_source *deadline_source;
+        sd_event_source *message_deadline_source;
         LockTable *table;
+        MessageStore *messages;
         GHashTable *clients;        /* client id → Client (owned) */
         GHashTable *client_names;   /* friendly name → Client */
+        GHashTable *peer_clients;   /* sd_bus* of a peer-to-peer connection → Client */
+        char *direct_socket_wanted; /* where to listen once the bus name is ours, or NULL */
+        char *direct_socket_path;   /* where we listen */
+        sd_event_source *direct_source;
+        uint64_t n_direct_connections;
+        GHashTable *polkit_registry;  /* sd_bus_message* → pending or answered polkit query */
         Config config;
         uid_t uid;                  /* our own; callers with it or uid 0 may manage */
 } Manager;

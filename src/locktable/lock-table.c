@@ -10,11 +10,13 @@
  * the locks held elsewhere. */
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "deadline-heap.h"
 #include "lock-table.h"
 #include "macro.h"
+#include "random-id.h"
+
+G_STATIC_ASSERT(LOCK_ID_SIZE == RANDOM_ID_SIZE);
 
 typedef struct PathQueue {
         GQueue entries;      /* every request on this path: link data is the Lock */
@@ -68,8 +70,7 @@ struct LockTable {
         uint64_t next_seq;
         uint64_t last_token;
         size_t n_waiters;
-        size_t random_used;
-        uint8_t random_pool[1024];
+        RandomIdPool random;
         bool in_callback;
 };
 
@@ -114,7 +115,7 @@ LockTable *lock_table_new(const LockTableLimits *limits,
         table->deadlines = (DeadlineHeap) DEADLINE_HEAP_INIT;
         table->announced_deadline = UINT64_MAX;
         table->last_token = token_floor;
-        table->random_used = sizeof(table->random_pool);
+        table->random = (RandomIdPool) RANDOM_ID_POOL_INIT;
         return table;
 }
 
@@ -138,34 +139,10 @@ uint64_t lock_table_get_last_token(const LockTable *table) {
         return table->last_token;
 }
 
-static void random_fill(uint8_t *buf, size_t size) {
-        size_t done = 0;
-
-        while (done < size) {
-                ssize_t n = getrandom(buf + done, size - done, 0);
-
-                if (n < 0) {
-                        /* getrandom() only fails on kernels older than 3.17, which we do not support:
-                         * lock ids must be unguessable, so there is no weaker fallback. */
-                        if (errno == EINTR)
-                                continue;
-                        g_error("getrandom() failed: %s", g_strerror(errno));
-                }
-                done += (size_t) n;
-        }
-}
-
 static void table_new_lock_id(LockTable *table, uint8_t ret_id[LOCK_ID_SIZE]) {
-        do {
-                /* One getrandom() per 64 ids keeps the syscall off most grants. */
-                if (table->random_used + LOCK_ID_SIZE > sizeof(table->random_pool)) {
-                        random_fill(table->random_pool, sizeof(table->random_pool));
-                        table->random_used = 0;
-                }
-                memcpy(ret_id, table->random_pool + table->random_used, LOCK_ID_SIZE);
-                explicit_bzero(table->random_pool + table->random_used, LOCK_ID_SIZE);
-                table->random_used += LOCK_ID_SIZE;
-        } while (g_hash_table_contains(table->locks, ret_id));
+        do
+                random_id_generate(&table->random, ret_id);
+        while (g_hash_table_contains(table->locks, ret_id));
 }
 
 static void table_announce_deadline(LockTable *table) {
@@ -446,7 +423,7 @@ LockTable *lock_table_free(LockTable *table) {
         g_hash_table_unref(table->queues);
         g_hash_table_unref(table->locks);
         deadline_heap_deinit(&table->deadlines);
-        explicit_bzero(table->random_pool, sizeof(table->random_pool));
+        random_id_pool_wipe(&table->random);
         g_free(table);
         return NULL;
 }
@@ -650,33 +627,11 @@ void lock_set_userdata(Lock *lock, void *userdata) {
 }
 
 char *lock_id_to_string(const uint8_t id[LOCK_ID_SIZE], char buf[LOCK_ID_STRING_MAX]) {
-        static const char hex[] = "0123456789abcdef";
-
-        for (size_t i = 0; i < LOCK_ID_SIZE; i++) {
-                buf[2 * i] = hex[id[i] >> 4];
-                buf[2 * i + 1] = hex[id[i] & 15];
-        }
-        buf[2 * LOCK_ID_SIZE] = 0;
-        return buf;
+        return random_id_to_string(id, buf);
 }
 
 int lock_id_from_string(const char *s, uint8_t ret_id[LOCK_ID_SIZE]) {
-        uint8_t id[LOCK_ID_SIZE];
-
-        if (strlen(s) != 2 * LOCK_ID_SIZE)
-                return -EINVAL;
-
-        for (size_t i = 0; i < LOCK_ID_SIZE; i++) {
-                int hi = g_ascii_xdigit_value(s[2 * i]), lo = g_ascii_xdigit_value(s[2 * i + 1]);
-
-                /* Uppercase would parse too, but then one id would have two spellings. */
-                if (hi < 0 || lo < 0 || g_ascii_isupper(s[2 * i]) || g_ascii_isupper(s[2 * i + 1]))
-                        return -EINVAL;
-                id[i] = (uint8_t) (hi << 4 | lo);
-        }
-
-        memcpy(ret_id, id, sizeof(id));
-        return 0;
+        return random_id_from_string(s, ret_id);
 }
 
 static const char *const lock_end_reason_table[_LOCK_END_REASON_MAX] = {

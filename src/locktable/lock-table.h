@@ -44,7 +44,7 @@ typedef enum LockFlags {
         LOCK_NONBLOCKING = 1 << 1,
 } LockFlags;
 
-#define LOCK_ID_SIZE 16
+#define LOCK_ID_SIZE 16 /* RANDOM_ID_SIZE */
 #define LOCK_ID_STRING_MAX (LOCK_ID_SIZE * 2 + 1)
 
 typedef struct LockTableLimits {

@@ -1,5 +1,6 @@
-/* Benchmark: Acquire+Release pairs per second for one sd-bus client on an uncontended path, against
- * the empty round trip of the same bus (Peer.Ping to the daemon) as the reference. */
+/* Benchmark: Acquire+Release pairs per second for one sd-bus client on an uncontended path, over the
+ * bus and over the direct socket, each against an empty round trip (Peer.Ping to the daemon) on the
+ * same connection as the reference. */
 #undef G_DISABLE_ASSERT
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,20 +34,23 @@ static double pings_per_second(sd_bus *bus, int n) {
 int main(int argc, char *argv[]) {
         int n = argc > 1 ? atoi(argv[1]) : 20000;
         Harness h = {};
-        double pairs, pings;
-        sd_bus *bus;
 
         harness_start(&h, NULL);
-        bus = harness_connect(&h);
 
-        /* Warm up: the first call registers the client. */
-        (void) pairs_per_second(bus, 100);
-        pings = pings_per_second(bus, n);
-        pairs = pairs_per_second(bus, n);
+        for (int direct = 0; direct <= 1; direct++) {
+                sd_bus *bus = direct ? harness_connect_direct(&h) : harness_connect(&h);
+                const char *via = direct ? "direct socket" : "bus";
+                double pairs, pings;
 
-        printf("empty bus round trips (Peer.Ping):     %9.0f /s  (%.1f us each)\n", pings, 1e6 / pings);
-        printf("Acquire+Release pairs, one client:     %9.0f /s  (%.1f us each)\n", pairs, 1e6 / pairs);
-        printf("pair cost / two empty round trips:     %9.2f\n", (1e6 / pairs) / (2e6 / pings));
+                /* Warm up: the first call registers the client. */
+                (void) pairs_per_second(bus, 100);
+                pings = pings_per_second(bus, n);
+                pairs = pairs_per_second(bus, n);
+
+                printf("%-13s empty round trips (Peer.Ping): %9.0f /s  (%.1f us each)\n", via, pings, 1e6 / pings);
+                printf("%-13s Acquire+Release pairs:         %9.0f /s  (%.1f us each)\n", via, pairs, 1e6 / pairs);
+                printf("%-13s pair / two empty round trips:  %9.2f\n", via, (1e6 / pairs) / (2e6 / pings));
+        }
 
         harness_stop(&h);
         return 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -43,11 +44,11 @@ static void child_setup_die_with_parent(gpointer data) {
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-static void start_bus(Harness *h) {
+static void start_bus(Harness *h, const char *config_file) {
         const char *argv[] = {
                 "dbus-daemon", "--nofork", "--print-address=1", NULL, NULL,
         };
-        g_autofree char *config = g_strdup_printf("--config-file=%s", env_or_fail("PYLOCKER_TEST_BUS_CONFIG"));
+        g_autofree char *config = g_strdup_printf("--config-file=%s", config_file);
         g_autoptr(GError) error = NULL;
         char line[1024];
         int out_fd;
@@ -87,6 +88,8 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         g_autofree char *config = g_build_filename(h->tmpdir, "empty.conf", NULL);
         g_autoptr(GPtrArray) argv = g_ptr_array_new();
         g_auto(GStrv) envp = g_get_environ();
+        g_autofree char *direct = harness_direct_socket_path(h);
+        g_autofree char *direct_arg = g_strdup_printf("--private-socket=%s", direct);
         g_autoptr(GError) error = NULL;
         bool ready = false;
         int fd;
@@ -96,15 +99,22 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         g_assert_true(g_file_set_contents(config, "", 0, &error));
 
         g_ptr_array_add(argv, (gpointer) env_or_fail("PYLOCKERD"));
-        g_ptr_array_add(argv, (gpointer) "--address");
-        g_ptr_array_add(argv, h->bus_address);
+        if (h->system_bus)
+                g_ptr_array_add(argv, (gpointer) "--system");
+        else {
+                g_ptr_array_add(argv, (gpointer) "--address");
+                g_ptr_array_add(argv, h->bus_address);
+        }
         g_ptr_array_add(argv, (gpointer) "--config");
         g_ptr_array_add(argv, config);
+        g_ptr_array_add(argv, direct_arg);
         for (size_t i = 0; daemon_args && daemon_args[i]; i++)
                 g_ptr_array_add(argv, (gpointer) daemon_args[i]);
         g_ptr_array_add(argv, NULL);
 
         envp = g_environ_setenv(envp, "NOTIFY_SOCKET", notify_path, TRUE);
+        if (h->system_bus)
+                envp = g_environ_setenv(envp, "DBUS_SYSTEM_BUS_ADDRESS", h->bus_address, TRUE);
         g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, envp, G_SPAWN_DO_NOT_REAP_CHILD,
                                     child_setup_die_with_parent, NULL, &h->daemon_pid, &error));
         g_assert_no_error(error);
@@ -137,7 +147,129 @@ void harness_start(Harness *h, const char *const *daemon_args) {
         h->tmpdir = g_dir_make_tmp("pylocker-test-XXXXXX", &error);
         g_assert_no_error(error);
         h->clients = g_ptr_array_new();
-        start_bus(h);
+        start_bus(h, env_or_fail("PYLOCKER_TEST_BUS_CONFIG"));
+        harness_start_daemon(h, daemon_args);
+}
+
+static void write_file(const char *dir, const char *name, const char *text) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(g_file_set_contents(path, text, -1, &error));
+        g_assert_cmpint(chmod(path, 0644), ==, 0);
+}
+
+static void make_dir(const char *dir, const char *name) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+
+        g_assert_cmpint(g_mkdir_with_parents(path, 0755), ==, 0);
+        g_assert_cmpint(chmod(path, 0755), ==, 0);
+}
+
+GPid harness_polkitd_pid(Harness *h) {
+        return h->polkitd_pid;
+}
+
+void harness_kill_polkitd(Harness *h) {
+        if (h->polkitd_pid <= 0)
+                return;
+        (void) kill(h->polkitd_pid, SIGKILL);
+        (void) waitpid(h->polkitd_pid, NULL, 0);
+        h->polkitd_pid = 0;
+}
+
+/* polkitd has no options for its folders: in a mount namespace of its own, the repo's actions and
+ * the test's rules are bind-mounted over the system's, which stay untouched. */
+static void start_polkitd(Harness *h, const char *polkit_rules) {
+        g_autofree char *pk = g_build_filename(h->tmpdir, "pk", NULL);
+        g_autofree char *policy = NULL;
+        g_autofree char *rules_dir = g_build_filename(pk, "rules.d", NULL);
+        g_auto(GStrv) envp = g_environ_setenv(g_get_environ(), "DBUS_SYSTEM_BUS_ADDRESS", h->bus_address, TRUE);
+        g_autoptr(GError) error = NULL;
+        const char *argv[] = {
+                "unshare", "--mount", "--propagation", "private", "sh", "-c",
+                "mount --bind \"$1/actions\" /usr/share/polkit-1/actions && "
+                "mount --bind \"$1/rules.d\" /etc/polkit-1/rules.d && "
+                "mount --bind \"$1/empty\" /usr/share/polkit-1/rules.d && "
+                "exec /usr/lib/polkit-1/polkitd --no-debug",
+                "sh", pk, NULL,
+        };
+        sd_bus *bus;
+
+        make_dir(h->tmpdir, "pk/actions");
+        make_dir(h->tmpdir, "pk/rules.d");
+        make_dir(h->tmpdir, "pk/empty");
+        g_assert_true(g_file_get_contents(env_or_fail("PYLOCKER_POLKIT_POLICY"), &policy, NULL, &error));
+        write_file(pk, "actions/org.pylocker.policy", policy);
+        if (polkit_rules)
+                write_file(rules_dir, "50-test.rules", polkit_rules);
+
+        g_assert_true(g_spawn_async(NULL, (char **) argv, envp,
+                                    G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                    G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                                    child_setup_die_with_parent, NULL, &h->polkitd_pid, &error));
+        g_assert_no_error(error);
+
+        /* Ready once it owns its name. */
+        bus = harness_connect(h);
+        for (int waited = 0;; waited += 20) {
+                int r = sd_bus_get_name_creds(bus, "org.freedesktop.PolicyKit1", 0, NULL);
+
+                if (r >= 0)
+                        break;
+                if (waited > 20000)
+                        g_error("polkitd did not come up within 20 s");
+                g_assert_cmpint(waitpid(h->polkitd_pid, NULL, WNOHANG), ==, 0);
+                g_usleep(20 * 1000);
+        }
+        harness_disconnect(h, bus);
+}
+
+void harness_start_system(Harness *h, const char *polkit_rules, const char *const *daemon_args) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *config = NULL, *config_path = NULL;
+
+        g_assert_cmpuint(geteuid(), ==, 0);
+        h->tmpdir = g_dir_make_tmp("pylocker-test-XXXXXX", &error);
+        g_assert_no_error(error);
+        /* Test users must reach the sockets in it. */
+        g_assert_cmpint(chmod(h->tmpdir, 0755), ==, 0);
+        h->clients = g_ptr_array_new();
+        h->system_bus = true;
+
+        /* A trimmed copy of the system bus's own policy, with the repo's policy file included. */
+        config = g_strdup_printf(
+                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+                " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+                "<busconfig>\n"
+                "  <type>system</type>\n"
+                "  <auth>EXTERNAL</auth>\n"
+                "  <listen>unix:path=%s/system_bus_socket</listen>\n"
+                "  <policy context=\"default\">\n"
+                "    <allow user=\"*\"/>\n"
+                "    <deny own=\"*\"/>\n"
+                "    <deny send_type=\"method_call\"/>\n"
+                "    <allow send_type=\"signal\"/>\n"
+                "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
+                "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
+                "    <allow receive_type=\"method_call\"/>\n"
+                "    <allow receive_type=\"method_return\"/>\n"
+                "    <allow receive_type=\"error\"/>\n"
+                "    <allow receive_type=\"signal\"/>\n"
+                "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
+                "    <allow send_destination=\"org.freedesktop.DBus\"\n"
+                "           send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
+                "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Properties\"/>\n"
+                "  </policy>\n"
+                "  <include>/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf</include>\n"
+                "  <include>%s</include>\n"
+                "</busconfig>\n",
+                h->tmpdir, env_or_fail("PYLOCKER_BUS_POLICY"));
+        write_file(h->tmpdir, "system.conf", config);
+        config_path = g_build_filename(h->tmpdir, "system.conf", NULL);
+
+        start_bus(h, config_path);
+        start_polkitd(h, polkit_rules);
         harness_start_daemon(h, daemon_args);
 }
 
@@ -170,6 +302,8 @@ void harness_stop(Harness *h) {
                 g_assert_cmpint(WEXITSTATUS(status), ==, 0);
         }
 
+        harness_kill_polkitd(h);
+
         if (h->bus_pid > 0) {
                 g_assert_cmpint(kill(h->bus_pid, SIGTERM), ==, 0);
                 if (wait_child(h->bus_pid, 10000) == -1) {
@@ -180,12 +314,11 @@ void harness_stop(Harness *h) {
         }
 
         if (h->tmpdir) {
-                g_autofree char *notify = g_build_filename(h->tmpdir, "notify", NULL);
-                g_autofree char *config = g_build_filename(h->tmpdir, "empty.conf", NULL);
+                const char *argv[] = { "rm", "-rf", "--", h->tmpdir, NULL };
+                int rm_status;
 
-                (void) g_unlink(notify);
-                (void) g_unlink(config);
-                (void) g_rmdir(h->tmpdir);
+                g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                                           &rm_status, NULL));
         }
         g_clear_pointer(&h->tmpdir, g_free);
         g_clear_pointer(&h->bus_address, g_free);
@@ -198,6 +331,23 @@ sd_bus *harness_connect(Harness *h) {
         g_assert_cmpint(sd_bus_new(&bus), >=, 0);
         g_assert_cmpint(sd_bus_set_address(bus, h->bus_address), >=, 0);
         g_assert_cmpint(sd_bus_set_bus_client(bus, 1), >=, 0);
+        g_assert_cmpint(sd_bus_negotiate_fds(bus, 1), >=, 0);
+        g_assert_cmpint(sd_bus_start(bus), >=, 0);
+        g_ptr_array_add(h->clients, bus);
+        return bus;
+}
+
+char *harness_direct_socket_path(Harness *h) {
+        return g_build_filename(h->tmpdir, "run", "private", NULL);
+}
+
+sd_bus *harness_connect_direct(Harness *h) {
+        g_autofree char *path = harness_direct_socket_path(h);
+        g_autofree char *address = g_strdup_printf("unix:path=%s", path);
+        sd_bus *bus = NULL;
+
+        g_assert_cmpint(sd_bus_new(&bus), >=, 0);
+        g_assert_cmpint(sd_bus_set_address(bus, address), >=, 0);
         g_assert_cmpint(sd_bus_negotiate_fds(bus, 1), >=, 0);
         g_assert_cmpint(sd_bus_start(bus), >=, 0);
         g_ptr_array_add(h->clients, bus);
@@ -234,6 +384,16 @@ void harness_pump_until(Harness *h, const bool *flag, int timeout_ms) {
         while (!*flag) {
                 if (g_get_monotonic_time() > deadline)
                         g_error("condition not met within %d ms", timeout_ms);
+                (void) pump_once(h, 10);
+        }
+}
+
+void harness_pump_until_count(Harness *h, const unsigned *counter, unsigned target, int timeout_ms) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) timeout_ms * 1000;
+
+        while (*counter < target) {
+                if (g_get_monotonic_time() > deadline)
+                        g_error("count %u not reached within %d ms (at %u)", target, timeout_ms, *counter);
                 (void) pump_once(h, 10);
         }
 }

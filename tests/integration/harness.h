@@ -11,6 +11,8 @@ typedef struct Harness {
         GPid bus_pid;
         char *bus_address;
         GPid daemon_pid;
+        GPid polkitd_pid;
+        bool system_bus;
         GPtrArray *clients;      /* sd_bus*, closed at teardown */
 } Harness;
 
@@ -29,10 +31,16 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args);
 
 /* A new client connection to the test bus, closed at teardown. */
 sd_bus *harness_connect(Harness *h);
+/* A new peer-to-peer connection to the daemon's direct socket, closed at teardown. */
+sd_bus *harness_connect_direct(Harness *h);
+/* The direct socket's path (g_free). */
+char *harness_direct_socket_path(Harness *h);
 void harness_disconnect(Harness *h, sd_bus *bus);
 
 /* Processes every client connection until *flag is true, failing the test after timeout_ms. */
 void harness_pump_until(Harness *h, const bool *flag, int timeout_ms);
+/* Processes every client connection until *counter reaches target, failing after timeout_ms. */
+void harness_pump_until_count(Harness *h, const unsigned *counter, unsigned target, int timeout_ms);
 /* Processes every client connection for this long. */
 void harness_pump_for(Harness *h, int ms);
 
@@ -64,3 +72,12 @@ uint32_t get_property_u(sd_bus *bus, const char *name);
 uint64_t get_property_t(sd_bus *bus, const char *name);
 /* Number of locks in ListLocks. */
 unsigned count_locks(sd_bus *bus);
+
+/* A private system-type bus whose policy includes the repo's, real polkitd on it in its own mount
+ * namespace (the repo's actions, the given rules text, nothing of the host's), and pylockerd with
+ * --system. Needs root. */
+void harness_start_system(Harness *h, const char *polkit_rules, const char *const *daemon_args);
+/* polkitd's PID, 0 once stopped. */
+GPid harness_polkitd_pid(Harness *h);
+/* Kills polkitd (SIGKILL) and reaps it. */
+void harness_kill_polkitd(Harness *h);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -787,6 +788,84 @@ static void test_limits_from_options(Fixture *f, gconstpointer data) {
         ok = acquire_ok(a, PATHS("12345678", "b"), NULL);
 }
 
+
+/* The direct socket: the same object peer to peer, one lock namespace with the bus. */
+static void test_direct_socket(Fixture *f, gconstpointer data) {
+        g_autofree char *path = harness_direct_socket_path(&f->h);
+        sd_bus *direct = harness_connect_direct(&f->h), *bus = harness_connect(&f->h);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        g_autofree char *id = NULL, *id_bus = NULL;
+        const char *client_id, *name, *transport;
+        uint32_t uid, pid;
+        AsyncCall call = {};
+        bool found = false;
+        struct stat st;
+
+        g_assert_cmpint(stat(path, &st), ==, 0);
+        g_assert_true(S_ISSOCK(st.st_mode));
+        g_assert_cmpuint(st.st_mode & 0777, ==, 0666);
+
+        id = acquire_ok(direct, PATHS("shared/path"), NULL);
+        acquire_async(bus, &call, PATHS("shared/path"), 10 * SEC, false, false, 0, false);
+        harness_pump_for(&f->h, 100);
+        g_assert_false(call.done);
+
+        g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ListClients", &error, &reply,
+                                           NULL), >=, 0);
+        g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "(ssuus)"), >, 0);
+        while (sd_bus_message_read(reply, "(ssuus)", &client_id, &name, &uid, &pid, &transport) > 0)
+                if (g_str_has_prefix(client_id, "direct-")) {
+                        g_assert_cmpuint(uid, ==, getuid());
+                        g_assert_cmpuint(pid, ==, getpid());
+                        g_assert_cmpstr(transport, ==, "bus");
+                        found = true;
+                }
+        g_assert_true(found);
+        sd_bus_message_unref(reply);
+
+        /* A bus client may not release the direct client's lock. */
+        release(bus, id, "org.pylocker.Locker.Error.NotOwner");
+
+        /* Disconnecting from the direct socket frees the lock at once. */
+        harness_disconnect(&f->h, direct);
+        harness_pump_until(&f->h, &call.done, 5000);
+        id_bus = reply_lock_id(call.reply, NULL);
+        g_assert_cmpuint(count_locks(bus), ==, 1);
+        async_call_clear(&call);
+}
+
+static void test_direct_socket_signals_and_handles(Fixture *f, gconstpointer data) {
+        sd_bus *direct = harness_connect_direct(&f->h), *bus = harness_connect(&f->h);
+        SignalCatcher caught = {};
+        g_autofree char *id = NULL;
+        AsyncCall call = {}, handle_call = {};
+        const char *s;
+        uint64_t token;
+        int fd;
+
+        g_assert_cmpint(sd_bus_match_signal(direct, NULL, NULL, LOCKER_PATH, LOCKER_IFACE, "LockExpired",
+                                            on_lock_expired, &caught), >=, 0);
+        acquire_async(direct, &call, PATHS("lease"), 0, false, false, 200 * MSEC, false);
+        harness_pump_until(&f->h, &call.done, 5000);
+        id = reply_lock_id(call.reply, NULL);
+        harness_pump_until(&f->h, &caught.done, 5000);
+        g_assert_cmpstr(caught.lock_id, ==, id);
+
+        acquire_async(direct, &handle_call, PATHS("handle"), 0, false, false, 0, true);
+        harness_pump_until(&f->h, &handle_call.done, 5000);
+        g_assert_false(sd_bus_message_is_method_error(handle_call.reply, NULL));
+        g_assert_cmpint(sd_bus_message_read(handle_call.reply, "sth", &s, &token, &fd), >, 0);
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpuint(count_locks(bus), ==, 1);
+
+        g_free(caught.lock_id);
+        async_call_clear(&call);
+        async_call_clear(&handle_call);
+        /* The received fd went with the reply: the lock is gone with it. */
+        g_assert_cmpuint(count_locks(bus), ==, 0);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -811,6 +890,8 @@ int main(int argc, char *argv[]) {
         ADD_WITH("limits/from-command-line", config_args, test_limits_from_options);
         ADD("admin/force-release", test_force_release);
         ADD("shutdown/answers-waiters", test_shutdown_answers_waiters);
+        ADD("direct/one-namespace-and-disconnect", test_direct_socket);
+        ADD("direct/signals-and-handles", test_direct_socket_signals_and_handles);
         g_test_add_func("/daemon/config/bad-file", test_bad_config);
 #undef ADD
 #undef ADD_WITH

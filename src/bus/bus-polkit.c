@@ -1,0 +1,285 @@
+/* Authorization of every method call: one method → polkit action table, asked asynchronously.
+ *
+ * As systemd's bus-polkit.c: a call that needs polkit's answer starts a CheckAuthorization call and
+ * is left unanswered; when the answer comes, the original message is rewound and queued for
+ * reading again, so its handler runs anew and finds the verdict here. The daemon never blocks on
+ * polkit. */
+#include <errno.h>
+#include <string.h>
+
+#include "bus-polkit.h"
+#include "client.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "sd-cleanup.h"
+
+/* Long enough for a person to answer an authentication agent. */
+#define POLKIT_CALL_TIMEOUT_USEC (120 * USEC_PER_SEC)
+
+static const struct {
+        const char *member;
+        PolkitAction action;
+} method_actions[] = {
+        { "Register",          POLKIT_ACTION_PUBLISH },
+        { "Acquire",           POLKIT_ACTION_ACQUIRE },
+        { "AcquireHandle",     POLKIT_ACTION_ACQUIRE },
+        { "Release",           POLKIT_ACTION_ACQUIRE },
+        { "Refresh",           POLKIT_ACTION_ACQUIRE },
+        { "ListLocks",         POLKIT_ACTION_ACQUIRE },
+        { "ListClients",       POLKIT_ACTION_ACQUIRE },
+        { "Publish",           POLKIT_ACTION_PUBLISH },
+        { "ListMessages",      POLKIT_ACTION_PUBLISH },
+        { "GetMessage",        POLKIT_ACTION_PUBLISH },
+        { "PopMessage",        POLKIT_ACTION_PUBLISH },
+        { "HasMessage",        POLKIT_ACTION_PUBLISH },
+        { "RemoveMessage",     POLKIT_ACTION_PUBLISH },
+        { "SetMaxLockTime",    POLKIT_ACTION_MANAGE },
+        { "SetDefaultTimeout", POLKIT_ACTION_MANAGE },
+        { "ForceRelease",      POLKIT_ACTION_MANAGE },
+};
+
+static const char *const polkit_action_table[_POLKIT_ACTION_MAX] = {
+        [POLKIT_ACTION_ACQUIRE] = "org.pylocker.acquire",
+        [POLKIT_ACTION_PUBLISH] = "org.pylocker.publish",
+        [POLKIT_ACTION_MANAGE]  = "org.pylocker.manage",
+};
+
+const char *polkit_action_to_string(PolkitAction action) {
+        return action >= 0 && action < _POLKIT_ACTION_MAX ? polkit_action_table[action] : NULL;
+}
+
+/* A CheckAuthorization in flight, or answered and waiting for its call to come round again. */
+typedef struct PolkitQuery {
+        Manager *manager;
+        sd_bus_message *request;
+        sd_bus_slot *slot;
+        sd_bus_message *reply;
+        PolkitAction action;
+} PolkitQuery;
+
+static void polkit_query_free(PolkitQuery *query) {
+        if (!query)
+                return;
+        sd_bus_slot_unref(query->slot);
+        sd_bus_message_unref(query->request);
+        sd_bus_message_unref(query->reply);
+        g_free(query);
+}
+
+void bus_polkit_registry_free(Manager *manager) {
+        g_clear_pointer(&manager->polkit_registry, g_hash_table_unref);
+}
+
+static int on_check_authorization(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        PolkitQuery *query = userdata;
+        int r;
+
+        query->slot = sd_bus_slot_unref(query->slot);
+        query->reply = sd_bus_message_ref(reply);
+
+        /* Run the original call again: its handler finds the answer in the registry. */
+        r = sd_bus_message_rewind(query->request, true);
+        if (r >= 0)
+                r = sd_bus_enqueue_for_read(sd_bus_message_get_bus(query->request), query->request);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to dispatch a call again after polkit's answer: %m");
+                (void) sd_bus_reply_method_errno(query->request, r, NULL);
+                g_hash_table_remove(query->manager->polkit_registry, query->request);
+        }
+        return 1;
+}
+
+static int polkit_subject_append(sd_bus_message *m, sd_bus_message *request, Client *client) {
+        const char *sender = sd_bus_message_get_sender(request);
+
+        if (sender)
+                return sd_bus_message_append(m, "(sa{sv})", "system-bus-name", 1, "name", "s", sender);
+
+        /* Peer to peer: the process at the other end, as its socket credentials name it. A start time
+         * of 0 has polkitd look it up: the daemon's sandbox hides other users' processes from it. */
+        return sd_bus_message_append(m, "(sa{sv})", "unix-process", 3,
+                                     "pid", "u", (uint32_t) client->pid,
+                                     "start-time", "t", UINT64_C(0),
+                                     "uid", "i", (int32_t) client->uid);
+}
+
+static int polkit_query_start(Manager *manager, sd_bus_message *request, Client *client, PolkitAction action,
+                              sd_bus_error *error) {
+        g_autoptr(sd_bus_message) call = NULL;
+        PolkitQuery *query;
+        int r;
+
+        r = sd_bus_message_new_method_call(manager->bus, &call, "org.freedesktop.PolicyKit1",
+                                           "/org/freedesktop/PolicyKit1/Authority",
+                                           "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
+        if (r < 0)
+                return r;
+        r = polkit_subject_append(call, request, client);
+        if (r < 0)
+                return r;
+        /* Flag 1: AllowUserInteraction, only when the caller said it may wait for an agent. */
+        r = sd_bus_message_append(call, "sa{ss}us", polkit_action_to_string(action), 0,
+                                  (uint32_t) (sd_bus_message_get_allow_interactive_authorization(request) > 0),
+                                  "");
+        if (r < 0)
+                return r;
+
+        query = g_new0(PolkitQuery, 1);
+        query->manager = manager;
+        query->request = sd_bus_message_ref(request);
+        query->action = action;
+        r = sd_bus_call_async(manager->bus, &query->slot, call, on_check_authorization, query,
+                              POLKIT_CALL_TIMEOUT_USEC);
+        if (r < 0) {
+                polkit_query_free(query);
+                return sd_bus_error_set_errnof(error, r, "Failed to ask polkit: %m");
+        }
+
+        if (!manager->polkit_registry)
+                manager->polkit_registry = g_hash_table_new_full(NULL, NULL, NULL,
+                                                                 (GDestroyNotify) polkit_query_free);
+        g_hash_table_insert(manager->polkit_registry, request, query);
+        return 0;
+}
+
+/* Turns polkit's answer into a verdict: > 0 allowed, < 0 refused with error set. final tells
+ * whether the verdict may be kept for the client. */
+static int polkit_query_verdict(PolkitQuery *query, bool *ret_final, sd_bus_error *error) {
+        const sd_bus_error *e = sd_bus_message_get_error(query->reply);
+        int authorized, challenge, r;
+
+        *ret_final = false;
+        if (e) {
+                /* polkitd gone, not installed or failing: an error for this call, never a hang. */
+                log_warning("polkit could not decide on %s: %s", polkit_action_to_string(query->action),
+                            e->message ?: e->name);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Authorization could not be checked: %s", e->message ?: e->name);
+        }
+
+        r = sd_bus_message_enter_container(query->reply, 'r', "bba{ss}");
+        if (r >= 0)
+                r = sd_bus_message_read(query->reply, "bb", &authorized, &challenge);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to parse polkit's answer: %m");
+
+        if (authorized) {
+                *ret_final = true;
+                return 1;
+        }
+        /* A challenge tells a caller that did not allow interaction to ask again allowing it; one that
+         * did has had its chance. */
+        if (challenge && sd_bus_message_get_allow_interactive_authorization(query->request) <= 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
+                                        "Interactive authentication required.");
+        *ret_final = true;
+        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized for %s.",
+                                 polkit_action_to_string(query->action));
+}
+
+static int lookup_action(sd_bus_message *message, PolkitAction *ret) {
+        const char *member = sd_bus_message_get_member(message);
+
+        for (size_t i = 0; member && i < ELEMENTSOF(method_actions); i++)
+                if (strcmp(method_actions[i].member, member) == 0) {
+                        *ret = method_actions[i].action;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+static int caller_identity(Manager *manager, sd_bus_message *message, Client **ret_client, uid_t *ret_uid) {
+        g_autoptr(sd_bus_creds) creds = NULL;
+        const char *sender = sd_bus_message_get_sender(message);
+        Client *client;
+        int r;
+
+        client = sender ? g_hash_table_lookup(manager->clients, sender) :
+                          g_hash_table_lookup(manager->peer_clients, sd_bus_message_get_bus(message));
+        if (client) {
+                *ret_client = client;
+                *ret_uid = client->uid;
+                return 0;
+        }
+
+        r = sd_bus_query_sender_creds(message, SD_BUS_CREDS_EUID, &creds);
+        if (r < 0)
+                return r;
+        *ret_client = NULL;
+        return sd_bus_creds_get_euid(creds, ret_uid);
+}
+
+int bus_authorize_filter(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        Manager *manager = userdata;
+        int r;
+
+        if (!sd_bus_message_is_method_call(message, PYLOCKER_INTERFACE, NULL) ||
+            g_strcmp0(sd_bus_message_get_path(message), PYLOCKER_OBJECT_PATH) != 0)
+                return 0;
+
+        r = bus_authorize(manager, message, &error);
+        if (r > 0)
+                return 0;          /* on to the handler */
+        if (r == 0)
+                return 1;          /* polkit decides; the call comes round again */
+
+        if (!sd_bus_error_is_set(&error))
+                (void) sd_bus_error_set_errno(&error, r);
+        (void) sd_bus_reply_method_error(message, &error);
+        return 1;
+}
+
+int bus_authorize(Manager *manager, sd_bus_message *message, sd_bus_error *error) {
+        PolkitQuery *query;
+        PolkitAction action;
+        Client *client;
+        uid_t uid;
+        bool final;
+        int r;
+
+        r = lookup_action(message, &action);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "No authorization rule for this call.");
+
+        /* The call comes round again with polkit's answer. */
+        query = manager->polkit_registry ? g_hash_table_lookup(manager->polkit_registry, message) : NULL;
+        if (query) {
+                if (!query->reply)
+                        /* Dispatched again before the answer: cannot happen, but never answer twice. */
+                        return 0;
+                r = polkit_query_verdict(query, &final, error);
+                if (final && caller_identity(manager, message, &client, &uid) >= 0 && client)
+                        client->authorized[action] = r > 0 ? CLIENT_AUTH_ALLOWED : CLIENT_AUTH_DENIED;
+                g_hash_table_remove(manager->polkit_registry, message);
+                return r;
+        }
+
+        r = caller_identity(manager, message, &client, &uid);
+        if (r < 0)
+                return r;
+        if (uid == 0)
+                return 1;
+
+        if (manager->bus_kind != BUS_KIND_SYSTEM) {
+                /* A session bus: every peer is the bus owner's user, so there is nobody to ask. */
+                if (action != POLKIT_ACTION_MANAGE || uid == manager->uid)
+                        return 1;
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                        "Only root and the daemon's own user may manage pylockerd.");
+        }
+
+        if (client && client->authorized[action] == CLIENT_AUTH_ALLOWED)
+                return 1;
+        if (client && client->authorized[action] == CLIENT_AUTH_DENIED)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized for %s.",
+                                         polkit_action_to_string(action));
+        if (!client && !sd_bus_message_get_sender(message))
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "Unknown peer.");
+
+        r = polkit_query_start(manager, message, client, action, error);
+        if (r < 0)
+                return r;
+        return 0;
+}

@@ -1,0 +1,161 @@
+/* The direct socket: D-Bus peer to peer on a private unix socket, the bus daemon's two hops saved. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <systemd/sd-id128.h>
+
+#include "bus-locker.h"
+#include "direct-socket.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "sd-cleanup.h"
+
+static int on_peer_disconnected(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *manager = userdata;
+        sd_bus *bus = sd_bus_message_get_bus(message);
+        Client *client = g_hash_table_lookup(manager->peer_clients, bus);
+
+        /* Its locks and waiters go now, as with a bus client's disconnect. */
+        if (client) {
+                log_debug("Client %s disconnected.", client->id);
+                client_free(client);
+        }
+        return 0;
+}
+
+static int direct_connection_start(Manager *manager, int fd) {
+        _cleanup_close_ int fd_owned = fd;
+        g_autoptr(sd_bus) bus = NULL;
+        g_autofree char *id = NULL;
+        struct ucred ucred;
+        socklen_t length = sizeof(ucred);
+        sd_id128_t server_id;
+        int r;
+
+        if (g_hash_table_size(manager->peer_clients) >= manager->config.max_direct_connections)
+                return log_warning_errno(EMFILE, "Refusing direct connection: %u connections already.",
+                                         manager->config.max_direct_connections);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &ucred, &length) < 0)
+                return log_warning_errno(errno, "Failed to read peer credentials: %m");
+
+        r = sd_id128_randomize(&server_id);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to make a server id: %m");
+
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to allocate connection: %m");
+        r = sd_bus_set_fd(bus, fd, fd);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to set connection fd: %m");
+        steal_fd(&fd_owned);
+        r = sd_bus_set_server(bus, true, server_id);
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(bus, true);
+        if (r >= 0)
+                r = sd_bus_set_description(bus, "direct");
+        if (r < 0)
+                return log_warning_errno(r, "Failed to set up connection: %m");
+
+        r = sd_bus_match_signal(bus, NULL, NULL, "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
+                                "Disconnected", on_peer_disconnected, manager);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to watch for disconnection: %m");
+        r = bus_locker_add_object(manager, bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_attach_event(bus, manager->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to attach connection to event loop: %m");
+        r = sd_bus_start(bus);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to start connection: %m");
+
+        id = g_strdup_printf("direct-%" G_GUINT64_FORMAT, ++manager->n_direct_connections);
+        (void) client_new(manager, id, CLIENT_TRANSPORT_BUS, bus, ucred.uid, ucred.pid);
+        /* The client owns the connection now; our cleanup would close it. */
+        sd_bus_unref(g_steal_pointer(&bus));
+        log_debug("Client %s connected (uid %u, pid %d).", id, (unsigned) ucred.uid, (int) ucred.pid);
+        return 0;
+}
+
+static int on_direct_connection(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Manager *manager = userdata;
+        int connection;
+
+        connection = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (connection < 0) {
+                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        log_warning_errno(errno, "Failed to accept direct connection, ignoring: %m");
+                return 0;
+        }
+
+        /* A failed connection affects nobody else: it was logged, its fd is closed. */
+        (void) direct_connection_start(manager, connection);
+        return 0;
+}
+
+int direct_socket_adopt(Manager *manager, int fd) {
+        int r;
+
+        r = sd_event_add_io(manager->event, &manager->direct_source, fd, EPOLLIN, on_direct_connection, manager);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the direct socket: %m");
+        (void) sd_event_source_set_io_fd_own(manager->direct_source, true);
+        (void) sd_event_source_set_description(manager->direct_source, "direct-socket");
+        return 0;
+}
+
+int direct_socket_listen(Manager *manager, const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        g_autofree char *dir = g_path_get_dirname(path);
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return log_error_errno(ENAMETOOLONG, "Direct socket path is too long: %s", path);
+        strcpy(sa.sun_path, path);
+
+        if (g_mkdir_with_parents(dir, 0755) < 0)
+                return log_error_errno(errno, "Failed to create %s: %m", dir);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create the direct socket: %m");
+
+        /* A stale socket of an earlier instance: we own the bus name, so nobody else serves it. */
+        (void) unlink(path);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return log_error_errno(errno, "Failed to bind the direct socket %s: %m", path);
+        /* Everyone may connect, as everyone may call us on the bus; the same rules apply. */
+        if (chmod(path, 0666) < 0)
+                return log_error_errno(errno, "Failed to make %s accessible: %m", path);
+        if (listen(fd, SOMAXCONN) < 0)
+                return log_error_errno(errno, "Failed to listen on %s: %m", path);
+
+        r = direct_socket_adopt(manager, fd);
+        if (r < 0)
+                return r;
+        steal_fd(&fd);
+
+        manager->direct_socket_path = g_strdup(path);
+        log_debug("Listening on direct socket %s.", path);
+        return 0;
+}
+
+void direct_socket_close(Manager *manager) {
+        manager->direct_source = sd_event_source_disable_unref(manager->direct_source);
+        if (manager->direct_socket_path) {
+                (void) unlink(manager->direct_socket_path);
+                g_clear_pointer(&manager->direct_socket_path, g_free);
+        }
+}

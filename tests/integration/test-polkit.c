@@ -1,0 +1,322 @@
+/* Authorization on a private system-type bus (the repo's bus policy included) with real polkitd and
+ * the repo's polkit actions: root, an unprivileged user made by the test, and a user granted by a
+ * group rule. Needs root. */
+#undef G_DISABLE_ASSERT
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "harness.h"
+
+#define SEC 1000000ULL
+
+static char user_plain[32], user_admin[32], group_admin[32];
+
+static const char polkit_rules_template[] =
+        "polkit.addRule(function(action, subject) {\n"
+        "    if (action.id == \"org.pylocker.manage\" && subject.isInGroup(\"%s\"))\n"
+        "        return polkit.Result.YES;\n"
+        "});\n";
+
+typedef struct Fixture {
+        Harness h;
+} Fixture;
+
+static void fixture_setup(Fixture *f, gconstpointer data) {
+        g_autofree char *rules = g_strdup_printf(polkit_rules_template, group_admin);
+
+        harness_start_system(&f->h, rules, NULL);
+}
+
+static void fixture_teardown(Fixture *f, gconstpointer data) {
+        harness_stop(&f->h);
+}
+
+static void run_quiet(const char *const *argv) {
+        int status;
+
+        g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL,
+                                   G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                                   NULL, NULL, NULL, NULL, &status, NULL));
+        g_assert_true(g_spawn_check_wait_status(status, NULL));
+}
+
+/* Users and groups of an earlier run that died before removing them. */
+static void users_remove_stale(void) {
+        struct passwd *pw;
+        struct group *gr;
+        g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) groups = g_ptr_array_new_with_free_func(g_free);
+
+        setpwent();
+        while ((pw = getpwent()))
+                if (g_str_has_prefix(pw->pw_name, "pylkt"))
+                        g_ptr_array_add(users, g_strdup(pw->pw_name));
+        endpwent();
+        setgrent();
+        while ((gr = getgrent()))
+                if (g_str_has_prefix(gr->gr_name, "pylkt"))
+                        g_ptr_array_add(groups, g_strdup(gr->gr_name));
+        endgrent();
+
+        for (guint i = 0; i < users->len; i++)
+                run_quiet((const char *const[]) { "userdel", users->pdata[i], NULL });
+        for (guint i = 0; i < groups->len; i++)
+                run_quiet((const char *const[]) { "groupdel", groups->pdata[i], NULL });
+}
+
+static void users_create(void) {
+        users_remove_stale();
+        g_snprintf(user_plain, sizeof(user_plain), "pylkt%du", (int) getpid());
+        g_snprintf(user_admin, sizeof(user_admin), "pylkt%da", (int) getpid());
+        g_snprintf(group_admin, sizeof(group_admin), "pylkt%dg", (int) getpid());
+
+        run_quiet((const char *const[]) { "groupadd", group_admin, NULL });
+        run_quiet((const char *const[]) { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", user_plain, NULL });
+        run_quiet((const char *const[]) { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-G", group_admin,
+                                          user_admin, NULL });
+}
+
+static void users_remove(void) {
+        run_quiet((const char *const[]) { "userdel", user_plain, NULL });
+        run_quiet((const char *const[]) { "userdel", user_admin, NULL });
+        run_quiet((const char *const[]) { "groupdel", group_admin, NULL });
+}
+
+/* What a child does as the given user, reporting each call's result as "ok" or the error name. */
+typedef enum ChildScript {
+        SCRIPT_CALLS,           /* Acquire, Publish, SetMaxLockTime, ForceRelease, own the name */
+        SCRIPT_CALLS_INTERACTIVE,
+        SCRIPT_DIRECT_CALLS,    /* Acquire and SetMaxLockTime over the direct socket */
+        SCRIPT_ACQUIRE_ONLY,
+} ChildScript;
+
+static void append_result(GString *s, const char *what, int r, const sd_bus_error *error) {
+        g_string_append_printf(s, "%s%s=%s", s->len ? " " : "", what, r >= 0 ? "ok" : error->name ?: "errno");
+}
+
+static sd_bus_message *new_call(sd_bus *bus, const char *member, bool interactive) {
+        sd_bus_message *m = NULL;
+
+        if (sd_bus_message_new_method_call(bus, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, member) < 0)
+                _exit(10);
+        (void) sd_bus_message_set_allow_interactive_authorization(m, interactive);
+        return m;
+}
+
+static void child_run(Harness *h, ChildScript script, const char *foreign_lock, int out_fd) {
+        g_autoptr(GString) s = g_string_new(NULL);
+        bool interactive = script == SCRIPT_CALLS_INTERACTIVE;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus *bus = NULL;
+        sd_bus_message *m;
+        int r;
+
+        if (script == SCRIPT_DIRECT_CALLS) {
+                g_autofree char *path = harness_direct_socket_path(h);
+                g_autofree char *address = g_strdup_printf("unix:path=%s", path);
+
+                if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, address) < 0 || sd_bus_start(bus) < 0)
+                        _exit(11);
+        } else if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, h->bus_address) < 0 ||
+                   sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0)
+                _exit(11);
+
+        m = new_call(bus, "Acquire", interactive);
+        (void) sd_bus_message_append(m, "asta{sv}", 1, script == SCRIPT_ACQUIRE_ONLY ? "stalled" : "polkit/path",
+                                     UINT64_C(0), 0);
+        r = sd_bus_call(bus, m, 60 * SEC, &error, NULL);
+        append_result(s, "Acquire", r, &error);
+        sd_bus_error_free(&error);
+        sd_bus_message_unref(m);
+
+        if (script == SCRIPT_CALLS || script == SCRIPT_CALLS_INTERACTIVE) {
+                m = new_call(bus, "Publish", interactive);
+                (void) sd_bus_message_append(m, "sasta{sv}", "hello", 0, UINT64_C(0), 0);
+                r = sd_bus_call(bus, m, 10 * SEC, &error, NULL);
+                append_result(s, "Publish", r, &error);
+                sd_bus_error_free(&error);
+                sd_bus_message_unref(m);
+        }
+
+        if (script != SCRIPT_ACQUIRE_ONLY) {
+                m = new_call(bus, "SetMaxLockTime", interactive);
+                (void) sd_bus_message_append(m, "t", 60 * SEC);
+                r = sd_bus_call(bus, m, 10 * SEC, &error, NULL);
+                append_result(s, "SetMaxLockTime", r, &error);
+                sd_bus_error_free(&error);
+                sd_bus_message_unref(m);
+        }
+
+        if (script == SCRIPT_CALLS || script == SCRIPT_CALLS_INTERACTIVE) {
+                m = new_call(bus, "ForceRelease", interactive);
+                (void) sd_bus_message_append(m, "s", foreign_lock);
+                r = sd_bus_call(bus, m, 10 * SEC, &error, NULL);
+                append_result(s, "ForceRelease", r, &error);
+                sd_bus_error_free(&error);
+                sd_bus_message_unref(m);
+
+                r = sd_bus_request_name(bus, LOCKER_DEST, 0);
+                g_string_append_printf(s, " RequestName=%s", r >= 0 ? "ok" : g_strerror(-r));
+        }
+
+        _exit(write(out_fd, s->str, s->len) == (ssize_t) s->len ? 0 : 12);
+}
+
+/* Runs the script in a child process as user (NULL: root); returns its report. */
+static char *run_as(Harness *h, const char *user, ChildScript script, const char *foreign_lock, pid_t *ret_pid,
+                    int *ret_fd) {
+        int fds[2];
+        pid_t pid;
+
+        g_assert_cmpint(pipe(fds), ==, 0);
+        pid = fork();
+        g_assert_cmpint(pid, >=, 0);
+        if (pid == 0) {
+                close(fds[0]);
+                if (user) {
+                        struct passwd *pw = getpwnam(user);
+
+                        if (!pw || initgroups(user, pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+                            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+                                _exit(13);
+                }
+                child_run(h, script, foreign_lock, fds[1]);
+        }
+        close(fds[1]);
+
+        if (ret_pid) {
+                /* The caller collects the report later. */
+                *ret_pid = pid;
+                *ret_fd = fds[0];
+                return NULL;
+        }
+
+        {
+                char buf[2048] = {};
+                ssize_t n;
+                int status;
+
+                n = read(fds[0], buf, sizeof(buf) - 1);
+                close(fds[0]);
+                g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+                g_assert_true(WIFEXITED(status));
+                g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+                g_assert_cmpint(n, >, 0);
+                return g_strdup(buf);
+        }
+}
+
+static void test_root_may_do_everything(Fixture *f, gconstpointer data) {
+        sd_bus *holder = harness_connect(&f->h);
+        g_autofree char *id = acquire_ok(holder, (const char *const[]) { "held", NULL }, NULL);
+        g_autofree char *report = run_as(&f->h, NULL, SCRIPT_CALLS, id, NULL, NULL);
+
+        /* Root already owns the name through the daemon: a second owner is refused as "exists". */
+        g_assert_cmpstr(report, ==, "Acquire=ok Publish=ok SetMaxLockTime=ok ForceRelease=ok RequestName=File exists");
+        g_assert_cmpuint(get_property_t(holder, "MaxLockTime"), ==, 60 * SEC);
+}
+
+static void test_user_may_lock_not_manage(Fixture *f, gconstpointer data) {
+        sd_bus *holder = harness_connect(&f->h);
+        g_autofree char *id = acquire_ok(holder, (const char *const[]) { "held", NULL }, NULL);
+        g_autofree char *report = run_as(&f->h, user_plain, SCRIPT_CALLS, id, NULL, NULL);
+        g_autofree char *report2 = run_as(&f->h, user_plain, SCRIPT_CALLS_INTERACTIVE, id, NULL, NULL);
+
+        /* auth_admin_keep without an agent: a challenge, which a caller that did not allow interaction
+         * is told to retry with it; one that did is denied. The bus policy keeps the name from it. */
+        g_assert_cmpstr(report, ==,
+                        "Acquire=ok Publish=ok "
+                        "SetMaxLockTime=org.freedesktop.DBus.Error.InteractiveAuthorizationRequired "
+                        "ForceRelease=org.freedesktop.DBus.Error.InteractiveAuthorizationRequired "
+                        "RequestName=Permission denied");
+        g_assert_cmpstr(report2, ==,
+                        "Acquire=ok Publish=ok "
+                        "SetMaxLockTime=org.freedesktop.DBus.Error.AccessDenied "
+                        "ForceRelease=org.freedesktop.DBus.Error.AccessDenied "
+                        "RequestName=Permission denied");
+        g_assert_cmpuint(get_property_t(holder, "MaxLockTime"), ==, 120 * SEC);
+        g_assert_cmpuint(count_locks(holder), ==, 1);
+}
+
+static void test_group_rule_grants_manage(Fixture *f, gconstpointer data) {
+        sd_bus *holder = harness_connect(&f->h);
+        g_autofree char *id = acquire_ok(holder, (const char *const[]) { "held", NULL }, NULL);
+        g_autofree char *report = run_as(&f->h, user_admin, SCRIPT_CALLS, id, NULL, NULL);
+
+        g_assert_cmpstr(report, ==,
+                        "Acquire=ok Publish=ok SetMaxLockTime=ok ForceRelease=ok RequestName=Permission denied");
+        g_assert_cmpuint(get_property_t(holder, "MaxLockTime"), ==, 60 * SEC);
+        g_assert_cmpuint(count_locks(holder), ==, 0);
+}
+
+static void test_direct_socket_authorized_alike(Fixture *f, gconstpointer data) {
+        g_autofree char *plain = run_as(&f->h, user_plain, SCRIPT_DIRECT_CALLS, NULL, NULL, NULL);
+        g_autofree char *admin = run_as(&f->h, user_admin, SCRIPT_DIRECT_CALLS, NULL, NULL, NULL);
+
+        g_assert_cmpstr(plain, ==,
+                        "Acquire=ok SetMaxLockTime=org.freedesktop.DBus.Error.InteractiveAuthorizationRequired");
+        g_assert_cmpstr(admin, ==, "Acquire=ok SetMaxLockTime=ok");
+}
+
+static void test_polkitd_gone_is_an_error(Fixture *f, gconstpointer data) {
+        char buf[512] = {};
+        pid_t pid;
+        int fd, status;
+        ssize_t n;
+
+        /* polkitd hangs, then dies, while the question is out. */
+        g_assert_cmpint(kill(harness_polkitd_pid(&f->h), SIGSTOP), ==, 0);
+        (void) run_as(&f->h, user_plain, SCRIPT_ACQUIRE_ONLY, NULL, &pid, &fd);
+        g_usleep(300 * 1000);
+        harness_kill_polkitd(&f->h);
+
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+        g_assert_cmpint(n, >, 0);
+        g_assert_cmpstr(buf, ==, "Acquire=org.freedesktop.DBus.Error.AccessDenied");
+
+        /* And with polkitd gone for good, at once. */
+        {
+                g_autofree char *report = run_as(&f->h, user_plain, SCRIPT_ACQUIRE_ONLY, NULL, NULL, NULL);
+
+                g_assert_cmpstr(report, ==, "Acquire=org.freedesktop.DBus.Error.AccessDenied");
+        }
+
+        /* Root needs no polkit. */
+        {
+                g_autofree char *report = run_as(&f->h, NULL, SCRIPT_ACQUIRE_ONLY, NULL, NULL, NULL);
+
+                g_assert_cmpstr(report, ==, "Acquire=ok");
+        }
+}
+
+int main(int argc, char *argv[]) {
+        int r;
+
+        g_test_init(&argc, &argv, NULL);
+
+        /* Not skipped: an authorization test that did not run must not pass. */
+        if (geteuid() != 0)
+                g_error("needs root: it creates users and runs polkitd in a mount namespace of its own");
+
+#define ADD(path, fn) g_test_add("/polkit/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+        ADD("root-may-do-everything", test_root_may_do_everything);
+        ADD("user-may-lock-not-manage", test_user_may_lock_not_manage);
+        ADD("group-rule-grants-manage", test_group_rule_grants_manage);
+        ADD("direct-socket-authorized-alike", test_direct_socket_authorized_alike);
+        ADD("polkitd-gone-is-an-error", test_polkitd_gone_is_an_error);
+#undef ADD
+
+        users_create();
+        r = g_test_run();
+        users_remove();
+        return r;
+}

@@ -1,0 +1,73 @@
+#!/bin/bash
+# Installs the build into a scratch DESTDIR and checks that every service file lands where the
+# pkg-config variables of systemd, dbus-1 and polkit-gobject-1 say, and that systemd-analyze verify
+# finds nothing to say about the units. Speaks TAP.
+set -euo pipefail
+
+build_dir=$1
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+
+n=0
+failed=0
+check() {
+    local what=$1
+    shift
+    n=$((n + 1))
+    if "$@"; then
+        echo "ok $n - $what"
+    else
+        echo "not ok $n - $what"
+        failed=$((failed + 1))
+    fi
+}
+
+meson install -C "$build_dir" --destdir "$dest" --no-rebuild --quiet >/dev/null
+
+prefix=$(meson introspect "$build_dir" --buildoptions | python3 -c \
+    'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')
+libexecdir=$(meson introspect "$build_dir" --buildoptions | python3 -c \
+    'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "libexecdir"))')
+
+expect() {
+    check "installed $1" test -f "$dest$1"
+}
+expect "$(pkg-config --variable=systemdsystemunitdir systemd)/pylockerd.service"
+expect "$(pkg-config --variable=systemdsystemunitdir systemd)/pylockerd-bridge.socket"
+expect "$(pkg-config --variable=systemduserunitdir systemd)/pylockerd.service"
+expect "$(pkg-config --variable=sysusersdir systemd)/pylocker.conf"
+expect "$(pkg-config --variable=system_bus_services_dir dbus-1)/org.pylocker.Locker.service"
+expect "$(pkg-config --variable=session_bus_services_dir dbus-1)/org.pylocker.Locker.service"
+expect "$(pkg-config --variable=datadir dbus-1)/dbus-1/system.d/org.pylocker.Locker.conf"
+expect "$(pkg-config --variable=policydir polkit-gobject-1)/org.pylocker.policy"
+expect "$prefix/share/dbus-1/interfaces/org.pylocker.Locker.xml"
+expect "$prefix/$libexecdir/pylockerd"
+expect "$prefix/bin/pylockctl"
+
+# The units point at the installed daemon; systemd-analyze wants it to exist, so verify copies
+# whose ExecStart= points into DESTDIR.
+units=$(mktemp -d)
+trap 'rm -rf "$dest" "$units"' EXIT
+sysunits="$dest$(pkg-config --variable=systemdsystemunitdir systemd)"
+for u in pylockerd.service pylockerd-bridge.socket; do
+    sed "s|$prefix/$libexecdir/pylockerd|$dest$prefix/$libexecdir/pylockerd|" "$sysunits/$u" > "$units/$u"
+done
+check "ExecStart= names the installed daemon" grep -q "^ExecStart=$prefix/$libexecdir/pylockerd --system\$" \
+    "$sysunits/pylockerd.service"
+out=$(cd "$units" && systemd-analyze verify --man=no ./pylockerd.service ./pylockerd-bridge.socket 2>&1) || true
+check "systemd-analyze verify says nothing" test -z "$out"
+[ -z "$out" ] || echo "$out" | sed 's/^/# /'
+
+mkdir -p "$units/user"
+sed "s|$prefix/$libexecdir/pylockerd|$dest$prefix/$libexecdir/pylockerd|" \
+    "$dest$(pkg-config --variable=systemduserunitdir systemd)/pylockerd.service" > "$units/user/pylockerd.service"
+mkdir -p "$units/runtime" && chmod 700 "$units/runtime"
+out=$(cd "$units/user" && XDG_RUNTIME_DIR="$units/runtime" systemd-analyze verify --user --man=no ./pylockerd.service 2>&1) || true
+check "systemd-analyze verify of the user unit says nothing" test -z "$out"
+[ -z "$out" ] || echo "$out" | sed 's/^/# /'
+
+score=$(systemd-analyze security --offline=yes "$units/pylockerd.service" 2>/dev/null | tail -1)
+echo "# $score"
+
+echo "1..$n"
+exit $((failed > 0))
