@@ -217,7 +217,7 @@ typedef struct PylockerClientInfo {
         char *name;
         uint32_t uid;
         uint32_t pid;
-        char *transport;        /* "bus", "direct" or "bridge" */
+        char *transport;        /* "bus" (direct socket clients too, ids "direct-N") or "bridge" */
 } PylockerClientInfo;
 
 int pylocker_locker_list_clients(PylockerLocker *locker, PylockerClientInfo **ret, size_t *ret_n,

@@ -812,6 +812,11 @@ _public_ void pylocker_strv_free(char **strv) {
         g_strfreev(strv);
 }
 
+/* g_ptr_array_sort() passes pointers to the elements. */
+static gint compare_strp(gconstpointer a, gconstpointer b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 _public_ int pylocker_locker_get_locked_paths(PylockerLocker *locker, char ***ret, PylockerError *error) {
         g_autoptr(GHashTable) seen = NULL;
         g_autoptr(GPtrArray) paths = NULL;
@@ -835,7 +840,7 @@ _public_ int pylocker_locker_get_locked_paths(PylockerLocker *locker, char ***re
                                 g_ptr_array_add(paths, g_strdup(*p));
         pylocker_lock_info_array_free(infos, n);
 
-        g_ptr_array_sort(paths, (GCompareFunc) (void (*)(void)) g_strcmp0);
+        g_ptr_array_sort(paths, compare_strp);
         g_ptr_array_add(paths, NULL);
         *ret = (char **) g_ptr_array_free(g_steal_pointer(&paths), FALSE);
         return 0;

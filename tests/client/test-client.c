@@ -9,21 +9,43 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <systemd/sd-event.h>
 
 #include "client-util.h"
 
 typedef struct Fixture {
         Harness h;
+        char *dir;
+        char *socket;           /* the daemon's private socket, for the tests that want one */
 } Fixture;
 
+#define WITH_PRIVATE_SOCKET ((gconstpointer) "private-socket")
+
 static void fixture_setup(Fixture *f, gconstpointer data) {
-        harness_start(&f->h, data);
+        g_autofree char *arg = NULL;
+
+        f->dir = f->socket = NULL;
+        if (data != WITH_PRIVATE_SOCKET) {
+                harness_start(&f->h, NULL);
+                return;
+        }
+        f->dir = g_dir_make_tmp("pylocker-client-XXXXXX", NULL);
+        g_assert_nonnull(f->dir);
+        f->socket = g_build_filename(f->dir, "private", NULL);
+        arg = g_strconcat("--private-socket=", f->socket, NULL);
+        harness_start(&f->h, (const char *const[]) { arg, NULL });
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {
         pylocker_registry_clear();
         harness_stop(&f->h);
+        if (f->dir) {
+                (void) g_unlink(f->socket);
+                (void) g_rmdir(f->dir);
+        }
+        g_free(f->socket);
+        g_free(f->dir);
 }
 
 static void test_blocking(Fixture *f, gconstpointer data) {
@@ -275,7 +297,7 @@ static void test_lost_force_release(Fixture *f, gconstpointer data) {
 }
 
 static void test_lost_daemon_killed(Fixture *f, gconstpointer data) {
-        PylockerLocker *a = test_locker_open(&f->h, NULL, (const char *) data), *b = NULL;
+        PylockerLocker *a = test_locker_open(&f->h, NULL, f->socket), *b = NULL;
         PylockerLocker *lockers[] = { a, NULL, NULL };
         PylockerError error = PYLOCKER_ERROR_INIT;
         PylockerLock *l1 = NULL, *l2 = NULL, *none = NULL;
@@ -283,7 +305,8 @@ static void test_lost_daemon_killed(Fixture *f, gconstpointer data) {
         LostRecord lost = {};
         int status, r;
 
-        b = test_locker_open(&f->h, NULL, (const char *) data);
+        b = test_locker_open(&f->h, NULL, f->socket);
+        g_assert_cmpint(pylocker_locker_is_direct(a), ==, f->socket != NULL);
         lockers[1] = b;
         g_assert_cmpint(pylocker_locker_set_lock_lost_callback(a, on_lock_lost_record, &lost), ==, 0);
         g_assert_cmpint(pylocker_locker_acquire_path(a, "/k1", NULL, &l1, &error), ==, 0);
@@ -756,6 +779,132 @@ static void test_bad_input(Fixture *f, gconstpointer data) {
         pylocker_locker_unref(l);
 }
 
+static void test_direct_lock(Fixture *f, gconstpointer data) {
+        PylockerLocker *d = test_locker_open(&f->h, "direct", f->socket);
+        PylockerLocker *lockers[] = { d, NULL };
+        PylockerAcquireOptions o = PYLOCKER_ACQUIRE_OPTIONS_INIT;
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerClientInfo *clients = NULL;
+        PylockerLock *lock = NULL, *ttl = NULL;
+        AsyncResult a = {};
+        LostRecord lost = {};
+        bool found = false;
+        size_t n = 0;
+
+        g_assert_true(pylocker_locker_is_direct(d));
+        g_assert_true(g_str_has_prefix(pylocker_locker_get_client_id(d), "direct-"));
+        g_assert_cmpstr(pylocker_locker_get_server_version(d), ==, g_getenv("PYLOCKER_VERSION"));
+
+        g_assert_cmpint(pylocker_locker_acquire_path(d, "/d", NULL, &lock, &error), ==, 0);
+        g_assert_cmpuint(test_count_locks(d), ==, 1);
+        g_assert_cmpint(pylocker_lock_refresh(lock, 0, &error), ==, 0);
+        g_assert_cmpint(pylocker_lock_release(lock, &error), ==, 1);
+        g_assert_cmpint(pylocker_lock_release(lock, &error), ==, 0);
+
+        g_assert_cmpint(pylocker_locker_acquire_async(d, PATHS("/d"), NULL, on_acquire_result, &a, &error), ==, 0);
+        test_pump_until(lockers, &a.done, 5000);
+        g_assert_cmpint(a.r, ==, 0);
+
+        /* LockExpired comes over the direct socket as over the bus. */
+        g_assert_cmpint(pylocker_locker_set_lock_lost_callback(d, on_lock_lost_record, &lost), ==, 0);
+        o.ttl_usec = 150 * MSEC;
+        g_assert_cmpint(pylocker_locker_acquire_path(d, "/dttl", &o, &ttl, &error), ==, 0);
+        test_pump_until(lockers, &lost.flag, 5000);
+        g_assert_cmpstr(lost.last_id, ==, pylocker_lock_get_id(ttl));
+        g_assert_cmpint(lost.last_reason, ==, PYLOCKER_LOCK_LOST_EXPIRED);
+
+        g_assert_cmpint(pylocker_locker_list_clients(d, &clients, &n, &error), ==, 0);
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(clients[i].client_id, pylocker_locker_get_client_id(d)) == 0) {
+                        g_assert_cmpstr(clients[i].name, ==, "direct");
+                        g_assert_cmpuint(clients[i].pid, ==, (uint32_t) getpid());
+                        found = true;
+                }
+        g_assert_true(found);
+        pylocker_client_info_array_free(clients, n);
+
+        lost_record_clear(&lost);
+        async_result_clear(&a);
+        pylocker_lock_unref(ttl);
+        pylocker_lock_unref(lock);
+        pylocker_locker_unref(d);
+}
+
+static void test_direct_fallback(Fixture *f, gconstpointer data) {
+        g_autofree char *missing = g_build_filename(f->dir, "missing", NULL);
+        PylockerLocker *l = test_locker_open(&f->h, NULL, missing);
+
+        /* No socket there: the bus. */
+        g_assert_false(pylocker_locker_is_direct(l));
+        g_assert_true(g_str_has_prefix(pylocker_locker_get_client_id(l), ":"));
+        pylocker_locker_unref(l);
+}
+
+static void test_direct_contention(Fixture *f, gconstpointer data) {
+        PylockerLocker *d = test_locker_open(&f->h, NULL, f->socket), *b = test_locker_open(&f->h, NULL, NULL);
+        PylockerLocker *lockers[] = { d, b, NULL };
+        PylockerAcquireOptions nb = PYLOCKER_ACQUIRE_OPTIONS_INIT;
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLock *held = NULL, *none = NULL;
+        AsyncResult waiting = {}, back = {};
+
+        g_assert_true(pylocker_locker_is_direct(d));
+        g_assert_false(pylocker_locker_is_direct(b));
+
+        /* One namespace: the direct holder blocks the bus client, and hands over to it. */
+        g_assert_cmpint(pylocker_locker_acquire_path(d, "/shared-ns", NULL, &held, &error), ==, 0);
+        nb.nonblocking = 1;
+        g_assert_cmpint(pylocker_locker_acquire_path(b, "/shared-ns", &nb, &none, &error), ==, -ETIMEDOUT);
+        g_assert_cmpint(pylocker_locker_release(b, pylocker_lock_get_id(held), &error), ==, -EPERM);
+        g_assert_cmpint(pylocker_locker_acquire_async(b, PATHS("/shared-ns"), NULL, on_acquire_result, &waiting,
+                                                      &error), ==, 0);
+        test_pump_for(lockers, 100);
+        g_assert_false(waiting.done);
+        g_assert_cmpint(pylocker_lock_release(held, &error), ==, 1);
+        test_pump_until(lockers, &waiting.done, 5000);
+        g_assert_cmpint(waiting.r, ==, 0);
+
+        /* And the other way round. */
+        g_assert_cmpint(pylocker_locker_acquire_async(d, PATHS("/shared-ns"), NULL, on_acquire_result, &back,
+                                                      &error), ==, 0);
+        test_pump_for(lockers, 100);
+        g_assert_false(back.done);
+        g_assert_cmpint(pylocker_lock_release(waiting.lock, &error), ==, 1);
+        test_pump_until(lockers, &back.done, 5000);
+        g_assert_cmpint(back.r, ==, 0);
+        g_assert_cmpuint(pylocker_lock_get_token(back.lock), >, pylocker_lock_get_token(waiting.lock));
+
+        async_result_clear(&waiting);
+        async_result_clear(&back);
+        pylocker_lock_unref(held);
+        pylocker_locker_unref(d);
+        pylocker_locker_unref(b);
+}
+
+static void test_direct_disconnect_frees(Fixture *f, gconstpointer data) {
+        PylockerLocker *d = test_locker_open(&f->h, NULL, f->socket), *b = test_locker_open(&f->h, NULL, NULL);
+        PylockerLocker *lockers[] = { b, NULL };
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLock *held = NULL;
+        AsyncResult waiting = {};
+
+        g_assert_cmpint(pylocker_locker_acquire(d, PATHS("/gone1", "/gone2"), NULL, &held, &error), ==, 0);
+        g_assert_cmpint(pylocker_locker_acquire_async(b, PATHS("/gone2"), NULL, on_acquire_result, &waiting, &error),
+                        ==, 0);
+        test_pump_for(lockers, 100);
+        g_assert_false(waiting.done);
+
+        /* Dropping the direct connection frees its locks at once: the waiter gets the path. */
+        pylocker_lock_unref(held);
+        pylocker_locker_unref(d);
+        test_pump_until(lockers, &waiting.done, 5000);
+        g_assert_cmpint(waiting.r, ==, 0);
+        g_assert_cmpuint(test_count_locks(b), ==, 1);
+
+        async_result_clear(&waiting);
+        pylocker_locker_unref(b);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -776,5 +925,10 @@ int main(int argc, char *argv[]) {
         ADD("/client/properties", test_properties, NULL);
         ADD("/client/registry", test_registry, NULL);
         ADD("/client/bad-input", test_bad_input, NULL);
+        ADD("/client/direct/lock", test_direct_lock, WITH_PRIVATE_SOCKET);
+        ADD("/client/direct/fallback-to-bus", test_direct_fallback, WITH_PRIVATE_SOCKET);
+        ADD("/client/direct/contention-with-bus", test_direct_contention, WITH_PRIVATE_SOCKET);
+        ADD("/client/direct/disconnect-frees", test_direct_disconnect_frees, WITH_PRIVATE_SOCKET);
+        ADD("/client/direct/daemon-killed", test_lost_daemon_killed, WITH_PRIVATE_SOCKET);
         return g_test_run();
 }
