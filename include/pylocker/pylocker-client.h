@@ -136,7 +136,9 @@ typedef void (*PylockerReleaseFunc)(PylockerLocker *locker, int r, const Pylocke
 int pylocker_locker_open(const PylockerLockerOptions *options, PylockerLocker **ret, PylockerError *error);
 
 PylockerLocker *pylocker_locker_ref(PylockerLocker *locker);
-/* Dropping the last reference closes the locker (see pylocker_locker_close()). NULL is fine.
+/* Dropping the last reference disconnects (the daemon releases the locker's locks) and frees it,
+ * without calling any callback: pending asynchronous calls are dropped, held locks just stop being
+ * held. Lock objects the caller still has stay valid (not held, no locker). NULL is fine.
  * Returns NULL. */
 PylockerLocker *pylocker_locker_unref(PylockerLocker *locker);
 
@@ -155,13 +157,15 @@ int pylocker_locker_is_connected(const PylockerLocker *locker);
 int pylocker_locker_is_direct(const PylockerLocker *locker);
 
 /* Called for every held lock of this locker that is lost, unless the lock has its own callback
- * (pylocker_lock_set_lost_callback()). */
+ * (pylocker_lock_set_lost_callback()). It runs from event processing (LockExpired, a dropped
+ * connection) or from within the call that found the loss (a blocking call that saw the connection
+ * go, a Refresh that found the lock gone, pylocker_locker_close()). */
 int pylocker_locker_set_lock_lost_callback(PylockerLocker *locker, PylockerLockLostFunc callback,
                                            void *userdata);
 
-/* Properties. Strings are owned by the locker and valid until it is restarted or freed; NULL or 0
- * when not connected. Version, MaxLockTime and DefaultTimeout are read at open and kept current
- * from the daemon's PropertiesChanged. */
+/* Properties. Strings are owned by the locker and valid until it is restarted or freed; after a
+ * close or a loss they keep the last connection's values. Version, MaxLockTime and DefaultTimeout
+ * are read at open and kept current from the daemon's PropertiesChanged. */
 const char *pylocker_locker_get_name(const PylockerLocker *locker);
 const char *pylocker_locker_get_client_id(const PylockerLocker *locker);
 const char *pylocker_locker_get_server_version(const PylockerLocker *locker);
