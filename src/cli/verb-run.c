@@ -46,6 +46,7 @@ typedef struct Run {
         pid_t child;
         int exit_status;
         bool lost;
+        bool exited;
 } Run;
 
 static void help(void) {
@@ -210,7 +211,8 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         Run *run = userdata;
 
         run->exit_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
-        return sd_event_exit(sd_event_source_get_event(s), 0);
+        run->exited = true;
+        return 0;
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -308,7 +310,10 @@ int verb_run(int argc, char *argv[]) {
         }
         run.refresh_source = refresh_source;
 
-        r = sd_event_loop(event);
+        /* Not sd_event_loop(): at its exit sd-bus closes an attached connection, and the lock is
+         * still to be released on it. */
+        while (!run.exited && (r = sd_event_run(event, UINT64_MAX)) >= 0)
+                ;
         (void) pylocker_locker_detach(locker);
         (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
         if (r < 0)

@@ -141,7 +141,10 @@ static void test_run_env_and_status(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(test_count_locks(f->l), ==, 0);
 
         g_assert_cmpint(run(f, NULL, NULL, "run", "/env", "--", "sh", "-c", "kill -KILL $$", NULL), ==, 128 + SIGKILL);
-        g_assert_cmpint(run(f, NULL, NULL, "run", "/env", "--", "true", NULL), ==, 0);
+        g_clear_pointer(&out, g_free);
+        g_assert_cmpint(run(f, NULL, &out, "run", "/env", "--", "true", NULL), ==, 0);
+        /* Released by pylockctl itself, not by its disconnect: nothing to warn about. */
+        g_assert_cmpstr(out, ==, "");
         g_assert_cmpint(run(f, NULL, NULL, "run", "/env", "--", "/nonexistent/command", NULL), ==, 127);
         g_assert_cmpint(run(f, NULL, NULL, "run", "--", "true", NULL), ==, 64);
         g_assert_cmpint(run(f, NULL, NULL, "run", "/env", NULL), ==, 64);
@@ -178,12 +181,17 @@ static void test_run_force_released(Fixture *f, gconstpointer data) {
         PylockerError error = PYLOCKER_ERROR_INIT;
         g_autofree char *dir = g_dir_make_tmp("pylockctl-test-XXXXXX", NULL);
         g_autofree char *marker = g_build_filename(dir, "marker", NULL);
-        g_autofree char *script = g_strdup_printf("trap 'echo term > %s; exit 0' TERM; "
-                                                  "while :; do sleep 0.05; done", marker);
+        g_autofree char *ready = g_build_filename(dir, "ready", NULL);
+        g_autofree char *script = g_strdup_printf("trap 'echo term > %s; exit 0' TERM; touch %s; "
+                                                  "while :; do sleep 0.05; done", marker, ready);
         g_autofree char *id = NULL, *content = NULL;
 
         spawn(f, "run", "/fr", "--", "sh", "-c", script, NULL);
         id = wait_lock_on(f, "/fr");
+        /* CMD is running with its trap in place. */
+        for (int i = 0; i < 1000 && !g_file_test(ready, G_FILE_TEST_EXISTS); i++)
+                g_usleep(10 * 1000);
+        g_assert_true(g_file_test(ready, G_FILE_TEST_EXISTS));
 
         g_assert_cmpint(pylocker_locker_force_release(f->l, id, &error), ==, 1);
         g_assert_cmpint(wait_spawned(f, 10000), ==, 76);
@@ -193,6 +201,7 @@ static void test_run_force_released(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(content, ==, "term\n");
         g_assert_cmpuint(test_count_locks(f->l), ==, 0);
         (void) g_unlink(marker);
+        (void) g_unlink(ready);
         (void) g_rmdir(dir);
 }
 
@@ -203,8 +212,18 @@ static void test_run_refreshes_lease(Fixture *f, gconstpointer data) {
 }
 
 static void test_run_forwards_signals(Fixture *f, gconstpointer data) {
-        spawn(f, "run", "/sig", "--", "sh", "-c", "trap 'exit 42' HUP; while :; do sleep 0.05; done", NULL);
+        g_autofree char *dir = g_dir_make_tmp("pylockctl-test-XXXXXX", NULL);
+        g_autofree char *ready = g_build_filename(dir, "ready", NULL);
+        g_autofree char *script = g_strdup_printf("trap 'exit 42' HUP; touch %s; while :; do sleep 0.05; done",
+                                                  ready);
+
+        spawn(f, "run", "/sig", "--", "sh", "-c", script, NULL);
         g_free(wait_lock_on(f, "/sig"));
+        for (int i = 0; i < 1000 && !g_file_test(ready, G_FILE_TEST_EXISTS); i++)
+                g_usleep(10 * 1000);
+        g_assert_true(g_file_test(ready, G_FILE_TEST_EXISTS));
+        (void) g_unlink(ready);
+        (void) g_rmdir(dir);
         g_assert_cmpint(kill(f->pid, SIGHUP), ==, 0);
         g_assert_cmpint(wait_spawned(f, 10000), ==, 42);
 }
