@@ -19,6 +19,7 @@ Client *client_new(Manager *manager, const char *id, ClientTransport transport, 
 
         g_assert_false(g_hash_table_contains(manager->clients, client->id));
         g_hash_table_insert(manager->clients, client->id, client);
+        manager_update_idle(manager);
         if (!sd_bus_is_bus_client(bus))
                 g_hash_table_insert(manager->peer_clients, bus, client);
         return client;
@@ -45,6 +46,7 @@ Client *client_free(Client *client) {
         g_free(client->name);
         g_free(client->id);
         g_free(client);
+        manager_update_idle(manager);
         return NULL;
 }
 

@@ -37,6 +37,7 @@ static const Setting settings[] = {
         { "MaxMessageSize",      SETTING_SIZE,      offsetof(Config, max_message_size), 1, 64 << 20 },
         { "MaxInboxLength",      SETTING_SIZE,      offsetof(Config, max_inbox_length), 1, UINT32_MAX },
         { "MaxPublicationsPerSecond", SETTING_UNSIGNED, offsetof(Config, max_publications_per_second), 1, UINT32_MAX },
+        { "IdleExit",            SETTING_TIME_SPAN, offsetof(Config, idle_exit_usec), 0, UINT64_MAX },
 };
 
 void config_init_defaults(Config *config) {

@@ -12,6 +12,7 @@ typedef struct Config {
         size_t max_message_size;
         size_t max_inbox_length;
         unsigned max_publications_per_second;
+        uint64_t idle_exit_usec;
 } Config;
 
 void config_init_defaults(Config *config);

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include "config.h"
+#include "listen-fds.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -44,6 +45,8 @@ static void help(void) {
                "     --max-inbox-length=N      Publications one client's inbox holds (1024)\n"
                "     --max-publications-per-second=N\n"
                "                               Publications one client may make a second (1000)\n"
+               "     --idle-exit=SPAN          Exit after this long without clients (0: never;\n"
+               "                               30s when activated by a session bus)\n"
                "     --private-socket=PATH     Serve the direct socket at PATH (default:\n"
                "                               /run/pylocker/private with --system,\n"
                "                               $XDG_RUNTIME_DIR/pylocker/private with --user)\n"
@@ -79,6 +82,7 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 ARG_MAX_MESSAGE_SIZE,
                 ARG_MAX_INBOX_LENGTH,
                 ARG_MAX_PUBLICATIONS_PER_SECOND,
+                ARG_IDLE_EXIT,
                 ARG_LOG_LEVEL,
                 ARG_PRIVATE_SOCKET,
                 ARG_NO_PRIVATE_SOCKET,
@@ -99,6 +103,7 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 { "max-message-size",       required_argument, NULL, ARG_MAX_MESSAGE_SIZE },
                 { "max-inbox-length",       required_argument, NULL, ARG_MAX_INBOX_LENGTH },
                 { "max-publications-per-second", required_argument, NULL, ARG_MAX_PUBLICATIONS_PER_SECOND },
+                { "idle-exit",              required_argument, NULL, ARG_IDLE_EXIT },
                 { "log-level",              required_argument, NULL, ARG_LOG_LEVEL },
                 { "private-socket",         required_argument, NULL, ARG_PRIVATE_SOCKET },
                 { "no-private-socket",      no_argument,       NULL, ARG_NO_PRIVATE_SOCKET },
@@ -115,6 +120,7 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 [ARG_MAX_MESSAGE_SIZE - ARG_DEFAULT_TIMEOUT] = "MaxMessageSize",
                 [ARG_MAX_INBOX_LENGTH - ARG_DEFAULT_TIMEOUT] = "MaxInboxLength",
                 [ARG_MAX_PUBLICATIONS_PER_SECOND - ARG_DEFAULT_TIMEOUT] = "MaxPublicationsPerSecond",
+                [ARG_IDLE_EXIT - ARG_DEFAULT_TIMEOUT] = "IdleExit",
         };
         int c, level;
 
@@ -138,7 +144,7 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 case ARG_CONFIG:
                         args->config_file = optarg;
                         break;
-                case ARG_DEFAULT_TIMEOUT ... ARG_MAX_PUBLICATIONS_PER_SECOND:
+                case ARG_DEFAULT_TIMEOUT ... ARG_IDLE_EXIT:
                         g_ptr_array_add(args->overrides, g_strdup_printf("%s=%s", override_keys[c - ARG_DEFAULT_TIMEOUT],
                                                                          optarg));
                         break;
@@ -182,6 +188,9 @@ static int load_config(const Arguments *args, Config *ret) {
         int r;
 
         config_init_defaults(&config);
+        /* Started by a bus for a call: go again when nobody needs us. */
+        if (getenv("DBUS_STARTER_BUS_TYPE"))
+                config.idle_exit_usec = 30 * USEC_PER_SEC;
         r = config_load_file(&config, args->config_file ?: DEFAULT_CONFIG_FILE,
                              /* missing_ok= */ !args->config_file, &error);
         if (r < 0)
@@ -256,6 +265,14 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
         manager->direct_socket_wanted = default_private_socket(&args);
+        manager->idle_exit_usec = config.idle_exit_usec;
+
+        /* Sockets from systemd first: a passed direct socket replaces listening on our own. */
+        r = listen_fds_adopt(manager);
+        if (r < 0)
+                return r;
+        if (manager->direct_source)
+                g_clear_pointer(&manager->direct_socket_wanted, g_free);
 
         r = sd_event_set_watchdog(manager->event, true);
         if (r < 0)

@@ -98,6 +98,9 @@ static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
 
         /* Runs before sd-bus's own exit handler flushes and closes the connection, so every waiting
          * Acquire still gets its answer. */
+        if (!manager->exiting)
+                (void) sd_notify(false, "STOPPING=1");
+        manager->exiting = true;
         lock_table_shutdown(manager->table);
         return 0;
 }
@@ -173,6 +176,10 @@ Manager *manager_free(Manager *manager) {
                 (void) sd_bus_flush(manager->bus);
                 manager->bus = sd_bus_flush_close_unref(manager->bus);
         }
+        sd_event_source_disable_unref(manager->idle_source);
+        sd_event_source_disable_unref(manager->status_source);
+        sd_event_source_disable_unref(manager->status_timer);
+        g_free(manager->status_sent);
         sd_event_source_disable_unref(manager->deadline_source);
         sd_event_source_disable_unref(manager->message_deadline_source);
         sd_event_unref(manager->event);
@@ -222,7 +229,106 @@ static int on_name_acquired(sd_bus_message *message, void *userdata, sd_bus_erro
                 log_warning("Serving on the bus only; clients fall back to it.");
 
         (void) sd_notify(false, "READY=1\nSTATUS=Serving " PYLOCKER_BUS_NAME);
+        manager_update_idle(manager);
         return 0;
+}
+
+static int on_name_released(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        Manager *manager = userdata;
+
+        /* Calls that were on their way to us are answered by now; later ones start a new instance. */
+        log_debug("Idle: bus name released, exiting.");
+        return sd_event_exit(manager->event, 0);
+}
+
+static int on_idle(sd_event_source *source, uint64_t usec, void *userdata) {
+        Manager *manager = userdata;
+        int r;
+
+        if (g_hash_table_size(manager->clients) > 0 || manager->exiting)
+                return 0;
+
+        /* As systemd's bus_event_loop_with_idle(): give the name up first, so that nothing sent to it
+         * is lost, and leave once the bus has confirmed. */
+        manager->exiting = true;
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Idle, exiting");
+        r = sd_bus_release_name_async(manager->bus, NULL, PYLOCKER_BUS_NAME, on_name_released, manager);
+        if (r < 0)
+                return sd_event_exit(manager->event, log_error_errno(r, "Failed to release the bus name: %m"));
+        return 0;
+}
+
+void manager_update_idle(Manager *manager) {
+        int r;
+
+        if (manager->idle_exit_usec == 0 || manager->exiting)
+                return;
+
+        /* A lock, a waiter or a message always belongs to a client: no client, nothing to keep. */
+        if (g_hash_table_size(manager->clients) > 0) {
+                if (manager->idle_source)
+                        (void) sd_event_source_set_enabled(manager->idle_source, SD_EVENT_OFF);
+                return;
+        }
+
+        if (!manager->idle_source) {
+                r = sd_event_add_time_relative(manager->event, &manager->idle_source, CLOCK_MONOTONIC,
+                                               manager->idle_exit_usec, USEC_PER_SEC, on_idle, manager);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to add idle timer, staying: %m");
+                return;
+        }
+        r = sd_event_source_set_time_relative(manager->idle_source, manager->idle_exit_usec);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(manager->idle_source, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_warning_errno(r, "Failed to arm idle timer, staying: %m");
+}
+
+/* STATUS= for systemctl status, with counts: sent after a loop iteration that changed them, at most
+ * once a second. */
+static char *status_text(Manager *manager) {
+        return g_strdup_printf("STATUS=%u locks, %u waiting, %u clients",
+                               (unsigned) lock_table_get_n_locks(manager->table),
+                               (unsigned) lock_table_get_n_waiters(manager->table),
+                               g_hash_table_size(manager->clients));
+}
+
+static int on_status_timer(sd_event_source *source, uint64_t usec, void *userdata);
+
+static int status_update(Manager *manager) {
+        g_autofree char *text = status_text(manager);
+        uint64_t now;
+
+        if (g_strcmp0(text, manager->status_sent) == 0 || manager->exiting)
+                return 0;
+
+        (void) sd_event_now(manager->event, CLOCK_MONOTONIC, &now);
+        if (now < manager->status_sent_usec + USEC_PER_SEC) {
+                if (!manager->status_timer)
+                        (void) sd_event_add_time(manager->event, &manager->status_timer, CLOCK_MONOTONIC,
+                                                 manager->status_sent_usec + USEC_PER_SEC, 100 * USEC_PER_MSEC,
+                                                 on_status_timer, manager);
+                else {
+                        (void) sd_event_source_set_time(manager->status_timer, manager->status_sent_usec + USEC_PER_SEC);
+                        (void) sd_event_source_set_enabled(manager->status_timer, SD_EVENT_ONESHOT);
+                }
+                return 0;
+        }
+
+        (void) sd_notify(false, text);
+        g_free(manager->status_sent);
+        manager->status_sent = g_steal_pointer(&text);
+        manager->status_sent_usec = now;
+        return 0;
+}
+
+static int on_status_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        return status_update(userdata);
+}
+
+static int on_post(sd_event_source *source, void *userdata) {
+        return status_update(userdata);
 }
 
 int manager_connect_bus(Manager *manager, BusKind kind, const char *address) {
@@ -276,6 +382,13 @@ int manager_connect_bus(Manager *manager, BusKind kind, const char *address) {
                 return log_error_errno(r, "Failed to set exit on disconnect: %m");
 
         manager->bus = g_steal_pointer(&bus);
+
+        /* Only under systemd is there anyone to read STATUS=. */
+        if (getenv("NOTIFY_SOCKET")) {
+                r = sd_event_add_post(manager->event, &manager->status_source, on_post, manager);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to add status updates, ignoring: %m");
+        }
         return 0;
 }
 
@@ -299,6 +412,5 @@ int manager_run(Manager *manager) {
         r = sd_event_loop(manager->event);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
-        (void) sd_notify(false, "STOPPING=1");
         return r;
 }

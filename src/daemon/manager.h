@@ -38,6 +38,13 @@ typedef struct Manager {
         sd_event_source *direct_source;
         uint64_t n_direct_connections;
         GHashTable *polkit_registry;  /* sd_bus_message* → pending or answered polkit query */
+        uint64_t idle_exit_usec;      /* 0: never */
+        sd_event_source *idle_source;
+        bool exiting;
+        sd_event_source *status_source;
+        sd_event_source *status_timer;
+        char *status_sent;
+        uint64_t status_sent_usec;
         Config config;
         uid_t uid;                  /* our own; callers with it or uid 0 may manage */
 } Manager;
@@ -53,3 +60,6 @@ int manager_connect_bus(Manager *manager, BusKind kind, const char *address);
 void manager_set_limits(Manager *manager, const LockTableLimits *limits);
 
 int manager_run(Manager *manager);
+
+/* Arms the idle exit timer when nobody is connected, disarms it otherwise. */
+void manager_update_idle(Manager *manager);

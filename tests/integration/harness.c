@@ -49,13 +49,16 @@ static void start_bus(Harness *h, const char *config_file) {
                 "dbus-daemon", "--nofork", "--print-address=1", NULL, NULL,
         };
         g_autofree char *config = g_strdup_printf("--config-file=%s", config_file);
+        g_auto(GStrv) envp = g_get_environ();
         g_autoptr(GError) error = NULL;
         char line[1024];
         int out_fd;
         FILE *out;
 
         argv[3] = config;
-        g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, NULL,
+        /* What it activates keeps its runtime files with the test's. */
+        envp = g_environ_setenv(envp, "XDG_RUNTIME_DIR", h->tmpdir, TRUE);
+        g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, envp,
                                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                                                G_SPAWN_STDERR_TO_DEV_NULL,
                                                child_setup_die_with_parent, NULL, &h->bus_pid, NULL, &out_fd,
@@ -83,19 +86,48 @@ static int notify_socket_new(const char *path) {
         return fd;
 }
 
+char *harness_notify_socket_path(Harness *h) {
+        return g_build_filename(h->tmpdir, "notify", NULL);
+}
+
+void harness_notify_open(Harness *h) {
+        g_autofree char *notify_path = harness_notify_socket_path(h);
+
+        if (h->notify_fd > 0)
+                return;
+        (void) g_unlink(notify_path);
+        h->notify_fd = notify_socket_new(notify_path);
+        h->notify_log = g_string_new(NULL);
+}
+
+void harness_wait_notify(Harness *h, const char *text, int timeout_ms) {
+        for (int waited = 0; !strstr(h->notify_log->str, text); waited += 20) {
+                struct pollfd p = { .fd = h->notify_fd, .events = POLLIN };
+                char buf[4096];
+                ssize_t n;
+
+                if (waited > timeout_ms)
+                        g_error("no notification with \"%s\" within %d ms; got: %s", text, timeout_ms,
+                                h->notify_log->str);
+                if (poll(&p, 1, 20) <= 0)
+                        continue;
+                n = recv(h->notify_fd, buf, sizeof(buf) - 1, 0);
+                g_assert_cmpint(n, >=, 0);
+                buf[n] = 0;
+                g_string_append_printf(h->notify_log, "%s\n", buf);
+        }
+}
+
 void harness_start_daemon(Harness *h, const char *const *daemon_args) {
-        g_autofree char *notify_path = g_build_filename(h->tmpdir, "notify", NULL);
+        g_autofree char *notify_path = harness_notify_socket_path(h);
         g_autofree char *config = g_build_filename(h->tmpdir, "empty.conf", NULL);
         g_autoptr(GPtrArray) argv = g_ptr_array_new();
         g_auto(GStrv) envp = g_get_environ();
         g_autofree char *direct = harness_direct_socket_path(h);
         g_autofree char *direct_arg = g_strdup_printf("--private-socket=%s", direct);
         g_autoptr(GError) error = NULL;
-        bool ready = false;
-        int fd;
 
-        (void) g_unlink(notify_path);
-        fd = notify_socket_new(notify_path);
+        harness_notify_open(h);
         g_assert_true(g_file_set_contents(config, "", 0, &error));
 
         g_ptr_array_add(argv, (gpointer) env_or_fail("PYLOCKERD"));
@@ -120,34 +152,38 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         g_assert_no_error(error);
 
         /* READY=1 comes once the bus name is ours. */
-        for (int waited = 0; !ready && waited < 20000; waited += 50) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                char buf[4096];
-                ssize_t n;
-
-                if (poll(&p, 1, 50) > 0) {
-                        n = recv(fd, buf, sizeof(buf) - 1, 0);
-                        g_assert_cmpint(n, >=, 0);
-                        buf[n] = 0;
-                        ready = strstr(buf, "READY=1") != NULL;
-                }
-                if (!ready) {
-                        int status;
-
-                        g_assert_cmpint(waitpid(h->daemon_pid, &status, WNOHANG), ==, 0);
-                }
-        }
-        close(fd);
-        g_assert_true(ready);
+        harness_wait_notify(h, "READY=1", 20000);
 }
 
-void harness_start(Harness *h, const char *const *daemon_args) {
+void harness_start_bus_only(Harness *h, const char *service_dir) {
         g_autoptr(GError) error = NULL;
 
         h->tmpdir = g_dir_make_tmp("pylocker-test-XXXXXX", &error);
         g_assert_no_error(error);
         h->clients = g_ptr_array_new();
-        start_bus(h, env_or_fail("PYLOCKER_TEST_BUS_CONFIG"));
+        if (!service_dir) {
+                start_bus(h, env_or_fail("PYLOCKER_TEST_BUS_CONFIG"));
+                return;
+        }
+
+        /* tests/data/session.conf, plus where to activate services from. */
+        {
+                g_autofree char *text = NULL, *config = NULL, *path = NULL;
+                const char *end;
+
+                g_assert_true(g_file_get_contents(env_or_fail("PYLOCKER_TEST_BUS_CONFIG"), &text, NULL, &error));
+                end = strstr(text, "</busconfig>");
+                g_assert_nonnull(end);
+                config = g_strdup_printf("%.*s  <servicedir>%s</servicedir>\n</busconfig>\n", (int) (end - text),
+                                         text, service_dir);
+                path = g_build_filename(h->tmpdir, "session.conf", NULL);
+                g_assert_true(g_file_set_contents(path, config, -1, &error));
+                start_bus(h, path);
+        }
+}
+
+void harness_start(Harness *h, const char *const *daemon_args) {
+        harness_start_bus_only(h, NULL);
         harness_start_daemon(h, daemon_args);
 }
 
@@ -323,6 +359,12 @@ void harness_stop(Harness *h) {
         g_clear_pointer(&h->tmpdir, g_free);
         g_clear_pointer(&h->bus_address, g_free);
         g_clear_pointer(&h->clients, g_ptr_array_unref);
+        if (h->notify_fd > 0)
+                close(h->notify_fd);
+        h->notify_fd = 0;
+        if (h->notify_log)
+                g_string_free(h->notify_log, TRUE);
+        h->notify_log = NULL;
 }
 
 sd_bus *harness_connect(Harness *h) {

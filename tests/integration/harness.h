@@ -13,6 +13,8 @@ typedef struct Harness {
         GPid daemon_pid;
         GPid polkitd_pid;
         bool system_bus;
+        int notify_fd;
+        GString *notify_log;     /* every sd_notify message received, one a line */
         GPtrArray *clients;      /* sd_bus*, closed at teardown */
 } Harness;
 
@@ -28,6 +30,15 @@ void harness_stop(Harness *h);
 /* SIGTERMs the daemon and returns its wait status, without asserting. */
 int harness_stop_daemon(Harness *h);
 void harness_start_daemon(Harness *h, const char *const *daemon_args);
+
+/* Reads notifications until one contains text, failing after timeout_ms. */
+void harness_wait_notify(Harness *h, const char *text, int timeout_ms);
+/* Binds the NOTIFY_SOCKET the harness owns (done by harness_start_daemon too). */
+void harness_notify_open(Harness *h);
+/* The path of the NOTIFY_SOCKET the harness owns (g_free). */
+char *harness_notify_socket_path(Harness *h);
+/* Starts only the bus (session type); with service_dir, it activates services from there. */
+void harness_start_bus_only(Harness *h, const char *service_dir);
 
 /* A new client connection to the test bus, closed at teardown. */
 sd_bus *harness_connect(Harness *h);

@@ -52,7 +52,7 @@ sysunits="$dest$(pkg-config --variable=systemdsystemunitdir systemd)"
 for u in pylockerd.service pylockerd-bridge.socket; do
     sed "s|$prefix/$libexecdir/pylockerd|$dest$prefix/$libexecdir/pylockerd|" "$sysunits/$u" > "$units/$u"
 done
-check "ExecStart= names the installed daemon" grep -q "^ExecStart=$prefix/$libexecdir/pylockerd --system\$" \
+check "ExecStart= names the installed daemon" grep -q "^ExecStart=$prefix/$libexecdir/pylockerd --system --idle-exit=30s\$" \
     "$sysunits/pylockerd.service"
 out=$(cd "$units" && systemd-analyze verify --man=no ./pylockerd.service ./pylockerd-bridge.socket 2>&1) || true
 check "systemd-analyze verify says nothing" test -z "$out"

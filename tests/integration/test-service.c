@@ -1,0 +1,206 @@
+/* pylockerd as a service: sd_notify READY/STATUS/STOPPING, idle exit, socket activation with
+ * systemd-socket-activate, and D-Bus activation from the repo's activation file. */
+#undef G_DISABLE_ASSERT
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "harness.h"
+
+#define SEC 1000000ULL
+
+typedef struct Fixture {
+        Harness h;
+} Fixture;
+
+static void fixture_teardown(Fixture *f, gconstpointer data) {
+        harness_stop(&f->h);
+}
+
+static void setup_bus_and_daemon(Fixture *f, gconstpointer data) {
+        harness_start(&f->h, data);
+}
+
+static void setup_bus_only(Fixture *f, gconstpointer data) {
+        harness_start_bus_only(&f->h, data);
+}
+
+static void test_status_and_stopping(Fixture *f, gconstpointer data) {
+        sd_bus *a = harness_connect(&f->h);
+        g_autofree char *id = NULL;
+        int status;
+
+        harness_wait_notify(&f->h, "READY=1", 5000);
+        id = acquire_ok(a, (const char *const[]) { "s", NULL }, NULL);
+        /* Counts reach systemd within about a second. */
+        harness_wait_notify(&f->h, "STATUS=1 locks, 0 waiting, 1 clients", 5000);
+
+        status = harness_stop_daemon(&f->h);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        harness_wait_notify(&f->h, "STOPPING=1", 1000);
+}
+
+static bool daemon_running(Harness *h) {
+        int status;
+        pid_t r = waitpid(h->daemon_pid, &status, WNOHANG);
+
+        if (r == 0)
+                return true;
+        g_assert_cmpint(r, ==, h->daemon_pid);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        h->daemon_pid = 0;
+        return false;
+}
+
+static void test_idle_exit(Fixture *f, gconstpointer data) {
+        sd_bus *a = harness_connect(&f->h), *observer;
+        g_autofree char *id = NULL;
+
+        id = acquire_ok(a, (const char *const[]) { "idle", NULL }, NULL);
+        /* A client holding a lock keeps it alive well past the idle period. */
+        harness_pump_for(&f->h, 800);
+        g_assert_true(daemon_running(&f->h));
+        g_assert_cmpuint(count_locks(a), ==, 1);
+
+        harness_disconnect(&f->h, a);
+        for (int waited = 0; daemon_running(&f->h); waited += 20) {
+                if (waited > 10000)
+                        g_error("pylockerd did not exit when idle");
+                g_usleep(20 * 1000);
+        }
+        harness_wait_notify(&f->h, "STOPPING=1", 1000);
+
+        /* It gave its name up. */
+        observer = harness_connect(&f->h);
+        g_assert_cmpint(sd_bus_get_name_creds(observer, LOCKER_DEST, 0, NULL), <, 0);
+}
+
+static int free_tcp_port(void) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t length = sizeof(sa);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
+        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &length), ==, 0);
+        port = ntohs(sa.sin_port);
+        close(fd);
+        return port;
+}
+
+static void die_with_parent(gpointer data) {
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* systemd-socket-activate passes the direct socket and a TCP socket named "bridge", then execs the
+ * daemon on the first connection. */
+static void test_socket_activation(Fixture *f, gconstpointer data) {
+        g_autofree char *notify = harness_notify_socket_path(&f->h);
+        g_autofree char *direct = g_build_filename(f->h.tmpdir, "activated", NULL);
+        g_autofree char *address = g_strdup_printf("unix:path=%s", direct);
+        g_autofree char *tcp = g_strdup_printf("127.0.0.1:%d", free_tcp_port());
+        g_autofree char *notify_env = g_strdup_printf("NOTIFY_SOCKET=%s", notify);
+        g_autofree char *config = g_build_filename(f->h.tmpdir, "empty.conf", NULL);
+        g_autofree char *stderr_text = NULL;
+        g_autoptr(GError) error = NULL;
+        sd_bus *bus = NULL, *observer;
+        g_autofree char *id = NULL;
+        int stderr_fd, status;
+        char buf[4096];
+        ssize_t n;
+
+        g_assert_true(g_file_set_contents(config, "", 0, &error));
+        /* Owns the notify socket before anything can write to it. */
+        harness_notify_open(&f->h);
+        {
+                const char *argv[] = {
+                        "systemd-socket-activate", "-l", direct, "-l", tcp, "--fdname=private:bridge",
+                        "-E", notify_env, g_getenv("PYLOCKERD"), "--address", f->h.bus_address, "--config", config,
+                        NULL,
+                };
+
+                g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, NULL,
+                                                       G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                                       G_SPAWN_STDOUT_TO_DEV_NULL,
+                                                       die_with_parent, NULL, &f->h.daemon_pid, NULL, NULL,
+                                                       &stderr_fd, &error));
+                g_assert_no_error(error);
+        }
+
+        /* The first connection starts the daemon, which serves it through the passed socket. */
+        for (int waited = 0; !g_file_test(direct, G_FILE_TEST_EXISTS); waited += 10) {
+                g_assert_cmpint(waited, <, 10000);
+                g_usleep(10 * 1000);
+        }
+        g_assert_cmpint(sd_bus_new(&bus), >=, 0);
+        g_assert_cmpint(sd_bus_set_address(bus, address), >=, 0);
+        g_assert_cmpint(sd_bus_start(bus), >=, 0);
+        id = acquire_ok(bus, (const char *const[]) { "activated", NULL }, NULL);
+        harness_wait_notify(&f->h, "READY=1", 10000);
+
+        /* The same lock table answers on the bus. */
+        observer = harness_connect(&f->h);
+        g_assert_cmpuint(count_locks(observer), ==, 1);
+        sd_bus_flush_close_unref(bus);
+
+        status = harness_stop_daemon(&f->h);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        n = read(stderr_fd, buf, sizeof(buf) - 1);
+        close(stderr_fd);
+        g_assert_cmpint(n, >, 0);
+        buf[n] = 0;
+        g_test_message("daemon said: %s", buf);
+        g_assert_nonnull(strstr(buf, "named \"bridge\""));
+}
+
+static void test_dbus_activation(Fixture *f, gconstpointer data) {
+        sd_bus *a = harness_connect(&f->h);
+        sd_bus_creds *creds = NULL;
+        g_autofree char *id = NULL;
+        pid_t pid;
+
+        /* Nobody serves the name until the first call. */
+        g_assert_cmpint(sd_bus_get_name_creds(a, LOCKER_DEST, 0, NULL), <, 0);
+        id = acquire_ok(a, (const char *const[]) { "activated", NULL }, NULL);
+        g_assert_cmpuint(count_locks(a), ==, 1);
+
+        /* Stop what the bus started, by its PID. */
+        g_assert_cmpint(sd_bus_get_name_creds(a, LOCKER_DEST, SD_BUS_CREDS_PID, &creds), >=, 0);
+        g_assert_cmpint(sd_bus_creds_get_pid(creds, &pid), >=, 0);
+        sd_bus_creds_unref(creds);
+        g_assert_cmpint(pid, >, 1);
+        g_assert_cmpint(kill(pid, SIGTERM), ==, 0);
+        for (int waited = 0; sd_bus_get_name_creds(a, LOCKER_DEST, 0, NULL) >= 0; waited += 20) {
+                g_assert_cmpint(waited, <, 10000);
+                g_usleep(20 * 1000);
+        }
+}
+
+int main(int argc, char *argv[]) {
+        static const char *const idle_args[] = { "--idle-exit=300ms", NULL };
+
+        g_test_init(&argc, &argv, NULL);
+
+        g_test_add("/service/status-and-stopping", Fixture, NULL, setup_bus_and_daemon, test_status_and_stopping,
+                   fixture_teardown);
+        g_test_add("/service/idle-exit", Fixture, idle_args, setup_bus_and_daemon, test_idle_exit, fixture_teardown);
+        g_test_add("/service/socket-activation", Fixture, NULL, setup_bus_only, test_socket_activation,
+                   fixture_teardown);
+        g_test_add("/service/dbus-activation", Fixture, g_getenv("PYLOCKER_TEST_SERVICE_DIR"), setup_bus_only,
+                   test_dbus_activation, fixture_teardown);
+
+        return g_test_run();
+}
