@@ -1,0 +1,332 @@
+/* pylockctl run: hold pylockerd locks on PATHs while a command runs. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <systemd/sd-event.h>
+
+#include <pylocker/pylocker.h>
+
+#include "macro.h"
+#include "sd-cleanup.h"
+#include "time-util.h"
+#include "verbs.h"
+
+/* A lease is refreshed at a third of its length, so two refreshes may fail or be late before it
+ * runs out; never more often than this, so a tiny lease does not become a busy loop. */
+#define REFRESH_MIN_USEC (10 * USEC_PER_MSEC)
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLocker, pylocker_locker_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLock, pylocker_lock_unref)
+
+typedef struct RunArgs {
+        uint64_t timeout_usec;
+        uint64_t ttl_usec;
+        bool nonblock;
+        bool shared;
+        char **paths;           /* NULL-terminated, g_strfreev */
+        char **command;         /* into argv */
+} RunArgs;
+
+typedef struct Run {
+        PylockerLocker *locker;
+        PylockerLock *lock;
+        sd_event *event;
+        sd_event_source *refresh_source;
+        uint64_t ttl_usec;
+        pid_t child;
+        int exit_status;
+        bool lost;
+        bool exited;
+} Run;
+
+static void help(void) {
+        (void) printf("Usage: pylockctl [GLOBAL-OPTIONS] run [OPTIONS] PATH... -- CMD [ARG...]\n"
+                      "\n"
+                      "Locks every PATH at once through pylockerd, runs CMD with PYLOCKER_LOCK_ID and\n"
+                      "PYLOCKER_TOKEN (the fencing token) in its environment, keeps the lock's lease\n"
+                      "refreshed while CMD runs, and releases the lock when CMD ends.\n"
+                      "\n"
+                      "Options:\n"
+                      "  -h --help          Show this help\n"
+                      "     --timeout S     Wait at most S for the lock (default: the daemon's\n"
+                      "                     DefaultTimeout; 'infinity' waits forever)\n"
+                      "     --nonblock      Try once, do not wait\n"
+                      "     --shared        Take a shared (reader) lock\n"
+                      "     --ttl S         Lease of the lock, refreshed every third of it (default:\n"
+                      "                     the daemon's MaxLockTime)\n"
+                      "\n"
+                      "Exit status: CMD's (128+N if it was killed by signal N); 75 when the lock was\n"
+                      "not had in time; 76 when the lock was lost while CMD ran (it expired, was\n"
+                      "force-released or pylockerd went away), in which case CMD got SIGTERM; 64 on\n"
+                      "a usage error; 1 on any other error. SIGTERM, SIGINT and SIGHUP are passed on\n"
+                      "to CMD, which also gets SIGTERM if pylockctl itself dies.\n");
+}
+
+static int parse_span(const char *option, const char *value, uint64_t *ret) {
+        if (strcmp(value, "infinity") == 0) {
+                *ret = PYLOCKER_INFINITY;
+                return 0;
+        }
+        if (parse_time_span(value, ret) < 0)
+                return cli_error(EXIT_USAGE, "Invalid time span for --%s: '%s'.", option, value);
+        return 0;
+}
+
+static int parse_args(int argc, char *argv[], RunArgs *a) {
+        enum {
+                ARG_TIMEOUT = 0x100,
+                ARG_NONBLOCK,
+                ARG_SHARED,
+                ARG_TTL,
+        };
+        static const struct option options[] = {
+                { "help",     no_argument,       NULL, 'h'          },
+                { "timeout",  required_argument, NULL, ARG_TIMEOUT  },
+                { "nonblock", no_argument,       NULL, ARG_NONBLOCK },
+                { "shared",   no_argument,       NULL, ARG_SHARED   },
+                { "ttl",      required_argument, NULL, ARG_TTL      },
+                {}
+        };
+        int c, r, n_opts = argc;
+
+        /* PATHs and options come before the first "--", CMD after it, so CMD's own options are
+         * never taken for ours. */
+        for (int i = 1; i < argc; i++)
+                if (strcmp(argv[i], "--") == 0) {
+                        n_opts = i;
+                        break;
+                }
+
+        while ((c = getopt_long(n_opts, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 1;
+                case ARG_TIMEOUT:
+                        r = parse_span("timeout", optarg, &a->timeout_usec);
+                        if (r != 0)
+                                return -r;
+                        if (a->timeout_usec == 0)
+                                return -cli_error(EXIT_USAGE, "--timeout must be positive; use --nonblock to "
+                                                  "try once.");
+                        break;
+                case ARG_NONBLOCK:
+                        a->nonblock = true;
+                        break;
+                case ARG_SHARED:
+                        a->shared = true;
+                        break;
+                case ARG_TTL:
+                        r = parse_span("ttl", optarg, &a->ttl_usec);
+                        if (r != 0)
+                                return -r;
+                        if (a->ttl_usec == 0 || a->ttl_usec == PYLOCKER_INFINITY)
+                                return -cli_error(EXIT_USAGE, "--ttl must be positive and finite.");
+                        break;
+                default:
+                        return -EXIT_USAGE;     /* getopt has said what was wrong */
+                }
+
+        if (optind >= n_opts)
+                return -cli_error(EXIT_USAGE, "No PATH given: use 'pylockctl run PATH... -- CMD [ARG...]'.");
+        if (n_opts >= argc - 1)
+                return -cli_error(EXIT_USAGE, "No command given: use 'pylockctl run PATH... -- CMD [ARG...]'.");
+
+        a->paths = g_new0(char *, n_opts - optind + 1);
+        for (int i = optind; i < n_opts; i++)
+                a->paths[i - optind] = g_strdup(argv[i]);
+        a->command = argv + n_opts + 1;
+        return 0;
+}
+
+static pid_t spawn_command(char **command, PylockerLock *lock, const sigset_t *old_mask) {
+        pid_t parent = getpid(), pid;
+        char token[32];
+
+        (void) snprintf(token, sizeof(token), "%" PRIu64, pylocker_lock_get_token(lock));
+        pid = fork();
+        if (pid != 0)
+                return pid;
+
+        /* Child. If we die, nobody keeps the lock alive any more: CMD must hear it as it would a
+         * loss. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+                _exit(EXIT_LOCK_LOST);
+        (void) sigprocmask(SIG_SETMASK, old_mask, NULL);
+        (void) setenv("PYLOCKER_LOCK_ID", pylocker_lock_get_id(lock), 1);
+        (void) setenv("PYLOCKER_TOKEN", token, 1);
+        execvp(command[0], command);
+        (void) cli_error(0, "Failed to execute '%s': %s", command[0], g_strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
+}
+
+static void on_lock_lost(PylockerLocker *locker, PylockerLock *lock, PylockerLockLostReason reason,
+                         void *userdata) {
+        Run *run = userdata;
+
+        if (run->lost)
+                return;
+        run->lost = true;
+        (void) cli_error(0, "Lock %s lost (%s); stopping the command.", pylocker_lock_get_id(lock),
+                         reason == PYLOCKER_LOCK_LOST_DISCONNECTED ? "connection to pylockerd lost" :
+                         reason == PYLOCKER_LOCK_LOST_EXPIRED ? "expired or force-released" : "no longer known");
+        (void) sd_event_source_set_enabled(run->refresh_source, SD_EVENT_OFF);
+        (void) kill(run->child, SIGTERM);
+}
+
+static uint64_t refresh_interval(Run *run) {
+        uint64_t lease = run->ttl_usec ?: pylocker_locker_get_max_lock_time(run->locker);
+
+        return MAX(lease / 3, REFRESH_MIN_USEC);
+}
+
+static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata) {
+        Run *run = userdata;
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        int r;
+
+        r = pylocker_lock_refresh(run->lock, run->ttl_usec, &error);
+        if (r < 0 && !run->lost)
+                /* A loss has been handled by on_lock_lost(); anything else may pass: try again. */
+                (void) cli_error(0, "Warning: failed to refresh the lock, retrying: %s", error.message);
+        if (run->lost)
+                return 0;
+
+        (void) sd_event_source_set_time(s, usec_add(usec, refresh_interval(run)));
+        return sd_event_source_set_enabled(s, SD_EVENT_ON);
+}
+
+static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Run *run = userdata;
+
+        run->exit_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
+        run->exited = true;
+        return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Run *run = userdata;
+
+        /* A terminal's signal (SI_KERNEL) already reached CMD, which shares our process group; only
+         * pass on those sent to us alone. */
+        if (si->ssi_code != SI_KERNEL)
+                (void) kill(run->child, (int) si->ssi_signo);
+        return 0;
+}
+
+int verb_run(int argc, char *argv[]) {
+        RunArgs a = {};
+        g_autoptr(PylockerLocker) locker = NULL;
+        g_autoptr(PylockerLock) lock = NULL;
+        g_autoptr(sd_event) event = NULL;
+        g_autoptr(sd_event_source) child_source = NULL, refresh_source = NULL;
+        g_autoptr(sd_event_source) sigterm = NULL, sigint = NULL, sighup = NULL;
+        PylockerAcquireOptions options = PYLOCKER_ACQUIRE_OPTIONS_INIT;
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        g_autofree char *joined = NULL;
+        sigset_t mask, old_mask;
+        Run run = {};
+        uint64_t now;
+        int r;
+
+        r = parse_args(argc, argv, &a);
+        if (r != 0) {
+                g_strfreev(a.paths);
+                return r > 0 ? EXIT_SUCCESS : -r;
+        }
+        joined = g_strjoinv("', '", a.paths);
+
+        locker = cli_open_locker(NULL);
+        if (!locker) {
+                g_strfreev(a.paths);
+                return EXIT_FAILURE;
+        }
+
+        options.timeout_usec = a.timeout_usec;
+        options.ttl_usec = a.ttl_usec;
+        options.shared = a.shared;
+        options.nonblocking = a.nonblock;
+        r = pylocker_locker_acquire(locker, (const char *const *) a.paths, &options, &lock, &error);
+        g_strfreev(a.paths);
+        if (r == -ETIMEDOUT)
+                return cli_error(EXIT_LOCK_TIMEOUT, "Lock on '%s' not had%s.", joined,
+                                 a.nonblock ? " (taken, and --nonblock given)" : " in time");
+        if (r < 0)
+                return cli_error(EXIT_FAILURE, "%s", error.message);
+
+        run.locker = locker;
+        run.lock = lock;
+        run.ttl_usec = a.ttl_usec;
+        (void) pylocker_locker_set_lock_lost_callback(locker, on_lock_lost, &run);
+
+        /* Blocked before the fork, so none is lost between it and the loop; sd-event takes them. */
+        (void) sigemptyset(&mask);
+        (void) sigaddset(&mask, SIGCHLD);
+        (void) sigaddset(&mask, SIGTERM);
+        (void) sigaddset(&mask, SIGINT);
+        (void) sigaddset(&mask, SIGHUP);
+        (void) sigprocmask(SIG_BLOCK, &mask, &old_mask);
+
+        r = sd_event_new(&event);
+        if (r < 0)
+                return cli_error(EXIT_FAILURE, "Failed to create event loop: %s", g_strerror(-r));
+        run.event = event;
+        r = pylocker_locker_attach_event(locker, event, 0, &error);
+        if (r < 0)
+                return cli_error(EXIT_FAILURE, "%s", error.message);
+
+        run.child = spawn_command(a.command, lock, &old_mask);
+        if (run.child < 0)
+                return cli_error(EXIT_FAILURE, "Failed to fork: %s", g_strerror(errno));
+
+        r = sd_event_add_child(event, &child_source, run.child, WEXITED, on_child, &run);
+        if (r >= 0)
+                r = sd_event_add_signal(event, &sigterm, SIGTERM, on_signal, &run);
+        if (r >= 0)
+                r = sd_event_add_signal(event, &sigint, SIGINT, on_signal, &run);
+        if (r >= 0)
+                r = sd_event_add_signal(event, &sighup, SIGHUP, on_signal, &run);
+        if (r >= 0)
+                r = sd_event_now(event, CLOCK_MONOTONIC, &now);
+        if (r >= 0)
+                /* 1 ms accuracy: sd-event's default would let a short lease run out first. */
+                r = sd_event_add_time(event, &refresh_source, CLOCK_MONOTONIC, usec_add(now, refresh_interval(&run)),
+                                      USEC_PER_MSEC, on_refresh, &run);
+        if (r < 0) {
+                (void) kill(run.child, SIGTERM);
+                (void) waitpid(run.child, NULL, 0);
+                return cli_error(EXIT_FAILURE, "Failed to set up the event loop: %s", g_strerror(-r));
+        }
+        run.refresh_source = refresh_source;
+
+        /* Not sd_event_loop(): at its exit sd-bus closes an attached connection, and the lock is
+         * still to be released on it. */
+        while (!run.exited && (r = sd_event_run(event, UINT64_MAX)) >= 0)
+                ;
+        (void) pylocker_locker_detach(locker);
+        (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
+        if (r < 0)
+                return cli_error(EXIT_FAILURE, "Event loop failed: %s", g_strerror(-r));
+
+        if (run.lost)
+                return EXIT_LOCK_LOST;
+
+        /* CMD's status matters more to the caller than a release problem, which is only told. */
+        r = pylocker_lock_release(lock, &error);
+        if (r < 0)
+                (void) cli_error(0, "Warning: failed to release the lock: %s", error.message);
+        else if (r == PYLOCKER_RELEASE_NOT_FOUND)
+                (void) cli_error(0, "Warning: the lock was already gone when '%s' ended.", a.command[0]);
+        return run.exit_status;
+}

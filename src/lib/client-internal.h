@@ -1,0 +1,106 @@
+/* State shared by the parts of the D-Bus client: the locker, its locks and its pending calls. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include <pylocker/pylocker-client.h>
+
+#define PYLOCKER_SERVICE "org.pylocker.Locker"
+#define PYLOCKER_OBJECT "/org/pylocker/Locker"
+#define PYLOCKER_IFACE "org.pylocker.Locker"
+
+/* How much longer than the lock timeout a waiting Acquire's D-Bus call may take: the daemon answers
+ * at the timeout at the latest, so this only covers a slow or stuck daemon. */
+#define CALL_TIMEOUT_MARGIN_USEC (10 * UINT64_C(1000000))
+/* Calls that the daemon answers at once. */
+#define CALL_TIMEOUT_USEC (25 * UINT64_C(1000000))
+
+typedef struct PendingCall PendingCall;
+
+struct PylockerLocker {
+        gint n_ref;
+
+        /* The options, copied, for restart. */
+        PylockerTransport transport;
+        char *address;
+        char *remote;
+        char *secret_file;
+        char *name;
+        uint64_t default_timeout_usec;
+        PylockerPrivateSocket private_socket_mode;
+        char *private_socket;
+
+        sd_bus *bus;                    /* NULL when closed */
+        bool direct;                    /* bus is the daemon's private socket */
+        bool lost;                      /* the connection or the daemon went away */
+        sd_bus_slot *filter_slot;
+
+        char *client_id;
+        char *daemon_unique;            /* the daemon's unique bus name; NULL over the private socket */
+        char *server_version;
+        uint64_t max_lock_usec;
+        uint64_t server_default_timeout_usec;
+
+        GPtrArray *owned;               /* PylockerLock*, one reference each: the held locks */
+        GPtrArray *locks;               /* PylockerLock*, weak: every lock pointing back here */
+        GPtrArray *pending;             /* PendingCall*, owned */
+
+        PylockerLockLostFunc lost_callback;
+        void *lost_userdata;
+
+        /* The loop the locker is attached to, kept across restarts. */
+        sd_event *event;
+        int64_t event_priority;
+        GMainContext *glib_context;
+        int glib_priority;
+        GSource *glib_source;
+};
+
+struct PylockerLock {
+        gint n_ref;
+        PylockerLocker *locker;         /* weak, cleared when the locker is freed */
+        char *id;
+        char **paths;
+        uint64_t token;
+        bool shared;
+        bool held;
+        uint64_t expires_usec;
+        PylockerLockLostFunc lost_callback;
+        void *lost_userdata;
+};
+
+/* client.c */
+int locker_check_usable(PylockerLocker *l, PylockerError *error);
+int locker_new_call(PylockerLocker *l, const char *member, sd_bus_message **ret, PylockerError *error);
+int locker_call(PylockerLocker *l, sd_bus_message *m, uint64_t timeout_usec, sd_bus_message **ret_reply,
+                PylockerError *error);
+/* Turns a failed call (r, and the D-Bus error if any) into our error; connection errors mark the
+ * locker lost. */
+int locker_map_error(PylockerLocker *l, int r, const sd_bus_error *bus_error, const char *what,
+                     PylockerError *error);
+/* Marks the connection lost (once): detaches it from the loop and reports every held lock lost. */
+void locker_set_lost(PylockerLocker *l);
+void locker_lose_all(PylockerLocker *l, PylockerLockLostReason reason);
+void locker_lose_lock(PylockerLocker *l, PylockerLock *lock, PylockerLockLostReason reason);
+/* Drops a lock from the owned set without telling anyone (released by the caller's request). */
+void locker_forget_lock(PylockerLocker *l, PylockerLock *lock);
+PylockerLock *locker_find_owned(PylockerLocker *l, const char *id);
+int locker_read_properties(sd_bus_message *reply, PylockerStatus *status);
+
+/* client-lock.c */
+PylockerLock *lock_new(PylockerLocker *l, const char *id, const char *const *paths, uint64_t token, bool shared,
+                       uint64_t expires_usec);
+/* Drops every pending call; with a negative code their callbacks get it, with 0 they are not called. */
+void pending_call_fail_all(PylockerLocker *l, int code);
+
+/* client-loop.c */
+int loop_attach_bus(PylockerLocker *l);
+void loop_detach_bus(PylockerLocker *l);
+
+/* Fills error unless it is NULL, from another error. */
+void pylocker_error_copy(PylockerError *dst, const PylockerError *src);

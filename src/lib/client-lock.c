@@ -1,0 +1,522 @@
+/* Locks: Acquire, AcquireHandle, Release, Refresh and ForceRelease, blocking and asynchronous, and
+ * the lock objects they give. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include <pylocker/pylocker-client.h>
+
+#include "client-internal.h"
+#include "lib-util.h"
+#include "macro.h"
+#include "sd-cleanup.h"
+
+struct PendingCall {
+        PylockerLocker *locker;
+        sd_bus_slot *slot;
+        /* Acquire: what the lock object will say; the reply does not repeat it. */
+        char **paths;
+        bool shared;
+        uint64_t ttl_usec;
+        PylockerAcquireFunc acquire_callback;
+        /* Release. */
+        char *lock_id;
+        PylockerReleaseFunc release_callback;
+        void *userdata;
+};
+
+static PendingCall *pending_call_free(PendingCall *p) {
+        if (!p)
+                return NULL;
+        sd_bus_slot_unref(p->slot);
+        g_strfreev(p->paths);
+        g_free(p->lock_id);
+        g_free(p);
+        return NULL;
+}
+
+PylockerLock *lock_new(PylockerLocker *l, const char *id, const char *const *paths, uint64_t token, bool shared,
+                       uint64_t expires_usec) {
+        PylockerLock *lock = g_new0(PylockerLock, 1);
+
+        lock->n_ref = 1;
+        lock->locker = l;
+        lock->id = g_strdup(id);
+        lock->paths = g_strdupv((char **) paths);
+        lock->token = token;
+        lock->shared = shared;
+        lock->held = true;
+        lock->expires_usec = expires_usec;
+        g_ptr_array_add(l->locks, lock);
+        return lock;
+}
+
+static void lock_free(PylockerLock *lock) {
+        if (lock->locker)
+                (void) g_ptr_array_remove_fast(lock->locker->locks, lock);
+        g_free(lock->id);
+        g_strfreev(lock->paths);
+        g_free(lock);
+}
+
+_public_ PylockerLock *pylocker_lock_ref(PylockerLock *lock) {
+        if (lock)
+                g_atomic_int_inc(&lock->n_ref);
+        return lock;
+}
+
+_public_ PylockerLock *pylocker_lock_unref(PylockerLock *lock) {
+        if (lock && g_atomic_int_dec_and_test(&lock->n_ref))
+                lock_free(lock);
+        return NULL;
+}
+
+_public_ const char *pylocker_lock_get_id(const PylockerLock *lock) {
+        return lock ? lock->id : NULL;
+}
+
+_public_ uint64_t pylocker_lock_get_token(const PylockerLock *lock) {
+        return lock ? lock->token : 0;
+}
+
+_public_ const char *const *pylocker_lock_get_paths(const PylockerLock *lock) {
+        return lock ? (const char *const *) lock->paths : NULL;
+}
+
+_public_ int pylocker_lock_get_shared(const PylockerLock *lock) {
+        return lock ? lock->shared : 0;
+}
+
+_public_ uint64_t pylocker_lock_get_expires(const PylockerLock *lock) {
+        return lock ? lock->expires_usec : 0;
+}
+
+_public_ int pylocker_lock_is_held(const PylockerLock *lock) {
+        return lock ? lock->held : 0;
+}
+
+_public_ int pylocker_lock_set_lost_callback(PylockerLock *lock, PylockerLockLostFunc callback, void *userdata) {
+        if (!lock)
+                return -EINVAL;
+        lock->lost_callback = callback;
+        lock->lost_userdata = userdata;
+        return 0;
+}
+
+static uint64_t lease_end(PylockerLocker *l, uint64_t ttl_usec) {
+        uint64_t lease = ttl_usec == 0 || ttl_usec > l->max_lock_usec ? l->max_lock_usec : ttl_usec;
+
+        return usec_add((uint64_t) g_get_real_time(), lease);
+}
+
+static int check_paths(const char *const *paths, PylockerError *error) {
+        if (!paths || !paths[0])
+                return pylocker_error_setf(error, -EINVAL, "No paths given.");
+        for (size_t i = 0; paths[i]; i++) {
+                if (!paths[i][0])
+                        return pylocker_error_setf(error, -EINVAL, "Path %zu is empty.", i);
+                if (!g_utf8_validate(paths[i], -1, NULL))
+                        return pylocker_error_setf(error, -EINVAL, "Path %zu is not valid UTF-8.", i);
+        }
+        return 0;
+}
+
+static int check_acquire_options(const PylockerAcquireOptions *o, PylockerError *error) {
+        for (size_t i = 0; i < ELEMENTSOF(o->reserved); i++)
+                if (o->reserved[i])
+                        return pylocker_error_setf(error, -EINVAL, "Reserved option fields must be zero.");
+        return 0;
+}
+
+/* Builds an Acquire or AcquireHandle call and the D-Bus timeout it needs. */
+static int acquire_message(PylockerLocker *l, const char *member, const char *const *paths,
+                           const PylockerAcquireOptions *o, sd_bus_message **ret, uint64_t *ret_call_timeout,
+                           PylockerError *error) {
+        g_autoptr(sd_bus_message) m = NULL;
+        uint64_t timeout, effective;
+        int r;
+
+        r = locker_new_call(l, member, &m, error);
+        if (r < 0)
+                return r;
+
+        /* 0 lets the daemon apply its DefaultTimeout, current at the time of the call. */
+        timeout = o->timeout_usec ?: l->default_timeout_usec;
+        r = sd_bus_message_append_strv(m, (char **) paths);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "t", timeout);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && o->shared)
+                r = sd_bus_message_append(m, "{sv}", "shared", "b", 1);
+        if (r >= 0 && o->nonblocking)
+                r = sd_bus_message_append(m, "{sv}", "nonblocking", "b", 1);
+        if (r >= 0 && o->ttl_usec > 0)
+                r = sd_bus_message_append(m, "{sv}", "ttl_usec", "t", o->ttl_usec);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return pylocker_error_setf(error, r, "%s: failed to build the call: %s", member, g_strerror(-r));
+
+        /* The daemon defers its reply until the grant or the lock timeout: the D-Bus call must
+         * outlast the latter, and "forever" must not be cut short by a D-Bus default. */
+        effective = timeout ?: l->server_default_timeout_usec;
+        if (o->nonblocking)
+                *ret_call_timeout = CALL_TIMEOUT_USEC;
+        else if (effective == PYLOCKER_INFINITY)
+                *ret_call_timeout = UINT64_MAX;
+        else
+                *ret_call_timeout = usec_add(effective, CALL_TIMEOUT_MARGIN_USEC);
+
+        *ret = g_steal_pointer(&m);
+        return 0;
+}
+
+/* Turns a granted reply into a held lock: one reference in the owned set, one returned. */
+static int lock_from_reply(PylockerLocker *l, sd_bus_message *reply, const char *const *paths, bool shared,
+                           uint64_t ttl_usec, int *ret_fd, PylockerLock **ret, PylockerError *error) {
+        const char *id;
+        uint64_t token;
+        PylockerLock *lock;
+        int r, fd;
+
+        r = sd_bus_message_read(reply, "st", &id, &token);
+        if (r < 0)
+                return locker_map_error(l, r, NULL, "Acquire reply", error);
+        if (ret_fd) {
+                r = sd_bus_message_read(reply, "h", &fd);
+                if (r < 0)
+                        return locker_map_error(l, r, NULL, "AcquireHandle reply", error);
+                /* The message's copy goes with the message. */
+                fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return pylocker_error_setf(error, -errno, "Failed to keep the lock handle: %s",
+                                                   g_strerror(errno));
+                *ret_fd = fd;
+        }
+
+        lock = lock_new(l, id, paths, token, shared, lease_end(l, ttl_usec));
+        g_ptr_array_add(l->owned, pylocker_lock_ref(lock));
+        *ret = lock;
+        return 0;
+}
+
+static int acquire_blocking(PylockerLocker *locker, const char *member, const char *const *paths,
+                            const PylockerAcquireOptions *options, PylockerLock **ret, int *ret_fd,
+                            PylockerError *error) {
+        static const PylockerAcquireOptions defaults = PYLOCKER_ACQUIRE_OPTIONS_INIT;
+        g_autoptr(sd_bus_message) m = NULL, reply = NULL;
+        uint64_t call_timeout;
+        int r;
+
+        pylocker_error_clear(error);
+        if (!locker || !ret)
+                return pylocker_error_setf(error, -EINVAL, "No locker or no place for the lock given.");
+        if (!options)
+                options = &defaults;
+        r = check_paths(paths, error);
+        if (r < 0)
+                return r;
+        r = check_acquire_options(options, error);
+        if (r < 0)
+                return r;
+
+        r = acquire_message(locker, member, paths, options, &m, &call_timeout, error);
+        if (r < 0)
+                return r;
+        r = locker_call(locker, m, call_timeout, &reply, error);
+        if (r < 0)
+                return r;
+        return lock_from_reply(locker, reply, paths, options->shared, options->ttl_usec, ret_fd, ret, error);
+}
+
+_public_ int pylocker_locker_acquire(PylockerLocker *locker, const char *const *paths,
+                                     const PylockerAcquireOptions *options, PylockerLock **ret,
+                                     PylockerError *error) {
+        return acquire_blocking(locker, "Acquire", paths, options, ret, NULL, error);
+}
+
+_public_ int pylocker_locker_acquire_path(PylockerLocker *locker, const char *path,
+                                          const PylockerAcquireOptions *options, PylockerLock **ret,
+                                          PylockerError *error) {
+        const char *paths[] = { path, NULL };
+
+        if (!path) {
+                pylocker_error_clear(error);
+                return pylocker_error_setf(error, -EINVAL, "No path given.");
+        }
+        return pylocker_locker_acquire(locker, paths, options, ret, error);
+}
+
+_public_ int pylocker_locker_acquire_handle(PylockerLocker *locker, const char *const *paths,
+                                            const PylockerAcquireOptions *options, PylockerLock **ret,
+                                            int *ret_fd, PylockerError *error) {
+        if (!ret_fd) {
+                pylocker_error_clear(error);
+                return pylocker_error_setf(error, -EINVAL, "No place for the lock handle given.");
+        }
+        return acquire_blocking(locker, "AcquireHandle", paths, options, ret, ret_fd, error);
+}
+
+static void pending_call_detach(PendingCall *p) {
+        (void) g_ptr_array_remove_fast(p->locker->pending, p);
+}
+
+static int on_acquire_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        PendingCall *p = userdata;
+        PylockerLocker *l = pylocker_locker_ref(p->locker);
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLock *lock = NULL;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int r;
+
+        pending_call_detach(p);
+        if (e)
+                r = locker_map_error(l, -sd_bus_error_get_errno(e), e, "Acquire", &error);
+        else
+                r = lock_from_reply(l, reply, (const char *const *) p->paths, p->shared, p->ttl_usec, NULL, &lock,
+                                    &error);
+
+        p->acquire_callback(l, r, lock, r < 0 ? &error : NULL, p->userdata);
+        pending_call_free(p);
+        pylocker_locker_unref(l);
+        return 0;
+}
+
+static int on_release_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error);
+
+static int pending_call_send(PylockerLocker *l, sd_bus_message *m, uint64_t call_timeout, PendingCall *p,
+                             sd_bus_message_handler_t handler, PylockerError *error) {
+        int r;
+
+        r = sd_bus_call_async(l->bus, &p->slot, m, handler, p, call_timeout);
+        if (r < 0) {
+                pending_call_free(p);
+                return locker_map_error(l, r, NULL, sd_bus_message_get_member(m), error);
+        }
+        p->locker = l;
+        g_ptr_array_add(l->pending, p);
+        return 0;
+}
+
+_public_ int pylocker_locker_acquire_async(PylockerLocker *locker, const char *const *paths,
+                                           const PylockerAcquireOptions *options, PylockerAcquireFunc callback,
+                                           void *userdata, PylockerError *error) {
+        static const PylockerAcquireOptions defaults = PYLOCKER_ACQUIRE_OPTIONS_INIT;
+        g_autoptr(sd_bus_message) m = NULL;
+        uint64_t call_timeout;
+        PendingCall *p;
+        int r;
+
+        pylocker_error_clear(error);
+        if (!locker || !callback)
+                return pylocker_error_setf(error, -EINVAL, "No locker or no callback given.");
+        if (!options)
+                options = &defaults;
+        r = check_paths(paths, error);
+        if (r < 0)
+                return r;
+        r = check_acquire_options(options, error);
+        if (r < 0)
+                return r;
+
+        r = acquire_message(locker, "Acquire", paths, options, &m, &call_timeout, error);
+        if (r < 0)
+                return r;
+
+        p = g_new0(PendingCall, 1);
+        p->paths = g_strdupv((char **) paths);
+        p->shared = options->shared;
+        p->ttl_usec = options->ttl_usec;
+        p->acquire_callback = callback;
+        p->userdata = userdata;
+        return pending_call_send(locker, m, call_timeout, p, on_acquire_reply, error);
+}
+
+static int check_lock_id(const char *lock_id, PylockerError *error) {
+        if (!lock_id || !lock_id[0])
+                return pylocker_error_setf(error, -EINVAL, "No lock id given.");
+        return 0;
+}
+
+/* The reply of Release or ForceRelease: the code, and our own lock forgotten if it was one. */
+static int release_result(PylockerLocker *l, sd_bus_message *reply, const char *lock_id, PylockerError *error) {
+        PylockerLock *lock;
+        uint32_t code;
+        int r;
+
+        r = sd_bus_message_read(reply, "u", &code);
+        if (r < 0)
+                return locker_map_error(l, r, NULL, "Release reply", error);
+        lock = locker_find_owned(l, lock_id);
+        if (lock)
+                /* Released at our request, or already gone: either way nobody needs telling. */
+                locker_forget_lock(l, lock);
+        return code == 0 ? PYLOCKER_RELEASE_NOT_FOUND : PYLOCKER_RELEASE_RELEASED;
+}
+
+static int release_message(PylockerLocker *l, const char *member, const char *lock_id, sd_bus_message **ret,
+                           PylockerError *error) {
+        g_autoptr(sd_bus_message) m = NULL;
+        int r;
+
+        r = locker_new_call(l, member, &m, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", lock_id);
+        if (r < 0)
+                return pylocker_error_setf(error, r, "%s: failed to build the call: %s", member, g_strerror(-r));
+        *ret = g_steal_pointer(&m);
+        return 0;
+}
+
+static int release_blocking(PylockerLocker *locker, const char *member, const char *lock_id,
+                            PylockerError *error) {
+        g_autoptr(sd_bus_message) m = NULL, reply = NULL;
+        int r;
+
+        pylocker_error_clear(error);
+        if (!locker)
+                return pylocker_error_setf(error, -EINVAL, "No locker given.");
+        r = check_lock_id(lock_id, error);
+        if (r < 0)
+                return r;
+
+        r = release_message(locker, member, lock_id, &m, error);
+        if (r < 0)
+                return r;
+        r = locker_call(locker, m, CALL_TIMEOUT_USEC, &reply, error);
+        if (r < 0)
+                return r;
+        if (strcmp(member, "ForceRelease") == 0) {
+                uint32_t code;
+
+                /* Our own lock, if it was, is reported lost by the LockExpired that follows. */
+                r = sd_bus_message_read(reply, "u", &code);
+                if (r < 0)
+                        return locker_map_error(locker, r, NULL, "ForceRelease reply", error);
+                return code == 0 ? PYLOCKER_RELEASE_NOT_FOUND : PYLOCKER_RELEASE_RELEASED;
+        }
+        return release_result(locker, reply, lock_id, error);
+}
+
+_public_ int pylocker_locker_release(PylockerLocker *locker, const char *lock_id, PylockerError *error) {
+        return release_blocking(locker, "Release", lock_id, error);
+}
+
+_public_ int pylocker_locker_force_release(PylockerLocker *locker, const char *lock_id, PylockerError *error) {
+        return release_blocking(locker, "ForceRelease", lock_id, error);
+}
+
+static int on_release_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        PendingCall *p = userdata;
+        PylockerLocker *l = pylocker_locker_ref(p->locker);
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int r;
+
+        pending_call_detach(p);
+        if (e)
+                r = locker_map_error(l, -sd_bus_error_get_errno(e), e, "Release", &error);
+        else
+                r = release_result(l, reply, p->lock_id, &error);
+
+        p->release_callback(l, r, r < 0 ? &error : NULL, p->userdata);
+        pending_call_free(p);
+        pylocker_locker_unref(l);
+        return 0;
+}
+
+_public_ int pylocker_locker_release_async(PylockerLocker *locker, const char *lock_id,
+                                           PylockerReleaseFunc callback, void *userdata, PylockerError *error) {
+        g_autoptr(sd_bus_message) m = NULL;
+        PendingCall *p;
+        int r;
+
+        pylocker_error_clear(error);
+        if (!locker || !callback)
+                return pylocker_error_setf(error, -EINVAL, "No locker or no callback given.");
+        r = check_lock_id(lock_id, error);
+        if (r < 0)
+                return r;
+        r = release_message(locker, "Release", lock_id, &m, error);
+        if (r < 0)
+                return r;
+
+        p = g_new0(PendingCall, 1);
+        p->lock_id = g_strdup(lock_id);
+        p->release_callback = callback;
+        p->userdata = userdata;
+        return pending_call_send(locker, m, CALL_TIMEOUT_USEC, p, on_release_reply, error);
+}
+
+void pending_call_fail_all(PylockerLocker *l, int code) {
+        g_autoptr(GPtrArray) pending = g_steal_pointer(&l->pending);
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        bool notify = code < 0;
+
+        l->pending = g_ptr_array_new();
+        if (code == -ECANCELED)
+                (void) pylocker_error_setf(&error, code, "The locker was closed before the daemon answered.");
+        else if (notify)
+                (void) pylocker_error_setf(&error, code, "The connection to pylockerd was lost before it answered.");
+        for (guint i = 0; i < pending->len; i++) {
+                PendingCall *p = pending->pdata[i];
+
+                /* No reply may reach a callback that has been told it was cancelled. */
+                p->slot = sd_bus_slot_unref(p->slot);
+                if (notify && p->acquire_callback)
+                        p->acquire_callback(l, code, NULL, &error, p->userdata);
+                else if (notify && p->release_callback)
+                        p->release_callback(l, code, &error, p->userdata);
+                pending_call_free(p);
+        }
+}
+
+_public_ int pylocker_lock_release(PylockerLock *lock, PylockerError *error) {
+        pylocker_error_clear(error);
+        if (!lock)
+                return pylocker_error_setf(error, -EINVAL, "No lock given.");
+        if (!lock->locker)
+                return pylocker_error_setf(error, -ENOTCONN, "The lock's locker is gone.");
+        return pylocker_locker_release(lock->locker, lock->id, error);
+}
+
+_public_ int pylocker_lock_refresh(PylockerLock *lock, uint64_t ttl_usec, PylockerError *error) {
+        g_autoptr(sd_bus_message) m = NULL, reply = NULL;
+        PylockerLocker *l;
+        uint64_t expires;
+        int r;
+
+        pylocker_error_clear(error);
+        if (!lock)
+                return pylocker_error_setf(error, -EINVAL, "No lock given.");
+        l = lock->locker;
+        if (!l)
+                return pylocker_error_setf(error, -ENOTCONN, "The lock's locker is gone.");
+        if (!lock->held)
+                return pylocker_error_setf(error, -ENOENT, "The lock %s is no longer held.", lock->id);
+
+        r = locker_new_call(l, "Refresh", &m, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "st", lock->id, ttl_usec);
+        if (r < 0)
+                return pylocker_error_setf(error, r, "Refresh: failed to build the call: %s", g_strerror(-r));
+        r = locker_call(l, m, CALL_TIMEOUT_USEC, &reply, error);
+        if (r == -ENOENT && lock->held) {
+                /* Gone without a LockExpired (its handle was closed, say): still a loss to report. */
+                locker_lose_lock(l, lock, PYLOCKER_LOCK_LOST_NOT_FOUND);
+                return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "t", &expires);
+        if (r < 0)
+                return locker_map_error(l, r, NULL, "Refresh reply", error);
+        lock->expires_usec = expires;
+        return 0;
+}

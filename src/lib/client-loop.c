@@ -1,0 +1,242 @@
+/* Event loops: sd-event, a GLib main context, or the caller's own poll(). */
+#include <errno.h>
+#include <poll.h>
+
+#include <glib.h>
+
+#include <pylocker/pylocker-client.h>
+
+#include "client-internal.h"
+#include "lib-util.h"
+#include "macro.h"
+
+/* A GSource that polls the locker's connection and processes it, as sd_bus_attach_event() does for
+ * sd-event. It follows the locker, not one sd_bus, so a restart needs only a new fd. */
+typedef struct BusSource {
+        GSource source;
+        PylockerLocker *locker;         /* weak: the locker destroys the source first */
+        gpointer fd_tag;
+} BusSource;
+
+static gboolean bus_source_prepare(GSource *source, gint *timeout) {
+        BusSource *s = (BusSource *) source;
+        sd_bus *bus = s->locker->bus;
+        uint64_t until;
+        int events;
+
+        *timeout = -1;
+        if (!bus)
+                return FALSE;
+
+        /* GIOCondition values are poll(2)'s on Linux. */
+        events = sd_bus_get_events(bus);
+        g_source_modify_unix_fd(source, s->fd_tag, events > 0 ? (GIOCondition) events : 0);
+
+        if (sd_bus_get_timeout(bus, &until) < 0 || until == UINT64_MAX)
+                return FALSE;
+        /* Both are CLOCK_MONOTONIC microseconds. */
+        if (until <= (uint64_t) g_get_monotonic_time()) {
+                *timeout = 0;
+                return TRUE;
+        }
+        *timeout = (gint) MIN((until - (uint64_t) g_get_monotonic_time() + 999) / 1000, (uint64_t) G_MAXINT);
+        return FALSE;
+}
+
+static gboolean bus_source_check(GSource *source) {
+        BusSource *s = (BusSource *) source;
+        uint64_t until;
+
+        if (!s->locker->bus)
+                return FALSE;
+        if (g_source_query_unix_fd(source, s->fd_tag) != 0)
+                return TRUE;
+        return sd_bus_get_timeout(s->locker->bus, &until) >= 0 && until <= (uint64_t) g_get_monotonic_time();
+}
+
+static gboolean bus_source_dispatch(GSource *source, GSourceFunc callback, gpointer user_data) {
+        BusSource *s = (BusSource *) source;
+        PylockerLocker *l = pylocker_locker_ref(s->locker);
+
+        /* Drains what is readable now; what comes later wakes us again. */
+        while (pylocker_locker_process(l) > 0)
+                if (!l->glib_source)
+                        break;
+        pylocker_locker_unref(l);
+        return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs bus_source_funcs = {
+        .prepare = bus_source_prepare,
+        .check = bus_source_check,
+        .dispatch = bus_source_dispatch,
+};
+
+static void glib_source_destroy(PylockerLocker *l) {
+        if (!l->glib_source)
+                return;
+        g_source_destroy(l->glib_source);
+        g_clear_pointer(&l->glib_source, g_source_unref);
+}
+
+static int glib_source_create(PylockerLocker *l) {
+        BusSource *s;
+        int fd;
+
+        fd = sd_bus_get_fd(l->bus);
+        if (fd < 0)
+                return fd;
+
+        s = (BusSource *) g_source_new(&bus_source_funcs, sizeof(BusSource));
+        s->locker = l;
+        s->fd_tag = g_source_add_unix_fd(&s->source, fd, G_IO_IN);
+        g_source_set_priority(&s->source, l->glib_priority);
+        g_source_set_name(&s->source, "pylocker-locker");
+        (void) g_source_attach(&s->source, l->glib_context);
+        l->glib_source = &s->source;
+        return 0;
+}
+
+int loop_attach_bus(PylockerLocker *l) {
+        int r;
+
+        if (!l->bus)
+                return 0;
+        if (l->event) {
+                r = sd_bus_attach_event(l->bus, l->event, l->event_priority);
+                if (r < 0)
+                        return r;
+        }
+        if (l->glib_context)
+                return glib_source_create(l);
+        return 0;
+}
+
+void loop_detach_bus(PylockerLocker *l) {
+        if (l->bus && l->event)
+                (void) sd_bus_detach_event(l->bus);
+        glib_source_destroy(l);
+}
+
+static int check_detached(PylockerLocker *locker, PylockerError *error) {
+        if (locker->event || locker->glib_context)
+                return pylocker_error_setf(error, -EBUSY, "The locker is already attached to an event loop.");
+        return 0;
+}
+
+_public_ int pylocker_locker_attach_event(PylockerLocker *locker, struct sd_event *event, int64_t priority,
+                                          PylockerError *error) {
+        int r;
+
+        pylocker_error_clear(error);
+        if (!locker || !event)
+                return pylocker_error_setf(error, -EINVAL, "No locker or no event loop given.");
+        r = check_detached(locker, error);
+        if (r < 0)
+                return r;
+
+        locker->event = sd_event_ref(event);
+        locker->event_priority = priority;
+        r = loop_attach_bus(locker);
+        if (r < 0) {
+                locker->event = sd_event_unref(locker->event);
+                return pylocker_error_setf(error, r, "Failed to attach to the event loop: %s", g_strerror(-r));
+        }
+        return 0;
+}
+
+_public_ int pylocker_locker_attach_glib(PylockerLocker *locker, struct _GMainContext *context, int priority,
+                                         PylockerError *error) {
+        int r;
+
+        pylocker_error_clear(error);
+        if (!locker)
+                return pylocker_error_setf(error, -EINVAL, "No locker given.");
+        r = check_detached(locker, error);
+        if (r < 0)
+                return r;
+
+        locker->glib_context = g_main_context_ref(context ?: g_main_context_default());
+        locker->glib_priority = priority;
+        r = loop_attach_bus(locker);
+        if (r < 0) {
+                g_clear_pointer(&locker->glib_context, g_main_context_unref);
+                return pylocker_error_setf(error, r, "Failed to attach to the main context: %s", g_strerror(-r));
+        }
+        return 0;
+}
+
+_public_ int pylocker_locker_detach(PylockerLocker *locker) {
+        if (!locker)
+                return -EINVAL;
+        loop_detach_bus(locker);
+        locker->event = sd_event_unref(locker->event);
+        g_clear_pointer(&locker->glib_context, g_main_context_unref);
+        return 0;
+}
+
+_public_ int pylocker_locker_get_fd(PylockerLocker *locker) {
+        if (!locker)
+                return -EINVAL;
+        if (!locker->bus)
+                return -ENOTCONN;
+        return sd_bus_get_fd(locker->bus);
+}
+
+_public_ int pylocker_locker_get_events(PylockerLocker *locker) {
+        if (!locker)
+                return -EINVAL;
+        if (!locker->bus)
+                return -ENOTCONN;
+        return sd_bus_get_events(locker->bus);
+}
+
+_public_ int pylocker_locker_get_timeout(PylockerLocker *locker, uint64_t *ret_usec) {
+        int r;
+
+        if (!locker || !ret_usec)
+                return -EINVAL;
+        if (!locker->bus)
+                return -ENOTCONN;
+        r = sd_bus_get_timeout(locker->bus, ret_usec);
+        if (r < 0 && locker->lost) {
+                /* A closed connection has nothing more to wait for. */
+                *ret_usec = PYLOCKER_INFINITY;
+                return 0;
+        }
+        return r;
+}
+
+_public_ int pylocker_locker_process(PylockerLocker *locker) {
+        int r;
+
+        if (!locker)
+                return -EINVAL;
+        if (!locker->bus)
+                return -ENOTCONN;
+
+        r = sd_bus_process(locker->bus, NULL);
+        if (r < 0 && (locker->lost || r == -ENOTCONN || r == -ECONNRESET)) {
+                /* The loss is told through the lost-lock callbacks (and the Disconnected signal that
+                 * sd-bus queues has run them already), not as an error of the loop. */
+                if (!locker->lost) {
+                        locker_set_lost(locker);
+                        return 1;
+                }
+                return 0;
+        }
+        return r;
+}
+
+_public_ int pylocker_locker_wait(PylockerLocker *locker, uint64_t timeout_usec) {
+        int r;
+
+        if (!locker)
+                return -EINVAL;
+        if (!locker->bus)
+                return -ENOTCONN;
+        r = sd_bus_wait(locker->bus, timeout_usec);
+        if (r < 0 && locker->lost)
+                return 0;
+        return r;
+}
