@@ -26,12 +26,11 @@ static double pairs_per_second(PylockerLocker *l, int n) {
 
 int main(int argc, char *argv[]) {
         int n = argc > 1 ? atoi(argv[1]) : 20000;
-        g_autofree char *dir = g_dir_make_tmp("pylocker-bench-XXXXXX", NULL);
-        g_autofree char *socket = g_build_filename(dir, "private", NULL);
-        g_autofree char *arg = g_strconcat("--private-socket=", socket, NULL);
+        g_autofree char *socket = NULL;
         Harness h = {};
 
-        harness_start(&h, (const char *const[]) { arg, NULL });
+        harness_start(&h, NULL);
+        socket = harness_direct_socket_path(&h);
 
         for (int direct = 0; direct <= 1; direct++) {
                 PylockerLocker *l = test_locker_open(&h, "bench", direct ? socket : NULL);
@@ -46,7 +45,5 @@ int main(int argc, char *argv[]) {
         }
 
         harness_stop(&h);
-        (void) g_unlink(socket);
-        (void) g_rmdir(dir);
         return 0;
 }

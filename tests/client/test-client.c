@@ -16,36 +16,21 @@
 
 typedef struct Fixture {
         Harness h;
-        char *dir;
         char *socket;           /* the daemon's private socket, for the tests that want one */
 } Fixture;
 
 #define WITH_PRIVATE_SOCKET ((gconstpointer) "private-socket")
 
 static void fixture_setup(Fixture *f, gconstpointer data) {
-        g_autofree char *arg = NULL;
-
-        f->dir = f->socket = NULL;
-        if (data != WITH_PRIVATE_SOCKET) {
-                harness_start(&f->h, NULL);
-                return;
-        }
-        f->dir = g_dir_make_tmp("pylocker-client-XXXXXX", NULL);
-        g_assert_nonnull(f->dir);
-        f->socket = g_build_filename(f->dir, "private", NULL);
-        arg = g_strconcat("--private-socket=", f->socket, NULL);
-        harness_start(&f->h, (const char *const[]) { arg, NULL });
+        /* The harness's daemon always serves a direct socket; the tests without one ignore it. */
+        harness_start(&f->h, NULL);
+        f->socket = data == WITH_PRIVATE_SOCKET ? harness_direct_socket_path(&f->h) : NULL;
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {
         pylocker_registry_clear();
         harness_stop(&f->h);
-        if (f->dir) {
-                (void) g_unlink(f->socket);
-                (void) g_rmdir(f->dir);
-        }
         g_free(f->socket);
-        g_free(f->dir);
 }
 
 static void test_blocking(Fixture *f, gconstpointer data) {
@@ -831,7 +816,7 @@ static void test_direct_lock(Fixture *f, gconstpointer data) {
 }
 
 static void test_direct_fallback(Fixture *f, gconstpointer data) {
-        g_autofree char *missing = g_build_filename(f->dir, "missing", NULL);
+        g_autofree char *missing = g_build_filename(f->h.tmpdir, "missing", NULL);
         PylockerLocker *l = test_locker_open(&f->h, NULL, missing);
 
         /* No socket there: the bus. */
