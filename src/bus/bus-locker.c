@@ -530,7 +530,7 @@ static int method_list_locks(sd_bus_message *message, void *userdata, sd_bus_err
                 if (r < 0)
                         return r;
                 r = sd_bus_message_append(reply, "sstbtt",
-                                          owner->id, owner->name ?: "",
+                                          owner->id, client_get_display_name(owner),
                                           lock_get_token(lock), (int) lock_is_shared(lock),
                                           lock_get_acquired_realtime(lock), lock_get_expires_realtime(lock));
                 if (r < 0)
@@ -569,7 +569,7 @@ static int method_list_clients(sd_bus_message *message, void *userdata, sd_bus_e
         while (g_hash_table_iter_next(&iter, NULL, &value)) {
                 Client *c = value;
 
-                r = sd_bus_message_append(reply, "(ssuus)", c->id, c->name ?: "", (uint32_t) c->uid,
+                r = sd_bus_message_append(reply, "(ssuus)", c->id, client_get_display_name(c), (uint32_t) c->uid,
                                           (uint32_t) c->pid, client_transport_to_string(c->transport));
                 if (r < 0)
                         return r;

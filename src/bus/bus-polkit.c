@@ -259,6 +259,17 @@ int bus_authorize(Manager *manager, sd_bus_message *message, sd_bus_error *error
         r = caller_identity(manager, message, &client, &uid);
         if (r < 0)
                 return r;
+
+        /* A bridge peer proved it has the shared secret, which is all there is to know about it:
+         * it may lock and publish like any client, but management stays with local root and
+         * polkit's admins. Nobody on another machine can be asked for a password. */
+        if (client && client->transport == CLIENT_TRANSPORT_BRIDGE) {
+                if (action != POLKIT_ACTION_MANAGE)
+                        return 1;
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                        "Bridge clients may not manage pylockerd.");
+        }
+
         if (uid == 0)
                 return 1;
 

@@ -107,7 +107,7 @@ static void help(FILE *f) {
                        "     --system               Talk to the system's pylockerd (the default)\n"
                        "     --user                 Talk to the user's pylockerd (session bus)\n"
                        "     --address ADDRESS      Talk to pylockerd on this D-Bus address\n"
-                       "     --remote HOST:PORT     Talk to a remote pylockerd's bridge (not supported yet)\n"
+                       "     --remote HOST:PORT     Talk to a remote pylockerd through its bridge\n"
                        "     --secret-file FILE     Shared secret of the bridge, with --remote\n"
                        "     --private-socket PATH  Try pylockerd's private socket at PATH first\n"
                        "     --no-private-socket    Always go through the bus\n"

@@ -238,7 +238,8 @@ int verb_status(int argc, char *argv[]) {
                 json_builder_set_member_name(b, "ClientCount");
                 json_builder_add_int_value(b, s.client_count);
                 json_builder_set_member_name(b, "Connection");
-                json_builder_add_string_value(b, pylocker_locker_is_direct(locker) ? "direct" : "bus");
+                json_builder_add_string_value(b, cli_globals.remote ? "bridge" :
+                                              pylocker_locker_is_direct(locker) ? "direct" : "bus");
                 json_builder_end_object(b);
                 print_json(b);
                 return EXIT_SUCCESS;
@@ -255,7 +256,7 @@ int verb_status(int argc, char *argv[]) {
                       format_time_span(max, sizeof(max), s.max_lock_time_usec),
                       format_time_span(def, sizeof(def), s.default_timeout_usec),
                       s.lock_count, s.waiter_count, s.client_count,
-                      pylocker_locker_is_direct(locker) ? "private socket" : "bus");
+                      cli_globals.remote ? "bridge" : pylocker_locker_is_direct(locker) ? "private socket" : "bus");
         return EXIT_SUCCESS;
 }
 

@@ -45,6 +45,7 @@ Client *client_free(Client *client) {
         } else
                 sd_bus_unref(client->bus);
         g_free(client->name);
+        g_free(client->address);
         g_free(client->id);
         g_free(client);
         manager_update_idle(manager);
@@ -92,6 +93,10 @@ bool client_publish_allowed(Client *client, uint64_t monotonic_usec, unsigned pe
                 return false;
         client->publish_window_count++;
         return true;
+}
+
+const char *client_get_display_name(const Client *client) {
+        return client->name ?: client->address ?: "";
 }
 
 const char *client_transport_to_string(ClientTransport transport) {

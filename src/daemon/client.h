@@ -31,6 +31,7 @@ typedef struct Client {
         Manager *manager;
         char *id;                 /* unique bus name, or bridge-N */
         char *name;               /* friendly name, NULL when unset */
+        char *address;            /* a bridge peer's "[ADDR]:PORT", shown as its name while it has none */
         uid_t uid;
         pid_t pid;
         ClientTransport transport;
@@ -56,3 +57,6 @@ int client_set_name(Client *client, const char *name);
 bool client_publish_allowed(Client *client, uint64_t monotonic_usec, unsigned per_second);
 
 const char *client_transport_to_string(ClientTransport transport);
+
+/* The name ListClients and ListLocks show: the friendly name, else a bridge peer's address, else "". */
+const char *client_get_display_name(const Client *client);

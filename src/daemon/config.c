@@ -5,19 +5,24 @@
 
 #include <glib.h>
 
+#include "bridge-psk.h"
 #include "config.h"
 #include "macro.h"
 #include "time-util.h"
 
-#define CONFIG_GROUP "Locker"
+/* The file's sections: [Locker] for the lock service, [Bridge] for the TCP bridge. */
+static const char *const config_groups[] = { CONFIG_GROUP_LOCKER, CONFIG_GROUP_BRIDGE };
 
 typedef enum SettingType {
         SETTING_TIME_SPAN,
         SETTING_SIZE,
         SETTING_UNSIGNED,
+        SETTING_ADDRESS,        /* string: HOST:PORT, [V6ADDR]:PORT or *:PORT */
+        SETTING_PATH,           /* string: a file name */
 } SettingType;
 
 typedef struct Setting {
+        const char *group;
         const char *key;
         SettingType type;
         size_t offset;
@@ -25,21 +30,34 @@ typedef struct Setting {
         uint64_t max;
 } Setting;
 
-#define LIMIT(field) offsetof(Config, limits.field)
+#define BRIDGE(field) offsetof(Config, bridge.field)
 static const Setting settings[] = {
-        { "DefaultTimeout",      SETTING_TIME_SPAN, LIMIT(default_timeout_usec),  1, UINT64_MAX },
-        { "MaxLockTime",         SETTING_TIME_SPAN, LIMIT(max_lock_usec),         1, UINT64_MAX - 1 },
-        { "MaxPathsPerRequest",  SETTING_SIZE,      LIMIT(max_paths_per_request), 1, 1 << 20 },
-        { "MaxPathLength",       SETTING_SIZE,      LIMIT(max_path_length),       1, 1 << 20 },
-        { "MaxLocksPerClient",   SETTING_SIZE,      LIMIT(max_locks_per_owner),   1, UINT32_MAX },
-        { "MaxWaitersPerClient", SETTING_SIZE,      LIMIT(max_waiters_per_owner), 0, UINT32_MAX },
-        { "MaxLocksPerUser",     SETTING_SIZE,      LIMIT(max_locks_per_group),   1, UINT32_MAX },
-        { "MaxWaitersPerUser",   SETTING_SIZE,      LIMIT(max_waiters_per_group), 0, UINT32_MAX },
-        { "MaxDirectConnections", SETTING_UNSIGNED, offsetof(Config, max_direct_connections), 0, 1 << 20 },
-        { "MaxMessageSize",      SETTING_SIZE,      offsetof(Config, max_message_size), 1, 64 << 20 },
-        { "MaxInboxLength",      SETTING_SIZE,      offsetof(Config, max_inbox_length), 1, UINT32_MAX },
-        { "MaxPublicationsPerSecond", SETTING_UNSIGNED, offsetof(Config, max_publications_per_second), 1, UINT32_MAX },
-        { "IdleExit",            SETTING_TIME_SPAN, offsetof(Config, idle_exit_usec), 0, UINT64_MAX },
+        { CONFIG_GROUP_LOCKER, "DefaultTimeout",      SETTING_TIME_SPAN, offsetof(Config, limits.default_timeout_usec),  1, UINT64_MAX },
+        { CONFIG_GROUP_LOCKER, "MaxLockTime",         SETTING_TIME_SPAN, offsetof(Config, limits.max_lock_usec),         1, UINT64_MAX - 1 },
+        { CONFIG_GROUP_LOCKER, "MaxPathsPerRequest",  SETTING_SIZE, offsetof(Config, limits.max_paths_per_request), 1, 1 << 20 },
+        { CONFIG_GROUP_LOCKER, "MaxPathLength",       SETTING_SIZE, offsetof(Config, limits.max_path_length),       1, 1 << 20 },
+        { CONFIG_GROUP_LOCKER, "MaxLocksPerClient",   SETTING_SIZE, offsetof(Config, limits.max_locks_per_owner),   1, UINT32_MAX },
+        { CONFIG_GROUP_LOCKER, "MaxWaitersPerClient", SETTING_SIZE, offsetof(Config, limits.max_waiters_per_owner), 0, UINT32_MAX },
+        { CONFIG_GROUP_LOCKER, "MaxLocksPerUser",     SETTING_SIZE, offsetof(Config, limits.max_locks_per_group),   1, UINT32_MAX },
+        { CONFIG_GROUP_LOCKER, "MaxWaitersPerUser",   SETTING_SIZE, offsetof(Config, limits.max_waiters_per_group), 0, UINT32_MAX },
+        { CONFIG_GROUP_LOCKER, "MaxDirectConnections", SETTING_UNSIGNED, offsetof(Config, max_direct_connections), 0, 1 << 20 },
+        { CONFIG_GROUP_LOCKER, "MaxMessageSize",      SETTING_SIZE, offsetof(Config, max_message_size), 1, 64 << 20 },
+        { CONFIG_GROUP_LOCKER, "MaxInboxLength",      SETTING_SIZE, offsetof(Config, max_inbox_length), 1, UINT32_MAX },
+        { CONFIG_GROUP_LOCKER, "MaxPublicationsPerSecond", SETTING_UNSIGNED, offsetof(Config, max_publications_per_second), 1, UINT32_MAX },
+        { CONFIG_GROUP_LOCKER, "IdleExit",            SETTING_TIME_SPAN, offsetof(Config, idle_exit_usec), 0, UINT64_MAX },
+
+        { CONFIG_GROUP_BRIDGE, "Listen",                   SETTING_ADDRESS,   BRIDGE(listen),                   0, 0 },
+        { CONFIG_GROUP_BRIDGE, "SecretFile",               SETTING_PATH,      BRIDGE(secret_file),              0, 0 },
+        { CONFIG_GROUP_BRIDGE, "HandshakeTimeout",         SETTING_TIME_SPAN, BRIDGE(handshake_timeout_usec),   1, 3600 * USEC_PER_SEC },
+        { CONFIG_GROUP_BRIDGE, "MaxConnections",           SETTING_UNSIGNED,  BRIDGE(max_connections),          0, 1 << 20 },
+        { CONFIG_GROUP_BRIDGE, "MaxConnectionsPerAddress", SETTING_UNSIGNED,  BRIDGE(max_connections_per_address), 0, 1 << 20 },
+        { CONFIG_GROUP_BRIDGE, "MaxFailedHandshakes",      SETTING_UNSIGNED,  BRIDGE(max_failed_handshakes),    0, UINT32_MAX },
+        { CONFIG_GROUP_BRIDGE, "FailedHandshakeBackoff",   SETTING_TIME_SPAN, BRIDGE(failed_handshake_backoff_usec), 1, 24 * 3600 * USEC_PER_SEC },
+        { CONFIG_GROUP_BRIDGE, "MaxHandshakeBytes",        SETTING_SIZE,      BRIDGE(max_handshake_bytes),      512, 1 << 20 },
+        { CONFIG_GROUP_BRIDGE, "MaxMessageSize",           SETTING_SIZE,      BRIDGE(max_message_size),         4096, 128 << 20 },
+        { CONFIG_GROUP_BRIDGE, "KeepAliveTime",            SETTING_TIME_SPAN, BRIDGE(keepalive_time_usec),      USEC_PER_SEC, 32767 * USEC_PER_SEC },
+        { CONFIG_GROUP_BRIDGE, "KeepAliveInterval",        SETTING_TIME_SPAN, BRIDGE(keepalive_interval_usec),  USEC_PER_SEC, 32767 * USEC_PER_SEC },
+        { CONFIG_GROUP_BRIDGE, "KeepAliveCount",           SETTING_UNSIGNED,  BRIDGE(keepalive_count),          1, 127 },
 };
 
 void config_init_defaults(Config *config) {
@@ -49,25 +67,76 @@ void config_init_defaults(Config *config) {
                 .max_message_size = 64 * 1024,
                 .max_inbox_length = 1024,
                 .max_publications_per_second = 1000,
+                .bridge = {
+                        .handshake_timeout_usec = 5 * USEC_PER_SEC,
+                        .max_connections = 64,
+                        .max_connections_per_address = 8,
+                        .max_failed_handshakes = 5,
+                        .failed_handshake_backoff_usec = 60 * USEC_PER_SEC,
+                        .max_handshake_bytes = 16 * 1024,
+                        .max_message_size = 4 * 1024 * 1024,
+                        .keepalive_time_usec = 60 * USEC_PER_SEC,
+                        .keepalive_interval_usec = 10 * USEC_PER_SEC,
+                        .keepalive_count = 6,
+                },
         };
 }
 
-static const Setting *setting_find(const char *key) {
+void config_done(Config *config) {
+        g_clear_pointer(&config->bridge.listen, g_free);
+        g_clear_pointer(&config->bridge.secret_file, g_free);
+}
+
+void config_copy(Config *dst, const Config *src) {
+        *dst = *src;
+        dst->bridge.listen = g_strdup(src->bridge.listen);
+        dst->bridge.secret_file = g_strdup(src->bridge.secret_file);
+}
+
+static bool group_known(const char *group) {
+        for (size_t i = 0; i < ELEMENTSOF(config_groups); i++)
+                if (strcmp(config_groups[i], group) == 0)
+                        return true;
+        return false;
+}
+
+static const Setting *setting_find(const char *group, const char *key) {
         for (size_t i = 0; i < ELEMENTSOF(settings); i++)
-                if (strcmp(settings[i].key, key) == 0)
+                if (strcmp(settings[i].group, group) == 0 && strcmp(settings[i].key, key) == 0)
                         return &settings[i];
         return NULL;
 }
 
-int config_set(Config *config, const char *key, const char *value, char **ret_error) {
-        const Setting *s = setting_find(key);
+static int config_set_string(Config *config, const Setting *s, const char *value, char **ret_error) {
+        char **field = (char **) (void *) ((char *) config + s->offset);
+        g_autofree char *host = NULL;
+        uint16_t port;
+
+        if (s->type == SETTING_ADDRESS && bridge_split_host_port(value, &host, &port) < 0) {
+                *ret_error = g_strdup_printf("%s=%s is not an address and port (e.g. 192.0.2.1:3000, "
+                                             "[2001:db8::1]:3000, *:3000)", s->key, value);
+                return -EINVAL;
+        }
+        if (s->type == SETTING_PATH && *value == 0) {
+                *ret_error = g_strdup_printf("%s= needs a file name", s->key);
+                return -EINVAL;
+        }
+        g_free(*field);
+        *field = g_strdup(value);
+        return 0;
+}
+
+int config_set(Config *config, const char *group, const char *key, const char *value, char **ret_error) {
+        const Setting *s = setting_find(group, key);
         uint64_t v;
         int r;
 
         if (!s) {
-                *ret_error = g_strdup_printf("unknown setting %s", key);
+                *ret_error = g_strdup_printf("unknown setting %s in [%s]", key, group);
                 return -ENOENT;
         }
+        if (s->type == SETTING_ADDRESS || s->type == SETTING_PATH)
+                return config_set_string(config, s, value, ret_error);
 
         if (s->type == SETTING_TIME_SPAN)
                 r = parse_time_span(value, &v);
@@ -101,7 +170,7 @@ static int config_scan_lines(const char *path, const char *text, GHashTable *key
         for (size_t n = 0; lines[n]; n++) {
                 const char *line = lines[n];
                 const char *eq;
-                g_autofree char *key = NULL;
+                g_autofree char *key = NULL, *qualified = NULL;
 
                 while (g_ascii_isspace(*line))
                         line++;
@@ -117,7 +186,7 @@ static int config_scan_lines(const char *path, const char *text, GHashTable *key
                         }
                         g_free(group);
                         group = g_strndup(line + 1, (gsize) (end - line - 1));
-                        if (strcmp(group, CONFIG_GROUP) != 0) {
+                        if (!group_known(group)) {
                                 *ret_error = g_strdup_printf("%s:%zu: unknown section [%s]", path, n + 1, group);
                                 return -EINVAL;
                         }
@@ -134,15 +203,16 @@ static int config_scan_lines(const char *path, const char *text, GHashTable *key
                         *ret_error = g_strdup_printf("%s:%zu: key %s is outside of a section", path, n + 1, key);
                         return -EINVAL;
                 }
-                if (!setting_find(key)) {
+                if (!setting_find(group, key)) {
                         *ret_error = g_strdup_printf("%s:%zu: unknown key %s in [%s]", path, n + 1, key, group);
                         return -EINVAL;
                 }
-                if (g_hash_table_contains(key_lines, key)) {
+                qualified = g_strconcat(group, "/", key, NULL);
+                if (g_hash_table_contains(key_lines, qualified)) {
                         *ret_error = g_strdup_printf("%s:%zu: key %s is set twice", path, n + 1, key);
                         return -EINVAL;
                 }
-                g_hash_table_insert(key_lines, g_steal_pointer(&key), GSIZE_TO_POINTER(n + 1));
+                g_hash_table_insert(key_lines, g_steal_pointer(&qualified), GSIZE_TO_POINTER(n + 1));
         }
         return 0;
 }
@@ -152,8 +222,7 @@ int config_load_file(Config *config, const char *path, bool missing_ok, char **r
         g_autoptr(GKeyFile) file = g_key_file_new();
         g_autoptr(GError) error = NULL;
         g_autofree char *text = NULL;
-        g_auto(GStrv) keys = NULL;
-        Config loaded = *config;
+        _cleanup_(config_done) Config loaded = {};
         gsize length;
         int r;
 
@@ -177,23 +246,31 @@ int config_load_file(Config *config, const char *path, bool missing_ok, char **r
                 return -EINVAL;
         }
 
-        keys = g_key_file_get_keys(file, CONFIG_GROUP, NULL, NULL);
-        for (size_t i = 0; keys && keys[i]; i++) {
-                g_autofree char *value = g_key_file_get_string(file, CONFIG_GROUP, keys[i], &error);
-                g_autofree char *message = NULL;
-                size_t line = GPOINTER_TO_SIZE(g_hash_table_lookup(key_lines, keys[i]));
+        config_copy(&loaded, config);
+        for (size_t g = 0; g < ELEMENTSOF(config_groups); g++) {
+                const char *group = config_groups[g];
+                g_auto(GStrv) keys = g_key_file_get_keys(file, group, NULL, NULL);
 
-                if (!value) {
-                        *ret_error = g_strdup_printf("%s:%zu: key %s: %s", path, line, keys[i], error->message);
-                        return -EINVAL;
-                }
-                r = config_set(&loaded, keys[i], value, &message);
-                if (r < 0) {
-                        *ret_error = g_strdup_printf("%s:%zu: key %s: %s", path, line, keys[i], message);
-                        return r;
+                for (size_t i = 0; keys && keys[i]; i++) {
+                        g_autofree char *value = g_key_file_get_string(file, group, keys[i], &error);
+                        g_autofree char *message = NULL, *qualified = g_strconcat(group, "/", keys[i], NULL);
+                        size_t line = GPOINTER_TO_SIZE(g_hash_table_lookup(key_lines, qualified));
+
+                        if (!value) {
+                                *ret_error = g_strdup_printf("%s:%zu: key %s: %s", path, line, keys[i],
+                                                             error->message);
+                                return -EINVAL;
+                        }
+                        r = config_set(&loaded, group, keys[i], value, &message);
+                        if (r < 0) {
+                                *ret_error = g_strdup_printf("%s:%zu: key %s: %s", path, line, keys[i], message);
+                                return r;
+                        }
                 }
         }
 
+        config_done(config);
         *config = loaded;
+        loaded = (Config) {};
         return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "bridge-listener.h"
 #include "direct-socket.h"
 #include "listen-fds.h"
 #include "log.h"
@@ -32,11 +33,28 @@ int listen_fds_adopt(Manager *manager) {
                         continue;
                 }
 
+                if (strcmp(name, "bridge") == 0) {
+                        if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
+                                log_warning("Closing socket %d named \"bridge\": not a listening TCP socket.", fd);
+                                (void) close(fd);
+                                continue;
+                        }
+                        /* Passed the bridge's socket, we serve it, or fail to start for want of a secret:
+                         * a socket left open would queue connections nobody answers. */
+                        r = manager_enable_bridge(manager);
+                        if (r >= 0)
+                                r = bridge_listener_adopt(manager->bridge, fd);
+                        if (r < 0) {
+                                (void) close(fd);
+                                return r;
+                        }
+                        manager->bridge_adopted = true;
+                        log_debug("Serving the bridge socket passed by systemd.");
+                        continue;
+                }
+
                 /* Not ours to serve: a socket left open would queue connections nobody answers. */
-                if (strcmp(name, "bridge") == 0)
-                        log_warning("Closing socket %d named \"bridge\": this pylockerd has no bridge.", fd);
-                else
-                        log_warning("Closing unexpected socket %d named \"%s\" passed by systemd.", fd, name);
+                log_warning("Closing unexpected socket %d named \"%s\" passed by systemd.", fd, name);
                 (void) close(fd);
         }
         return 0;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bridge-listener.h"
 #include "config.h"
 #include "listen-fds.h"
 #include "log.h"
@@ -21,7 +22,7 @@ typedef struct Arguments {
         const char *private_socket;
         const char *state_dir;
         bool no_private_socket;
-        GPtrArray *overrides;     /* "Key=value" strings, applied after the file */
+        GPtrArray *overrides;     /* "Group/Key=value" strings, applied after the file */
 } Arguments;
 
 static void help(void) {
@@ -55,6 +56,10 @@ static void help(void) {
                "                               /run/pylocker/private with --system,\n"
                "                               $XDG_RUNTIME_DIR/pylocker/private with --user)\n"
                "     --no-private-socket       Serve on the bus only\n"
+               "     --bridge=ADDR:PORT        Serve the TCP bridge for remote machines here\n"
+               "                               (e.g. 192.0.2.1:3000, [2001:db8::1]:3000, *:3000)\n"
+               "     --secret-file=FILE        The bridge's shared secret (default: the credential\n"
+               "                               pylocker.secret in $CREDENTIALS_DIRECTORY)\n"
                "     --state-dir=DIR           Keep the fencing token ceiling here (default:\n"
                "                               $STATE_DIRECTORY, as systemd's StateDirectory= sets)\n"
                "     --log-level=LEVEL         debug, info, notice, warning or err (info)\n");
@@ -91,6 +96,8 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 ARG_MAX_INBOX_LENGTH,
                 ARG_MAX_PUBLICATIONS_PER_SECOND,
                 ARG_IDLE_EXIT,
+                ARG_BRIDGE,
+                ARG_SECRET_FILE,
                 ARG_LOG_LEVEL,
                 ARG_PRIVATE_SOCKET,
                 ARG_NO_PRIVATE_SOCKET,
@@ -115,6 +122,8 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 { "max-inbox-length",       required_argument, NULL, ARG_MAX_INBOX_LENGTH },
                 { "max-publications-per-second", required_argument, NULL, ARG_MAX_PUBLICATIONS_PER_SECOND },
                 { "idle-exit",              required_argument, NULL, ARG_IDLE_EXIT },
+                { "bridge",                 required_argument, NULL, ARG_BRIDGE },
+                { "secret-file",            required_argument, NULL, ARG_SECRET_FILE },
                 { "log-level",              required_argument, NULL, ARG_LOG_LEVEL },
                 { "private-socket",         required_argument, NULL, ARG_PRIVATE_SOCKET },
                 { "no-private-socket",      no_argument,       NULL, ARG_NO_PRIVATE_SOCKET },
@@ -135,6 +144,8 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 [ARG_MAX_INBOX_LENGTH - ARG_DEFAULT_TIMEOUT] = "MaxInboxLength",
                 [ARG_MAX_PUBLICATIONS_PER_SECOND - ARG_DEFAULT_TIMEOUT] = "MaxPublicationsPerSecond",
                 [ARG_IDLE_EXIT - ARG_DEFAULT_TIMEOUT] = "IdleExit",
+                [ARG_BRIDGE - ARG_DEFAULT_TIMEOUT] = "Listen",
+                [ARG_SECRET_FILE - ARG_DEFAULT_TIMEOUT] = "SecretFile",
         };
         int c, level;
 
@@ -158,9 +169,11 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 case ARG_CONFIG:
                         args->config_file = optarg;
                         break;
-                case ARG_DEFAULT_TIMEOUT ... ARG_IDLE_EXIT:
-                        g_ptr_array_add(args->overrides, g_strdup_printf("%s=%s", override_keys[c - ARG_DEFAULT_TIMEOUT],
-                                                                         optarg));
+                case ARG_DEFAULT_TIMEOUT ... ARG_SECRET_FILE:
+                        g_ptr_array_add(args->overrides,
+                                        g_strdup_printf("%s/%s=%s",
+                                                        c >= ARG_BRIDGE ? CONFIG_GROUP_BRIDGE : CONFIG_GROUP_LOCKER,
+                                                        override_keys[c - ARG_DEFAULT_TIMEOUT], optarg));
                         break;
                 case ARG_LOG_LEVEL:
                         level = parse_log_level(optarg);
@@ -199,30 +212,30 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
         return 1;
 }
 
-static int load_config(const Arguments *args, Config *ret) {
+/* Fills config; the caller frees it with config_done() whatever this returns. */
+static int load_config(const Arguments *args, Config *config) {
         g_autofree char *error = NULL;
-        Config config;
         int r;
 
-        config_init_defaults(&config);
+        config_init_defaults(config);
         /* Started by a bus for a call: go again when nobody needs us. */
         if (getenv("DBUS_STARTER_BUS_TYPE"))
-                config.idle_exit_usec = 30 * USEC_PER_SEC;
-        r = config_load_file(&config, args->config_file ?: DEFAULT_CONFIG_FILE,
+                config->idle_exit_usec = 30 * USEC_PER_SEC;
+        r = config_load_file(config, args->config_file ?: DEFAULT_CONFIG_FILE,
                              /* missing_ok= */ !args->config_file, &error);
         if (r < 0)
                 return log_error_errno(r, "Bad configuration: %s", error);
 
         for (guint i = 0; i < args->overrides->len; i++) {
                 const char *item = args->overrides->pdata[i];
-                g_autofree char *key = g_strndup(item, (gsize) (strchr(item, '=') - item));
+                const char *slash = strchr(item, '/'), *eq = strchr(item, '=');
+                g_autofree char *group = g_strndup(item, (gsize) (slash - item));
+                g_autofree char *key = g_strndup(slash + 1, (gsize) (eq - slash - 1));
 
-                r = config_set(&config, key, strchr(item, '=') + 1, &error);
+                r = config_set(config, group, key, eq + 1, &error);
                 if (r < 0)
                         return log_error_errno(r, "Bad command line option: %s", error);
         }
-
-        *ret = config;
         return 0;
 }
 
@@ -264,9 +277,9 @@ static void bump_nofile_limit(void) {
 static int run(int argc, char *argv[]) {
         g_autoptr(GPtrArray) overrides = g_ptr_array_new_with_free_func(g_free);
         g_auto(GStrv) state_dirs = NULL;
+        _cleanup_(config_done) Config config = {};
         g_autoptr(Manager) manager = NULL;
         Arguments args = { .overrides = overrides };
-        Config config;
         int r;
 
         r = parse_argv(argc, argv, &args);
@@ -298,6 +311,16 @@ static int run(int argc, char *argv[]) {
                 return r;
         if (manager->direct_source)
                 g_clear_pointer(&manager->direct_socket_wanted, g_free);
+
+        /* A bridge socket from systemd replaces listening on our own, as for the direct socket. */
+        if (manager->config.bridge.listen && !manager->bridge_adopted) {
+                r = manager_enable_bridge(manager);
+                if (r < 0)
+                        return r;
+                r = bridge_listener_listen(manager->bridge, manager->config.bridge.listen);
+                if (r < 0)
+                        return r;
+        }
 
         r = sd_event_set_watchdog(manager->event, true);
         if (r < 0)

@@ -154,7 +154,7 @@ int manager_new(const Config *config, Manager **ret) {
         g_autoptr(Manager) manager = g_new0(Manager, 1);
         int r;
 
-        manager->config = *config;
+        config_copy(&manager->config, config);
         manager->uid = geteuid();
         manager->clients = g_hash_table_new(g_str_hash, g_str_equal);
         manager->client_names = g_hash_table_new(g_str_hash, g_str_equal);
@@ -204,6 +204,9 @@ Manager *manager_free(Manager *manager) {
         if (manager->table)
                 lock_table_shutdown(manager->table);
 
+        /* Bridge peers first: each frees its own client. */
+        g_clear_pointer(&manager->bridge, bridge_listener_free);
+
         g_hash_table_iter_init(&iter, manager->clients);
         while (g_hash_table_iter_next(&iter, NULL, &client)) {
                 g_hash_table_iter_steal(&iter);
@@ -231,6 +234,7 @@ Manager *manager_free(Manager *manager) {
         sd_event_source_disable_unref(manager->deadline_source);
         sd_event_source_disable_unref(manager->message_deadline_source);
         sd_event_unref(manager->event);
+        config_done(&manager->config);
         g_free(manager);
         return NULL;
 }
@@ -452,6 +456,23 @@ void manager_set_limits(Manager *manager, const LockTableLimits *limits) {
                                                       changed_max ? "MaxLockTime" : "DefaultTimeout",
                                                       changed_max && changed_timeout ? "DefaultTimeout" : NULL,
                                                       NULL);
+}
+
+int manager_enable_bridge(Manager *manager) {
+        uint8_t *secret = NULL;
+        size_t size = 0;
+        int r;
+
+        if (manager->bridge)
+                return 0;
+
+        r = bridge_secret_find(&manager->config.bridge, &secret, &size);
+        if (r < 0)
+                return r;
+        r = bridge_listener_new(manager, secret, size, &manager->bridge);
+        explicit_bzero(secret, size);
+        g_free(secret);
+        return r;
 }
 
 int manager_run(Manager *manager) {

@@ -7,6 +7,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bridge-listener.h"
 #include "client.h"
 #include "config.h"
 #include "inbox.h"
@@ -39,6 +40,8 @@ typedef struct Manager {
         char *direct_socket_path;   /* where we listen */
         sd_event_source *direct_source;
         uint64_t n_direct_connections;
+        BridgeListener *bridge;     /* the TCP bridge, when enabled */
+        bool bridge_adopted;        /* its socket came from systemd */
         GHashTable *polkit_registry;  /* sd_bus_message* → pending or answered polkit query */
         uint64_t idle_exit_usec;      /* 0: never */
         sd_event_source *idle_source;
@@ -67,6 +70,10 @@ int manager_connect_bus(Manager *manager, BusKind kind, const char *address);
 void manager_set_limits(Manager *manager, const LockTableLimits *limits);
 
 int manager_run(Manager *manager);
+
+/* Reads the bridge's secret and sets up its listener (no socket yet). Returns 0 or < 0, logged: a
+ * bridge without a usable secret is a start-up error. */
+int manager_enable_bridge(Manager *manager);
 
 /* Arms the idle exit timer when nobody is connected, disarms it otherwise. */
 void manager_update_idle(Manager *manager);

@@ -21,6 +21,7 @@
 #define CALL_TIMEOUT_USEC (25 * UINT64_C(1000000))
 
 typedef struct PendingCall PendingCall;
+typedef struct RemoteLink RemoteLink;
 
 struct PylockerLocker {
         gint n_ref;
@@ -36,7 +37,9 @@ struct PylockerLocker {
         char *private_socket;
 
         sd_bus *bus;                    /* NULL when closed */
-        bool direct;                    /* bus is the daemon's private socket */
+        bool direct;                    /* bus is peer to peer with the daemon: its private socket, or the
+                                         * bridge through remote_link */
+        RemoteLink *remote_link;        /* the bridge's TLS transport, for a remote locker */
         bool lost;                      /* the connection or the daemon went away */
         sd_bus_slot *filter_slot;
 
@@ -101,6 +104,14 @@ void pending_call_fail_all(PylockerLocker *l, int code);
 /* client-loop.c */
 int loop_attach_bus(PylockerLocker *l);
 void loop_detach_bus(PylockerLocker *l);
+
+/* client-remote.c */
+/* Connects to the bridge at remote (HOST:PORT) with the secret in secret_file and starts the transport
+ * thread; returns 0 and the fd to give sd-bus (peer to peer, anonymous), or a negative errno. */
+int remote_link_open(const char *remote, const char *secret_file, uint64_t timeout_usec, RemoteLink **ret,
+                     int *ret_bus_fd, PylockerError *error);
+/* Call after closing the sd-bus end: lets the thread pass on the last bytes, stops it, frees. */
+void remote_link_close(RemoteLink *link);
 
 /* Fills error unless it is NULL, from another error. */
 void pylocker_error_copy(PylockerError *dst, const PylockerError *src);

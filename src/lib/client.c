@@ -388,6 +388,7 @@ static void locker_drop_connection(PylockerLocker *l) {
         loop_detach_bus(l);
         l->filter_slot = sd_bus_slot_unref(l->filter_slot);
         g_clear_pointer(&l->bus, sd_bus_flush_close_unref);
+        g_clear_pointer(&l->remote_link, remote_link_close);
         g_clear_pointer(&l->daemon_unique, g_free);
         l->direct = false;
         l->lost = false;
@@ -461,10 +462,53 @@ static int locker_handshake(PylockerLocker *l, PylockerError *error) {
         return 0;
 }
 
+/* The bridge: peer to peer with the daemon, as on its private socket, through the TLS transport. */
+static int locker_connect_remote(PylockerLocker *l, PylockerError *error) {
+        g_autoptr(sd_bus) bus = NULL;
+        int fd, r;
+
+        r = remote_link_open(l->remote, l->secret_file, CALL_TIMEOUT_USEC, &l->remote_link, &fd, error);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_new(&bus);
+        if (r >= 0) {
+                r = sd_bus_set_fd(bus, fd, fd);
+                if (r < 0)
+                        (void) close(fd);
+        } else
+                (void) close(fd);
+        /* The secret authenticated us; inside TLS we are anonymous. No fds cross TCP. */
+        if (r >= 0)
+                r = sd_bus_set_anonymous(bus, 1);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, 0);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0) {
+                g_clear_pointer(&l->remote_link, remote_link_close);
+                return pylocker_error_setf(error, r, "Failed to start the connection to %s: %s", l->remote,
+                                           g_strerror(-r));
+        }
+        l->bus = g_steal_pointer(&bus);
+        l->direct = true;
+
+        r = locker_handshake(l, error);
+        if (r < 0) {
+                locker_drop_connection(l);
+                return r;
+        }
+        return loop_attach_bus(l);
+}
+
 static int locker_connect(PylockerLocker *l, PylockerError *error) {
-        g_autofree char *path = private_socket_path(l);
+        g_autofree char *path = NULL;
         int r;
 
+        if (l->transport == PYLOCKER_TRANSPORT_REMOTE)
+                return locker_connect_remote(l, error);
+
+        path = private_socket_path(l);
         if (path && access(path, F_OK) >= 0) {
                 PylockerError direct_error = PYLOCKER_ERROR_INIT;
 
@@ -517,8 +561,7 @@ static int options_check(const PylockerLockerOptions *o, PylockerError *error) {
                         return pylocker_error_setf(error, -EINVAL, "Remote lockers need HOST:PORT.");
                 if (!o->secret_file || !o->secret_file[0])
                         return pylocker_error_setf(error, -EINVAL, "Remote lockers need a secret file.");
-                return pylocker_error_setf(error, -EOPNOTSUPP,
-                                           "Remote lockers (the TCP bridge, %s) are not supported yet.", o->remote);
+                break;
         default:
                 return pylocker_error_setf(error, -EINVAL, "Unknown transport %d.", (int) o->transport);
         }
@@ -646,7 +689,7 @@ _public_ int pylocker_locker_is_connected(const PylockerLocker *locker) {
 }
 
 _public_ int pylocker_locker_is_direct(const PylockerLocker *locker) {
-        return locker && locker->bus && locker->direct;
+        return locker && locker->bus && locker->direct && !locker->remote_link;
 }
 
 _public_ int pylocker_locker_set_lock_lost_callback(PylockerLocker *locker, PylockerLockLostFunc callback,

@@ -677,11 +677,14 @@ static void test_bad_input(Fixture *f, gconstpointer data) {
         o.transport = PYLOCKER_TRANSPORT_REMOTE;
         ASSERT_EINVAL(pylocker_locker_open(&o, &out, error));          /* no host:port */
 
-        /* The bridge: well-formed, but not there yet. */
+        /* The bridge: well-formed, but the secret file is read first, before any connection. */
         o.remote = "host.example:7000";
-        o.secret_file = "/etc/pylocker/secret";
-        g_assert_cmpint(pylocker_locker_open(&o, &out, &e), ==, -EOPNOTSUPP);
-        g_assert_nonnull(strstr(e.message, "not supported yet"));
+        g_assert_cmpint(pylocker_locker_open(&o, &out, &e), ==, -EINVAL);       /* no secret file */
+        o.secret_file = "/nonexistent/pylocker.secret";
+        g_assert_cmpint(pylocker_locker_open(&o, &out, &e), ==, -ENOENT);
+        g_assert_nonnull(strstr(e.message, "Cannot open the secret file"));
+        o.remote = "host.example";
+        ASSERT_EINVAL(pylocker_locker_open(&o, &out, error));          /* no port */
 
         ASSERT_EINVAL(pylocker_locker_acquire(NULL, PATHS("/x"), NULL, &lock, error));
         ASSERT_EINVAL(pylocker_locker_acquire(l, NULL, NULL, &lock, error));
