@@ -150,6 +150,9 @@ static int peer_start_session(BridgePeer *peer, const BridgeSecureOps *ops, void
         r = sd_bus_set_server(bus, true, server_id);
         if (r >= 0)
                 r = sd_bus_set_anonymous(bus, true);
+        /* The socketpair could carry fds, TCP cannot: never agree to them. */
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(bus, false);
         if (r >= 0)
                 r = sd_bus_set_description(bus, "bridge");
         if (r < 0)

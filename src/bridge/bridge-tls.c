@@ -185,8 +185,12 @@ int bridge_tls_handshake(BridgeTls *t) {
         r = gnutls_handshake(t->session);
         if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
                 return 0;
-        if (r < 0)
+        if (r < 0) {
+                /* Tell the peer why, if the socket takes it now; we do not wait for it. */
+                if (!t->over_limit)
+                        (void) gnutls_alert_send_appropriate(t->session, r);
                 return tls_fail(t, r, "TLS handshake failed");
+        }
 
         /* The priority string allows nothing else; make sure of it anyway. */
         if (gnutls_protocol_get_version(t->session) != GNUTLS_TLS1_3 ||

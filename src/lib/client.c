@@ -484,6 +484,8 @@ static int locker_connect_remote(PylockerLocker *l, PylockerError *error) {
         if (r >= 0)
                 r = sd_bus_set_bus_client(bus, 0);
         if (r >= 0)
+                r = sd_bus_negotiate_fds(bus, 0);
+        if (r >= 0)
                 r = sd_bus_start(bus);
         if (r < 0) {
                 g_clear_pointer(&l->remote_link, remote_link_close);
