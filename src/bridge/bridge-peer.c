@@ -45,12 +45,6 @@ BridgePeer *bridge_peer_free(BridgePeer *peer) {
         peer->freeing = true;
         l = peer->listener;
 
-        /* Its locks, waiters and inbox go now, as with a bus client's disconnect. */
-        if (peer->client) {
-                log_debug("Bridge client %s (%s) disconnected.", peer->client->id, peer->display);
-                g_clear_pointer(&peer->client, client_free);
-        }
-
         peer->io = sd_event_source_disable_unref(peer->io);
         peer->plain_io = sd_event_source_disable_unref(peer->plain_io);
         peer->deadline = sd_event_source_disable_unref(peer->deadline);
@@ -58,10 +52,21 @@ BridgePeer *bridge_peer_free(BridgePeer *peer) {
                 bridge_tls_bye(peer->tls);
         peer->shuttle = bridge_shuttle_free(peer->shuttle);
         peer->tls = bridge_tls_free(peer->tls);
+        /* Our end of the socketpair goes first: client_free() flushes the server connection, which
+         * would otherwise wait (up to sd-bus's call timeout, the whole daemon with it) for a reader
+         * that will never come. Closed, the flush fails at once. */
         if (peer->plain_fd >= 0)
                 (void) close(peer->plain_fd);
+        peer->plain_fd = -1;
         if (peer->fd >= 0)
                 (void) close(peer->fd);
+        peer->fd = -1;
+
+        /* Its locks, waiters and inbox go now, as with a bus client's disconnect. */
+        if (peer->client) {
+                log_debug("Bridge client %s (%s) disconnected.", peer->client->id, peer->display);
+                g_clear_pointer(&peer->client, client_free);
+        }
 
         bridge_listener_peer_gone(l, peer, peer->address, !peer->handshake_done);
         g_hash_table_steal(l->peers, peer);

@@ -466,6 +466,109 @@ static void test_refused(Fixture *f, gconstpointer data) {
         pylocker_locker_unref(healthy);
 }
 
+/* A method call without arguments to the locker, little-endian, as bytes. */
+static void append_call(GByteArray *out, uint32_t serial, const char *member) {
+        const struct {
+                uint8_t code;
+                char type;
+                const char *value;
+        } fields[] = { { 1, 'o', LOCKER_PATH }, { 2, 's', LOCKER_IFACE }, { 3, 's', member } };
+        GByteArray *h = g_byte_array_new();
+        uint32_t fields_length;
+        uint8_t fixed[16] = { 'l', 1, 0, 1 };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(fields); i++) {
+                uint32_t length = (uint32_t) strlen(fields[i].value);
+                uint8_t sig[4] = { fields[i].code, 1, (uint8_t) fields[i].type, 0 };
+
+                while (h->len % 8)
+                        g_byte_array_append(h, (const uint8_t *) "", 1);
+                g_byte_array_append(h, sig, 4);
+                g_byte_array_append(h, (const uint8_t *) &length, 4);
+                g_byte_array_append(h, (const uint8_t *) fields[i].value, length + 1);
+        }
+        fields_length = h->len;
+        memcpy(fixed + 8, &serial, 4);
+        memcpy(fixed + 12, &fields_length, 4);
+        g_byte_array_append(out, fixed, 16);
+        g_byte_array_append(out, h->data, h->len);
+        while (out->len % 8)
+                g_byte_array_append(out, (const uint8_t *) "", 1);
+        g_byte_array_unref(h);
+}
+
+/* A peer that sends call after call, never reads a reply, and drops the connection: the daemon must
+ * let go of it at once, not wait on replies nobody will read. */
+static void test_unread_replies(Fixture *f, gconstpointer data) {
+        sd_bus *bus = harness_connect(&f->h);
+        GByteArray *stream = g_byte_array_new();
+        uint8_t psk[BRIDGE_PSK_SIZE];
+        BridgeTls *tls = NULL;
+        gint64 start;
+        size_t sent = 0;
+        int fd, k;
+
+        g_byte_array_append(stream, (const uint8_t *) "\0AUTH ANONYMOUS\r\nBEGIN\r\n", 24);
+        for (uint32_t serial = 1; serial <= 20000; serial++)
+                append_call(stream, serial, "ListClients");
+
+        g_assert_cmpint(bridge_psk_derive((const uint8_t *) SECRET, strlen(SECRET), psk), ==, 0);
+        fd = tcp_connect(NULL, "127.0.0.1", f->port);
+        /* Keep our receive buffer small, so the daemon's replies back up quickly. */
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int) { 4096 }, sizeof(int));
+        g_assert_cmpint(fcntl(fd, F_SETFL, O_NONBLOCK), ==, 0);
+        g_assert_cmpint(bridge_tls_new_client(fd, psk, &tls), ==, 0);
+        while ((k = bridge_tls_handshake(tls)) == 0) {
+                struct pollfd p = { .fd = fd, .events = bridge_tls_wants_write(tls) ? POLLOUT : POLLIN };
+
+                g_assert_cmpint(poll(&p, 1, 5000), ==, 1);
+        }
+        g_assert_cmpint(k, ==, 1);
+
+        /* As much as goes in 2 seconds. */
+        for (start = g_get_monotonic_time(); sent < stream->len && g_get_monotonic_time() < start + 2 * G_USEC_PER_SEC;) {
+                struct pollfd p = { .fd = fd, .events = POLLOUT };
+                ssize_t n = bridge_tls_ops.send(tls, stream->data + sent, MIN(stream->len - sent, (size_t) 16384));
+
+                if (n == -EAGAIN) {
+                        (void) poll(&p, 1, 100);
+                        continue;
+                }
+                g_assert_cmpint(n, >, 0);
+                sent += (size_t) n;
+        }
+        g_test_message("sent %zu of %u bytes of calls", sent, stream->len);
+        g_assert_cmpuint(sent, >, 100000);
+
+        /* Unread data makes the close a reset. */
+        (void) setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger) { .l_onoff = 1, .l_linger = 0 },
+                          sizeof(struct linger));
+        start = g_get_monotonic_time();
+        close(fd);
+        bridge_tls_free(tls);
+
+        /* The daemon answers others at once, and the peer is gone. */
+        g_assert_cmpuint(count_locks(bus), ==, 0);
+        for (;;) {
+                g_autoptr(sd_bus_message) reply = NULL;
+                unsigned bridge_clients = 0;
+                const char *id, *name, *transport;
+                uint32_t uid, pid;
+
+                g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ListClients", NULL,
+                                                   &reply, ""), >=, 0);
+                g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "(ssuus)"), >, 0);
+                while (sd_bus_message_read(reply, "(ssuus)", &id, &name, &uid, &pid, &transport) > 0)
+                        bridge_clients += strcmp(transport, "bridge") == 0;
+                if (bridge_clients == 0)
+                        break;
+                g_assert_cmpint(g_get_monotonic_time() - start, <, 2 * G_USEC_PER_SEC);
+                g_usleep(10 * 1000);
+        }
+        g_test_message("dropped %.1f ms after the reset", (g_get_monotonic_time() - start) / 1000.0);
+        g_byte_array_unref(stream);
+}
+
 static void test_kill_client(Fixture *f, gconstpointer data) {
         sd_bus *bus = harness_connect(&f->h);
         AsyncCall call = {};
@@ -717,6 +820,8 @@ static int run_ip(const char *args, char **ret_err) {
         g_auto(GStrv) argv = g_strsplit(command, " ", -1);
         int status;
 
+        if (ret_err)
+                g_clear_pointer(ret_err, g_free);
         g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
                                    NULL, ret_err, &status, NULL));
         return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
@@ -854,6 +959,7 @@ int main(int argc, char *argv[]) {
                    "[Bridge]\nHandshakeTimeout=1s\nMaxFailedHandshakes=100\nMaxHandshakeBytes=8192\n",
                    fixture_setup, test_refused, fixture_teardown);
         g_test_add("/bridge/kill-client", Fixture, NULL, fixture_setup, test_kill_client, fixture_teardown);
+        g_test_add("/bridge/unread-replies", Fixture, NULL, fixture_setup, test_unread_replies, fixture_teardown);
         g_test_add("/bridge/caps", Fixture,
                    "[Bridge]\nMaxConnections=3\nMaxConnectionsPerAddress=2\nHandshakeTimeout=30s\n",
                    fixture_setup, test_caps, fixture_teardown);

@@ -1,0 +1,75 @@
+/* Benchmark: Acquire+Release pairs per second for one remote locker through the bridge over loopback
+ * (TLS, the library's transport thread, the daemon's shuttle and its sd-bus server connection). */
+#undef G_DISABLE_ASSERT
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "client-util.h"
+
+static int free_tcp_port(void) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t length = sizeof(sa);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+
+        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
+        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &length), ==, 0);
+        port = ntohs(sa.sin_port);
+        close(fd);
+        return port;
+}
+
+static double pairs_per_second(PylockerLocker *l, int n) {
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        gint64 start = g_get_monotonic_time();
+
+        for (int i = 0; i < n; i++) {
+                PylockerLock *lock = NULL;
+
+                g_assert_cmpint(pylocker_locker_acquire_path(l, "/bench/path", NULL, &lock, &error), ==, 0);
+                g_assert_cmpint(pylocker_lock_release(lock, &error), ==, 1);
+                pylocker_lock_unref(lock);
+        }
+        return n / ((g_get_monotonic_time() - start) / 1e6);
+}
+
+int main(int argc, char *argv[]) {
+        int n = argc > 1 ? atoi(argv[1]) : 10000;
+        PylockerLockerOptions o = PYLOCKER_LOCKER_OPTIONS_INIT;
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        g_autofree char *secret = NULL, *remote = NULL, *bridge_arg = NULL, *secret_arg = NULL;
+        PylockerLocker *l = NULL;
+        Harness h = {};
+        double pairs;
+
+        harness_start_bus_only(&h, NULL);
+        secret = g_build_filename(h.tmpdir, "secret", NULL);
+        g_assert_true(g_file_set_contents(secret, "benchmark secret, 32 bytes long", -1, NULL));
+        g_assert_cmpint(chmod(secret, 0600), ==, 0);
+        remote = g_strdup_printf("127.0.0.1:%d", free_tcp_port());
+        bridge_arg = g_strdup_printf("--bridge=%s", remote);
+        secret_arg = g_strdup_printf("--secret-file=%s", secret);
+        harness_start_daemon(&h, (const char *const[]) { bridge_arg, secret_arg, NULL });
+
+        o.transport = PYLOCKER_TRANSPORT_REMOTE;
+        o.remote = remote;
+        o.secret_file = secret;
+        o.name = "bench";
+        if (pylocker_locker_open(&o, &l, &error) < 0)
+                g_error("remote open: %s", error.message);
+
+        (void) pairs_per_second(l, n / 10);        /* warm up */
+        pairs = pairs_per_second(l, n);
+        printf("library, bridge (TLS, loopback): Acquire+Release pairs: %9.0f /s  (%.1f us each)\n", pairs,
+               1e6 / pairs);
+        pylocker_locker_unref(l);
+
+        harness_stop(&h);
+        return 0;
+}
