@@ -24,7 +24,8 @@
  *   -ENOTCONN    the locker is not connected (closed with pylocker_locker_close())
  *   -EPERM       the lock is held by another client (NotOwner), or management refused
  *   -EINVAL      bad arguments, whether caught here or by the daemon (InvalidArgs)
- *   -EOPNOTSUPP  the TCP bridge (remote lockers): not supported yet
+ *   -ECONNREFUSED  a remote locker's TLS handshake failed (a different secret, or not a bridge)
+ *   -EOPNOTSUPP  acquire_handle on a remote locker (no fds cross TCP)
  * The library never prints and never aborts on bad input. */
 #ifndef PYLOCKER_CLIENT_H
 #define PYLOCKER_CLIENT_H
@@ -53,7 +54,8 @@ typedef enum PylockerTransport {
         PYLOCKER_TRANSPORT_SYSTEM = 0,   /* the system bus (and /run/pylocker/private) */
         PYLOCKER_TRANSPORT_USER = 1,     /* the user's session bus (and $XDG_RUNTIME_DIR/pylocker/private) */
         PYLOCKER_TRANSPORT_ADDRESS = 2,  /* the D-Bus address in .address (private socket only if given) */
-        PYLOCKER_TRANSPORT_REMOTE = 3    /* the TCP bridge at .remote with .secret_file: not supported yet */
+        PYLOCKER_TRANSPORT_REMOTE = 3    /* the TCP bridge at .remote with .secret_file (a transport thread
+                                          * per connected locker carries TLS; see docs/bridge.md) */
 } PylockerTransport;
 
 /* How pylocker_locker_open() uses the daemon's private socket. */

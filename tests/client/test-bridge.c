@@ -290,6 +290,18 @@ static void test_contend_and_hand_over(Fixture *f, gconstpointer data) {
         g_assert_cmpint(result.r, ==, 0);
         g_assert_cmpint(pylocker_lock_is_held(result.lock), ==, 1);
 
+        /* No handles over TCP, and no management from another machine. */
+        {
+                PylockerLock *handle_lock = NULL;
+                int handle = -1;
+
+                g_assert_cmpint(pylocker_locker_acquire_handle(remote, PATHS("/handle"), NULL, &handle_lock, &handle,
+                                                               &error), ==, -EOPNOTSUPP);
+                g_assert_cmpint(pylocker_locker_force_release(remote, pylocker_lock_get_id(result.lock), &error), ==,
+                                -EACCES);
+                g_assert_cmpint(pylocker_locker_is_connected(remote), ==, 1);
+        }
+
         /* Closing the remote locker releases its lock at once. */
         pylocker_locker_unref(remote);
         for (int waited = 0; count_locks(bus) > 0; waited += 10) {
