@@ -12,6 +12,7 @@
 #include "harness.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_message, sd_bus_message_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_event, sd_event_unref)
 
 #define ECHO_NAME "org.pylocker.BenchEcho"
 #define ECHO_PATH "/org/pylocker/BenchEcho"
