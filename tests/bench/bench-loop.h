@@ -1,5 +1,5 @@
 /* Many clients in one process: each a connection of its own (to the bus or the direct socket) doing
- * Acquire+Release pairs with asynchronous calls, all driven by one sd-event loop. */
+ * Acquire+Release pairs with asynchronous calls, all driven by one poll loop. */
 #pragma once
 
 #include "bench-util.h"
@@ -18,8 +18,8 @@ typedef struct PairWorker {
 
 struct PairRun {
         Harness *h;
-        sd_event *event;
         PairWorker *workers;
+        sd_bus **buses;
         unsigned n;
         bool direct;
         bool contended;         /* all on one path */

@@ -2,6 +2,7 @@
 #undef G_DISABLE_ASSERT
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -68,6 +69,20 @@ double bench_seconds(void) {
         double v = s ? g_ascii_strtod(s, NULL) : 1.0;
 
         return v > 0 ? v : 1.0;
+}
+
+void bench_pump(sd_bus *const *buses, unsigned n, int timeout_ms) {
+        g_autofree struct pollfd *fds = g_new(struct pollfd, n);
+
+        for (unsigned i = 0; i < n; i++) {
+                int r;
+
+                while ((r = sd_bus_process(buses[i], NULL)) > 0)
+                        ;
+                g_assert_cmpint(r, ==, 0);
+                fds[i] = (struct pollfd) { .fd = sd_bus_get_fd(buses[i]), .events = (short) sd_bus_get_events(buses[i]) };
+        }
+        g_assert_cmpint(poll(fds, n, timeout_ms), >=, 0);
 }
 
 /* --- the echo service --- */

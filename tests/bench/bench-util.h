@@ -39,6 +39,11 @@ double bench_median(double *values, size_t n);
 /* Seconds each rate measurement runs, from $PYLOCKER_BENCH_SECONDS (default 1.0). */
 double bench_seconds(void);
 
+/* Processes each connection until it has nothing more, then polls them all for up to timeout_ms.
+ * (Not sd-event: it dispatches one source per iteration and prepares every connection before each,
+ * which with 64 connections costs the client more than the calls do.) */
+void bench_pump(sd_bus *const *buses, unsigned n, int timeout_ms);
+
 /* The echo service: a forked process with an empty method Echo, on the bus (as ECHO_NAME) and on a
  * unix socket peer to peer. Stopped by PID. */
 typedef struct Echo {
