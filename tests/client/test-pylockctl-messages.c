@@ -220,7 +220,7 @@ static void test_listen_json_count(Fixture *f, gconstpointer data) {
 static void test_listen_human_escapes(Fixture *f, gconstpointer data) {
         g_autofree char *listener = NULL;
         g_autoptr(GRegex) regex = NULL;
-        g_autofree char *expected = NULL;
+        g_autofree char *expected = NULL, *sender = NULL;
 
         spawn_listen(f, "listen", "--count", "1", "--name", "human-listener", NULL);
         listener = wait_client(f, "human-listener");
@@ -231,8 +231,9 @@ static void test_listen_human_escapes(Fixture *f, gconstpointer data) {
         g_assert_cmpint(wait_exit(f, 20000), ==, 0);
         read_lines(f, 2, 5000);
 
+        sender = g_regex_escape_string(pylocker_locker_get_client_id(f->l), -1);
         expected = g_strdup_printf("^[0-9]{2}:[0-9]{2}:[0-9]{2} %s first\\\\nsecond\\\\\\\\ \\\\x1b\\[31m\\\\r\n$",
-                                   g_regex_escape_string(pylocker_locker_get_client_id(f->l), -1));
+                                   sender);
         g_test_message("output: '%s', pattern '%s'", f->out->str, expected);
         regex = g_regex_new(expected, 0, 0, NULL);
         g_assert_nonnull(regex);
