@@ -78,6 +78,9 @@ Type=oneshot
 ExecStart=/usr/bin/pylockctl run --timeout 30 /srv/shared -- /bin/sh -c 'echo waiter >>/out/order'
 EOF
 
+# The example unit, as shipped.
+cp "$src_dir/examples/backup.service" "$T/units/"
+
 cat >"$T/check/run.sh" <<'EOF'
 #!/bin/bash
 # Runs inside the container; one TAP line a check into /out/results.
@@ -113,6 +116,10 @@ check "a unit waiting for the lock runs only after the holder let go" \
     bash -c 'systemctl start waiter.service && printf "holder-start\nholder-end\nwaiter\n" | cmp -s - /out/order'
 check "both units ended successfully" \
     bash -c '[ "$(systemctl show -P Result holder.service)" = success ] && [ "$(systemctl show -P Result waiter.service)" = success ]'
+
+check "the example unit runs its job under the lock" \
+    bash -c 'systemctl start backup.service && [ "$(systemctl show -P Result backup.service)" = success ] &&
+             journalctl -u backup.service -o cat | grep -q "backing up with fencing token [0-9]"'
 
 systemctl stop pylockerd.service
 systemctl start pylockerd-bridge.socket
