@@ -490,9 +490,9 @@ static int locker_connect(PylockerLocker *l, PylockerError *error) {
 
         r = bus_new_bus(l, &l->bus);
         if (r < 0)
-                return pylocker_error_setf(error, r, "Failed to connect to the %s bus%s%s: %s",
+                return pylocker_error_setf(error, r, "cannot reach org.pylocker.Locker on the %s bus%s%s: %s",
                                            l->transport == PYLOCKER_TRANSPORT_SYSTEM ? "system" :
-                                           l->transport == PYLOCKER_TRANSPORT_USER ? "user" : "D-Bus",
+                                           l->transport == PYLOCKER_TRANSPORT_USER ? "session" : "D-Bus",
                                            l->address ? " at " : "", l->address ?: "", g_strerror(-r));
         r = locker_handshake(l, error);
         if (r < 0) {
