@@ -36,10 +36,10 @@ umount "$T/root/usr"
 meson setup "$T/build" "$src_dir" --prefix=/usr -Dsystemdsystemunitdir=/usr/lib/systemd/system \
     -Dsystemduserunitdir=/usr/lib/systemd/user -Dsysusersdir=/usr/lib/sysusers.d -Dbridge_port=3000 \
     >"$T/setup.log" 2>&1 || { cat "$T/setup.log"; echo "Bail out! meson setup failed"; exit 1; }
-ninja -C "$T/build" src/daemon/pylockerd src/cli/pylockctl >"$T/build.log" 2>&1 ||
+ninja -C "$T/build" src/daemon/pylockerd src/cli/pylockctl docs/pylockctl.1 docs/pylockerd.8 >"$T/build.log" 2>&1 ||
     { tail -20 "$T/build.log"; echo "Bail out! build failed"; exit 1; }
-DESTDIR="$T/dest" meson install -C "$T/build" --no-rebuild --quiet >/dev/null 2>&1 ||
-    { echo "Bail out! meson install failed"; exit 1; }
+DESTDIR="$T/dest" meson install -C "$T/build" --no-rebuild --quiet >"$T/install.log" 2>&1 ||
+    { tail -20 "$T/install.log"; echo "Bail out! meson install failed"; exit 1; }
 
 mount -t overlay overlay -o "lowerdir=$T/dest/usr:/usr" "$T/root/usr" || { echo "Bail out! overlay"; exit 1; }
 overlay_mounted=1
