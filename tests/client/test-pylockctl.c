@@ -177,6 +177,50 @@ static void test_run_timeout(Fixture *f, gconstpointer data) {
         pylocker_lock_unref(held);
 }
 
+
+/* On a terminal (a pty from script(1)), run says who holds what it waits for, unless --quiet. */
+static void test_run_says_who_holds(Fixture *f, gconstpointer data) {
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLock *held = NULL;
+
+        g_assert_cmpint(pylocker_locker_acquire_path(f->l, "/held", NULL, &held, &error), ==, 0);
+
+        for (int quiet = 0; quiet <= 1; quiet++) {
+                g_autofree char *q_ctl = g_shell_quote(g_getenv("PYLOCKCTL"));
+                g_autofree char *q_addr = g_shell_quote(f->h.bus_address);
+                g_autofree char *cmd = g_strdup_printf("%s --address %s run --timeout 0.3 %s /held -- true", q_ctl,
+                                                       q_addr, quiet ? "--quiet" : "");
+                g_autofree char *out = NULL, *expected = NULL;
+                g_autoptr(GError) gerror = NULL;
+                int status;
+
+                g_assert_true(g_spawn_sync(NULL, (char *[]) { "script", "-qec", cmd, "/dev/null", NULL }, NULL,
+                                           G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, child_setup, NULL, &out,
+                                           NULL, &status, &gerror));
+                g_assert_no_error(gerror);
+                g_test_message("terminal: %s", out);
+                g_assert_true(WIFEXITED(status));
+                g_assert_cmpint(WEXITSTATUS(status), ==, 75);
+                expected = g_strdup_printf("waiting for '/held', held by %s (test-holder) since ",
+                                           pylocker_locker_get_client_id(f->l));
+                if (quiet)
+                        g_assert_null(strstr(out, "waiting for"));
+                else
+                        g_assert_nonnull(strstr(out, expected));
+        }
+
+        /* Not on a terminal: silent. */
+        {
+                g_autofree char *err = NULL;
+
+                g_assert_cmpint(run(f, NULL, &err, "run", "--timeout", "0.3", "/held", "--", "true", NULL), ==, 75);
+                g_assert_null(strstr(err, "waiting for"));
+        }
+
+        g_assert_cmpint(pylocker_lock_release(held, &error), ==, 1);
+        pylocker_lock_unref(held);
+}
+
 static void test_run_force_released(Fixture *f, gconstpointer data) {
         PylockerError error = PYLOCKER_ERROR_INIT;
         g_autofree char *dir = g_dir_make_tmp("pylockctl-test-XXXXXX", NULL);
@@ -344,6 +388,7 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
 #define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+        ADD("/pylockctl/run/says-who-holds", test_run_says_who_holds);
         ADD("/pylockctl/run/env-and-status", test_run_env_and_status);
         ADD("/pylockctl/run/timeout-and-nonblock", test_run_timeout);
         ADD("/pylockctl/run/force-released", test_run_force_released);

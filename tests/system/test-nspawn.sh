@@ -36,10 +36,10 @@ umount "$T/root/usr"
 meson setup "$T/build" "$src_dir" --prefix=/usr -Dsystemdsystemunitdir=/usr/lib/systemd/system \
     -Dsystemduserunitdir=/usr/lib/systemd/user -Dsysusersdir=/usr/lib/sysusers.d -Dbridge_port=3000 \
     >"$T/setup.log" 2>&1 || { cat "$T/setup.log"; echo "Bail out! meson setup failed"; exit 1; }
-ninja -C "$T/build" src/daemon/pylockerd src/cli/pylockctl >"$T/build.log" 2>&1 ||
+ninja -C "$T/build" src/daemon/pylockerd src/cli/pylockctl docs/pylockctl.1 docs/pylockerd.8 >"$T/build.log" 2>&1 ||
     { tail -20 "$T/build.log"; echo "Bail out! build failed"; exit 1; }
-DESTDIR="$T/dest" meson install -C "$T/build" --no-rebuild --quiet >/dev/null 2>&1 ||
-    { echo "Bail out! meson install failed"; exit 1; }
+DESTDIR="$T/dest" meson install -C "$T/build" --no-rebuild --quiet >"$T/install.log" 2>&1 ||
+    { tail -20 "$T/install.log"; echo "Bail out! meson install failed"; exit 1; }
 
 mount -t overlay overlay -o "lowerdir=$T/dest/usr:/usr" "$T/root/usr" || { echo "Bail out! overlay"; exit 1; }
 overlay_mounted=1
@@ -78,6 +78,9 @@ Type=oneshot
 ExecStart=/usr/bin/pylockctl run --timeout 30 /srv/shared -- /bin/sh -c 'echo waiter >>/out/order'
 EOF
 
+# The example unit, as shipped.
+cp "$src_dir/examples/backup.service" "$T/units/"
+
 cat >"$T/check/run.sh" <<'EOF'
 #!/bin/bash
 # Runs inside the container; one TAP line a check into /out/results.
@@ -113,6 +116,10 @@ check "a unit waiting for the lock runs only after the holder let go" \
     bash -c 'systemctl start waiter.service && printf "holder-start\nholder-end\nwaiter\n" | cmp -s - /out/order'
 check "both units ended successfully" \
     bash -c '[ "$(systemctl show -P Result holder.service)" = success ] && [ "$(systemctl show -P Result waiter.service)" = success ]'
+
+check "the example unit runs its job under the lock" \
+    bash -c 'systemctl start backup.service && [ "$(systemctl show -P Result backup.service)" = success ] &&
+             journalctl -u backup.service -o cat | grep -q "backing up with fencing token [0-9]"'
 
 systemctl stop pylockerd.service
 systemctl start pylockerd-bridge.socket
