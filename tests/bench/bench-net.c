@@ -82,9 +82,8 @@ void redis_roundtrip(int fd, const char *command, size_t command_len, const char
         net_write_all(fd, command, command_len);
         /* Simple replies of known length: what comes is either exactly that, or wrong. */
         net_read_exact(fd, buf, n);
-        buf[n] = 0;
-        if (!g_str_equal(buf, expected))
-                g_error("Redis answered \"%s\", expected \"%s\"", g_strescape(buf, NULL), g_strescape(expected, NULL));
+        if (memcmp(buf, expected, n) != 0)
+                g_error("Redis answered \"%.*s\", expected \"%s\"", (int) n, buf, expected);
 }
 
 /* Reads until the buffer holds a full header block; returns its length. */
