@@ -66,9 +66,9 @@ double bench_median(double *values, size_t n) {
 
 double bench_seconds(void) {
         const char *s = g_getenv("PYLOCKER_BENCH_SECONDS");
-        double v = s ? g_ascii_strtod(s, NULL) : 1.0;
+        double v = s ? g_ascii_strtod(s, NULL) : 2.0;
 
-        return v > 0 ? v : 1.0;
+        return v > 0 ? v : 2.0;
 }
 
 void bench_pump(sd_bus *const *buses, unsigned n, int timeout_ms) {

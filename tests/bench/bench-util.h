@@ -36,7 +36,7 @@ double bench_percentile(double *samples, size_t n, double p);
 /* The median of n values (sorts them). */
 double bench_median(double *values, size_t n);
 
-/* Seconds each rate measurement runs, from $PYLOCKER_BENCH_SECONDS (default 1.0). */
+/* Seconds each rate measurement runs, from $PYLOCKER_BENCH_SECONDS (default 2). */
 double bench_seconds(void);
 
 /* Processes each connection until it has nothing more, then polls them all for up to timeout_ms.

@@ -8,7 +8,7 @@
 # build.ninja yet. Redis and etcd come from Debian packages, installed with apt-get when missing;
 # they run in a temporary directory (etcd's data on tmpfs), on free ports, without persistence, and
 # are stopped by PID on the way out. Environment:
-#   PYLOCKER_BENCH_SECONDS  seconds per rate measurement (default 1)
+#   PYLOCKER_BENCH_SECONDS  seconds per rate measurement (default 2)
 #   PYLOCKER_BENCH_JSON     where the JSON goes (default BUILDDIR/bench-results.json)
 #   PYLOCKER_BENCH_NO_INSTALL=1  never run apt-get (rows of what is missing say so)
 set -euo pipefail
