@@ -43,45 +43,8 @@ static void fixture_teardown(Fixture *f, gconstpointer data) {
         harness_stop(&f->h);
 }
 
-static void child_setup(gpointer data) {
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
 
-static GPtrArray *pylockctl_argv(Fixture *f, va_list ap) {
-        GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
-        const char *arg;
 
-        g_ptr_array_add(argv, g_strdup(g_getenv("PYLOCKCTL")));
-        g_ptr_array_add(argv, g_strdup("--address"));
-        g_ptr_array_add(argv, g_strdup(f->h.bus_address));
-        while ((arg = va_arg(ap, const char *)))
-                g_ptr_array_add(argv, g_strdup(arg));
-        g_ptr_array_add(argv, NULL);
-        return argv;
-}
-
-/* Runs pylockctl --address BUS with the arguments (NULL-terminated); returns its exit status. */
-static int run(Fixture *f, char **ret_out, char **ret_err, ...) {
-        g_autoptr(GPtrArray) argv = NULL;
-        g_autoptr(GError) error = NULL;
-        g_autofree char *out = NULL, *err = NULL;
-        int status;
-        va_list ap;
-
-        va_start(ap, ret_err);
-        argv = pylockctl_argv(f, ap);
-        va_end(ap);
-
-        g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, child_setup, NULL, &out, &err,
-                                   &status, &error));
-        g_assert_no_error(error);
-        g_test_message("stdout: %s\nstderr: %s", out, err);
-        if (ret_out)
-                *ret_out = g_steal_pointer(&out);
-        if (ret_err)
-                *ret_err = g_steal_pointer(&err);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 /* Starts pylockctl --address BUS listen ARGS... with its stdout on a pipe. */
 static void spawn_listen(Fixture *f, ...) {
@@ -90,10 +53,10 @@ static void spawn_listen(Fixture *f, ...) {
         va_list ap;
 
         va_start(ap, f);
-        argv = pylockctl_argv(f, ap);
+        argv = pylockctl_argv(&f->h, ap);
         va_end(ap);
         g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
-                                               child_setup, NULL, &f->pid, NULL, &f->out_fd, NULL, &error));
+                                               pylockctl_child_setup, NULL, &f->pid, NULL, &f->out_fd, NULL, &error));
         g_assert_no_error(error);
 }
 
@@ -176,8 +139,8 @@ static void test_listen_json_count(Fixture *f, gconstpointer data) {
         spawn_listen(f, "listen", "--count", "2", "--json", "--name", "json-listener", NULL);
         listener = wait_client(f, "json-listener");
 
-        g_assert_cmpint(run(f, &out1, NULL, "publish", "--to", "json-listener", "--no-self", "one", NULL), ==, 0);
-        g_assert_cmpint(run(f, &out2, NULL, "publish", "--to", listener, "--timeout", "60", "--no-self", tricky, NULL),
+        g_assert_cmpint(pylockctl_run(&f->h, &out1, NULL, "publish", "--to", "json-listener", "--no-self", "one", NULL), ==, 0);
+        g_assert_cmpint(pylockctl_run(&f->h, &out2, NULL, "publish", "--to", listener, "--timeout", "60", "--no-self", tricky, NULL),
                         ==, 0);
         g_strchomp(out1);
         g_strchomp(out2);
@@ -291,7 +254,7 @@ static void test_publish(Fixture *f, gconstpointer data) {
         gint64 before = g_get_real_time();
         size_t n = 0;
 
-        g_assert_cmpint(run(f, &out, &err, "publish", "--to", "tester", "--timeout", "60", "--no-self", "hello", NULL),
+        g_assert_cmpint(pylockctl_run(&f->h, &out, &err, "publish", "--to", "tester", "--timeout", "60", "--no-self", "hello", NULL),
                         ==, 0);
         g_strchomp(out);
         g_assert_true(is_publication_id(out));
@@ -305,7 +268,7 @@ static void test_publish(Fixture *f, gconstpointer data) {
         /* --no-replace keeps both; the global options apply: this one comes over the direct socket,
          * and says so in JSON. */
         g_clear_pointer(&out, g_free);
-        g_assert_cmpint(run(f, &out, NULL, "--private-socket", socket, "--json", "publish", "--to", "tester",
+        g_assert_cmpint(pylockctl_run(&f->h, &out, NULL, "--private-socket", socket, "--json", "publish", "--to", "tester",
                             "--no-replace", "--no-self", "hello", NULL), ==, 0);
         g_assert_true(json_parser_load_from_data(parser, out, -1, NULL));
         g_assert_true(is_publication_id(json_object_get_string_member(json_node_get_object(json_parser_get_root(parser)),
@@ -317,17 +280,17 @@ static void test_publish(Fixture *f, gconstpointer data) {
         /* --unique: refused by every receiver, exit 2. */
         g_clear_pointer(&err, g_free);
         g_clear_pointer(&out, g_free);
-        g_assert_cmpint(run(f, &out, &err, "publish", "--to", "tester", "--unique", "--no-self", "hello", NULL), ==, 2);
+        g_assert_cmpint(pylockctl_run(&f->h, &out, &err, "publish", "--to", "tester", "--unique", "--no-self", "hello", NULL), ==, 2);
         g_assert_cmpstr(out, ==, "");
         g_assert_nonnull(strstr(err, "every receiver holds this message already"));
         g_assert_cmpint(pylocker_locker_get_message(f->l, "hello", &p, &n, &error), ==, 2);
         pylocker_publication_array_free(p, n);
 
         /* Usage errors. */
-        g_assert_cmpint(run(f, NULL, NULL, "publish", NULL), ==, 64);
-        g_assert_cmpint(run(f, NULL, NULL, "publish", "a", "b", NULL), ==, 64);
-        g_assert_cmpint(run(f, NULL, NULL, "publish", "--timeout", "soon", "m", NULL), ==, 64);
-        g_assert_cmpint(run(f, NULL, NULL, "listen", "--count", "0", NULL), ==, 64);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "publish", NULL), ==, 64);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "publish", "a", "b", NULL), ==, 64);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "publish", "--timeout", "soon", "m", NULL), ==, 64);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "listen", "--count", "0", NULL), ==, 64);
 }
 
 static void test_publish_errors(Fixture *f, gconstpointer data) {
@@ -335,7 +298,7 @@ static void test_publish_errors(Fixture *f, gconstpointer data) {
         PylockerError error = PYLOCKER_ERROR_INIT;
 
         /* An unknown receiver: nothing published to anyone, a clear message, exit 1. */
-        g_assert_cmpint(run(f, &out, &err, "publish", "--to", "tester", "--to", "unknown", "m", NULL), ==, 1);
+        g_assert_cmpint(pylockctl_run(&f->h, &out, &err, "publish", "--to", "tester", "--to", "unknown", "m", NULL), ==, 1);
         g_assert_cmpstr(out, ==, "");
         g_assert_true(g_str_has_prefix(err, "pylockctl: Not published: "));
         g_assert_nonnull(strstr(err, "'unknown'"));
@@ -347,7 +310,7 @@ static void test_publish_errors(Fixture *f, gconstpointer data) {
         g_clear_pointer(&out, g_free);
         g_clear_pointer(&err, g_free);
         for (int i = 0;; i++) {
-                int status = run(f, &out, &err, "publish", "--no-self", "m", NULL);
+                int status = pylockctl_run(&f->h, &out, &err, "publish", "--no-self", "m", NULL);
 
                 g_assert_cmpint(status, ==, 0);
                 /* Until the daemon has seen the tester go, it is still a receiver. */
@@ -365,7 +328,7 @@ static void test_publish_errors(Fixture *f, gconstpointer data) {
 static void test_publish_limits(Fixture *f, gconstpointer data) {
         g_autofree char *err = NULL, *big = g_strnfill(65, 'x');
 
-        g_assert_cmpint(run(f, NULL, &err, "publish", "--to", "tester", big, NULL), ==, 1);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, &err, "publish", "--to", "tester", big, NULL), ==, 1);
         g_assert_nonnull(strstr(err, "longer than 64 bytes"));
 }
 
