@@ -5,5 +5,6 @@
 #include <pylocker/pylocker-client.h>
 #include <pylocker/pylocker-error.h>
 #include <pylocker/pylocker-filelock.h>
+#include <pylocker/pylocker-messages.h>
 
 #endif

@@ -115,6 +115,20 @@ int bus_locker_new_signal_to(Client *client, const char *member, sd_bus_message 
         return 0;
 }
 
+static int append_lock_paths(sd_bus_message *m, const Lock *lock) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "s");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < lock_get_n_paths(lock); i++) {
+                r = sd_bus_message_append_basic(m, 's', lock_get_path(lock, i));
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
 static int send_lock_expired(Manager *manager, Lock *lock) {
         Client *client = lock_owner_get_userdata(lock_get_owner(lock));
         g_autoptr(sd_bus_message) signal = NULL;
@@ -128,15 +142,7 @@ static int send_lock_expired(Manager *manager, Lock *lock) {
         r = sd_bus_message_append(signal, "s", lock_id_to_string(lock_get_id(lock), id));
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(signal, 'a', "s");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < lock_get_n_paths(lock); i++) {
-                r = sd_bus_message_append_basic(signal, 's', lock_get_path(lock, i));
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(signal);
+        r = append_lock_paths(signal, lock);
         if (r < 0)
                 return r;
 
@@ -518,15 +524,7 @@ static int method_list_locks(sd_bus_message *message, void *userdata, sd_bus_err
                 r = sd_bus_message_append(reply, "s", lock_id_to_string(lock_get_id(lock), id));
                 if (r < 0)
                         return r;
-                r = sd_bus_message_open_container(reply, 'a', "s");
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < lock_get_n_paths(lock); i++) {
-                        r = sd_bus_message_append_basic(reply, 's', lock_get_path(lock, i));
-                        if (r < 0)
-                                return r;
-                }
-                r = sd_bus_message_close_container(reply);
+                r = append_lock_paths(reply, lock);
                 if (r < 0)
                         return r;
                 r = sd_bus_message_append(reply, "sstbtt",

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "bus-locker.h"
 #include "bus-polkit.h"
 #include "client.h"
 #include "log.h"
@@ -189,27 +190,6 @@ static int lookup_action(sd_bus_message *message, PolkitAction *ret) {
         return -ENOENT;
 }
 
-static int caller_identity(Manager *manager, sd_bus_message *message, Client **ret_client, uid_t *ret_uid) {
-        g_autoptr(sd_bus_creds) creds = NULL;
-        const char *sender = sd_bus_message_get_sender(message);
-        Client *client;
-        int r;
-
-        client = sender ? g_hash_table_lookup(manager->clients, sender) :
-                          g_hash_table_lookup(manager->peer_clients, sd_bus_message_get_bus(message));
-        if (client) {
-                *ret_client = client;
-                *ret_uid = client->uid;
-                return 0;
-        }
-
-        r = sd_bus_query_sender_creds(message, SD_BUS_CREDS_EUID, &creds);
-        if (r < 0)
-                return r;
-        *ret_client = NULL;
-        return sd_bus_creds_get_euid(creds, ret_uid);
-}
-
 int bus_authorize_filter(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         Manager *manager = userdata;
@@ -235,13 +215,18 @@ int bus_authorize(Manager *manager, sd_bus_message *message, sd_bus_error *error
         PolkitQuery *query;
         PolkitAction action;
         Client *client;
-        uid_t uid;
         bool final;
         int r;
 
         r = lookup_action(message, &action);
         if (r < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "No authorization rule for this call.");
+
+        /* Every peer that calls becomes a client, authorized or not: its identity and polkit's final
+         * answers are then kept for its connection. */
+        r = bus_locker_get_client(manager, message, &client, error);
+        if (r < 0)
+                return r;
 
         /* The call comes round again with polkit's answer. */
         query = manager->polkit_registry ? g_hash_table_lookup(manager->polkit_registry, message) : NULL;
@@ -250,44 +235,38 @@ int bus_authorize(Manager *manager, sd_bus_message *message, sd_bus_error *error
                         /* Dispatched again before the answer: cannot happen, but never answer twice. */
                         return 0;
                 r = polkit_query_verdict(query, &final, error);
-                if (final && caller_identity(manager, message, &client, &uid) >= 0 && client)
+                if (final)
                         client->authorized[action] = r > 0 ? CLIENT_AUTH_ALLOWED : CLIENT_AUTH_DENIED;
                 g_hash_table_remove(manager->polkit_registry, message);
                 return r;
         }
 
-        r = caller_identity(manager, message, &client, &uid);
-        if (r < 0)
-                return r;
-
         /* A bridge peer proved it has the shared secret, which is all there is to know about it:
          * it may lock and publish like any client, but management stays with local root and
          * polkit's admins. Nobody on another machine can be asked for a password. */
-        if (client && client->transport == CLIENT_TRANSPORT_BRIDGE) {
+        if (client->transport == CLIENT_TRANSPORT_BRIDGE) {
                 if (action != POLKIT_ACTION_MANAGE)
                         return 1;
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                         "Bridge clients may not manage pylockerd.");
         }
 
-        if (uid == 0)
+        if (client->uid == 0)
                 return 1;
 
         if (manager->bus_kind != BUS_KIND_SYSTEM) {
                 /* A session bus: every peer is the bus owner's user, so there is nobody to ask. */
-                if (action != POLKIT_ACTION_MANAGE || uid == manager->uid)
+                if (action != POLKIT_ACTION_MANAGE || client->uid == manager->uid)
                         return 1;
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                         "Only root and the daemon's own user may manage pylockerd.");
         }
 
-        if (client && client->authorized[action] == CLIENT_AUTH_ALLOWED)
+        if (client->authorized[action] == CLIENT_AUTH_ALLOWED)
                 return 1;
-        if (client && client->authorized[action] == CLIENT_AUTH_DENIED)
+        if (client->authorized[action] == CLIENT_AUTH_DENIED)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized for %s.",
                                          polkit_action_to_string(action));
-        if (!client && !sd_bus_message_get_sender(message))
-                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "Unknown peer.");
 
         r = polkit_query_start(manager, message, client, action, error);
         if (r < 0)

@@ -27,6 +27,8 @@ static const Verb verbs[] = {
         { "clients",       verb_clients,       "List the daemon's clients" },
         { "status",        verb_status,        "Show the daemon's properties" },
         { "force-release", verb_force_release, "Release anyone's lock (admin)" },
+        { "publish",       verb_publish,       "Publish a message to some or every client" },
+        { "listen",        verb_listen,        "Print the messages published to this client" },
         { "file-lock",     verb_file_lock,     "Hold a pylocker lock file while a command runs" },
 };
 
@@ -111,7 +113,7 @@ static void help(FILE *f) {
                        "     --secret-file FILE     Shared secret of the bridge, with --remote\n"
                        "     --private-socket PATH  Try pylockerd's private socket at PATH first\n"
                        "     --no-private-socket    Always go through the bus\n"
-                       "     --json                 Print data as JSON (locks, clients, status)\n"
+                       "     --json                 Print data as JSON (locks, clients, status, publish, listen)\n"
                        "\n"
                        "Verbs:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)

@@ -33,6 +33,7 @@ typedef struct RunArgs {
         uint64_t ttl_usec;
         bool nonblock;
         bool shared;
+        bool quiet;
         char **paths;           /* NULL-terminated, g_strfreev */
         char **command;         /* into argv */
 } RunArgs;
@@ -64,6 +65,7 @@ static void help(void) {
                       "     --shared        Take a shared (reader) lock\n"
                       "     --ttl S         Lease of the lock, refreshed every third of it (default:\n"
                       "                     the daemon's MaxLockTime)\n"
+                      "     --quiet         Do not say on a terminal who holds what we wait for\n"
                       "\n"
                       "Exit status: CMD's (128+N if it was killed by signal N); 75 when the lock was\n"
                       "not had in time; 76 when the lock was lost while CMD ran (it expired, was\n"
@@ -88,6 +90,7 @@ static int parse_args(int argc, char *argv[], RunArgs *a) {
                 ARG_NONBLOCK,
                 ARG_SHARED,
                 ARG_TTL,
+                ARG_QUIET,
         };
         static const struct option options[] = {
                 { "help",     no_argument,       NULL, 'h'          },
@@ -95,6 +98,7 @@ static int parse_args(int argc, char *argv[], RunArgs *a) {
                 { "nonblock", no_argument,       NULL, ARG_NONBLOCK },
                 { "shared",   no_argument,       NULL, ARG_SHARED   },
                 { "ttl",      required_argument, NULL, ARG_TTL      },
+                { "quiet",    no_argument,       NULL, ARG_QUIET    },
                 {}
         };
         int c, r, n_opts = argc;
@@ -125,6 +129,9 @@ static int parse_args(int argc, char *argv[], RunArgs *a) {
                         break;
                 case ARG_SHARED:
                         a->shared = true;
+                        break;
+                case ARG_QUIET:
+                        a->quiet = true;
                         break;
                 case ARG_TTL:
                         r = parse_span("ttl", optarg, &a->ttl_usec);
@@ -225,6 +232,31 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* On a terminal, before waiting: who holds what we wait for. */
+static void say_who_holds(PylockerLocker *locker, char **paths) {
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLockInfo *infos = NULL;
+        size_t n = 0;
+
+        if (pylocker_locker_list_locks(locker, &infos, &n, &error) < 0)
+                return;
+
+        for (size_t i = 0; i < n; i++)
+                for (char **p = infos[i].paths; *p; p++) {
+                        g_autoptr(GDateTime) since = g_date_time_new_from_unix_local(
+                                (gint64) (infos[i].acquired_usec / USEC_PER_SEC));
+                        g_autofree char *when = since ? g_date_time_format(since, "%H:%M:%S") : g_strdup("?");
+
+                        if (!g_strv_contains((const char *const *) paths, *p))
+                                continue;
+                        (void) fprintf(stderr, "pylockctl: waiting for '%s', held by %s%s%s%s since %s%s\n", *p,
+                                       infos[i].owner_id, infos[i].owner_name[0] ? " (" : "", infos[i].owner_name,
+                                       infos[i].owner_name[0] ? ")" : "", when,
+                                       infos[i].shared ? " (shared)" : "");
+                }
+        pylocker_lock_info_array_free(infos, n);
+}
+
 int verb_run(int argc, char *argv[]) {
         RunArgs a = {};
         g_autoptr(PylockerLocker) locker = NULL;
@@ -257,7 +289,18 @@ int verb_run(int argc, char *argv[]) {
         options.ttl_usec = a.ttl_usec;
         options.shared = a.shared;
         options.nonblocking = a.nonblock;
-        r = pylocker_locker_acquire(locker, (const char *const *) a.paths, &options, &lock, &error);
+        if (!a.nonblock && !a.quiet && isatty(STDERR_FILENO)) {
+                /* Try once; when taken, say by whom, then wait in line like anyone. */
+                options.nonblocking = true;
+                r = pylocker_locker_acquire(locker, (const char *const *) a.paths, &options, &lock, &error);
+                options.nonblocking = false;
+                if (r == -ETIMEDOUT) {
+                        say_who_holds(locker, a.paths);
+                        error = (PylockerError) PYLOCKER_ERROR_INIT;
+                        r = pylocker_locker_acquire(locker, (const char *const *) a.paths, &options, &lock, &error);
+                }
+        } else
+                r = pylocker_locker_acquire(locker, (const char *const *) a.paths, &options, &lock, &error);
         g_strfreev(a.paths);
         if (r == -ETIMEDOUT)
                 return cli_error(EXIT_LOCK_TIMEOUT, "Lock on '%s' not had%s.", joined,

@@ -43,3 +43,5 @@ int verb_locks(int argc, char *argv[]);
 int verb_clients(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
 int verb_force_release(int argc, char *argv[]);
+int verb_publish(int argc, char *argv[]);
+int verb_listen(int argc, char *argv[]);

@@ -263,6 +263,8 @@ static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus
         return 0;
 }
 
+static int status_update(Manager *manager);
+
 static int on_name_acquired(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
         Manager *manager = userdata;
         const sd_bus_error *error = sd_bus_message_get_error(message);
@@ -280,7 +282,12 @@ static int on_name_acquired(sd_bus_message *message, void *userdata, sd_bus_erro
         if (manager->direct_socket_wanted && direct_socket_listen(manager, manager->direct_socket_wanted) < 0)
                 log_warning("Serving on the bus only; clients fall back to it.");
 
-        (void) sd_notify(false, "READY=1\nSTATUS=Serving " PYLOCKER_BUS_NAME);
+        (void) sd_notify(false, "READY=1");
+        /* Counts from now on, whatever was reported before. */
+        g_clear_pointer(&manager->status_sent, g_free);
+        manager->status_sent_usec = 0;
+        if (manager->status_source)
+                (void) status_update(manager);
         manager_update_idle(manager);
         return 0;
 }

@@ -9,6 +9,7 @@
 #include <systemd/sd-event.h>
 
 #include <pylocker/pylocker-client.h>
+#include <pylocker/pylocker-messages.h>
 
 #define PYLOCKER_SERVICE "org.pylocker.Locker"
 #define PYLOCKER_OBJECT "/org/pylocker/Locker"
@@ -56,6 +57,9 @@ struct PylockerLocker {
         PylockerLockLostFunc lost_callback;
         void *lost_userdata;
 
+        PylockerMessageFunc message_callback;
+        void *message_userdata;
+
         /* The loop the locker is attached to, kept across restarts. */
         sd_event *event;
         int64_t event_priority;
@@ -96,10 +100,37 @@ PylockerLock *locker_find_owned(PylockerLocker *l, const char *id);
 int locker_read_properties(sd_bus_message *reply, PylockerStatus *status);
 
 /* client-lock.c */
+/* An asynchronous call: exactly one of the callbacks is set. */
+struct PendingCall {
+        PylockerLocker *locker;
+        sd_bus_slot *slot;
+        /* Acquire: what the lock object will say; the reply does not repeat it. */
+        char **paths;
+        bool shared;
+        uint64_t ttl_usec;
+        PylockerAcquireFunc acquire_callback;
+        /* Release. */
+        char *lock_id;
+        PylockerReleaseFunc release_callback;
+        /* Publish. */
+        PylockerPublishFunc publish_callback;
+        void *userdata;
+};
+
+PendingCall *pending_call_free(PendingCall *p);
+/* Takes a call out of its locker's list, when its reply came. */
+void pending_call_detach(PendingCall *p);
+/* Sends m with handler(reply, p) for the answer; on failure frees p. */
+int pending_call_send(PylockerLocker *l, sd_bus_message *m, uint64_t call_timeout, PendingCall *p,
+                      sd_bus_message_handler_t handler, PylockerError *error);
 PylockerLock *lock_new(PylockerLocker *l, const char *id, const char *const *paths, uint64_t token, bool shared,
                        uint64_t expires_usec);
 /* Drops every pending call; with a negative code their callbacks get it, with 0 they are not called. */
 void pending_call_fail_all(PylockerLocker *l, int code);
+
+/* client-messages.c */
+/* MessagePublished from the daemon: to the message callback. */
+void locker_on_message_published(PylockerLocker *l, sd_bus_message *m);
 
 /* client-loop.c */
 int loop_attach_bus(PylockerLocker *l);

@@ -14,21 +14,7 @@
 #include "macro.h"
 #include "sd-cleanup.h"
 
-struct PendingCall {
-        PylockerLocker *locker;
-        sd_bus_slot *slot;
-        /* Acquire: what the lock object will say; the reply does not repeat it. */
-        char **paths;
-        bool shared;
-        uint64_t ttl_usec;
-        PylockerAcquireFunc acquire_callback;
-        /* Release. */
-        char *lock_id;
-        PylockerReleaseFunc release_callback;
-        void *userdata;
-};
-
-static PendingCall *pending_call_free(PendingCall *p) {
+PendingCall *pending_call_free(PendingCall *p) {
         if (!p)
                 return NULL;
         sd_bus_slot_unref(p->slot);
@@ -261,7 +247,7 @@ _public_ int pylocker_locker_acquire_handle(PylockerLocker *locker, const char *
         return acquire_blocking(locker, "AcquireHandle", paths, options, ret, ret_fd, error);
 }
 
-static void pending_call_detach(PendingCall *p) {
+void pending_call_detach(PendingCall *p) {
         (void) g_ptr_array_remove_fast(p->locker->pending, p);
 }
 
@@ -288,8 +274,8 @@ static int on_acquire_reply(sd_bus_message *reply, void *userdata, sd_bus_error 
 
 static int on_release_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error);
 
-static int pending_call_send(PylockerLocker *l, sd_bus_message *m, uint64_t call_timeout, PendingCall *p,
-                             sd_bus_message_handler_t handler, PylockerError *error) {
+int pending_call_send(PylockerLocker *l, sd_bus_message *m, uint64_t call_timeout, PendingCall *p,
+                      sd_bus_message_handler_t handler, PylockerError *error) {
         int r;
 
         r = sd_bus_call_async(l->bus, &p->slot, m, handler, p, call_timeout);
@@ -472,6 +458,8 @@ void pending_call_fail_all(PylockerLocker *l, int code) {
                         p->acquire_callback(l, code, NULL, &error, p->userdata);
                 else if (notify && p->release_callback)
                         p->release_callback(l, code, &error, p->userdata);
+                else if (notify && p->publish_callback)
+                        p->publish_callback(l, code, NULL, &error, p->userdata);
                 pending_call_free(p);
         }
 }

@@ -261,7 +261,7 @@ static void on_name_owner_changed(PylockerLocker *l, sd_bus_message *m) {
         locker_set_lost(l);
 }
 
-/* One filter instead of matches: the signals we want are unicast (LockExpired), local
+/* One filter instead of matches: the signals we want are unicast (LockExpired, MessagePublished), local
  * (Disconnected), or matched on the bus by the AddMatch rules sent at connect. */
 static int locker_filter(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         PylockerLocker *l = userdata;
@@ -286,6 +286,9 @@ static int locker_filter(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         if (from_daemon && sd_bus_message_is_signal(m, PYLOCKER_IFACE, "LockExpired") &&
             g_strcmp0(sd_bus_message_get_path(m), PYLOCKER_OBJECT) == 0)
                 on_lock_expired(l, m);
+        else if (from_daemon && sd_bus_message_is_signal(m, PYLOCKER_IFACE, "MessagePublished") &&
+                 g_strcmp0(sd_bus_message_get_path(m), PYLOCKER_OBJECT) == 0)
+                locker_on_message_published(l, m);
         else if (from_daemon && sd_bus_message_is_signal(m, "org.freedesktop.DBus.Properties", "PropertiesChanged") &&
                  g_strcmp0(sd_bus_message_get_path(m), PYLOCKER_OBJECT) == 0)
                 on_properties_changed(l, m);
@@ -533,9 +536,9 @@ static int locker_connect(PylockerLocker *l, PylockerError *error) {
 
         r = bus_new_bus(l, &l->bus);
         if (r < 0)
-                return pylocker_error_setf(error, r, "Failed to connect to the %s bus%s%s: %s",
+                return pylocker_error_setf(error, r, "cannot reach org.pylocker.Locker on the %s bus%s%s: %s",
                                            l->transport == PYLOCKER_TRANSPORT_SYSTEM ? "system" :
-                                           l->transport == PYLOCKER_TRANSPORT_USER ? "user" : "D-Bus",
+                                           l->transport == PYLOCKER_TRANSPORT_USER ? "session" : "D-Bus",
                                            l->address ? " at " : "", l->address ?: "", g_strerror(-r));
         r = locker_handshake(l, error);
         if (r < 0) {

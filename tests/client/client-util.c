@@ -1,7 +1,10 @@
 /* Helpers of the client library's tests. */
 #undef G_DISABLE_ASSERT
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include "client-util.h"
 
@@ -125,4 +128,43 @@ size_t test_count_locks(PylockerLocker *l) {
         g_assert_cmpint(pylocker_locker_list_locks(l, &infos, &n, &error), ==, 0);
         pylocker_lock_info_array_free(infos, n);
         return n;
+}
+
+void pylockctl_child_setup(void *data) {
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+GPtrArray *pylockctl_argv(Harness *h, va_list ap) {
+        GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+        const char *arg;
+
+        g_ptr_array_add(argv, g_strdup(g_getenv("PYLOCKCTL")));
+        g_ptr_array_add(argv, g_strdup("--address"));
+        g_ptr_array_add(argv, g_strdup(h->bus_address));
+        while ((arg = va_arg(ap, const char *)))
+                g_ptr_array_add(argv, g_strdup(arg));
+        g_ptr_array_add(argv, NULL);
+        return argv;
+}
+
+int pylockctl_run(Harness *h, char **ret_out, char **ret_err, ...) {
+        g_autoptr(GPtrArray) argv = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = NULL, *err = NULL;
+        int status;
+        va_list ap;
+
+        va_start(ap, ret_err);
+        argv = pylockctl_argv(h, ap);
+        va_end(ap);
+
+        g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, pylockctl_child_setup, NULL,
+                                   &out, &err, &status, &error));
+        g_assert_no_error(error);
+        g_test_message("stdout: %s\nstderr: %s", out, err);
+        if (ret_out)
+                *ret_out = g_steal_pointer(&out);
+        if (ret_err)
+                *ret_err = g_steal_pointer(&err);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

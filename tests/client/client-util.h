@@ -1,6 +1,7 @@
 /* Helpers of the client library's tests: lockers on the harness's bus, pumping them, lost-lock records. */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 
 #include <glib.h>
@@ -46,3 +47,10 @@ void on_release_result(PylockerLocker *locker, int r, const PylockerError *error
 
 /* Number of locks ListLocks shows, through the given locker. */
 size_t test_count_locks(PylockerLocker *l);
+
+/* pylockctl, run against the harness's bus. */
+void pylockctl_child_setup(void *data);
+/* argv for "pylockctl --address BUS" and the NULL-terminated arguments in ap (g_ptr_array_unref). */
+GPtrArray *pylockctl_argv(Harness *h, va_list ap);
+/* Runs it to the end; returns its exit status as a shell says it (128+N for signal N). */
+int pylockctl_run(Harness *h, char **ret_out, char **ret_err, ...);

@@ -126,6 +126,65 @@ static void test_async(Fixture *f, gconstpointer data) {
         pylocker_locker_unref(l);
 }
 
+
+/* Two processes, each with its own locker: the second waits until the first lets go. */
+static void test_contention_processes(Fixture *f, gconstpointer data) {
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLock *lock = NULL;
+        int to_parent[2], to_child[2], status;
+        char buf[64] = {};
+        uint64_t child_token;
+        gint64 released_at;
+        pid_t pid;
+
+        g_assert_cmpint(pipe(to_parent), ==, 0);
+        g_assert_cmpint(pipe(to_child), ==, 0);
+        pid = fork();
+        g_assert_cmpint(pid, >=, 0);
+        if (pid == 0) {
+                PylockerLocker *l;
+                PylockerLock *held = NULL;
+                char go;
+
+                close(to_parent[0]);
+                close(to_child[1]);
+                l = test_locker_open(&f->h, "child", NULL);
+                if (pylocker_locker_acquire_path(l, "/procs", NULL, &held, &error) < 0)
+                        _exit(2);
+                g_snprintf(buf, sizeof(buf), "%" G_GUINT64_FORMAT, (guint64) pylocker_lock_get_token(held));
+                if (write(to_parent[1], buf, strlen(buf)) < 0 || read(to_child[0], &go, 1) != 1)
+                        _exit(3);
+                g_usleep(300 * 1000);
+                _exit(pylocker_lock_release(held, &error) == 1 ? 0 : 4);
+        }
+        close(to_parent[1]);
+        close(to_child[0]);
+        g_assert_cmpint(read(to_parent[0], buf, sizeof(buf) - 1), >, 0);
+        child_token = g_ascii_strtoull(buf, NULL, 10);
+
+        {
+                PylockerLocker *l = test_locker_open(&f->h, "parent", NULL);
+                PylockerAcquireOptions options = PYLOCKER_ACQUIRE_OPTIONS_INIT;
+
+                /* Taken by the child: nonblocking fails, blocking waits for its release. */
+                options.nonblocking = 1;
+                g_assert_cmpint(pylocker_locker_acquire_path(l, "/procs", &options, &lock, &error), ==, -ETIMEDOUT);
+                g_assert_cmpint(write(to_child[1], "g", 1), ==, 1);
+                released_at = g_get_monotonic_time();
+                g_assert_cmpint(pylocker_locker_acquire_path(l, "/procs", NULL, &lock, &error), ==, 0);
+                g_assert_cmpint(g_get_monotonic_time() - released_at, >=, 250 * 1000);
+                g_assert_cmpuint(pylocker_lock_get_token(lock), >, child_token);
+                g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+                g_assert_true(WIFEXITED(status));
+                g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+                g_assert_cmpint(pylocker_lock_release(lock, &error), ==, 1);
+                pylocker_lock_unref(lock);
+                pylocker_locker_unref(l);
+        }
+        close(to_parent[0]);
+        close(to_child[1]);
+}
+
 static void test_contention(Fixture *f, gconstpointer data) {
         PylockerLocker *a = test_locker_open(&f->h, "a", NULL), *b = test_locker_open(&f->h, "b", NULL);
         PylockerLocker *lockers[] = { a, b, NULL };
@@ -901,6 +960,7 @@ int main(int argc, char *argv[]) {
         ADD("/client/acquire-release/blocking", test_blocking, NULL);
         ADD("/client/acquire-release/async", test_async, NULL);
         ADD("/client/contention/hand-over", test_contention, NULL);
+        ADD("/client/contention/two-processes", test_contention_processes, NULL);
         ADD("/client/acquire/timeout-and-nonblocking", test_timeout, NULL);
         ADD("/client/release/codes-and-not-owner", test_release_codes, NULL);
         ADD("/client/lost/expiry", test_lost_expiry, NULL);

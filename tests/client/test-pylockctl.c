@@ -36,46 +36,8 @@ static void fixture_teardown(Fixture *f, gconstpointer data) {
         harness_stop(&f->h);
 }
 
-static void child_setup(gpointer data) {
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
 
-static GPtrArray *pylockctl_argv(Fixture *f, va_list ap) {
-        GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
-        const char *arg;
 
-        g_ptr_array_add(argv, g_strdup(g_getenv("PYLOCKCTL")));
-        g_ptr_array_add(argv, g_strdup("--address"));
-        g_ptr_array_add(argv, g_strdup(f->h.bus_address));
-        while ((arg = va_arg(ap, const char *)))
-                g_ptr_array_add(argv, g_strdup(arg));
-        g_ptr_array_add(argv, NULL);
-        return argv;
-}
-
-/* Runs pylockctl --address BUS with the arguments (NULL-terminated); returns its exit status as a
- * shell says it. */
-static int run(Fixture *f, char **ret_out, char **ret_err, ...) {
-        g_autoptr(GPtrArray) argv = NULL;
-        g_autoptr(GError) error = NULL;
-        g_autofree char *out = NULL, *err = NULL;
-        int status;
-        va_list ap;
-
-        va_start(ap, ret_err);
-        argv = pylockctl_argv(f, ap);
-        va_end(ap);
-
-        g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, child_setup, NULL, &out, &err,
-                                   &status, &error));
-        g_assert_no_error(error);
-        g_test_message("stdout: %s\nstderr: %s", out, err);
-        if (ret_out)
-                *ret_out = g_steal_pointer(&out);
-        if (ret_err)
-                *ret_err = g_steal_pointer(&err);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 static void spawn(Fixture *f, ...) {
         g_autoptr(GPtrArray) argv = NULL;
@@ -83,9 +45,9 @@ static void spawn(Fixture *f, ...) {
         va_list ap;
 
         va_start(ap, f);
-        argv = pylockctl_argv(f, ap);
+        argv = pylockctl_argv(&f->h, ap);
         va_end(ap);
-        g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL,
+        g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, pylockctl_child_setup, NULL,
                                     &f->pid, &error));
         g_assert_no_error(error);
 }
@@ -129,7 +91,7 @@ static void test_run_env_and_status(Fixture *f, gconstpointer data) {
         g_autofree char *out = NULL;
         g_auto(GStrv) words = NULL;
 
-        g_assert_cmpint(run(f, &out, NULL, "run", "/env", "/env2", "--",
+        g_assert_cmpint(pylockctl_run(&f->h, &out, NULL, "run", "/env", "/env2", "--",
                             "sh", "-c", "printf '%s %s' \"$PYLOCKER_LOCK_ID\" \"$PYLOCKER_TOKEN\"; exit 3", NULL),
                         ==, 3);
         words = g_strsplit(out, " ", -1);
@@ -140,14 +102,14 @@ static void test_run_env_and_status(Fixture *f, gconstpointer data) {
         /* Released when CMD ended. */
         g_assert_cmpuint(test_count_locks(f->l), ==, 0);
 
-        g_assert_cmpint(run(f, NULL, NULL, "run", "/env", "--", "sh", "-c", "kill -KILL $$", NULL), ==, 128 + SIGKILL);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "run", "/env", "--", "sh", "-c", "kill -KILL $$", NULL), ==, 128 + SIGKILL);
         g_clear_pointer(&out, g_free);
-        g_assert_cmpint(run(f, NULL, &out, "run", "/env", "--", "true", NULL), ==, 0);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, &out, "run", "/env", "--", "true", NULL), ==, 0);
         /* Released by pylockctl itself, not by its disconnect: nothing to warn about. */
         g_assert_cmpstr(out, ==, "");
-        g_assert_cmpint(run(f, NULL, NULL, "run", "/env", "--", "/nonexistent/command", NULL), ==, 127);
-        g_assert_cmpint(run(f, NULL, NULL, "run", "--", "true", NULL), ==, 64);
-        g_assert_cmpint(run(f, NULL, NULL, "run", "/env", NULL), ==, 64);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "run", "/env", "--", "/nonexistent/command", NULL), ==, 127);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "run", "--", "true", NULL), ==, 64);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "run", "/env", NULL), ==, 64);
         g_assert_cmpuint(test_count_locks(f->l), ==, 0);
 }
 
@@ -160,18 +122,62 @@ static void test_run_timeout(Fixture *f, gconstpointer data) {
         g_assert_cmpint(pylocker_locker_acquire_path(f->l, "/busy", NULL, &held, &error), ==, 0);
 
         start = g_get_monotonic_time();
-        g_assert_cmpint(run(f, NULL, &err, "run", "--timeout", "0.3", "/busy", "--", "true", NULL), ==, 75);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, &err, "run", "--timeout", "0.3", "/busy", "--", "true", NULL), ==, 75);
         g_assert_cmpint(g_get_monotonic_time() - start, >=, 300 * 1000);
         g_assert_nonnull(strstr(err, "/busy"));
 
         /* --nonblock: at once. */
         start = g_get_monotonic_time();
-        g_assert_cmpint(run(f, NULL, NULL, "run", "--nonblock", "/busy", "--", "true", NULL), ==, 75);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "run", "--nonblock", "/busy", "--", "true", NULL), ==, 75);
         g_assert_cmpint(g_get_monotonic_time() - start, <, 2 * 1000 * 1000);
-        g_assert_cmpint(run(f, NULL, NULL, "run", "--nonblock", "/free", "--", "true", NULL), ==, 0);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "run", "--nonblock", "/free", "--", "true", NULL), ==, 0);
 
         /* Shared with a shared holder: fine; with the exclusive one: not. */
-        g_assert_cmpint(run(f, NULL, NULL, "run", "--nonblock", "--shared", "/busy", "--", "true", NULL), ==, 75);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "run", "--nonblock", "--shared", "/busy", "--", "true", NULL), ==, 75);
+
+        g_assert_cmpint(pylocker_lock_release(held, &error), ==, 1);
+        pylocker_lock_unref(held);
+}
+
+
+/* On a terminal (a pty from script(1)), run says who holds what it waits for, unless --quiet. */
+static void test_run_says_who_holds(Fixture *f, gconstpointer data) {
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLock *held = NULL;
+
+        g_assert_cmpint(pylocker_locker_acquire_path(f->l, "/held", NULL, &held, &error), ==, 0);
+
+        for (int quiet = 0; quiet <= 1; quiet++) {
+                g_autofree char *q_ctl = g_shell_quote(g_getenv("PYLOCKCTL"));
+                g_autofree char *q_addr = g_shell_quote(f->h.bus_address);
+                g_autofree char *cmd = g_strdup_printf("%s --address %s run --timeout 0.3 %s /held -- true", q_ctl,
+                                                       q_addr, quiet ? "--quiet" : "");
+                g_autofree char *out = NULL, *expected = NULL;
+                g_autoptr(GError) gerror = NULL;
+                int status;
+
+                g_assert_true(g_spawn_sync(NULL, (char *[]) { "script", "-qec", cmd, "/dev/null", NULL }, NULL,
+                                           G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, pylockctl_child_setup, NULL, &out,
+                                           NULL, &status, &gerror));
+                g_assert_no_error(gerror);
+                g_test_message("terminal: %s", out);
+                g_assert_true(WIFEXITED(status));
+                g_assert_cmpint(WEXITSTATUS(status), ==, 75);
+                expected = g_strdup_printf("waiting for '/held', held by %s (test-holder) since ",
+                                           pylocker_locker_get_client_id(f->l));
+                if (quiet)
+                        g_assert_null(strstr(out, "waiting for"));
+                else
+                        g_assert_nonnull(strstr(out, expected));
+        }
+
+        /* Not on a terminal: silent. */
+        {
+                g_autofree char *err = NULL;
+
+                g_assert_cmpint(pylockctl_run(&f->h, NULL, &err, "run", "--timeout", "0.3", "/held", "--", "true", NULL), ==, 75);
+                g_assert_null(strstr(err, "waiting for"));
+        }
 
         g_assert_cmpint(pylocker_lock_release(held, &error), ==, 1);
         pylocker_lock_unref(held);
@@ -207,7 +213,7 @@ static void test_run_force_released(Fixture *f, gconstpointer data) {
 
 static void test_run_refreshes_lease(Fixture *f, gconstpointer data) {
         /* A lease of 300 ms outlived by CMD: only the refreshes keep it. */
-        g_assert_cmpint(run(f, NULL, NULL, "run", "--ttl", "0.3", "/lease", "--", "sleep", "1.2", NULL), ==, 0);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "run", "--ttl", "0.3", "/lease", "--", "sleep", "1.2", NULL), ==, 0);
         g_assert_cmpuint(test_count_locks(f->l), ==, 0);
 }
 
@@ -245,11 +251,11 @@ static void test_locks(Fixture *f, gconstpointer data) {
         JsonArray *array, *paths;
         JsonObject *lock = NULL;
 
-        g_assert_cmpint(run(f, &out, NULL, "locks", NULL), ==, 0);
+        g_assert_cmpint(pylockctl_run(&f->h, &out, NULL, "locks", NULL), ==, 0);
         g_assert_cmpstr(out, ==, "No locks.\n");
 
         g_assert_cmpint(pylocker_locker_acquire(f->l, PATHS("/j1", "/j2"), NULL, &held, &error), ==, 0);
-        g_assert_cmpint(run(f, &text, NULL, "locks", "--json", NULL), ==, 0);
+        g_assert_cmpint(pylockctl_run(&f->h, &text, NULL, "locks", "--json", NULL), ==, 0);
         root = parse_json(text);
         g_assert_true(JSON_NODE_HOLDS_ARRAY(root));
         array = json_node_get_array(root);
@@ -269,10 +275,10 @@ static void test_locks(Fixture *f, gconstpointer data) {
 
         /* The global --json works too; the table shows the same lock. */
         g_clear_pointer(&text, g_free);
-        g_assert_cmpint(run(f, &text, NULL, "--json", "locks", NULL), ==, 0);
+        g_assert_cmpint(pylockctl_run(&f->h, &text, NULL, "--json", "locks", NULL), ==, 0);
         g_assert_nonnull(strstr(text, pylocker_lock_get_id(held)));
         g_clear_pointer(&out, g_free);
-        g_assert_cmpint(run(f, &out, NULL, "locks", NULL), ==, 0);
+        g_assert_cmpint(pylockctl_run(&f->h, &out, NULL, "locks", NULL), ==, 0);
         g_assert_true(g_str_has_prefix(out, "LOCK ID"));
         g_assert_nonnull(strstr(out, pylocker_lock_get_id(held)));
         g_assert_nonnull(strstr(out, "test-holder"));
@@ -287,7 +293,7 @@ static void test_clients_and_status(Fixture *f, gconstpointer data) {
         JsonArray *array;
         bool found = false;
 
-        g_assert_cmpint(run(f, &text, NULL, "clients", "--json", NULL), ==, 0);
+        g_assert_cmpint(pylockctl_run(&f->h, &text, NULL, "clients", "--json", NULL), ==, 0);
         root = parse_json(text);
         array = json_node_get_array(root);
         for (guint i = 0; i < json_array_get_length(array); i++) {
@@ -302,7 +308,7 @@ static void test_clients_and_status(Fixture *f, gconstpointer data) {
         }
         g_assert_true(found);
 
-        g_assert_cmpint(run(f, &out, NULL, "status", NULL), ==, 0);
+        g_assert_cmpint(pylockctl_run(&f->h, &out, NULL, "status", NULL), ==, 0);
         expect = g_strdup_printf("Version: %s\n", g_getenv("PYLOCKER_VERSION"));
         g_assert_nonnull(strstr(out, expect));
         g_assert_nonnull(strstr(out, "MaxLockTime: "));
@@ -313,7 +319,7 @@ static void test_clients_and_status(Fixture *f, gconstpointer data) {
 
         g_clear_pointer(&text, g_free);
         g_clear_pointer(&root, json_node_unref);
-        g_assert_cmpint(run(f, &text, NULL, "status", "--json", NULL), ==, 0);
+        g_assert_cmpint(pylockctl_run(&f->h, &text, NULL, "status", "--json", NULL), ==, 0);
         root = parse_json(text);
         g_assert_cmpstr(json_object_get_string_member(json_node_get_object(root), "Version"), ==,
                         g_getenv("PYLOCKER_VERSION"));
@@ -327,16 +333,16 @@ static void test_force_release_and_remote(Fixture *f, gconstpointer data) {
         g_autofree char *err = NULL;
 
         g_assert_cmpint(pylocker_locker_acquire_path(f->l, "/admin", NULL, &held, &error), ==, 0);
-        g_assert_cmpint(run(f, NULL, NULL, "force-release", pylocker_lock_get_id(held), NULL), ==, 0);
-        g_assert_cmpint(run(f, NULL, NULL, "force-release", pylocker_lock_get_id(held), NULL), ==, 1);
-        g_assert_cmpint(run(f, NULL, NULL, "force-release", "not-an-id", NULL), ==, 64);
-        g_assert_cmpint(run(f, NULL, NULL, "force-release", NULL), ==, 64);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "force-release", pylocker_lock_get_id(held), NULL), ==, 0);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "force-release", pylocker_lock_get_id(held), NULL), ==, 1);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "force-release", "not-an-id", NULL), ==, 64);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "force-release", NULL), ==, 64);
 
         /* The secret file is checked before anything goes on the network. */
-        g_assert_cmpint(run(f, NULL, &err, "--remote", "host.example:7000", "--secret-file", "/dev/null", "status",
-                            NULL), ==, 1);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, &err, "--remote", "host.example:7000", "--secret-file", "/dev/null",
+                                      "status", NULL), ==, 1);
         g_assert_nonnull(strstr(err, "not a regular file"));
-        g_assert_cmpint(run(f, NULL, NULL, "--remote", "host.example:7000", "status", NULL), ==, 64);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "--remote", "host.example:7000", "status", NULL), ==, 64);
 
         pylocker_lock_unref(held);
 }
@@ -345,6 +351,7 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
 #define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+        ADD("/pylockctl/run/says-who-holds", test_run_says_who_holds);
         ADD("/pylockctl/run/env-and-status", test_run_env_and_status);
         ADD("/pylockctl/run/timeout-and-nonblock", test_run_timeout);
         ADD("/pylockctl/run/force-released", test_run_force_released);

@@ -402,10 +402,25 @@ void harness_disconnect(Harness *h, sd_bus *bus) {
         sd_bus_flush_close_unref(bus);
 }
 
+/* The daemon's sd_notify() blocks once the socket's queue is full: keep reading it. */
+static void drain_notify(Harness *h) {
+        char buf[4096];
+        ssize_t n;
+
+        if (h->notify_fd <= 0)
+                return;
+        while ((n = recv(h->notify_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+                buf[n] = 0;
+                g_string_append_printf(h->notify_log, "%s\n", buf);
+        }
+}
+
 static bool pump_once(Harness *h, int poll_ms) {
         struct pollfd fds[64];
         bool progress = false;
         guint n = MIN(h->clients->len, G_N_ELEMENTS(fds));
+
+        drain_notify(h);
 
         for (guint i = 0; i < n; i++) {
                 sd_bus *bus = h->clients->pdata[i];

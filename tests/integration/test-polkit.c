@@ -2,7 +2,9 @@
  * the repo's polkit actions: root, an unprivileged user made by the test, and a user granted by a
  * group rule. Needs root. */
 #undef G_DISABLE_ASSERT
+#include <errno.h>
 #include <grp.h>
+#include <stdlib.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,7 +49,17 @@ static void run_quiet(const char *const *argv) {
         g_assert_true(g_spawn_check_wait_status(status, NULL));
 }
 
-/* Users and groups of an earlier run that died before removing them. */
+/* Whether a name like pylkt1234u belongs to a test process that is gone. */
+static bool stale_name(const char *name) {
+        long pid;
+
+        if (!g_str_has_prefix(name, "pylkt"))
+                return false;
+        pid = strtol(name + 5, NULL, 10);
+        return pid > 0 && kill((pid_t) pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Users and groups of an earlier run that died before removing them (not of one still running). */
 static void users_remove_stale(void) {
         struct passwd *pw;
         struct group *gr;
@@ -56,12 +68,12 @@ static void users_remove_stale(void) {
 
         setpwent();
         while ((pw = getpwent()))
-                if (g_str_has_prefix(pw->pw_name, "pylkt"))
+                if (stale_name(pw->pw_name))
                         g_ptr_array_add(users, g_strdup(pw->pw_name));
         endpwent();
         setgrent();
         while ((gr = getgrent()))
-                if (g_str_has_prefix(gr->gr_name, "pylkt"))
+                if (stale_name(gr->gr_name))
                         g_ptr_array_add(groups, g_strdup(gr->gr_name));
         endgrent();
 

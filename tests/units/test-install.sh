@@ -44,6 +44,26 @@ expect "$prefix/share/dbus-1/interfaces/org.pylocker.Locker.xml"
 expect "$prefix/$libexecdir/pylockerd"
 expect "$prefix/bin/pylockctl"
 
+# A program outside the tree builds against the installed library, found by pkg-config.
+libdir=$(meson introspect "$build_dir" --buildoptions | python3 -c \
+    'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "libdir"))')
+pcdir="$dest$prefix/$libdir/pkgconfig"
+check "libpylocker-dbus.pc is installed" test -f "$pcdir/libpylocker-dbus.pc"
+# The installed .pc as it would read had the files been installed to / (its prefix moved to DESTDIR).
+outside=$(mktemp -d)
+mkdir "$outside/pc"
+sed "s|^prefix=.*|prefix=$dest$prefix|" "$pcdir/libpylocker-dbus.pc" > "$outside/pc/libpylocker-dbus.pc"
+flags=$(PKG_CONFIG_PATH="$outside/pc" pkg-config --cflags --libs libpylocker-dbus 2>&1)
+check "pkg-config --cflags --libs libpylocker-dbus works" \
+    env PKG_CONFIG_PATH="$outside/pc" pkg-config --exists libpylocker-dbus
+cp "$(dirname "$0")/../../examples/acquire.c" "$outside/"
+# shellcheck disable=SC2086
+check "the C example compiles and links against the installed library" \
+    cc -Werror -Wall -o "$outside/acquire" "$outside/acquire.c" $flags
+check "only the public API is exported" \
+    bash -c "! nm -D --defined-only '$dest$prefix/$libdir/libpylocker-dbus.so.0' | awk '{print \$3}' | grep -v '^pylocker_' | grep -v '^LIBPYLOCKER' | grep -q ."
+rm -rf "$outside"
+
 # The units point at the installed daemon; systemd-analyze wants it to exist, so verify copies
 # whose ExecStart= points into DESTDIR.
 units=$(mktemp -d)

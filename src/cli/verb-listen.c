@@ -1,0 +1,232 @@
+/* pylockctl listen: registers with pylockerd and prints each message it receives, one line each. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <systemd/sd-event.h>
+
+#include <pylocker/pylocker.h>
+
+#include "sd-cleanup.h"
+#include "time-util.h"
+#include "verbs.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLocker, pylocker_locker_unref)
+
+typedef struct Listen {
+        sd_event *event;
+        uint64_t count;         /* 0: until a signal */
+        uint64_t received;
+        int status;             /* exit status, once done */
+        bool done;
+} Listen;
+
+static void help(void) {
+        (void) printf("Usage: pylockctl [GLOBAL-OPTIONS] listen [OPTIONS]\n"
+                      "\n"
+                      "Registers with pylockerd and prints each message published to it, one line\n"
+                      "each: time received, sender's client id, message (control characters and\n"
+                      "backslashes escaped C-style, so a message is always one line). Each message\n"
+                      "is taken out of the inbox once printed.\n"
+                      "\n"
+                      "Options:\n"
+                      "  -h --help          Show this help\n"
+                      "     --count N       Exit after N messages (default: run until SIGTERM/SIGINT)\n"
+                      "     --name NAME     Register with this name, so publishers can use --to NAME\n"
+                      "     --json          One JSON object a line: publication_id, sender, message,\n"
+                      "                     expires_usec (CLOCK_REALTIME microseconds, 0 = never)\n"
+                      "\n"
+                      "Exit status: 0 after N messages, or on SIGTERM or SIGINT; 64 on a usage error;\n"
+                      "1 on any other error (pylockerd went away, the name is taken).\n");
+}
+
+/* The message as one printable line: C escapes for control characters (C0, DEL, C1), the Unicode
+ * line and paragraph separators and the backslash; other UTF-8 as it is. */
+static char *escape_line(const char *s) {
+        GString *out = g_string_sized_new(strlen(s));
+
+        for (const char *p = s; *p; p = g_utf8_next_char(p)) {
+                gunichar c = g_utf8_get_char(p);
+
+                switch (c) {
+                case '\\':
+                        g_string_append(out, "\\\\");
+                        break;
+                case '\n':
+                        g_string_append(out, "\\n");
+                        break;
+                case '\r':
+                        g_string_append(out, "\\r");
+                        break;
+                case '\t':
+                        g_string_append(out, "\\t");
+                        break;
+                default:
+                        if (c < 0x20 || c == 0x7f)
+                                g_string_append_printf(out, "\\x%02x", (unsigned) c);
+                        else if ((c >= 0x80 && c < 0xa0) || c == 0x2028 || c == 0x2029)
+                                g_string_append_printf(out, "\\u%04x", (unsigned) c);
+                        else
+                                g_string_append_len(out, p, g_utf8_next_char(p) - p);
+                }
+        }
+        return g_string_free(out, FALSE);
+}
+
+static char *format_json(const PylockerPublication *p) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = NULL;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "publication_id");
+        json_builder_add_string_value(b, p->publication_id);
+        json_builder_set_member_name(b, "sender");
+        json_builder_add_string_value(b, p->sender_id);
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, p->message);
+        json_builder_set_member_name(b, "expires_usec");
+        json_builder_add_int_value(b, (gint64) p->expires_usec);
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
+        json_generator_set_root(gen, root);
+        /* Not pretty: JSON strings escape every control character, so this is one line. */
+        return json_generator_to_data(gen, NULL);
+}
+
+static void finish(Listen *l, int status) {
+        if (l->done)
+                return;
+        l->done = true;
+        l->status = status;
+        (void) sd_event_exit(l->event, status);
+}
+
+static void on_message(PylockerLocker *locker, const PylockerPublication *p, void *userdata) {
+        Listen *l = userdata;
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        const char *senders[] = { p->sender_id, NULL };
+        g_autofree char *line = NULL;
+
+        /* Publications that were already on their way when the count was reached stay unprinted. */
+        if (l->done)
+                return;
+
+        if (cli_globals.json)
+                line = format_json(p);
+        else {
+                g_autofree char *escaped = escape_line(p->message);
+                char when[16];
+
+                line = g_strdup_printf("%s %s %s", cli_format_time_of_day(when, (uint64_t) g_get_real_time()),
+                                       p->sender_id, escaped);
+        }
+        /* Flushed at once: a pipe's reader sees each message as it comes. */
+        if (puts(line) < 0 || fflush(stdout) != 0) {
+                (void) cli_error(0, "Failed to write: %s", g_strerror(errno));
+                return finish(l, EXIT_FAILURE);
+        }
+
+        /* Printed: out of the inbox, so a long listen never fills it and blocks publishers. */
+        if (pylocker_locker_remove_message(locker, p->message, senders, &error) < 0 &&
+            pylocker_locker_is_connected(locker))
+                (void) cli_error(0, "Failed to take a message out of the inbox, ignoring: %s", error.message);
+
+        l->received++;
+        if (l->count > 0 && l->received >= l->count)
+                finish(l, EXIT_SUCCESS);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        finish(userdata, EXIT_SUCCESS);
+        return 0;
+}
+
+int verb_listen(int argc, char *argv[]) {
+        enum {
+                ARG_COUNT = 0x100,
+                ARG_NAME,
+                ARG_JSON,
+        };
+        static const struct option options[] = {
+                { "help",  no_argument,       NULL, 'h'       },
+                { "count", required_argument, NULL, ARG_COUNT },
+                { "name",  required_argument, NULL, ARG_NAME  },
+                { "json",  no_argument,       NULL, ARG_JSON  },
+                {}
+        };
+        g_autoptr(PylockerLocker) locker = NULL;
+        g_autoptr(sd_event) event = NULL;
+        g_autoptr(sd_event_source) sigterm = NULL, sigint = NULL;
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        const char *name = NULL;
+        Listen l = {};
+        sigset_t mask;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return EXIT_SUCCESS;
+                case ARG_COUNT:
+                        if (parse_uint(optarg, UINT64_MAX, &l.count) < 0 || l.count == 0)
+                                return cli_error(EXIT_USAGE, "--count needs a positive number, not '%s'.", optarg);
+                        break;
+                case ARG_NAME:
+                        if (!optarg[0])
+                                return cli_error(EXIT_USAGE, "--name needs a name.");
+                        name = optarg;
+                        break;
+                case ARG_JSON:
+                        cli_globals.json = true;
+                        break;
+                default:
+                        return EXIT_USAGE;      /* getopt has said what was wrong */
+                }
+        if (optind < argc)
+                return cli_error(EXIT_USAGE, "'listen' takes no arguments.");
+
+        /* Before the locker exists, so that no signal is missed between registering and listening. */
+        (void) sigemptyset(&mask);
+        (void) sigaddset(&mask, SIGTERM);
+        (void) sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return cli_error(EXIT_FAILURE, "Failed to block signals: %s", g_strerror(errno));
+
+        r = sd_event_new(&event);
+        if (r >= 0)
+                r = sd_event_add_signal(event, &sigterm, SIGTERM, on_signal, &l);
+        if (r >= 0)
+                r = sd_event_add_signal(event, &sigint, SIGINT, on_signal, &l);
+        if (r < 0)
+                return cli_error(EXIT_FAILURE, "Failed to set up the event loop: %s", g_strerror(-r));
+        l.event = event;
+
+        /* Opening registers: from here on, publications to us are queued until the loop runs. */
+        locker = cli_open_locker(name);
+        if (!locker)
+                return EXIT_FAILURE;
+        (void) pylocker_locker_set_message_callback(locker, on_message, &l);
+        r = pylocker_locker_attach_event(locker, event, 0, &error);
+        if (r < 0)
+                return cli_error(EXIT_FAILURE, "%s", error.message);
+
+        /* Not sd_event_loop(): a lost connection detaches from the loop, which would then wait for
+         * nothing but signals; each round checks. */
+        while (!l.done) {
+                r = sd_event_run(event, UINT64_MAX);
+                if (r < 0)
+                        return cli_error(EXIT_FAILURE, "Event loop failed: %s", g_strerror(-r));
+                if (!l.done && !pylocker_locker_is_connected(locker))
+                        return cli_error(EXIT_FAILURE, "The connection to pylockerd was lost.");
+        }
+        (void) pylocker_locker_detach(locker);
+        return l.status;
+}
