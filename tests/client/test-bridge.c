@@ -346,7 +346,7 @@ static void publish(sd_bus *bus, const char *message, const char *to) {
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
 
         g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Publish", &error, &reply,
-                                           "sast" "a{sv}", message, 1, to, UINT64_C(0), 0), >=, 0);
+                                           "sast" "a{sv}", message, to ? 1 : 0, to, UINT64_C(0), 0), >=, 0);
 }
 
 static void test_messages(Fixture *f, gconstpointer data) {
@@ -405,6 +405,66 @@ static void test_messages(Fixture *f, gconstpointer data) {
         g_free(at_remote.sender);
         g_free(at_bus.message);
         g_free(at_bus.sender);
+}
+
+/* pylockctl --remote: every verb that talks to pylockerd. */
+static void test_pylockctl(Fixture *f, gconstpointer data) {
+        sd_bus *bus = harness_connect(&f->h);
+        g_autofree char *bus_id = call_register(bus, "cli-target");
+        g_autofree char *held = acquire_ok(bus, PATHS("/cli/held"), NULL);
+        g_autofree char *out = NULL, *err = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autoptr(GError) gerror = NULL;
+        const char *argv[] = { g_getenv("PYLOCKCTL"), "--remote", f->remote, "--secret-file", f->secret_file,
+                               "listen", "--count", "1", NULL };
+        GPid listener;
+        int listen_out, status, has;
+        char buf[512];
+        ssize_t n;
+
+#define CTL(out, err, ...) pylockctl_run(&f->h, out, err, "--remote", f->remote, "--secret-file", f->secret_file, \
+                                         __VA_ARGS__, NULL)
+        g_assert_cmpint(CTL(&out, NULL, "status"), ==, 0);
+        g_assert_nonnull(strstr(out, "Connection: bridge"));
+        g_clear_pointer(&out, g_free);
+
+        g_assert_cmpint(CTL(NULL, NULL, "run", "/cli/path", "--", "sh", "-c", "test -n \"$PYLOCKER_LOCK_ID\""), ==, 0);
+        g_assert_cmpint(CTL(NULL, NULL, "run", "--nonblock", "/cli/held", "--", "true"), ==, 75);
+
+        g_assert_cmpint(CTL(&out, NULL, "locks"), ==, 0);
+        g_assert_nonnull(strstr(out, held));
+        g_clear_pointer(&out, g_free);
+        g_assert_cmpint(CTL(&out, NULL, "clients", "--json"), ==, 0);
+        g_assert_nonnull(strstr(out, "\"bridge\""));
+        g_clear_pointer(&out, g_free);
+
+        g_assert_cmpint(CTL(NULL, NULL, "publish", "--to", bus_id, "from the cli"), ==, 0);
+        g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "HasMessage", NULL, &reply,
+                                           "s", "from the cli"), >=, 0);
+        g_assert_cmpint(sd_bus_message_read(reply, "b", &has), >=, 0);
+        g_assert_true(has);
+
+        /* listen: published to everyone until it has heard one. */
+        g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                               &listener, NULL, &listen_out, NULL, &gerror));
+        g_assert_no_error(gerror);
+        for (int waited = 0; waitpid(listener, &status, WNOHANG) == 0; waited += 200) {
+                g_assert_cmpint(waited, <, 10000);
+                publish(bus, "to everyone", NULL);
+                g_usleep(200 * 1000);
+        }
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        n = read(listen_out, buf, sizeof(buf) - 1);
+        close(listen_out);
+        g_assert_cmpint(n, >, 0);
+        buf[n] = 0;
+        g_assert_nonnull(strstr(buf, "to everyone"));
+
+        /* Management stays local. */
+        g_assert_cmpint(CTL(NULL, &err, "force-release", held), ==, 1);
+        g_assert_nonnull(strstr(err, "may not manage"));
+#undef CTL
 }
 
 /* Everything a healthy remote client must not notice. */
@@ -748,6 +808,29 @@ static void test_secret_checks(Fixture *f, gconstpointer data) {
                 { "/nonexistent/secret", "Cannot open the secret file" },
         };
 
+        /* [Bridge] settings are checked like [Locker]'s: file, line and key. */
+        {
+                g_autofree char *config = write_file(f->h.tmpdir, "bad.conf",
+                                                     "[Locker]\nMaxLockTime=1min\n[Bridge]\n# comment\nMaxConnections=lots\n",
+                                                     0644);
+                g_autofree char *config_arg = g_strdup_printf("--config=%s", config);
+                g_autofree char *secret_arg = g_strdup_printf("--secret-file=%s", shorter);
+                const char *argv[] = { g_getenv("PYLOCKERD"), "--address", f->h.bus_address, config_arg, NULL };
+                const char *argv2[] = { g_getenv("PYLOCKERD"), "--address", f->h.bus_address, "--bridge=3000",
+                                        secret_arg, NULL };
+                g_autofree char *err = NULL, *err2 = NULL;
+                int status;
+
+                g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                                           &err, &status, NULL));
+                g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+                g_assert_nonnull(strstr(err, "bad.conf:5: key MaxConnections: MaxConnections=lots is not"));
+                g_assert_true(g_spawn_sync(NULL, (char **) argv2, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                                           &err2, &status, NULL));
+                g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+                g_assert_nonnull(strstr(err2, "Listen=3000 is not an address and port"));
+        }
+
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
                 g_autofree char *secret_arg = cases[i].secret ? g_strdup_printf("--secret-file=%s", cases[i].secret) :
                                                                 g_strdup("--log-level=info");
@@ -967,6 +1050,7 @@ int main(int argc, char *argv[]) {
         g_test_add("/bridge/contend-and-hand-over", Fixture, NULL, fixture_setup, test_contend_and_hand_over,
                    fixture_teardown);
         g_test_add("/bridge/messages", Fixture, NULL, fixture_setup, test_messages, fixture_teardown);
+        g_test_add("/bridge/pylockctl", Fixture, NULL, fixture_setup, test_pylockctl, fixture_teardown);
         g_test_add("/bridge/refused", Fixture,
                    "[Bridge]\nHandshakeTimeout=1s\nMaxFailedHandshakes=100\nMaxHandshakeBytes=8192\n",
                    fixture_setup, test_refused, fixture_teardown);
