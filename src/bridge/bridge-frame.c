@@ -68,6 +68,11 @@ static int framer_auth_byte(BridgeFramer *f, uint8_t c) {
                         f->phase = BRIDGE_FRAME_HEADER;
                         f->header_length = 0;
                 }
+                /* "AUTH" alone asks which mechanisms there are: harmless. */
+                if (f->line_length > 5 && memcmp(f->line, "AUTH ", 5) == 0 &&
+                    !(f->line_length >= 15 && memcmp(f->line, "AUTH ANONYMOUS", 14) == 0 &&
+                      (f->line[14] == ' ' || f->line[14] == '\r')))
+                        return framer_fail(f, -EACCES);
                 f->line_length = 0;
                 return 0;
         }

@@ -40,7 +40,8 @@ typedef struct BridgeFramer {
         BridgeFramePhase phase;
         size_t auth_bytes;
         size_t line_length;
-        char line[8];           /* the start of the current SASL line, enough to see "BEGIN\r" */
+        char line[16];          /* the start of the current SASL line: enough for "BEGIN\r" and
+                                 * "AUTH ANONYMOUS" */
         uint8_t previous;       /* the last SASL byte */
         uint8_t header[BRIDGE_DBUS_HEADER_SIZE];
         size_t header_length;
@@ -51,6 +52,8 @@ typedef struct BridgeFramer {
 void bridge_framer_init(BridgeFramer *f, uint64_t max_message_size);
 
 /* Checks the next n bytes of the stream. Returns 0 when they may pass, -EBADMSG for a malformed
- * stream, -EMSGSIZE for a message over the cap or SASL lines over BRIDGE_AUTH_BYTES_MAX. After an
- * error the framer stays failed. */
+ * stream, -EMSGSIZE for a message over the cap or SASL lines over BRIDGE_AUTH_BYTES_MAX, -EACCES for
+ * an AUTH with any mechanism but ANONYMOUS (the secret authenticated the peer; inside TLS it claims no
+ * identity, and EXTERNAL would only name the daemon's own uid on the socketpair). After an error the
+ * framer stays failed. */
 int bridge_framer_feed(BridgeFramer *f, const uint8_t *data, size_t n);

@@ -124,6 +124,15 @@ static void test_framer_rejects(void) {
         header_le(h, 1024, 1, 0);
         g_assert_cmpint(bridge_framer_feed(&f, h, 16), ==, -EMSGSIZE);
 
+        /* Only ANONYMOUS: EXTERNAL would claim a uid, and the socketpair's is the daemon's. */
+        bridge_framer_init(&f, 1024);
+        g_assert_cmpint(bridge_framer_feed(&f, (const uint8_t *) "\0AUTH EXTERNAL 30\r\n", 20), ==, -EACCES);
+        bridge_framer_init(&f, 1024);
+        g_assert_cmpint(bridge_framer_feed(&f, (const uint8_t *) "\0AUTH ANONYMOUSLY\r\n", 20), ==, -EACCES);
+        bridge_framer_init(&f, 1024);
+        g_assert_cmpint(bridge_framer_feed(&f, (const uint8_t *) "\0AUTH\r\nAUTH ANONYMOUS\r\nBEGIN\r\n", 30), ==, 0);
+        g_assert_cmpint(f.phase, ==, BRIDGE_FRAME_HEADER);
+
         /* Garbage after BEGIN. */
         bridge_framer_init(&f, 1024);
         g_assert_cmpint(bridge_framer_feed(&f, (const uint8_t *) auth, sizeof(auth) - 1), ==, 0);
