@@ -88,10 +88,11 @@ export LD_LIBRARY_PATH="$build/src/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 results=$tmp/results.txt
 : >"$results"
-for prog in bench-limits bench-pairs bench-scale bench-messages bench-alternatives; do
+for prog in bench/bench-limits bench/bench-pairs bench/bench-scale bench/bench-messages bench/bench-alternatives \
+            client/bench-bridge; do
         note "== $prog"
         t0=$(date +%s)
-        "$build/tests/bench/$prog" | tee -a "$results" >&2
+        "$build/tests/$prog" | tee -a "$results" >&2
         note "   ($(( $(date +%s) - t0 )) s)"
 done
 
