@@ -19,9 +19,12 @@ overlay_mounted=0
 cleanup() {
     [ "$overlay_mounted" -eq 1 ] && umount "$T/root/usr"
     rm -rf "$T"
-    # nspawn leaves these behind when the host's PID 1 is not systemd.
-    rmdir /sys/fs/cgroup/*/payload /sys/fs/cgroup/*/supervisor 2>/dev/null
-    rm -rf /run/systemd/nspawn 2>/dev/null
+    # nspawn leaves these behind when the host's PID 1 is not systemd; under a real systemd they may
+    # belong to other containers, so they are left alone there.
+    if [ ! -d /run/systemd/system ]; then
+        rmdir /sys/fs/cgroup/*/payload /sys/fs/cgroup/*/supervisor 2>/dev/null
+        rm -rf /run/systemd/nspawn 2>/dev/null
+    fi
     true
 }
 trap cleanup EXIT
