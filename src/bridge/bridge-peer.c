@@ -6,15 +6,14 @@
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
-#include <systemd/sd-id128.h>
 
 #include "bridge-peer.h"
 #include "bridge-tls.h"
-#include "bus-locker.h"
 #include "client.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "peer-bus.h"
 #include "sd-cleanup.h"
 
 struct BridgePeer {
@@ -128,54 +127,17 @@ static int peer_start_session(BridgePeer *peer, const BridgeSecureOps *ops, void
         Manager *manager = peer->listener->manager;
         g_autoptr(sd_bus) bus = NULL;
         g_autofree char *id = NULL;
-        sd_id128_t server_id;
         int pair[2], r;
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0)
                 return log_warning_errno(errno, "Failed to create a socketpair for a bridge client: %m");
         peer->plain_fd = pair[1];
 
-        r = sd_id128_randomize(&server_id);
-        if (r < 0) {
-                (void) close(pair[0]);
-                return log_warning_errno(r, "Failed to make a server id: %m");
-        }
-        r = sd_bus_new(&bus);
-        if (r < 0) {
-                (void) close(pair[0]);
-                return log_warning_errno(r, "Failed to allocate connection: %m");
-        }
-        r = sd_bus_set_fd(bus, pair[0], pair[0]);
-        if (r < 0) {
-                (void) close(pair[0]);
-                return log_warning_errno(r, "Failed to set connection fd: %m");
-        }
-        /* The secret authenticated the peer; inside TLS it authenticates anonymously. No fds cross
-         * TCP, so AcquireHandle is refused here. */
-        r = sd_bus_set_server(bus, true, server_id);
-        if (r >= 0)
-                r = sd_bus_set_anonymous(bus, true);
-        /* The socketpair could carry fds, TCP cannot: never agree to them. */
-        if (r >= 0)
-                r = sd_bus_negotiate_fds(bus, false);
-        if (r >= 0)
-                r = sd_bus_set_description(bus, "bridge");
-        if (r < 0)
-                return log_warning_errno(r, "Failed to set up connection: %m");
-
-        r = sd_bus_match_signal(bus, NULL, NULL, "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
-                                "Disconnected", on_server_disconnected, peer);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to watch for disconnection: %m");
-        r = bus_locker_add_object(manager, bus);
+        /* The secret authenticated the peer; inside TLS it authenticates anonymously. The socketpair
+         * could carry fds, TCP cannot: never agree to them (AcquireHandle is refused here). */
+        r = peer_bus_new(manager, pair[0], PEER_BUS_ANONYMOUS, "bridge", on_server_disconnected, peer, &bus);
         if (r < 0)
                 return r;
-        r = sd_bus_attach_event(bus, manager->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to attach connection to event loop: %m");
-        r = sd_bus_start(bus);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to start connection: %m");
 
         peer->shuttle = bridge_shuttle_new(ops, ctx, peer->plain_fd, peer->listener->config->max_message_size);
         r = sd_event_add_io(manager->event, &peer->plain_io, peer->plain_fd, EPOLLIN, on_plain_io, peer);

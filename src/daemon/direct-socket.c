@@ -9,13 +9,12 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
-#include <systemd/sd-id128.h>
 
-#include "bus-locker.h"
 #include "direct-socket.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "peer-bus.h"
 #include "sd-cleanup.h"
 
 static int on_peer_disconnected(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -37,7 +36,6 @@ static int direct_connection_start(Manager *manager, int fd) {
         g_autofree char *id = NULL;
         struct ucred ucred;
         socklen_t length = sizeof(ucred);
-        sd_id128_t server_id;
         int r;
 
         if (g_hash_table_size(manager->peer_clients) >= manager->config.max_direct_connections)
@@ -47,38 +45,10 @@ static int direct_connection_start(Manager *manager, int fd) {
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &ucred, &length) < 0)
                 return log_warning_errno(errno, "Failed to read peer credentials: %m");
 
-        r = sd_id128_randomize(&server_id);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to make a server id: %m");
-
-        r = sd_bus_new(&bus);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to allocate connection: %m");
-        r = sd_bus_set_fd(bus, fd, fd);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to set connection fd: %m");
-        steal_fd(&fd_owned);
-        r = sd_bus_set_server(bus, true, server_id);
-        if (r >= 0)
-                r = sd_bus_negotiate_fds(bus, true);
-        if (r >= 0)
-                r = sd_bus_set_description(bus, "direct");
-        if (r < 0)
-                return log_warning_errno(r, "Failed to set up connection: %m");
-
-        r = sd_bus_match_signal(bus, NULL, NULL, "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
-                                "Disconnected", on_peer_disconnected, manager);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to watch for disconnection: %m");
-        r = bus_locker_add_object(manager, bus);
+        r = peer_bus_new(manager, steal_fd(&fd_owned), PEER_BUS_ALLOW_FDS, "direct", on_peer_disconnected, manager,
+                         &bus);
         if (r < 0)
                 return r;
-        r = sd_bus_attach_event(bus, manager->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to attach connection to event loop: %m");
-        r = sd_bus_start(bus);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to start connection: %m");
 
         id = g_strdup_printf("direct-%" G_GUINT64_FORMAT, ++manager->n_direct_connections);
         (void) client_new(manager, id, CLIENT_TRANSPORT_BUS, bus, ucred.uid, ucred.pid);

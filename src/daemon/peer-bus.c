@@ -1,0 +1,58 @@
+/* One peer-to-peer sd-bus server connection serving org.pylocker.Locker: the direct socket's and the
+ * bridge's. */
+#include <errno.h>
+
+#include <systemd/sd-id128.h>
+
+#include "bus-locker.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "peer-bus.h"
+#include "sd-cleanup.h"
+
+int peer_bus_new(Manager *manager, int fd, PeerBusFlags flags, const char *description,
+                 sd_bus_message_handler_t on_disconnected, void *userdata, sd_bus **ret) {
+        _cleanup_close_ int fd_owned = fd;
+        g_autoptr(sd_bus) bus = NULL;
+        sd_id128_t server_id;
+        int r;
+
+        r = sd_id128_randomize(&server_id);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to make a server id: %m");
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to allocate connection: %m");
+        r = sd_bus_set_fd(bus, fd, fd);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to set connection fd: %m");
+        steal_fd(&fd_owned);
+
+        r = sd_bus_set_server(bus, true, server_id);
+        if (r >= 0 && (flags & PEER_BUS_ANONYMOUS))
+                r = sd_bus_set_anonymous(bus, true);
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(bus, !!(flags & PEER_BUS_ALLOW_FDS));
+        if (r >= 0)
+                r = sd_bus_set_description(bus, description);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to set up connection: %m");
+
+        r = sd_bus_match_signal(bus, NULL, NULL, "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
+                                "Disconnected", on_disconnected, userdata);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to watch for disconnection: %m");
+        r = bus_locker_add_object(manager, bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_attach_event(bus, manager->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to attach connection to event loop: %m");
+        r = sd_bus_start(bus);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to start connection: %m");
+
+        *ret = g_steal_pointer(&bus);
+        return 0;
+}
