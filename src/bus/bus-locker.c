@@ -494,22 +494,38 @@ static int method_refresh(sd_bus_message *message, void *userdata, sd_bus_error 
         return sd_bus_reply_method_return(message, "t", expires);
 }
 
+int bus_locker_new_array_reply(sd_bus_message *call, const char *contents, sd_bus_message **ret) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', contents);
+        if (r < 0)
+                return r;
+        *ret = g_steal_pointer(&reply);
+        return 0;
+}
+
+int bus_locker_send_array_reply(sd_bus_message *reply) {
+        int r;
+
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_list_locks(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         g_autoptr(sd_bus_message) reply = NULL;
         Manager *manager = userdata;
         LockTableIter iter;
-        Client *client;
         Lock *lock;
         int r;
 
-        r = bus_locker_get_client(manager, message, &client, error);
-        if (r < 0)
-                return r;
-
-        r = sd_bus_message_new_method_return(message, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(sassstbtt)");
+        /* The authorization filter has registered the caller already. */
+        r = bus_locker_new_array_reply(message, "(sassstbtt)", &reply);
         if (r < 0)
                 return r;
 
@@ -538,28 +554,18 @@ static int method_list_locks(sd_bus_message *message, void *userdata, sd_bus_err
                         return r;
         }
 
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return bus_locker_send_array_reply(reply);
 }
 
 static int method_list_clients(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         g_autoptr(sd_bus_message) reply = NULL;
         Manager *manager = userdata;
         GHashTableIter iter;
-        Client *client;
         gpointer value;
         int r;
 
-        r = bus_locker_get_client(manager, message, &client, error);
-        if (r < 0)
-                return r;
-
-        r = sd_bus_message_new_method_return(message, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(ssuus)");
+        /* The authorization filter has registered the caller already. */
+        r = bus_locker_new_array_reply(message, "(ssuus)", &reply);
         if (r < 0)
                 return r;
 
@@ -573,10 +579,7 @@ static int method_list_clients(sd_bus_message *message, void *userdata, sd_bus_e
                         return r;
         }
 
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return bus_locker_send_array_reply(reply);
 }
 
 static int set_limit(sd_bus_message *message, Manager *manager, bool max_lock_time, sd_bus_error *error) {

@@ -212,18 +212,11 @@ static int reply_publications(sd_bus_message *message, Manager *manager, const c
         if (r < 0)
                 return r;
 
-        r = sd_bus_message_new_method_return(message, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(sssstt)");
+        r = bus_locker_new_array_reply(message, "(sssstt)", &reply);
         if (r < 0)
                 return r;
         inbox_foreach(client->inbox, text, append_publication, reply);
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-
-        r = sd_bus_send(NULL, reply, NULL);
+        r = bus_locker_send_array_reply(reply);
         if (r < 0)
                 return r;
         /* Only once the answer is on its way: a failed Pop loses nothing. */

@@ -329,20 +329,18 @@ static char *private_socket_path(PylockerLocker *l) {
         }
 }
 
-static int bus_new_direct(const char *path, sd_bus **ret) {
+/* A connection to a D-Bus address: to the bus daemon (bus_client) or peer to peer with pylockerd. */
+static int bus_new_at(const char *address, bool bus_client, sd_bus **ret) {
         g_autoptr(sd_bus) bus = NULL;
-        g_autofree char *escaped = address_escape(path), *address = NULL;
         int r;
 
         r = sd_bus_new(&bus);
         if (r < 0)
                 return r;
-        address = g_strconcat("unix:path=", escaped, NULL);
         r = sd_bus_set_address(bus, address);
         if (r < 0)
                 return r;
-        /* Peer to peer with the daemon itself: no Hello, calls carry no destination. */
-        r = sd_bus_set_bus_client(bus, 0);
+        r = sd_bus_set_bus_client(bus, bus_client);
         if (r < 0)
                 return r;
         r = sd_bus_negotiate_fds(bus, 1);
@@ -355,33 +353,22 @@ static int bus_new_direct(const char *path, sd_bus **ret) {
         return 0;
 }
 
-static int bus_new_bus(PylockerLocker *l, sd_bus **ret) {
-        g_autoptr(sd_bus) bus = NULL;
-        int r;
+static int bus_new_direct(const char *path, sd_bus **ret) {
+        g_autofree char *escaped = address_escape(path), *address = NULL;
 
+        address = g_strconcat("unix:path=", escaped, NULL);
+        /* Peer to peer with the daemon itself: no Hello, calls carry no destination. */
+        return bus_new_at(address, /* bus_client= */ false, ret);
+}
+
+static int bus_new_bus(PylockerLocker *l, sd_bus **ret) {
         switch (l->transport) {
         case PYLOCKER_TRANSPORT_SYSTEM:
                 return sd_bus_open_system(ret);
         case PYLOCKER_TRANSPORT_USER:
                 return sd_bus_open_user(ret);
         case PYLOCKER_TRANSPORT_ADDRESS:
-                r = sd_bus_new(&bus);
-                if (r < 0)
-                        return r;
-                r = sd_bus_set_address(bus, l->address);
-                if (r < 0)
-                        return r;
-                r = sd_bus_set_bus_client(bus, 1);
-                if (r < 0)
-                        return r;
-                r = sd_bus_negotiate_fds(bus, 1);
-                if (r < 0)
-                        return r;
-                r = sd_bus_start(bus);
-                if (r < 0)
-                        return r;
-                *ret = g_steal_pointer(&bus);
-                return 0;
+                return bus_new_at(l->address, /* bus_client= */ true, ret);
         default:
                 return -EOPNOTSUPP;
         }
