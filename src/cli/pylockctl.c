@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include "macro.h"
+#include "time-util.h"
 #include "verbs.h"
 
 CliGlobals cli_globals = {
@@ -83,6 +84,12 @@ int cli_parse_simple(int argc, char *argv[], const char *usage) {
                 default:
                         return -EXIT_USAGE;
                 }
+        return 0;
+}
+
+int cli_parse_span(const char *option, const char *value, uint64_t *ret) {
+        if (parse_time_span(value, ret) < 0)
+                return cli_error(EXIT_USAGE, "Invalid time span for --%s: '%s'.", option, value);
         return 0;
 }
 

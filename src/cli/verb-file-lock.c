@@ -63,12 +63,6 @@ static void help(void) {
                       "1 on any other error. SIGTERM, SIGINT and SIGHUP are passed on to CMD.\n");
 }
 
-static int parse_span_arg(const char *option, const char *value, uint64_t *ret) {
-        if (parse_time_span(value, ret) < 0)
-                return cli_error(EXIT_USAGE, "Invalid time span for --%s: '%s'.", option, value);
-        return 0;
-}
-
 static int parse_args(int argc, char *argv[], FileLockArgs *a) {
         enum {
                 ARG_PASS = 0x100,
@@ -116,17 +110,17 @@ static int parse_args(int argc, char *argv[], FileLockArgs *a) {
                         a->lock_path = g_strdup(optarg);
                         break;
                 case ARG_TIMEOUT:
-                        r = parse_span_arg("timeout", optarg, &a->timeout_usec);
+                        r = cli_parse_span("timeout", optarg, &a->timeout_usec);
                         if (r != 0)
                                 return -r;
                         break;
                 case ARG_WAIT:
-                        r = parse_span_arg("wait", optarg, &a->wait_usec);
+                        r = cli_parse_span("wait", optarg, &a->wait_usec);
                         if (r != 0)
                                 return -r;
                         break;
                 case ARG_DEAD_LOCK:
-                        r = parse_span_arg("dead-lock", optarg, &a->dead_lock_usec);
+                        r = cli_parse_span("dead-lock", optarg, &a->dead_lock_usec);
                         if (r != 0)
                                 return -r;
                         break;

@@ -75,10 +75,8 @@ int verb_publish(int argc, char *argv[]) {
                         g_ptr_array_add(receivers, optarg);
                         break;
                 case ARG_TIMEOUT:
-                        if (strcmp(optarg, "infinity") == 0)
-                                timeout_usec = PYLOCKER_INFINITY;
-                        else if (parse_time_span(optarg, &timeout_usec) < 0)
-                                return cli_error(EXIT_USAGE, "Invalid time span for --timeout: '%s'.", optarg);
+                        if (cli_parse_span("timeout", optarg, &timeout_usec) != 0)
+                                return EXIT_USAGE;
                         break;
                 case ARG_UNIQUE:
                         flags |= PYLOCKER_PUBLISH_UNIQUE;

@@ -74,16 +74,6 @@ static void help(void) {
                       "to CMD, which also gets SIGTERM if pylockctl itself dies.\n");
 }
 
-static int parse_span(const char *option, const char *value, uint64_t *ret) {
-        if (strcmp(value, "infinity") == 0) {
-                *ret = PYLOCKER_INFINITY;
-                return 0;
-        }
-        if (parse_time_span(value, ret) < 0)
-                return cli_error(EXIT_USAGE, "Invalid time span for --%s: '%s'.", option, value);
-        return 0;
-}
-
 static int parse_args(int argc, char *argv[], RunArgs *a) {
         enum {
                 ARG_TIMEOUT = 0x100,
@@ -117,7 +107,7 @@ static int parse_args(int argc, char *argv[], RunArgs *a) {
                         help();
                         return 1;
                 case ARG_TIMEOUT:
-                        r = parse_span("timeout", optarg, &a->timeout_usec);
+                        r = cli_parse_span("timeout", optarg, &a->timeout_usec);
                         if (r != 0)
                                 return -r;
                         if (a->timeout_usec == 0)
@@ -134,7 +124,7 @@ static int parse_args(int argc, char *argv[], RunArgs *a) {
                         a->quiet = true;
                         break;
                 case ARG_TTL:
-                        r = parse_span("ttl", optarg, &a->ttl_usec);
+                        r = cli_parse_span("ttl", optarg, &a->ttl_usec);
                         if (r != 0)
                                 return -r;
                         if (a->ttl_usec == 0 || a->ttl_usec == PYLOCKER_INFINITY)

@@ -1,6 +1,8 @@
 /* The verbs of pylockctl and what they share: exit codes and error printing. */
 #pragma once
 
+#include <stdint.h>
+
 /* sysexits.h names, which scripts already know. */
 #define EXIT_USAGE 64           /* EX_USAGE: bad command line */
 #define EXIT_LOCK_TIMEOUT 75    /* EX_TEMPFAIL: the lock was not had in time, try again later */
@@ -35,6 +37,9 @@ int cli_parse_simple(int argc, char *argv[], const char *usage);
 
 /* Prints "pylockctl: MESSAGE" to stderr and returns exit_code. */
 int cli_error(int exit_code, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a time span for --OPTION ("20", "250ms", "infinity"); 0, or EXIT_USAGE after saying why. */
+int cli_parse_span(const char *option, const char *value, uint64_t *ret);
 
 /* Each verb gets argv from its own name on, and returns the process exit status. */
 int verb_file_lock(int argc, char *argv[]);
