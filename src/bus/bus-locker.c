@@ -9,6 +9,7 @@
 #include "bus-errors.h"
 #include "bus-locker.h"
 #include "bus-messages.h"
+#include "bus-options.h"
 #include "bus-polkit.h"
 #include "client.h"
 #include "log.h"
@@ -255,54 +256,12 @@ static int read_paths(sd_bus_message *message, size_t max, GPtrArray **ret) {
         return 0;
 }
 
-typedef struct AcquireOptions {
-        int shared;
-        int nonblocking;
-        uint64_t ttl_usec;
-} AcquireOptions;
-
-static int read_acquire_options(sd_bus_message *message, AcquireOptions *options, sd_bus_error *error) {
-        int r;
-
-        r = sd_bus_message_enter_container(message, 'a', "{sv}");
-        if (r < 0)
-                return r;
-
-        while ((r = sd_bus_message_enter_container(message, 'e', "sv")) > 0) {
-                const char *key, *type;
-
-                r = sd_bus_message_read(message, "s", &key);
-                if (r < 0)
-                        return r;
-
-                if (strcmp(key, "shared") == 0) {
-                        type = "b";
-                        r = sd_bus_message_read(message, "v", type, &options->shared);
-                } else if (strcmp(key, "nonblocking") == 0) {
-                        type = "b";
-                        r = sd_bus_message_read(message, "v", type, &options->nonblocking);
-                } else if (strcmp(key, "ttl_usec") == 0) {
-                        type = "t";
-                        r = sd_bus_message_read(message, "v", type, &options->ttl_usec);
-                } else
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Unknown option '%.64s': expected shared, nonblocking or ttl_usec.",
-                                                 key);
-                if (r == -ENXIO)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Option '%s' must be of type '%s'.", key, type);
-                if (r < 0)
-                        return r;
-
-                r = sd_bus_message_exit_container(message);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-
-        return sd_bus_message_exit_container(message);
-}
+/* The Acquire options, read straight into the request. */
+static const BusOption acquire_options[] = {
+        { "shared",      BUS_OPTION_BOOL,   offsetof(LockRequest, shared) },
+        { "nonblocking", BUS_OPTION_BOOL,   offsetof(LockRequest, nonblocking) },
+        { "ttl_usec",    BUS_OPTION_UINT64, offsetof(LockRequest, ttl_usec) },
+};
 
 static int path_error(LockTable *table, int code, size_t index, sd_bus_error *error) {
         const LockTableLimits *limits = lock_table_get_limits(table);
@@ -328,9 +287,8 @@ static int path_error(LockTable *table, int code, size_t index, sd_bus_error *er
 static int acquire(sd_bus_message *message, Manager *manager, bool with_handle, sd_bus_error *error) {
         g_autoptr(LockBinding) binding = NULL;
         g_autoptr(GPtrArray) paths = NULL;
-        AcquireOptions options = {};
+        LockRequest request = {};
         const LockTableLimits *limits = lock_table_get_limits(manager->table);
-        uint64_t timeout_usec;
         size_t bad_index;
         Client *client;
         Lock *lock;
@@ -339,14 +297,16 @@ static int acquire(sd_bus_message *message, Manager *manager, bool with_handle, 
         r = read_paths(message, limits->max_paths_per_request, &paths);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(message, "t", &timeout_usec);
+        request.paths = (const char *const *) paths->pdata;
+        request.n_paths = paths->len;
+        r = sd_bus_message_read(message, "t", &request.timeout_usec);
         if (r < 0)
                 return r;
-        r = read_acquire_options(message, &options, error);
+        r = bus_options_read(message, acquire_options, ELEMENTSOF(acquire_options), &request, error);
         if (r < 0)
                 return r;
 
-        r = lock_table_check_paths(manager->table, (const char *const *) paths->pdata, paths->len, &bad_index);
+        r = lock_table_check_paths(manager->table, request.paths, request.n_paths, &bad_index);
         if (r != 0)
                 return path_error(manager->table, r, bad_index, error);
 
@@ -367,9 +327,7 @@ static int acquire(sd_bus_message *message, Manager *manager, bool with_handle, 
         if (r < 0)
                 return r;
 
-        r = lock_table_acquire(manager->table, client->owner, (const char *const *) paths->pdata, paths->len,
-                               (options.shared ? LOCK_SHARED : 0) | (options.nonblocking ? LOCK_NONBLOCKING : 0),
-                               timeout_usec, options.ttl_usec, binding, &lock);
+        r = lock_table_acquire(manager->table, client->owner, &request, binding, &lock);
         switch (r) {
         case 0:
                 r = reply_granted(manager, lock, message, binding);

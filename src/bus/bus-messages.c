@@ -5,6 +5,7 @@
 #include "bus-errors.h"
 #include "bus-locker.h"
 #include "bus-messages.h"
+#include "bus-options.h"
 #include "client.h"
 #include "log.h"
 #include "macro.h"
@@ -12,51 +13,16 @@
 #include "sd-cleanup.h"
 
 typedef struct PublishOptions {
-        int to_self;
-        int unique;
-        int replace;
+        bool to_self;
+        bool unique;
+        bool replace;
 } PublishOptions;
 
-static int read_publish_options(sd_bus_message *message, PublishOptions *options, sd_bus_error *error) {
-        int r;
-
-        r = sd_bus_message_enter_container(message, 'a', "{sv}");
-        if (r < 0)
-                return r;
-
-        while ((r = sd_bus_message_enter_container(message, 'e', "sv")) > 0) {
-                const char *key;
-                int *value;
-
-                r = sd_bus_message_read(message, "s", &key);
-                if (r < 0)
-                        return r;
-
-                if (strcmp(key, "to_self") == 0)
-                        value = &options->to_self;
-                else if (strcmp(key, "unique") == 0)
-                        value = &options->unique;
-                else if (strcmp(key, "replace") == 0)
-                        value = &options->replace;
-                else
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Unknown option '%.64s': expected to_self, unique or replace.", key);
-
-                r = sd_bus_message_read(message, "v", "b", value);
-                if (r == -ENXIO)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Option '%s' must be of type 'b'.", key);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(message);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-
-        return sd_bus_message_exit_container(message);
-}
+static const BusOption publish_options[] = {
+        { "to_self", BUS_OPTION_BOOL, offsetof(PublishOptions, to_self) },
+        { "unique",  BUS_OPTION_BOOL, offsetof(PublishOptions, unique) },
+        { "replace", BUS_OPTION_BOOL, offsetof(PublishOptions, replace) },
+};
 
 /* Receivers by client id or friendly name; empty: every client. An unknown receiver fails the whole
  * call, so that nothing is published to only some of what was meant. */
@@ -143,7 +109,7 @@ int bus_messages_method_publish(sd_bus_message *message, void *userdata, sd_bus_
         r = sd_bus_message_read(message, "t", &timeout_usec);
         if (r < 0)
                 return r;
-        r = read_publish_options(message, &options, error);
+        r = bus_options_read(message, publish_options, ELEMENTSOF(publish_options), &options, error);
         if (r < 0)
                 return r;
 

@@ -249,14 +249,14 @@ static char *default_private_socket(const Arguments *args) {
 
         switch (args->bus_kind) {
         case BUS_KIND_SYSTEM:
-                return g_strdup("/run/pylocker/private");
+                return g_strdup(PYLOCKER_PRIVATE_SOCKET_SYSTEM);
         case BUS_KIND_USER:
                 runtime_dir = getenv("XDG_RUNTIME_DIR");
                 if (!runtime_dir || runtime_dir[0] != '/') {
                         log_notice("XDG_RUNTIME_DIR is not set: serving on the bus only.");
                         return NULL;
                 }
-                return g_build_filename(runtime_dir, "pylocker", "private", NULL);
+                return g_build_filename(runtime_dir, PYLOCKER_PRIVATE_SOCKET_RUNTIME, NULL);
         default:
                 /* A bus given by address has no conventional place for it. */
                 return NULL;

@@ -12,10 +12,8 @@
 #include "config.h"
 #include "inbox.h"
 #include "lock-table.h"
+#include "pylocker-names.h"
 
-#define PYLOCKER_BUS_NAME "org.pylocker.Locker"
-#define PYLOCKER_OBJECT_PATH "/org/pylocker/Locker"
-#define PYLOCKER_INTERFACE "org.pylocker.Locker"
 
 typedef enum BusKind {
         BUS_KIND_SYSTEM,

@@ -11,9 +11,8 @@
 #include <pylocker/pylocker-client.h>
 #include <pylocker/pylocker-messages.h>
 
-#define PYLOCKER_SERVICE "org.pylocker.Locker"
-#define PYLOCKER_OBJECT "/org/pylocker/Locker"
-#define PYLOCKER_IFACE "org.pylocker.Locker"
+#include "pylocker-names.h"
+
 
 /* How much longer than the lock timeout a waiting Acquire's D-Bus call may take: the daemon answers
  * at the timeout at the latest, so this only covers a slow or stuck daemon. */

@@ -15,7 +15,6 @@
 #include "macro.h"
 #include "sd-cleanup.h"
 
-#define SYSTEM_PRIVATE_SOCKET "/run/pylocker/private"
 
 void pylocker_error_copy(PylockerError *dst, const PylockerError *src) {
         if (dst && src && dst != src)
@@ -91,8 +90,8 @@ int locker_new_call(PylockerLocker *l, const char *member, sd_bus_message **ret,
 
         /* On the bus, calls go to the daemon instance that knows our locks, not to whoever owns
          * the name later: a restarted daemon answers ServiceUnknown instead of pretending. */
-        r = sd_bus_message_new_method_call(l->bus, ret, l->direct ? NULL : l->daemon_unique ?: PYLOCKER_SERVICE,
-                                           PYLOCKER_OBJECT, PYLOCKER_IFACE, member);
+        r = sd_bus_message_new_method_call(l->bus, ret, l->direct ? NULL : l->daemon_unique ?: PYLOCKER_BUS_NAME,
+                                           PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, member);
         if (r < 0)
                 return locker_map_error(l, r, NULL, member, error);
         return 0;
@@ -241,7 +240,7 @@ static void on_properties_changed(PylockerLocker *l, sd_bus_message *m) {
         };
         const char *iface;
 
-        if (sd_bus_message_read(m, "s", &iface) < 0 || strcmp(iface, PYLOCKER_IFACE) != 0)
+        if (sd_bus_message_read(m, "s", &iface) < 0 || strcmp(iface, PYLOCKER_INTERFACE) != 0)
                 return;
         if (locker_read_properties(m, &status) < 0)
                 return;
@@ -283,14 +282,14 @@ static int locker_filter(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                 /* Anyone on the bus can send us a signal; only the daemon's count. */
                 from_daemon = sender && l->daemon_unique && strcmp(sender, l->daemon_unique) == 0;
 
-        if (from_daemon && sd_bus_message_is_signal(m, PYLOCKER_IFACE, "LockExpired") &&
-            g_strcmp0(sd_bus_message_get_path(m), PYLOCKER_OBJECT) == 0)
+        if (from_daemon && sd_bus_message_is_signal(m, PYLOCKER_INTERFACE, "LockExpired") &&
+            g_strcmp0(sd_bus_message_get_path(m), PYLOCKER_OBJECT_PATH) == 0)
                 on_lock_expired(l, m);
-        else if (from_daemon && sd_bus_message_is_signal(m, PYLOCKER_IFACE, "MessagePublished") &&
-                 g_strcmp0(sd_bus_message_get_path(m), PYLOCKER_OBJECT) == 0)
+        else if (from_daemon && sd_bus_message_is_signal(m, PYLOCKER_INTERFACE, "MessagePublished") &&
+                 g_strcmp0(sd_bus_message_get_path(m), PYLOCKER_OBJECT_PATH) == 0)
                 locker_on_message_published(l, m);
         else if (from_daemon && sd_bus_message_is_signal(m, "org.freedesktop.DBus.Properties", "PropertiesChanged") &&
-                 g_strcmp0(sd_bus_message_get_path(m), PYLOCKER_OBJECT) == 0)
+                 g_strcmp0(sd_bus_message_get_path(m), PYLOCKER_OBJECT_PATH) == 0)
                 on_properties_changed(l, m);
         else if (!l->direct && g_strcmp0(sender, "org.freedesktop.DBus") == 0 &&
                  sd_bus_message_is_signal(m, "org.freedesktop.DBus", "NameOwnerChanged"))
@@ -319,10 +318,10 @@ static char *private_socket_path(PylockerLocker *l) {
                 return g_strdup(l->private_socket);
         switch (l->transport) {
         case PYLOCKER_TRANSPORT_SYSTEM:
-                return g_strdup(SYSTEM_PRIVATE_SOCKET);
+                return g_strdup(PYLOCKER_PRIVATE_SOCKET_SYSTEM);
         case PYLOCKER_TRANSPORT_USER:
                 runtime = getenv("XDG_RUNTIME_DIR");
-                return runtime && runtime[0] == '/' ? g_build_filename(runtime, "pylocker", "private", NULL) : NULL;
+                return runtime && runtime[0] == '/' ? g_build_filename(runtime, PYLOCKER_PRIVATE_SOCKET_RUNTIME, NULL) : NULL;
         default:
                 /* A daemon on a given address listens privately only where it is told. */
                 return NULL;
@@ -404,12 +403,12 @@ static int locker_handshake(PylockerLocker *l, PylockerError *error) {
         if (!l->direct) {
                 r = add_match_async(l->bus, "type='signal',sender='org.freedesktop.DBus',"
                                     "path='/org/freedesktop/DBus',interface='org.freedesktop.DBus',"
-                                    "member='NameOwnerChanged',arg0='" PYLOCKER_SERVICE "'");
+                                    "member='NameOwnerChanged',arg0='" PYLOCKER_BUS_NAME "'");
                 if (r >= 0)
-                        r = add_match_async(l->bus, "type='signal',sender='" PYLOCKER_SERVICE "',"
-                                            "path='" PYLOCKER_OBJECT "',"
+                        r = add_match_async(l->bus, "type='signal',sender='" PYLOCKER_BUS_NAME "',"
+                                            "path='" PYLOCKER_OBJECT_PATH "',"
                                             "interface='org.freedesktop.DBus.Properties',"
-                                            "member='PropertiesChanged',arg0='" PYLOCKER_IFACE "'");
+                                            "member='PropertiesChanged',arg0='" PYLOCKER_INTERFACE "'");
                 if (r < 0)
                         return locker_map_error(l, r, NULL, "AddMatch", error);
         }
@@ -438,8 +437,8 @@ static int locker_handshake(PylockerLocker *l, PylockerError *error) {
 
         /* Now addressed to the daemon's unique name. */
         g_clear_pointer(&reply, sd_bus_message_unref);
-        r = sd_bus_call_method(l->bus, l->direct ? NULL : l->daemon_unique, PYLOCKER_OBJECT,
-                               "org.freedesktop.DBus.Properties", "GetAll", NULL, &reply, "s", PYLOCKER_IFACE);
+        r = sd_bus_call_method(l->bus, l->direct ? NULL : l->daemon_unique, PYLOCKER_OBJECT_PATH,
+                               "org.freedesktop.DBus.Properties", "GetAll", NULL, &reply, "s", PYLOCKER_INTERFACE);
         if (r < 0)
                 return locker_map_error(l, r, NULL, "GetAll", error);
         r = locker_read_properties(reply, &status);
@@ -745,9 +744,9 @@ _public_ int pylocker_locker_get_status(PylockerLocker *locker, PylockerStatus *
         if (r < 0)
                 return r;
 
-        r = sd_bus_call_method(locker->bus, locker->direct ? NULL : locker->daemon_unique, PYLOCKER_OBJECT,
+        r = sd_bus_call_method(locker->bus, locker->direct ? NULL : locker->daemon_unique, PYLOCKER_OBJECT_PATH,
                                "org.freedesktop.DBus.Properties", "GetAll", &bus_error, &reply, "s",
-                               PYLOCKER_IFACE);
+                               PYLOCKER_INTERFACE);
         if (r < 0)
                 return locker_map_error(locker, r, &bus_error, "GetAll", error);
         r = locker_read_properties(reply, &status);

@@ -483,21 +483,18 @@ LockTable *lock_table_free(LockTable *table) {
 
 int lock_table_acquire(LockTable *table,
                        LockOwner *owner,
-                       const char *const *paths,
-                       size_t n_paths,
-                       LockFlags flags,
-                       uint64_t timeout_usec,
-                       uint64_t ttl_usec,
+                       const LockRequest *request,
                        void *lock_userdata,
                        Lock **ret_lock) {
         g_autofree const char **unique = NULL;
+        uint64_t timeout_usec = request->timeout_usec, ttl_usec = request->ttl_usec;
         size_t n_unique, bad_index;
         Lock *lock;
         int r;
 
         g_assert_false(table->in_callback);
 
-        r = lock_table_check_paths(table, paths, n_paths, &bad_index);
+        r = lock_table_check_paths(table, request->paths, request->n_paths, &bad_index);
         if (r != 0)
                 return r;
         if (owner->locks.length + owner->waiters.length >= table->limits.max_locks_per_owner)
@@ -505,15 +502,15 @@ int lock_table_acquire(LockTable *table,
         if (owner->group && owner->group->n_locks + owner->group->n_waiters >= table->limits.max_locks_per_group)
                 return LOCK_E_GROUP_QUOTA;
 
-        unique = g_memdup2(paths, n_paths * sizeof(char *));
-        n_unique = paths_dedup(unique, n_paths);
+        unique = g_memdup2(request->paths, request->n_paths * sizeof(char *));
+        n_unique = paths_dedup(unique, request->n_paths);
 
         lock = g_malloc0(sizeof(Lock) + n_unique * sizeof(LockSlot));
         lock->table = table;
         lock->owner = owner;
         lock->owner_link.data = lock;
         lock->seq = ++table->next_seq;
-        lock->shared = flags & LOCK_SHARED;
+        lock->shared = request->shared;
         lock->lease_usec = ttl_usec == 0 || ttl_usec > table->limits.max_lock_usec ?
                 table->limits.max_lock_usec : ttl_usec;
         lock->userdata = lock_userdata;
@@ -538,7 +535,7 @@ int lock_table_acquire(LockTable *table,
                 return 0;
         }
 
-        r = (flags & LOCK_NONBLOCKING) ? LOCK_E_WOULD_BLOCK :
+        r = request->nonblocking ? LOCK_E_WOULD_BLOCK :
             owner->waiters.length >= table->limits.max_waiters_per_owner ? LOCK_E_QUOTA :
             owner->group && owner->group->n_waiters >= table->limits.max_waiters_per_group ? LOCK_E_GROUP_QUOTA : 0;
         if (r != 0) {

@@ -42,10 +42,15 @@ typedef enum LockEndReason {
         _LOCK_END_REASON_MAX,
 } LockEndReason;
 
-typedef enum LockFlags {
-        LOCK_SHARED      = 1 << 0,
-        LOCK_NONBLOCKING = 1 << 1,
-} LockFlags;
+/* One Acquire: what every front end reads from its caller, and what the table needs to decide. */
+typedef struct LockRequest {
+        const char *const *paths;        /* duplicates collapse */
+        size_t n_paths;
+        bool shared;                     /* a reader lock, compatible with other shared holders */
+        bool nonblocking;                /* LOCK_E_WOULD_BLOCK instead of waiting */
+        uint64_t timeout_usec;           /* 0: default_timeout_usec; UINT64_MAX: forever */
+        uint64_t ttl_usec;               /* lease; 0 or longer than max_lock_usec: max_lock_usec */
+} LockRequest;
 
 #define LOCK_ID_SIZE 16 /* RANDOM_ID_SIZE */
 #define LOCK_ID_STRING_MAX (LOCK_ID_SIZE * 2 + 1)
@@ -128,17 +133,11 @@ int lock_table_check_paths(const LockTable *table,
                            size_t n_paths,
                            size_t *ret_bad_index);
 
-/* Requests all paths at once. Duplicates collapse. timeout_usec 0 means the default timeout and
- * UINT64_MAX waits forever; ttl_usec 0 (or anything longer) means max_lock_usec.
- * Returns 0 (granted), LOCK_E_PENDING (queued), LOCK_E_WOULD_BLOCK, LOCK_E_QUOTA or a path error;
- * *ret_lock is set for 0 and LOCK_E_PENDING. */
+/* Requests all paths at once. Returns 0 (granted), LOCK_E_PENDING (queued), LOCK_E_WOULD_BLOCK,
+ * LOCK_E_QUOTA, LOCK_E_GROUP_QUOTA or a path error; *ret_lock is set for 0 and LOCK_E_PENDING. */
 int lock_table_acquire(LockTable *table,
                        LockOwner *owner,
-                       const char *const *paths,
-                       size_t n_paths,
-                       LockFlags flags,
-                       uint64_t timeout_usec,
-                       uint64_t ttl_usec,
+                       const LockRequest *request,
                        void *lock_userdata,
                        Lock **ret_lock);
 

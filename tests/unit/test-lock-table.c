@@ -84,6 +84,26 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
         fixture_setup_with(f, &limits, 0);
 }
 
+/* Request flags of these tests, folded into a LockRequest. */
+typedef enum LockFlags {
+        LOCK_SHARED      = 1 << 0,
+        LOCK_NONBLOCKING = 1 << 1,
+} LockFlags;
+
+static int table_acquire(LockTable *table, LockOwner *owner, const char *const *paths, size_t n_paths,
+                         LockFlags flags, uint64_t timeout_usec, uint64_t ttl_usec, void *userdata, Lock **ret) {
+        LockRequest request = {
+                .paths = paths,
+                .n_paths = n_paths,
+                .shared = flags & LOCK_SHARED,
+                .nonblocking = flags & LOCK_NONBLOCKING,
+                .timeout_usec = timeout_usec,
+                .ttl_usec = ttl_usec,
+        };
+
+        return lock_table_acquire(table, owner, &request, userdata, ret);
+}
+
 static void fixture_teardown(Fixture *f, gconstpointer data) {
         lock_table_free(f->table);
         g_ptr_array_unref(f->events);
@@ -95,7 +115,7 @@ static Lock *acquire_ok(Fixture *f, LockOwner *owner, const char *label, LockFla
         Lock *lock = NULL;
         int r;
 
-        r = lock_table_acquire(f->table, owner, (const char *const *) paths, g_strv_length(paths), flags,
+        r = table_acquire(f->table, owner, (const char *const *) paths, g_strv_length(paths), flags,
                                0, 0, (void *) label, &lock);
         g_assert_cmpint(r, ==, 0);
         g_assert_nonnull(lock);
@@ -109,7 +129,7 @@ static Lock *acquire_pending(Fixture *f, LockOwner *owner, const char *label, Lo
         Lock *lock = NULL;
         int r;
 
-        r = lock_table_acquire(f->table, owner, (const char *const *) paths, g_strv_length(paths), flags,
+        r = table_acquire(f->table, owner, (const char *const *) paths, g_strv_length(paths), flags,
                                timeout, 0, (void *) label, &lock);
         g_assert_cmpint(r, ==, LOCK_E_PENDING);
         g_assert_nonnull(lock);
@@ -121,7 +141,7 @@ static int acquire_result(Fixture *f, LockOwner *owner, LockFlags flags, const c
         g_auto(GStrv) paths = g_strsplit(paths_csv, ",", -1);
         Lock *lock = NULL;
 
-        return lock_table_acquire(f->table, owner, (const char *const *) paths, g_strv_length(paths), flags,
+        return table_acquire(f->table, owner, (const char *const *) paths, g_strv_length(paths), flags,
                                   0, 0, (void *) "probe", &lock);
 }
 
@@ -402,7 +422,7 @@ static void test_expiry(Fixture *f, gconstpointer data) {
         release_ok(f, o, w);
 
         /* A ttl shorter than MaxLockTime is the lease. */
-        r = lock_table_acquire(f->table, o, (const char *[]) { "y" }, 1, 0, 0, 3 * SEC, (void *) "S",
+        r = table_acquire(f->table, o, (const char *[]) { "y" }, 1, 0, 0, 3 * SEC, (void *) "S",
                                &short_lease);
         g_assert_cmpint(r, ==, 0);
         g_assert_cmpuint(f->announced_deadline, ==, f->mono + 3 * SEC);
@@ -520,7 +540,7 @@ static void test_duplicates(Fixture *f, gconstpointer data) {
         /* Past the small-list path, with 200 paths of which 100 distinct. */
         for (int i = 0; i < 200; i++)
                 g_ptr_array_add(many, g_strdup_printf("p%d", i % 100));
-        r = lock_table_acquire(f->table, o, (const char *const *) many->pdata, many->len, 0, 0, 0,
+        r = table_acquire(f->table, o, (const char *const *) many->pdata, many->len, 0, 0, 0,
                                (void *) "M", &l);
         g_assert_cmpint(r, ==, 0);
         g_assert_cmpuint(lock_get_n_paths(l), ==, 100);
@@ -552,22 +572,22 @@ static void test_path_limits(Fixture *f, gconstpointer data) {
         for (size_t i = 0; i < G_N_ELEMENTS(too_many); i++)
                 too_many[i] = "p";
 
-        g_assert_cmpint(lock_table_acquire(f->table, o, NULL, 0, 0, 0, 0, NULL, &l), ==, LOCK_E_NO_PATHS);
-        g_assert_cmpint(lock_table_acquire(f->table, o, too_many, 257, 0, 0, 0, NULL, &l), ==,
+        g_assert_cmpint(table_acquire(f->table, o, NULL, 0, 0, 0, 0, NULL, &l), ==, LOCK_E_NO_PATHS);
+        g_assert_cmpint(table_acquire(f->table, o, too_many, 257, 0, 0, 0, NULL, &l), ==,
                         LOCK_E_TOO_MANY_PATHS);
-        g_assert_cmpint(lock_table_acquire(f->table, o, too_many, 256, 0, 0, 0, NULL, &l), ==, 0);
+        g_assert_cmpint(table_acquire(f->table, o, too_many, 256, 0, 0, 0, NULL, &l), ==, 0);
         release_ok(f, o, l);
-        g_assert_cmpint(lock_table_acquire(f->table, o, (const char *[]) { "a", "" }, 2, 0, 0, 0, NULL, &l),
+        g_assert_cmpint(table_acquire(f->table, o, (const char *[]) { "a", "" }, 2, 0, 0, 0, NULL, &l),
                         ==, LOCK_E_EMPTY_PATH);
         g_assert_cmpint(lock_table_check_paths(f->table, (const char *[]) { "a", "" }, 2, &bad), ==,
                         LOCK_E_EMPTY_PATH);
         g_assert_cmpuint(bad, ==, 1);
-        g_assert_cmpint(lock_table_acquire(f->table, o, (const char *[]) { long_path }, 1, 0, 0, 0, NULL, &l),
+        g_assert_cmpint(table_acquire(f->table, o, (const char *[]) { long_path }, 1, 0, 0, 0, NULL, &l),
                         ==, LOCK_E_PATH_TOO_LONG);
-        g_assert_cmpint(lock_table_acquire(f->table, o, (const char *[]) { max_path }, 1, 0, 0, 0, NULL, &l),
+        g_assert_cmpint(table_acquire(f->table, o, (const char *[]) { max_path }, 1, 0, 0, 0, NULL, &l),
                         ==, 0);
         release_ok(f, o, l);
-        g_assert_cmpint(lock_table_acquire(f->table, o, (const char *[]) { "ok", "\xff\xfe" }, 2, 0, 0, 0,
+        g_assert_cmpint(table_acquire(f->table, o, (const char *[]) { "ok", "\xff\xfe" }, 2, 0, 0, 0,
                                            NULL, &l), ==, LOCK_E_PATH_NOT_UTF8);
         g_assert_cmpint(lock_table_check_paths(f->table, (const char *[]) { "ok", "\xff\xfe" }, 2, &bad), ==,
                         LOCK_E_PATH_NOT_UTF8);
@@ -671,7 +691,7 @@ static void test_random_invariants(Fixture *f, gconstpointer data) {
                                 g_snprintf(m->paths[i], sizeof(m->paths[i]), "p%d", g_rand_int_range(rand, 0, 6));
                                 paths[i] = m->paths[i];
                         }
-                        r = lock_table_acquire(f->table, m->owner, paths, m->n_paths,
+                        r = table_acquire(f->table, m->owner, paths, m->n_paths,
                                                m->shared ? LOCK_SHARED : 0, UINT64_MAX, 0, m, &m->lock);
                         g_assert_true(r == 0 || r == LOCK_E_PENDING || r == LOCK_E_QUOTA);
                         if (r == LOCK_E_QUOTA)
@@ -796,7 +816,7 @@ static void test_token_reservation(void) {
                 Lock *l = NULL;
                 uint8_t id[LOCK_ID_SIZE];
 
-                g_assert_cmpint(lock_table_acquire(table, o, (const char *[]) { "t" }, 1, 0, 0, 0, NULL, &l), ==, 0);
+                g_assert_cmpint(table_acquire(table, o, (const char *[]) { "t" }, 1, 0, 0, 0, NULL, &l), ==, 0);
                 g_assert_cmpuint(lock_get_token(l), ==, last + 1);
                 last = lock_get_token(l);
                 memcpy(id, lock_get_id(l), sizeof(id));

@@ -8,6 +8,8 @@
 #define PL_ERROR_LIMITS_EXCEEDED  "org.pylocker.Locker.Error.LimitsExceeded"
 #define PL_ERROR_ALREADY_EXISTS   "org.pylocker.Locker.Error.AlreadyExists"
 #define PL_ERROR_NOT_FOUND        "org.pylocker.Locker.Error.NotFound"
+#define PL_ERROR_DEADLOCK         "org.pylocker.Locker.Error.Deadlock"
+#define PL_ERROR_UNAVAILABLE      "org.pylocker.Locker.Error.Unavailable"
 
 /* Registered with sd_bus_error_add_map(), so sd_bus_error_get_errno() understands our names. */
 extern const sd_bus_error_map pylocker_bus_error_map[];
