@@ -48,6 +48,8 @@ typedef struct LockRequest {
         size_t n_paths;
         bool shared;                     /* a reader lock, compatible with other shared holders */
         bool nonblocking;                /* LOCK_E_WOULD_BLOCK instead of waiting */
+        bool skip_deadlock_check;        /* wait even where the wait closes a cycle of owners (for an
+                                          * owner whose threads release what another thread waits on) */
         uint64_t timeout_usec;           /* 0: default_timeout_usec; UINT64_MAX: forever */
         uint64_t ttl_usec;               /* lease; 0 or longer than max_lock_usec: max_lock_usec */
 } LockRequest;
