@@ -17,7 +17,6 @@
 #include "bridge-peer.h"
 #include "log.h"
 #include "macro.h"
-#include "manager.h"
 
 #define CREDENTIAL_NAME "pylocker.secret"
 /* Past this many remembered addresses, those with nothing to remember are forgotten. */
@@ -58,12 +57,14 @@ static void peer_free_void(gpointer p) {
         bridge_peer_free(p);
 }
 
-int bridge_listener_new(Manager *manager, const uint8_t *secret, size_t secret_size, BridgeListener **ret) {
+int bridge_listener_new(sd_event *event, BusLocker *locker, const BridgeConfig *config, const uint8_t *secret,
+                        size_t secret_size, BridgeListener **ret) {
         g_autoptr(BridgeListener) l = g_new0(BridgeListener, 1);
         int r;
 
-        l->manager = manager;
-        l->config = &manager->config.bridge;
+        l->event = event;
+        l->locker = locker;
+        l->config = config;
         l->sources = g_ptr_array_new_with_free_func(source_free_void);
         l->peers = g_hash_table_new_full(NULL, NULL, peer_free_void, NULL);
         l->addresses = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, bridge_address_free);
@@ -102,7 +103,7 @@ BridgeListener *bridge_listener_free(BridgeListener *l) {
 static uint64_t now_usec(BridgeListener *l) {
         uint64_t now = 0;
 
-        (void) sd_event_now(l->manager->event, CLOCK_MONOTONIC, &now);
+        (void) sd_event_now(l->event, CLOCK_MONOTONIC, &now);
         return now;
 }
 
@@ -267,7 +268,7 @@ int bridge_listener_adopt(BridgeListener *l, int fd) {
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
                 return log_error_errno(errno, "Failed to make the bridge socket non-blocking: %m");
 
-        r = sd_event_add_io(l->manager->event, &source, fd, EPOLLIN, on_connection, l);
+        r = sd_event_add_io(l->event, &source, fd, EPOLLIN, on_connection, l);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the bridge socket: %m");
         (void) sd_event_source_set_io_fd_own(source, true);

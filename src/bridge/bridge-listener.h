@@ -7,11 +7,12 @@
 #include <stdint.h>
 
 #include <glib.h>
+#include <systemd/sd-event.h>
 
+#include "bridge-config.h"
 #include "bridge-psk.h"
-#include "config.h"
+#include "bus-locker.h"
 
-typedef struct Manager Manager;
 typedef struct BridgePeer BridgePeer;
 
 /* What is known about one source address. */
@@ -23,8 +24,9 @@ typedef struct BridgeAddress {
 } BridgeAddress;
 
 typedef struct BridgeListener {
-        Manager *manager;
-        const BridgeConfig *config;     /* the manager's */
+        sd_event *event;
+        BusLocker *locker;              /* serves each peer's connection */
+        const BridgeConfig *config;     /* the daemon's */
         uint8_t psk[BRIDGE_PSK_SIZE];
         GPtrArray *sources;             /* sd_event_source* of each listening socket (owning its fd) */
         GHashTable *peers;              /* BridgePeer* (owned) */
@@ -43,7 +45,8 @@ typedef struct BridgeListener {
  * a negative errno, logged. */
 int bridge_secret_find(const BridgeConfig *config, uint8_t **ret_secret, size_t *ret_size);
 
-int bridge_listener_new(Manager *manager, const uint8_t *secret, size_t secret_size, BridgeListener **ret);
+int bridge_listener_new(sd_event *event, BusLocker *locker, const BridgeConfig *config, const uint8_t *secret,
+                        size_t secret_size, BridgeListener **ret);
 BridgeListener *bridge_listener_free(BridgeListener *l);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BridgeListener, bridge_listener_free)
 

@@ -9,10 +9,8 @@
 
 #include "bridge-peer.h"
 #include "bridge-tls.h"
-#include "client.h"
 #include "log.h"
 #include "macro.h"
-#include "manager.h"
 #include "peer-bus.h"
 #include "sd-cleanup.h"
 
@@ -31,10 +29,6 @@ struct BridgePeer {
         Client *client;                 /* owns the sd-bus server connection */
         bool freeing;
 };
-
-Client *bridge_peer_get_client(BridgePeer *peer) {
-        return peer->client;
-}
 
 BridgePeer *bridge_peer_free(BridgePeer *peer) {
         BridgeListener *l;
@@ -124,7 +118,7 @@ static int on_server_disconnected(sd_bus_message *message, void *userdata, sd_bu
 
 /* The sd-bus server connection on one end of a socketpair, the shuttle on the other. */
 static int peer_start_session(BridgePeer *peer, const BridgeSecureOps *ops, void *ctx) {
-        Manager *manager = peer->listener->manager;
+        BridgeListener *l = peer->listener;
         g_autoptr(sd_bus) bus = NULL;
         g_autofree char *id = NULL;
         int pair[2], r;
@@ -135,18 +129,18 @@ static int peer_start_session(BridgePeer *peer, const BridgeSecureOps *ops, void
 
         /* The secret authenticated the peer; inside TLS it authenticates anonymously. The socketpair
          * could carry fds, TCP cannot: never agree to them (AcquireHandle is refused here). */
-        r = peer_bus_new(manager, pair[0], PEER_BUS_ANONYMOUS, "bridge", on_server_disconnected, peer, &bus);
+        r = peer_bus_new(l->locker, l->event, pair[0], PEER_BUS_ANONYMOUS, "bridge", on_server_disconnected, peer, &bus);
         if (r < 0)
                 return r;
 
         peer->shuttle = bridge_shuttle_new(ops, ctx, peer->plain_fd, peer->listener->config->max_message_size);
-        r = sd_event_add_io(manager->event, &peer->plain_io, peer->plain_fd, EPOLLIN, on_plain_io, peer);
+        r = sd_event_add_io(l->event, &peer->plain_io, peer->plain_fd, EPOLLIN, on_plain_io, peer);
         if (r < 0)
                 return log_warning_errno(r, "Failed to watch a bridge socketpair: %m");
         (void) sd_event_source_set_description(peer->plain_io, "bridge-plain");
 
         id = g_strdup_printf("bridge-%" G_GUINT64_FORMAT, ++peer->listener->n_peers_started);
-        peer->client = client_new(manager, id, CLIENT_TRANSPORT_BRIDGE, bus, BRIDGE_PEER_UID, BRIDGE_PEER_PID);
+        peer->client = bus_locker_add_peer(l->locker, bus, id, CLIENT_TRANSPORT_BRIDGE, BRIDGE_PEER_UID, BRIDGE_PEER_PID);
         peer->client->address = g_strdup(peer->display);
         /* The client owns the connection now; our cleanup would close it. */
         sd_bus_unref(g_steal_pointer(&bus));
@@ -200,7 +194,6 @@ static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
 }
 
 static int peer_new(BridgeListener *l, int fd, const char *address, const char *display, BridgePeer **ret) {
-        Manager *manager = l->manager;
         BridgePeer *peer = g_new0(BridgePeer, 1);
         int r;
 
@@ -211,7 +204,7 @@ static int peer_new(BridgeListener *l, int fd, const char *address, const char *
         peer->display = g_strdup(display);
         g_hash_table_add(l->peers, peer);
 
-        r = sd_event_add_io(manager->event, &peer->io, fd, EPOLLIN, on_secure_io, peer);
+        r = sd_event_add_io(l->event, &peer->io, fd, EPOLLIN, on_secure_io, peer);
         if (r < 0) {
                 bridge_peer_free(peer);
                 return log_warning_errno(r, "Failed to watch a bridge connection: %m");
@@ -234,7 +227,7 @@ int bridge_peer_new(BridgeListener *l, int fd, const char *address, const char *
                 bridge_peer_free(peer);
                 return log_warning_errno(r, "Failed to set up a TLS session: %m");
         }
-        r = sd_event_add_time_relative(l->manager->event, &peer->deadline, CLOCK_MONOTONIC,
+        r = sd_event_add_time_relative(l->event, &peer->deadline, CLOCK_MONOTONIC,
                                        l->config->handshake_timeout_usec, 10 * USEC_PER_MSEC, on_deadline, peer);
         if (r < 0) {
                 bridge_peer_free(peer);

@@ -8,8 +8,6 @@
 #include "bridge-listener.h"
 #include "bridge-shuttle.h"
 
-typedef struct Client Client;
-
 /* Takes fd (a connected, non-blocking TCP socket) and starts the handshake. The peer is added to
  * l->peers and frees itself when it ends. address: the source address (the key of the per-address
  * caps), display: "[ADDR]:PORT". */
@@ -21,5 +19,3 @@ int bridge_peer_new_plain(BridgeListener *l, int fd, const char *display);
 
 /* Ends the connection now: the client and its locks go, the sockets close. */
 BridgePeer *bridge_peer_free(BridgePeer *peer);
-
-Client *bridge_peer_get_client(BridgePeer *peer);

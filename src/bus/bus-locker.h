@@ -1,28 +1,35 @@
-/* The org.pylocker.Locker object on D-Bus: vtable, method handlers, deferred replies and signals. */
+/* The D-Bus front end of the service: the org.pylocker.Locker object on the bus and on peer-to-peer
+ * connections. It reads each call into a request, asks the core, and writes the answer. */
 #pragma once
 
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <glib.h>
 #include <systemd/sd-bus.h>
 
-#include "lock-table.h"
+#include "service.h"
 
-typedef struct Manager Manager;
+typedef struct BusLocker {
+        Service *service;
+        sd_bus *bus;                  /* the bus connection, for polkit and PropertiesChanged; or NULL */
+        GHashTable *peer_clients;     /* sd_bus* of a peer-to-peer connection → Client */
+        GHashTable *polkit_registry;  /* sd_bus_message* → pending or answered polkit query */
+} BusLocker;
 
-/* Serves the object on a connection (the bus, or later a peer-to-peer one). */
-int bus_locker_add_object(Manager *manager, sd_bus *bus);
+BusLocker *bus_locker_new(Service *service);
+/* Frees the peer clients and cancels pending polkit queries. */
+BusLocker *bus_locker_free(BusLocker *locker);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BusLocker, bus_locker_free)
 
-typedef struct Client Client;
+/* Serves the object and the authorization filter on a connection: the bus, or a peer's. */
+int bus_locker_add_object(BusLocker *locker, sd_bus *bus);
 
-/* Finds the calling client, registering it on its first call. */
-int bus_locker_get_client(Manager *manager, sd_bus_message *message, Client **ret, sd_bus_error *error);
-
-/* A method return holding one open array of contents; bus_locker_send_array_reply() closes and
- * sends it. */
-int bus_locker_new_array_reply(sd_bus_message *call, const char *contents, sd_bus_message **ret);
-int bus_locker_send_array_reply(sd_bus_message *reply);
-
-/* A signal addressed to one client alone: unicast on the bus, or on its own peer connection. */
-int bus_locker_new_signal_to(Client *client, const char *member, sd_bus_message **ret);
-
-/* Lock table callbacks: answer deferred Acquire calls and tell holders of lost locks. */
-void bus_locker_lock_granted(Manager *manager, Lock *lock);
-void bus_locker_lock_ended(Manager *manager, Lock *lock, LockEndReason reason);
+/* A peer-to-peer connection becomes a client; the client owns the connection from now on and
+ * closes it when it goes. */
+Client *bus_locker_add_peer(BusLocker *locker, sd_bus *bus, const char *id, ClientTransport transport,
+                            uid_t uid, pid_t pid);
+/* The client of a peer-to-peer connection, or NULL. */
+Client *bus_locker_get_peer(BusLocker *locker, sd_bus *bus);
+/* A bus name went away: its client goes. */
+void bus_locker_name_gone(BusLocker *locker, const char *name);

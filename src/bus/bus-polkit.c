@@ -7,56 +7,23 @@
 #include <errno.h>
 #include <string.h>
 
-#include "bus-locker.h"
+#include "bus-internal.h"
 #include "bus-polkit.h"
-#include "client.h"
 #include "log.h"
 #include "macro.h"
-#include "manager.h"
+#include "pylocker-names.h"
 #include "sd-cleanup.h"
 
 /* Long enough for a person to answer an authentication agent. */
 #define POLKIT_CALL_TIMEOUT_USEC (120 * USEC_PER_SEC)
 
-static const struct {
-        const char *member;
-        PolkitAction action;
-} method_actions[] = {
-        { "Register",          POLKIT_ACTION_PUBLISH },
-        { "Acquire",           POLKIT_ACTION_ACQUIRE },
-        { "AcquireHandle",     POLKIT_ACTION_ACQUIRE },
-        { "Release",           POLKIT_ACTION_ACQUIRE },
-        { "Refresh",           POLKIT_ACTION_ACQUIRE },
-        { "ListLocks",         POLKIT_ACTION_ACQUIRE },
-        { "ListClients",       POLKIT_ACTION_ACQUIRE },
-        { "Publish",           POLKIT_ACTION_PUBLISH },
-        { "ListMessages",      POLKIT_ACTION_PUBLISH },
-        { "GetMessage",        POLKIT_ACTION_PUBLISH },
-        { "PopMessage",        POLKIT_ACTION_PUBLISH },
-        { "HasMessage",        POLKIT_ACTION_PUBLISH },
-        { "RemoveMessage",     POLKIT_ACTION_PUBLISH },
-        { "SetMaxLockTime",    POLKIT_ACTION_MANAGE },
-        { "SetDefaultTimeout", POLKIT_ACTION_MANAGE },
-        { "ForceRelease",      POLKIT_ACTION_MANAGE },
-};
-
-static const char *const polkit_action_table[_POLKIT_ACTION_MAX] = {
-        [POLKIT_ACTION_ACQUIRE] = "org.pylocker.acquire",
-        [POLKIT_ACTION_PUBLISH] = "org.pylocker.publish",
-        [POLKIT_ACTION_MANAGE]  = "org.pylocker.manage",
-};
-
-const char *polkit_action_to_string(PolkitAction action) {
-        return action >= 0 && action < _POLKIT_ACTION_MAX ? polkit_action_table[action] : NULL;
-}
-
 /* A CheckAuthorization in flight, or answered and waiting for its call to come round again. */
 typedef struct PolkitQuery {
-        Manager *manager;
+        BusLocker *locker;
         sd_bus_message *request;
         sd_bus_slot *slot;
         sd_bus_message *reply;
-        PolkitAction action;
+        ServiceAction action;
 } PolkitQuery;
 
 static void polkit_query_free(PolkitQuery *query) {
@@ -68,8 +35,8 @@ static void polkit_query_free(PolkitQuery *query) {
         g_free(query);
 }
 
-void bus_polkit_registry_free(Manager *manager) {
-        g_clear_pointer(&manager->polkit_registry, g_hash_table_unref);
+void bus_polkit_registry_free(BusLocker *locker) {
+        g_clear_pointer(&locker->polkit_registry, g_hash_table_unref);
 }
 
 static int on_check_authorization(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -86,7 +53,7 @@ static int on_check_authorization(sd_bus_message *reply, void *userdata, sd_bus_
         if (r < 0) {
                 log_warning_errno(r, "Failed to dispatch a call again after polkit's answer: %m");
                 (void) sd_bus_reply_method_errno(query->request, r, NULL);
-                g_hash_table_remove(query->manager->polkit_registry, query->request);
+                g_hash_table_remove(query->locker->polkit_registry, query->request);
         }
         return 1;
 }
@@ -105,13 +72,13 @@ static int polkit_subject_append(sd_bus_message *m, sd_bus_message *request, Cli
                                      "uid", "i", (int32_t) client->uid);
 }
 
-static int polkit_query_start(Manager *manager, sd_bus_message *request, Client *client, PolkitAction action,
+static int polkit_query_start(BusLocker *locker, sd_bus_message *request, Client *client, ServiceAction action,
                               sd_bus_error *error) {
         g_autoptr(sd_bus_message) call = NULL;
         PolkitQuery *query;
         int r;
 
-        r = sd_bus_message_new_method_call(manager->bus, &call, "org.freedesktop.PolicyKit1",
+        r = sd_bus_message_new_method_call(locker->bus, &call, "org.freedesktop.PolicyKit1",
                                            "/org/freedesktop/PolicyKit1/Authority",
                                            "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
         if (r < 0)
@@ -120,27 +87,27 @@ static int polkit_query_start(Manager *manager, sd_bus_message *request, Client 
         if (r < 0)
                 return r;
         /* Flag 1: AllowUserInteraction, only when the caller said it may wait for an agent. */
-        r = sd_bus_message_append(call, "sa{ss}us", polkit_action_to_string(action), 0,
+        r = sd_bus_message_append(call, "sa{ss}us", service_action_to_string(action), 0,
                                   (uint32_t) (sd_bus_message_get_allow_interactive_authorization(request) > 0),
                                   "");
         if (r < 0)
                 return r;
 
         query = g_new0(PolkitQuery, 1);
-        query->manager = manager;
+        query->locker = locker;
         query->request = sd_bus_message_ref(request);
         query->action = action;
-        r = sd_bus_call_async(manager->bus, &query->slot, call, on_check_authorization, query,
+        r = sd_bus_call_async(locker->bus, &query->slot, call, on_check_authorization, query,
                               POLKIT_CALL_TIMEOUT_USEC);
         if (r < 0) {
                 polkit_query_free(query);
                 return sd_bus_error_set_errnof(error, r, "Failed to ask polkit: %m");
         }
 
-        if (!manager->polkit_registry)
-                manager->polkit_registry = g_hash_table_new_full(NULL, NULL, NULL,
-                                                                 (GDestroyNotify) polkit_query_free);
-        g_hash_table_insert(manager->polkit_registry, request, query);
+        if (!locker->polkit_registry)
+                locker->polkit_registry = g_hash_table_new_full(NULL, NULL, NULL,
+                                                                (GDestroyNotify) polkit_query_free);
+        g_hash_table_insert(locker->polkit_registry, request, query);
         return 0;
 }
 
@@ -153,7 +120,7 @@ static int polkit_query_verdict(PolkitQuery *query, bool *ret_final, sd_bus_erro
         *ret_final = false;
         if (e) {
                 /* polkitd gone, not installed or failing: an error for this call, never a hang. */
-                log_warning("polkit could not decide on %s: %s", polkit_action_to_string(query->action),
+                log_warning("polkit could not decide on %s: %s", service_action_to_string(query->action),
                             e->message ?: e->name);
                 return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                          "Authorization could not be checked: %s", e->message ?: e->name);
@@ -176,30 +143,19 @@ static int polkit_query_verdict(PolkitQuery *query, bool *ret_final, sd_bus_erro
                                         "Interactive authentication required.");
         *ret_final = true;
         return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized for %s.",
-                                 polkit_action_to_string(query->action));
-}
-
-static int lookup_action(sd_bus_message *message, PolkitAction *ret) {
-        const char *member = sd_bus_message_get_member(message);
-
-        for (size_t i = 0; member && i < ELEMENTSOF(method_actions); i++)
-                if (strcmp(method_actions[i].member, member) == 0) {
-                        *ret = method_actions[i].action;
-                        return 0;
-                }
-        return -ENOENT;
+                                 service_action_to_string(query->action));
 }
 
 int bus_authorize_filter(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        Manager *manager = userdata;
+        BusLocker *locker = userdata;
         int r;
 
         if (!sd_bus_message_is_method_call(message, PYLOCKER_INTERFACE, NULL) ||
             g_strcmp0(sd_bus_message_get_path(message), PYLOCKER_OBJECT_PATH) != 0)
                 return 0;
 
-        r = bus_authorize(manager, message, &error);
+        r = bus_authorize(locker, message, &error);
         if (r > 0)
                 return 0;          /* on to the handler */
         if (r == 0)
@@ -211,64 +167,44 @@ int bus_authorize_filter(sd_bus_message *message, void *userdata, sd_bus_error *
         return 1;
 }
 
-int bus_authorize(Manager *manager, sd_bus_message *message, sd_bus_error *error) {
+int bus_authorize(BusLocker *locker, sd_bus_message *message, sd_bus_error *error) {
+        g_auto(ServiceError) e = SERVICE_ERROR_NULL;
         PolkitQuery *query;
-        PolkitAction action;
+        ServiceAction action;
         Client *client;
         bool final;
         int r;
 
-        r = lookup_action(message, &action);
+        r = service_method_action(sd_bus_message_get_member(message), &action);
         if (r < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "No authorization rule for this call.");
 
         /* Every peer that calls becomes a client, authorized or not: its identity and polkit's final
          * answers are then kept for its connection. */
-        r = bus_locker_get_client(manager, message, &client, error);
+        r = bus_locker_get_client(locker, message, &client, error);
         if (r < 0)
                 return r;
 
         /* The call comes round again with polkit's answer. */
-        query = manager->polkit_registry ? g_hash_table_lookup(manager->polkit_registry, message) : NULL;
+        query = locker->polkit_registry ? g_hash_table_lookup(locker->polkit_registry, message) : NULL;
         if (query) {
                 if (!query->reply)
                         /* Dispatched again before the answer: cannot happen, but never answer twice. */
                         return 0;
                 r = polkit_query_verdict(query, &final, error);
                 if (final)
-                        client->authorized[action] = r > 0 ? CLIENT_AUTH_ALLOWED : CLIENT_AUTH_DENIED;
-                g_hash_table_remove(manager->polkit_registry, message);
+                        client->verdicts[action] = r > 0 ? CLIENT_VERDICT_ALLOWED : CLIENT_VERDICT_DENIED;
+                g_hash_table_remove(locker->polkit_registry, message);
                 return r;
         }
 
-        /* A bridge peer proved it has the shared secret, which is all there is to know about it:
-         * it may lock and publish like any client, but management stays with local root and
-         * polkit's admins. Nobody on another machine can be asked for a password. */
-        if (client->transport == CLIENT_TRANSPORT_BRIDGE) {
-                if (action != POLKIT_ACTION_MANAGE)
-                        return 1;
-                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                        "Bridge clients may not manage pylockerd.");
-        }
-
-        if (client->uid == 0)
+        r = service_authorize(locker->service, client, action, &e);
+        if (r < 0)
+                return bus_error_from_service(error, &e);
+        if (r > 0)
                 return 1;
 
-        if (manager->bus_kind != BUS_KIND_SYSTEM) {
-                /* A session bus: every peer is the bus owner's user, so there is nobody to ask. */
-                if (action != POLKIT_ACTION_MANAGE || client->uid == manager->uid)
-                        return 1;
-                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                        "Only root and the daemon's own user may manage pylockerd.");
-        }
-
-        if (client->authorized[action] == CLIENT_AUTH_ALLOWED)
-                return 1;
-        if (client->authorized[action] == CLIENT_AUTH_DENIED)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized for %s.",
-                                         polkit_action_to_string(action));
-
-        r = polkit_query_start(manager, message, client, action, error);
+        r = polkit_query_start(locker, message, client, action, error);
         if (r < 0)
                 return r;
         return 0;

@@ -3,14 +3,7 @@
 
 #include <systemd/sd-bus.h>
 
-typedef struct Manager Manager;
-
-typedef enum PolkitAction {
-        POLKIT_ACTION_ACQUIRE,
-        POLKIT_ACTION_PUBLISH,
-        POLKIT_ACTION_MANAGE,
-        _POLKIT_ACTION_MAX,
-} PolkitAction;
+#include "bus-locker.h"
 
 /* An sd-bus filter that authorizes every call of org.pylocker.Locker before its handler runs. */
 int bus_authorize_filter(sd_bus_message *message, void *userdata, sd_bus_error *error);
@@ -19,9 +12,7 @@ int bus_authorize_filter(sd_bus_message *message, void *userdata, sd_bus_error *
  * again once polkit has answered), < 0 refused or failed with error set. On the system bus, callers
  * with uid 0 pass, everyone else is asked about (once per client and action when the answer is
  * final). On other buses, managing is for root and the daemon's own user, the rest for everyone. */
-int bus_authorize(Manager *manager, sd_bus_message *message, sd_bus_error *error);
-
-const char *polkit_action_to_string(PolkitAction action);
+int bus_authorize(BusLocker *locker, sd_bus_message *message, sd_bus_error *error);
 
 /* Cancels every pending query (at shutdown). */
-void bus_polkit_registry_free(Manager *manager);
+void bus_polkit_registry_free(BusLocker *locker);

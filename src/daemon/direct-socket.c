@@ -20,7 +20,7 @@
 static int on_peer_disconnected(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *manager = userdata;
         sd_bus *bus = sd_bus_message_get_bus(message);
-        Client *client = g_hash_table_lookup(manager->peer_clients, bus);
+        Client *client = bus_locker_get_peer(manager->bus_locker, bus);
 
         /* Its locks and waiters go now, as with a bus client's disconnect. */
         if (client) {
@@ -38,20 +38,20 @@ static int direct_connection_start(Manager *manager, int fd) {
         socklen_t length = sizeof(ucred);
         int r;
 
-        if (g_hash_table_size(manager->peer_clients) >= manager->config.max_direct_connections)
+        if (g_hash_table_size(manager->bus_locker->peer_clients) >= manager->config.max_direct_connections)
                 return log_warning_errno(EMFILE, "Refusing direct connection: %u connections already.",
                                          manager->config.max_direct_connections);
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &ucred, &length) < 0)
                 return log_warning_errno(errno, "Failed to read peer credentials: %m");
 
-        r = peer_bus_new(manager, steal_fd(&fd_owned), PEER_BUS_ALLOW_FDS, "direct", on_peer_disconnected, manager,
+        r = peer_bus_new(manager->bus_locker, manager->event, steal_fd(&fd_owned), PEER_BUS_ALLOW_FDS, "direct", on_peer_disconnected, manager,
                          &bus);
         if (r < 0)
                 return r;
 
         id = g_strdup_printf("direct-%" G_GUINT64_FORMAT, ++manager->n_direct_connections);
-        (void) client_new(manager, id, CLIENT_TRANSPORT_BUS, bus, ucred.uid, ucred.pid);
+        (void) bus_locker_add_peer(manager->bus_locker, bus, id, CLIENT_TRANSPORT_BUS, ucred.uid, ucred.pid);
         /* The client owns the connection now; our cleanup would close it. */
         sd_bus_unref(g_steal_pointer(&bus));
         log_debug("Client %s connected (uid %u, pid %d).", id, (unsigned) ucred.uid, (int) ucred.pid);

@@ -1,141 +1,24 @@
-/* The daemon's state: event loop, bus connection, lock table, client registry and settings. */
+/* The daemon: its event loop, the bus connection and bus name, the front ends around the service core,
+ * idle exit and status. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
-#include "bus-errors.h"
-#include "bus-locker.h"
-#include "bus-polkit.h"
 #include "direct-socket.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
-#include "token-floor.h"
 #include "sd-cleanup.h"
 
-/* User-set deadlines must fire on time: sd-event would coalesce them by 250 ms by default. */
-#define DEADLINE_ACCURACY_USEC (1 * USEC_PER_MSEC)
-
-static void manager_arm_timer(Manager *manager, sd_event_source *source, uint64_t deadline) {
-        int r;
-
-        if (deadline == UINT64_MAX) {
-                (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
-                return;
-        }
-
-        r = sd_event_source_set_time(source, deadline);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
-        if (r < 0)
-                /* Without the timer, timeouts and leases would never end: better to stop loudly. */
-                (void) sd_event_exit(manager->event, log_error_errno(r, "Failed to arm deadline timer: %m"));
+static void on_clients_changed(Service *service, void *userdata) {
+        manager_update_idle(userdata);
 }
 
-static void on_deadline_changed(LockTable *table, uint64_t deadline, void *userdata) {
-        Manager *manager = userdata;
-
-        manager_arm_timer(manager, manager->deadline_source, deadline);
-}
-
-static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
-        Manager *manager = userdata;
-
-        lock_table_dispatch_deadlines(manager->table);
-        manager_arm_timer(manager, source, lock_table_get_next_deadline(manager->table));
-        return 0;
-}
-
-static void on_message_deadline_changed(MessageStore *store, uint64_t deadline, void *userdata) {
-        Manager *manager = userdata;
-
-        manager_arm_timer(manager, manager->message_deadline_source, deadline);
-}
-
-static int on_message_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
-        Manager *manager = userdata;
-
-        message_store_dispatch_deadlines(manager->messages);
-        manager_arm_timer(manager, source, message_store_get_next_deadline(manager->messages));
-        return 0;
-}
-
-static const MessageStoreCallbacks manager_message_callbacks = {
-        .on_deadline_changed = on_message_deadline_changed,
+static const ServiceCallbacks manager_service_callbacks = {
+        .on_clients_changed = on_clients_changed,
 };
-
-static int add_deadline_timer(Manager *manager, sd_event_source **ret, sd_event_time_handler_t handler,
-                              const char *description) {
-        int r;
-
-        r = sd_event_add_time(manager->event, ret, CLOCK_MONOTONIC, 0, DEADLINE_ACCURACY_USEC, handler, manager);
-        if (r < 0)
-                return log_error_errno(r, "Failed to add %s timer: %m", description);
-        r = sd_event_source_set_enabled(*ret, SD_EVENT_OFF);
-        if (r < 0)
-                return log_error_errno(r, "Failed to disable %s timer: %m", description);
-        (void) sd_event_source_set_description(*ret, description);
-        return 0;
-}
-
-static void on_granted(LockTable *table, Lock *lock, void *userdata) {
-        bus_locker_lock_granted(userdata, lock);
-}
-
-static void on_ended(LockTable *table, Lock *lock, LockEndReason reason, void *userdata) {
-        bus_locker_lock_ended(userdata, lock, reason);
-}
-
-static uint64_t on_reserve_tokens(LockTable *table, uint64_t last_token, void *userdata) {
-        Manager *manager = userdata;
-
-        return token_floor_reserve(manager->state_dir, last_token);
-}
-
-static const LockTableCallbacks manager_table_callbacks = {
-        .on_granted = on_granted,
-        .on_ended = on_ended,
-        .on_deadline_changed = on_deadline_changed,
-        .reserve_tokens = on_reserve_tokens,
-};
-
-typedef struct UserLimits {
-        LockGroup *group;
-        unsigned n_clients;
-} UserLimits;
-
-static void user_limits_free(gpointer p) {
-        UserLimits *u = p;
-
-        lock_group_unref(u->group);
-        g_free(u);
-}
-
-LockGroup *manager_user_group_get(Manager *manager, uid_t uid) {
-        UserLimits *u;
-
-        /* Root is trusted not to starve others; everyone else shares per-user limits. */
-        if (uid == 0)
-                return NULL;
-
-        u = g_hash_table_lookup(manager->users, GUINT_TO_POINTER(uid));
-        if (!u) {
-                u = g_new0(UserLimits, 1);
-                u->group = lock_group_new(manager->table);
-                g_hash_table_insert(manager->users, GUINT_TO_POINTER(uid), u);
-        }
-        u->n_clients++;
-        return u->group;
-}
-
-void manager_user_group_put(Manager *manager, uid_t uid) {
-        UserLimits *u = uid == 0 ? NULL : g_hash_table_lookup(manager->users, GUINT_TO_POINTER(uid));
-
-        if (u && --u->n_clients == 0)
-                g_hash_table_remove(manager->users, GUINT_TO_POINTER(uid));
-}
 
 static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
         Manager *manager = userdata;
@@ -145,7 +28,7 @@ static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
         if (!manager->exiting)
                 (void) sd_notify(false, "STOPPING=1");
         manager->exiting = true;
-        lock_table_shutdown(manager->table);
+        service_shutdown(manager->service);
         return 0;
 }
 
@@ -155,24 +38,10 @@ int manager_new(const Config *config, Manager **ret) {
         int r;
 
         config_copy(&manager->config, config);
-        manager->uid = geteuid();
-        manager->clients = g_hash_table_new(g_str_hash, g_str_equal);
-        manager->client_names = g_hash_table_new(g_str_hash, g_str_equal);
-        manager->peer_clients = g_hash_table_new(NULL, NULL);
-        manager->users = g_hash_table_new_full(NULL, NULL, NULL, user_limits_free);
-        manager->state_dir = g_strdup(config->state_dir);
 
         r = sd_event_default(&manager->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
-
-        r = add_deadline_timer(manager, &manager->deadline_source, on_deadline, "lock deadlines");
-        if (r < 0)
-                return r;
-        r = add_deadline_timer(manager, &manager->message_deadline_source, on_message_deadline,
-                               "message deadlines");
-        if (r < 0)
-                return r;
 
         r = sd_event_add_exit(manager->event, &exit_source, on_exit_answer_waiters, manager);
         if (r < 0)
@@ -185,44 +54,32 @@ int manager_new(const Config *config, Manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to make exit handler floating: %m");
 
-        manager->table = lock_table_new(&manager->config.limits, &manager_table_callbacks, manager,
-                                        token_floor_load(manager->state_dir));
-        manager->messages = message_store_new(&manager_message_callbacks, manager);
+        /* polkit is asked once we know the bus is the system bus. */
+        r = service_new(manager->event, &manager->config.service, config->state_dir, /* polkit= */ false,
+                        &manager_service_callbacks, manager, &manager->service);
+        if (r < 0)
+                return r;
+        manager->bus_locker = bus_locker_new(manager->service);
 
         *ret = g_steal_pointer(&manager);
         return 0;
 }
 
 Manager *manager_free(Manager *manager) {
-        GHashTableIter iter;
-        gpointer client;
-
         if (!manager)
                 return NULL;
 
         /* Answer every waiting Acquire before going: callers learn now, not from their call timeout. */
-        if (manager->table)
-                lock_table_shutdown(manager->table);
+        if (manager->service)
+                service_shutdown(manager->service);
 
-        /* Bridge peers first: each frees its own client. */
+        /* The front ends first, each closing its clients; then the core. */
         g_clear_pointer(&manager->bridge, bridge_listener_free);
-
-        g_hash_table_iter_init(&iter, manager->clients);
-        while (g_hash_table_iter_next(&iter, NULL, &client)) {
-                g_hash_table_iter_steal(&iter);
-                client_free(client);
-        }
-        g_hash_table_unref(manager->clients);
-        g_hash_table_unref(manager->client_names);
-        g_hash_table_unref(manager->peer_clients);
+        g_clear_pointer(&manager->bus_locker, bus_locker_free);
         direct_socket_close(manager);
         g_free(manager->direct_socket_wanted);
-        g_hash_table_unref(manager->users);
-        lock_table_free(manager->table);
-        g_free(manager->state_dir);
-        message_store_free(manager->messages);
+        g_clear_pointer(&manager->service, service_free);
 
-        bus_polkit_registry_free(manager);
         if (manager->bus) {
                 (void) sd_bus_flush(manager->bus);
                 manager->bus = sd_bus_flush_close_unref(manager->bus);
@@ -231,8 +88,6 @@ Manager *manager_free(Manager *manager) {
         sd_event_source_disable_unref(manager->status_source);
         sd_event_source_disable_unref(manager->status_timer);
         g_free(manager->status_sent);
-        sd_event_source_disable_unref(manager->deadline_source);
-        sd_event_source_disable_unref(manager->message_deadline_source);
         sd_event_unref(manager->event);
         config_done(&manager->config);
         g_free(manager);
@@ -244,7 +99,6 @@ Manager *manager_free(Manager *manager) {
 static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *manager = userdata;
         const char *name, *old_owner, *new_owner;
-        Client *client;
         int r;
 
         r = sd_bus_message_read(message, "sss", &name, &old_owner, &new_owner);
@@ -255,11 +109,7 @@ static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus
         if (name[0] != ':' || new_owner[0] != 0)
                 return 0;
 
-        client = g_hash_table_lookup(manager->clients, name);
-        if (client) {
-                log_debug("Client %s disconnected.", name);
-                client_free(client);
-        }
+        bus_locker_name_gone(manager->bus_locker, name);
         return 0;
 }
 
@@ -304,7 +154,7 @@ static int on_idle(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *manager = userdata;
         int r;
 
-        if (g_hash_table_size(manager->clients) > 0 || manager->exiting)
+        if (service_get_n_clients(manager->service) > 0 || manager->exiting)
                 return 0;
 
         /* As systemd's bus_event_loop_with_idle(): give the name up first, so that nothing sent to it
@@ -324,7 +174,7 @@ void manager_update_idle(Manager *manager) {
                 return;
 
         /* A lock, a waiter or a message always belongs to a client: no client, nothing to keep. */
-        if (g_hash_table_size(manager->clients) > 0) {
+        if (service_get_n_clients(manager->service) > 0) {
                 if (manager->idle_source)
                         (void) sd_event_source_set_enabled(manager->idle_source, SD_EVENT_OFF);
                 return;
@@ -348,9 +198,9 @@ void manager_update_idle(Manager *manager) {
  * once a second. */
 static char *status_text(Manager *manager) {
         return g_strdup_printf("STATUS=%u locks, %u waiting, %u clients",
-                               (unsigned) lock_table_get_n_locks(manager->table),
-                               (unsigned) lock_table_get_n_waiters(manager->table),
-                               g_hash_table_size(manager->clients));
+                               (unsigned) lock_table_get_n_locks(manager->service->table),
+                               (unsigned) lock_table_get_n_waiters(manager->service->table),
+                               (unsigned) service_get_n_clients(manager->service));
 }
 
 static int on_status_timer(sd_event_source *source, uint64_t usec, void *userdata);
@@ -414,6 +264,8 @@ int manager_connect_bus(Manager *manager, BusKind kind, const char *address) {
                 return log_error_errno(r, "Failed to connect to the %s bus: %m",
                                        kind == BUS_KIND_SYSTEM ? "system" : kind == BUS_KIND_USER ? "user" : "given");
         manager->bus_kind = kind;
+        manager->service->polkit = kind == BUS_KIND_SYSTEM;
+        manager->bus_locker->bus = bus;
 
         /* Installed before the name is requested, so that no client can be missed. */
         r = sd_bus_add_match(bus, NULL,
@@ -423,7 +275,7 @@ int manager_connect_bus(Manager *manager, BusKind kind, const char *address) {
         if (r < 0)
                 return log_error_errno(r, "Failed to subscribe to NameOwnerChanged: %m");
 
-        r = bus_locker_add_object(manager, bus);
+        r = bus_locker_add_object(manager->bus_locker, bus);
         if (r < 0)
                 return r;
 
@@ -451,20 +303,6 @@ int manager_connect_bus(Manager *manager, BusKind kind, const char *address) {
         return 0;
 }
 
-void manager_set_limits(Manager *manager, const LockTableLimits *limits) {
-        bool changed_max = limits->max_lock_usec != manager->config.limits.max_lock_usec;
-        bool changed_timeout = limits->default_timeout_usec != manager->config.limits.default_timeout_usec;
-
-        manager->config.limits = *limits;
-        lock_table_set_limits(manager->table, limits);
-
-        if (changed_max || changed_timeout)
-                (void) sd_bus_emit_properties_changed(manager->bus, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE,
-                                                      changed_max ? "MaxLockTime" : "DefaultTimeout",
-                                                      changed_max && changed_timeout ? "DefaultTimeout" : NULL,
-                                                      NULL);
-}
-
 int manager_enable_bridge(Manager *manager) {
         uint8_t *secret = NULL;
         size_t size = 0;
@@ -476,7 +314,8 @@ int manager_enable_bridge(Manager *manager) {
         r = bridge_secret_find(&manager->config.bridge, &secret, &size);
         if (r < 0)
                 return r;
-        r = bridge_listener_new(manager, secret, size, &manager->bridge);
+        r = bridge_listener_new(manager->event, manager->bus_locker, &manager->config.bridge, secret, size,
+                                &manager->bridge);
         explicit_bzero(secret, size);
         g_free(secret);
         return r;

@@ -101,7 +101,7 @@ static int table_acquire(LockTable *table, LockOwner *owner, const char *const *
                 .ttl_usec = ttl_usec,
         };
 
-        return lock_table_acquire(table, owner, &request, userdata, ret);
+        return lock_table_acquire(table, owner, &request, userdata, ret, NULL);
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {

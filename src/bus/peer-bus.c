@@ -7,11 +7,10 @@
 #include "bus-locker.h"
 #include "log.h"
 #include "macro.h"
-#include "manager.h"
 #include "peer-bus.h"
 #include "sd-cleanup.h"
 
-int peer_bus_new(Manager *manager, int fd, PeerBusFlags flags, const char *description,
+int peer_bus_new(BusLocker *locker, sd_event *event, int fd, PeerBusFlags flags, const char *description,
                  sd_bus_message_handler_t on_disconnected, void *userdata, sd_bus **ret) {
         _cleanup_close_ int fd_owned = fd;
         g_autoptr(sd_bus) bus = NULL;
@@ -43,10 +42,10 @@ int peer_bus_new(Manager *manager, int fd, PeerBusFlags flags, const char *descr
                                 "Disconnected", on_disconnected, userdata);
         if (r < 0)
                 return log_warning_errno(r, "Failed to watch for disconnection: %m");
-        r = bus_locker_add_object(manager, bus);
+        r = bus_locker_add_object(locker, bus);
         if (r < 0)
                 return r;
-        r = sd_bus_attach_event(bus, manager->event, SD_EVENT_PRIORITY_NORMAL);
+        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_warning_errno(r, "Failed to attach connection to event loop: %m");
         r = sd_bus_start(bus);

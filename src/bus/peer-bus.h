@@ -6,7 +6,9 @@
 
 #include <systemd/sd-bus.h>
 
-typedef struct Manager Manager;
+#include <systemd/sd-event.h>
+
+#include "bus-locker.h"
 
 typedef enum PeerBusFlags {
         PEER_BUS_ANONYMOUS  = 1 << 0,  /* the peer was authenticated otherwise (the bridge's secret) */
@@ -14,6 +16,6 @@ typedef enum PeerBusFlags {
 } PeerBusFlags;
 
 /* Takes fd (closed on failure too), serves the object and the authorization filter on it, attached to
- * the manager's loop; on_disconnected runs when the peer goes. */
-int peer_bus_new(Manager *manager, int fd, PeerBusFlags flags, const char *description,
+ * loop; on_disconnected runs when the peer goes. */
+int peer_bus_new(BusLocker *locker, sd_event *event, int fd, PeerBusFlags flags, const char *description,
                  sd_bus_message_handler_t on_disconnected, void *userdata, sd_bus **ret);

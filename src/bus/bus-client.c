@@ -1,0 +1,236 @@
+/* Clients of the D-Bus front end: who calls (bus names and peer connections), how they are told
+ * about lost locks and publications, and how the core's errors read on the bus. */
+#include <errno.h>
+
+#include "bus-errors.h"
+#include "bus-internal.h"
+#include "bus-polkit.h"
+#include "log.h"
+#include "macro.h"
+#include "pylocker-names.h"
+#include "sd-cleanup.h"
+
+/* The client's side of the connection: its own peer connection, or a reference to the bus. */
+typedef struct BusLink {
+        BusLocker *locker;
+        sd_bus *bus;
+} BusLink;
+
+static const char *const service_error_names[_SERVICE_ERROR_MAX] = {
+        [SERVICE_ERROR_INVALID_ARGS]    = SD_BUS_ERROR_INVALID_ARGS,
+        [SERVICE_ERROR_TIMEOUT]         = PL_ERROR_TIMEOUT,
+        [SERVICE_ERROR_NOT_OWNER]       = PL_ERROR_NOT_OWNER,
+        [SERVICE_ERROR_LIMITS_EXCEEDED] = PL_ERROR_LIMITS_EXCEEDED,
+        [SERVICE_ERROR_ALREADY_EXISTS]  = PL_ERROR_ALREADY_EXISTS,
+        [SERVICE_ERROR_NOT_FOUND]       = PL_ERROR_NOT_FOUND,
+        [SERVICE_ERROR_DEADLOCK]        = PL_ERROR_DEADLOCK,
+        [SERVICE_ERROR_UNAVAILABLE]     = PL_ERROR_UNAVAILABLE,
+        [SERVICE_ERROR_ACCESS_DENIED]   = SD_BUS_ERROR_ACCESS_DENIED,
+        [SERVICE_ERROR_NOT_SUPPORTED]   = SD_BUS_ERROR_NOT_SUPPORTED,
+        [SERVICE_ERROR_SHUTTING_DOWN]   = SD_BUS_ERROR_NO_SERVER,
+        [SERVICE_ERROR_CANCELLED]       = SD_BUS_ERROR_NO_REPLY,
+};
+
+int bus_error_from_service(sd_bus_error *error, const ServiceError *e) {
+        if (!service_error_is_set(e))
+                return -EIO;
+        return sd_bus_error_set(error, service_error_names[e->code], e->message);
+}
+
+int bus_reply_service_error(sd_bus_message *call, const ServiceError *e) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        (void) bus_error_from_service(&error, e);
+        return sd_bus_reply_method_error(call, &error);
+}
+
+static int new_signal_to(Client *client, const char *member, sd_bus_message **ret) {
+        BusLink *link = client->link;
+        g_autoptr(sd_bus_message) signal = NULL;
+        int r;
+
+        r = sd_bus_message_new_signal(link->bus, &signal, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, member);
+        if (r < 0)
+                return r;
+        /* Unicast: other peers on the bus never see it, whatever their match rules. */
+        if (sd_bus_is_bus_client(link->bus)) {
+                r = sd_bus_message_set_destination(signal, client->id);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = g_steal_pointer(&signal);
+        return 0;
+}
+
+static void send_lock_expired(Client *client, Lock *lock) {
+        g_autoptr(sd_bus_message) signal = NULL;
+        char id[LOCK_ID_STRING_MAX];
+        int r;
+
+        /* Only the holder learns about its lock. */
+        r = new_signal_to(client, "LockExpired", &signal);
+        if (r >= 0)
+                r = sd_bus_message_append(signal, "s", lock_id_to_string(lock_get_id(lock), id));
+        if (r >= 0)
+                r = bus_append_lock_paths(signal, lock);
+        if (r >= 0)
+                r = sd_bus_send(((BusLink *) client->link)->bus, signal, NULL);
+        if (r < 0)
+                log_debug_errno(r, "Failed to tell %s about its lost lock, ignoring: %m", client->id);
+}
+
+static void send_message_published(Client *receiver, const Publication *publication) {
+        g_autoptr(sd_bus_message) signal = NULL;
+        int r;
+
+        r = new_signal_to(receiver, "MessagePublished", &signal);
+        if (r >= 0)
+                r = sd_bus_message_append(signal, "ssst", publication_get_id(publication),
+                                          publication_get_sender_id(publication),
+                                          publication_get_message(publication),
+                                          publication_get_expires_realtime(publication));
+        if (r >= 0)
+                r = sd_bus_send(((BusLink *) receiver->link)->bus, signal, NULL);
+        if (r < 0)
+                log_debug_errno(r, "Failed to signal a publication to %s, ignoring: %m", receiver->id);
+}
+
+static void disconnect(Client *client) {
+        BusLink *link = client->link;
+
+        if (g_hash_table_remove(link->locker->peer_clients, link->bus)) {
+                /* A peer-to-peer connection is the client's own: it goes with it. */
+                (void) sd_bus_detach_event(link->bus);
+                sd_bus_flush_close_unref(link->bus);
+        } else
+                sd_bus_unref(link->bus);
+        g_free(link);
+}
+
+static const ClientOps bus_client_ops = {
+        .lock_lost = send_lock_expired,
+        .message_published = send_message_published,
+        .disconnect = disconnect,
+};
+
+static Client *client_new_on(BusLocker *locker, sd_bus *bus, const char *id, ClientTransport transport, uid_t uid,
+                             pid_t pid) {
+        BusLink *link = g_new0(BusLink, 1);
+
+        link->locker = locker;
+        link->bus = sd_bus_ref(bus);
+        return client_new(locker->service, id, transport, uid, pid, &bus_client_ops, link);
+}
+
+Client *bus_locker_add_peer(BusLocker *locker, sd_bus *bus, const char *id, ClientTransport transport, uid_t uid,
+                            pid_t pid) {
+        Client *client = client_new_on(locker, bus, id, transport, uid, pid);
+
+        g_hash_table_insert(locker->peer_clients, bus, client);
+        return client;
+}
+
+Client *bus_locker_get_peer(BusLocker *locker, sd_bus *bus) {
+        return g_hash_table_lookup(locker->peer_clients, bus);
+}
+
+void bus_locker_name_gone(BusLocker *locker, const char *name) {
+        Client *client = service_find_client(locker->service, name);
+
+        if (client && !g_hash_table_contains(locker->peer_clients, ((BusLink *) client->link)->bus)) {
+                log_debug("Client %s disconnected.", name);
+                client_free(client);
+        }
+}
+
+int bus_locker_get_client(BusLocker *locker, sd_bus_message *message, Client **ret, sd_bus_error *error) {
+        g_autoptr(sd_bus_creds) creds = NULL;
+        const char *sender = sd_bus_message_get_sender(message);
+        Client *client;
+        uid_t uid = (uid_t) -1;
+        pid_t pid = 0;
+        int r;
+
+        if (!sender) {
+                /* Peer to peer: the connection is the client, registered when it connected. */
+                client = bus_locker_get_peer(locker, sd_bus_message_get_bus(message));
+                if (!client)
+                        return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                                "Calls without a sender are not accepted on this connection.");
+                *ret = client;
+                return 0;
+        }
+
+        client = service_find_client(locker->service, sender);
+        if (client) {
+                *ret = client;
+                return 0;
+        }
+
+        /* The bus vouches for these. A sender that is already gone fails here and never becomes a
+         * client, so nothing can outlive its NameOwnerChanged. */
+        r = sd_bus_query_sender_creds(message, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID, &creds);
+        if (r < 0)
+                return r;
+        r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                return r;
+        (void) sd_bus_creds_get_pid(creds, &pid);
+
+        client = client_new_on(locker, sd_bus_message_get_bus(message), sender, CLIENT_TRANSPORT_BUS, uid, pid);
+        log_debug("Client %s registered (uid %u, pid %d).", sender, (unsigned) uid, (int) pid);
+        *ret = client;
+        return 0;
+}
+
+BusLocker *bus_locker_new(Service *service) {
+        BusLocker *locker = g_new0(BusLocker, 1);
+
+        locker->service = service;
+        locker->peer_clients = g_hash_table_new(NULL, NULL);
+        return locker;
+}
+
+BusLocker *bus_locker_free(BusLocker *locker) {
+        GHashTableIter iter;
+        gpointer client;
+
+        if (!locker)
+                return NULL;
+
+        bus_polkit_registry_free(locker);
+        /* Every client is ours to close: bus clients hold a reference to our bus. */
+        g_hash_table_iter_init(&iter, locker->service->clients);
+        while (g_hash_table_iter_next(&iter, NULL, &client))
+                if (((Client *) client)->ops == &bus_client_ops) {
+                        g_hash_table_iter_steal(&iter);
+                        client_free(client);
+                }
+        g_hash_table_unref(locker->peer_clients);
+        g_free(locker);
+        return NULL;
+}
+
+int bus_new_array_reply(sd_bus_message *call, const char *contents, sd_bus_message **ret) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', contents);
+        if (r < 0)
+                return r;
+        *ret = g_steal_pointer(&reply);
+        return 0;
+}
+
+int bus_send_array_reply(sd_bus_message *reply) {
+        int r;
+
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}

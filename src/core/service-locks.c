@@ -1,0 +1,268 @@
+/* The lock calls of the service: acquire with its deferred answer and optional handle, release,
+ * refresh, and the admin calls. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "service-internal.h"
+#include "time-util.h"
+
+/* What the core keeps for a lock beyond the table: the completion of an Acquire still waiting, and
+ * for a lock with a handle the pipe whose last closed write end releases it. It is the lock's
+ * userdata while either is there; plain locks granted at once need none. */
+typedef struct LockBinding {
+        Service *service;
+        Lock *lock;
+        AcquireCompletion done;         /* NULL once answered */
+        void *done_userdata;
+        int handle_read_fd;
+        int handle_write_fd;
+        sd_event_source *handle_source;
+} LockBinding;
+
+static LockBinding *lock_binding_free(LockBinding *binding) {
+        if (!binding)
+                return NULL;
+
+        sd_event_source_disable_unref(binding->handle_source);
+        close_fdp(&binding->handle_read_fd);
+        close_fdp(&binding->handle_write_fd);
+        g_free(binding);
+        return NULL;
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LockBinding, lock_binding_free)
+
+static LockBinding *lock_binding_new(Service *service) {
+        LockBinding *binding = g_new0(LockBinding, 1);
+
+        binding->service = service;
+        binding->handle_read_fd = -1;
+        binding->handle_write_fd = -1;
+        return binding;
+}
+
+static int on_handle_closed(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        LockBinding *binding = userdata;
+
+        /* Every copy of the write end is closed: the lock goes, as if released by its owner. */
+        log_debug("Handle of a lock closed, releasing it.");
+        lock_table_end(binding->service->table, binding->lock, LOCK_END_RELEASED);
+        return 0;
+}
+
+/* Gives the grant to the caller. Afterwards the binding is the lock's userdata only while a handle
+ * is watched; otherwise it is freed. */
+static int answer_granted(Service *service, Lock *lock, LockBinding *binding) {
+        Client *client = lock_owner_get_userdata(lock_get_owner(lock));
+        AcquireResult result = {
+                .lock = lock,
+                .handle_fd = binding->handle_write_fd,
+        };
+        int r, k;
+
+        r = binding->done(service, client, &result, binding->done_userdata);
+        binding->done = NULL;
+
+        if (binding->handle_write_fd < 0) {
+                lock_set_userdata(lock, NULL);
+                lock_binding_free(binding);
+                return r;
+        }
+
+        /* Our copy must go either way: only the caller's copies may keep the lock. */
+        close_fdp(&binding->handle_write_fd);
+        binding->lock = lock;
+        k = sd_event_add_io(service->event, &binding->handle_source, binding->handle_read_fd, EPOLLHUP,
+                            on_handle_closed, binding);
+        if (k < 0)
+                log_warning_errno(k, "Failed to watch a lock's handle, the lock stays until released: %m");
+        return r;
+}
+
+void service_lock_granted(LockTable *table, Lock *lock, void *userdata) {
+        int r;
+
+        r = answer_granted(userdata, lock, lock_get_userdata(lock));
+        if (r < 0)
+                /* The caller is gone or its connection is broken: its disconnect releases the lock. */
+                log_debug_errno(r, "Failed to answer a granted Acquire, ignoring: %m");
+}
+
+void service_lock_ended(LockTable *table, Lock *lock, LockEndReason reason, void *userdata) {
+        g_autoptr(LockBinding) binding = lock_get_userdata(lock);
+        Service *service = userdata;
+        Client *client = lock_owner_get_userdata(lock_get_owner(lock));
+        g_auto(ServiceError) error = SERVICE_ERROR_NULL;
+
+        if (!lock_is_granted(lock)) {
+                g_assert_nonnull(binding);
+                g_assert_nonnull(binding->done);
+
+                if (reason == LOCK_END_TIMED_OUT)
+                        (void) service_error_setf(&error, SERVICE_ERROR_TIMEOUT,
+                                                  "Timed out waiting for the lock on %zu path(s).",
+                                                  lock_get_n_paths(lock));
+                else if (reason == LOCK_END_SHUTDOWN)
+                        (void) service_error_setf(&error, SERVICE_ERROR_SHUTTING_DOWN, "pylockerd is shutting down.");
+                else
+                        (void) service_error_setf(&error, SERVICE_ERROR_CANCELLED, "The caller is gone.");
+
+                (void) binding->done(service, client, &(AcquireResult) { .handle_fd = -1, .error = &error },
+                                     binding->done_userdata);
+        } else if ((reason == LOCK_END_EXPIRED || reason == LOCK_END_FORCED) && client->ops->lock_lost)
+                /* No holder may lose a lock silently. */
+                client->ops->lock_lost(client, lock);
+}
+
+static int table_error(Service *service, int code, size_t index, ServiceError *error) {
+        const LockTableLimits *limits = lock_table_get_limits(service->table);
+
+        switch (code) {
+        case LOCK_E_NO_PATHS:
+                return service_error_setf(error, SERVICE_ERROR_INVALID_ARGS, "No paths given.");
+        case LOCK_E_TOO_MANY_PATHS:
+                return service_error_setf(error, SERVICE_ERROR_INVALID_ARGS, "Too many paths: at most %zu per request.",
+                                          limits->max_paths_per_request);
+        case LOCK_E_EMPTY_PATH:
+                return service_error_setf(error, SERVICE_ERROR_INVALID_ARGS, "Path %zu is empty.", index);
+        case LOCK_E_PATH_TOO_LONG:
+                return service_error_setf(error, SERVICE_ERROR_INVALID_ARGS, "Path %zu is longer than %zu bytes.",
+                                          index, limits->max_path_length);
+        case LOCK_E_PATH_NOT_UTF8:
+                return service_error_setf(error, SERVICE_ERROR_INVALID_ARGS, "Path %zu is not valid UTF-8.", index);
+        case LOCK_E_WOULD_BLOCK:
+                return service_error_setf(error, SERVICE_ERROR_TIMEOUT,
+                                          "The lock is taken and nonblocking was requested.");
+        case LOCK_E_QUOTA:
+                return service_error_setf(error, SERVICE_ERROR_LIMITS_EXCEEDED,
+                                          "Too many locks held or awaited by this client (at most %zu, "
+                                          "of which %zu waiting).",
+                                          limits->max_locks_per_owner, limits->max_waiters_per_owner);
+        case LOCK_E_GROUP_QUOTA:
+                return service_error_setf(error, SERVICE_ERROR_LIMITS_EXCEEDED,
+                                          "Too many locks held or awaited by this user's clients (at most %zu, "
+                                          "of which %zu waiting).",
+                                          limits->max_locks_per_group, limits->max_waiters_per_group);
+        case LOCK_E_DEADLOCK:
+                return service_error_setf(error, SERVICE_ERROR_DEADLOCK,
+                                          "Waiting for path %zu would deadlock: its holder waits, directly or "
+                                          "through others, for a lock of this client.", index);
+        default:
+                return code < 0 ? code :
+                       service_error_setf(error, SERVICE_ERROR_INVALID_ARGS, "Refused (%d).", code);
+        }
+}
+
+int service_acquire(Service *service, Client *client, const AcquireCall *call, ServiceError *error) {
+        g_autoptr(LockBinding) binding = lock_binding_new(service);
+        size_t index = 0;
+        Lock *lock;
+        int r;
+
+        g_assert(call->done);
+
+        r = lock_table_check_paths(service->table, call->request.paths, call->request.n_paths, &index);
+        if (r != 0)
+                return table_error(service, r, index, error);
+
+        if (call->with_handle) {
+                int fds[2];
+
+                if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+                        return service_error_setf(error, SERVICE_ERROR_LIMITS_EXCEEDED,
+                                                  "Failed to create lock handle: %s", g_strerror(errno));
+                binding->handle_read_fd = fds[0];
+                binding->handle_write_fd = fds[1];
+        }
+        binding->done = call->done;
+        binding->done_userdata = call->userdata;
+
+        r = lock_table_acquire(service->table, client->owner, &call->request, binding, &lock, &index);
+        if (r == LOCK_E_PENDING) {
+                /* The answer comes with the grant, the timeout or the caller's disconnect. */
+                g_steal_pointer(&binding);
+                return 0;
+        }
+        if (r != 0)
+                return table_error(service, r, index, error);
+
+        r = answer_granted(service, lock, g_steal_pointer(&binding));
+        if (r < 0) {
+                /* Nobody would know the id: take the lock back at once. */
+                log_debug_errno(r, "Failed to answer an Acquire, releasing its lock: %m");
+                lock_table_end(service->table, lock, LOCK_END_RELEASED);
+        }
+        return 0;
+}
+
+int service_parse_lock_id(const char *text, uint8_t ret_id[LOCK_ID_SIZE], ServiceError *error) {
+        if (lock_id_from_string(text, ret_id) < 0)
+                return service_error_setf(error, SERVICE_ERROR_INVALID_ARGS,
+                                          "Invalid lock id '%.64s': expected 32 lowercase hex digits.", text);
+        return 0;
+}
+
+int service_release(Service *service, Client *client, const uint8_t id[LOCK_ID_SIZE], ServiceError *error) {
+        int r;
+
+        r = lock_table_release(service->table, client->owner, id);
+        if (r == LOCK_E_NOT_FOUND)
+                return 0;
+        if (r == LOCK_E_NOT_OWNER)
+                return service_error_setf(error, SERVICE_ERROR_NOT_OWNER, "The lock is held by another client.");
+        if (r < 0)
+                return r;
+        return 1;
+}
+
+int service_refresh(Service *service, Client *client, const uint8_t id[LOCK_ID_SIZE], uint64_t ttl_usec,
+                    uint64_t *ret_expires_realtime, ServiceError *error) {
+        int r;
+
+        r = lock_table_refresh(service->table, client->owner, id, ttl_usec, ret_expires_realtime);
+        if (r == LOCK_E_NOT_FOUND)
+                return service_error_setf(error, SERVICE_ERROR_NOT_FOUND, "No such lock: it was released or expired.");
+        if (r == LOCK_E_NOT_OWNER)
+                return service_error_setf(error, SERVICE_ERROR_NOT_OWNER, "The lock is held by another client.");
+        return r;
+}
+
+int service_force_release(Service *service, const uint8_t id[LOCK_ID_SIZE], const char *by) {
+        Lock *lock = lock_table_find(service->table, id);
+
+        if (!lock)
+                return 0;
+
+        log_info("Lock of client %s force-released by %s.",
+                 ((Client *) lock_owner_get_userdata(lock_get_owner(lock)))->id, by);
+        lock_table_end(service->table, lock, LOCK_END_FORCED);
+        return 1;
+}
+
+static int set_limit(Service *service, uint64_t *field, const char *name, uint64_t usec, bool infinity_ok,
+                     ServiceError *error) {
+        char buf[FORMAT_TIME_SPAN_MAX];
+
+        if (usec == 0 || (!infinity_ok && usec == UINT64_MAX))
+                return service_error_setf(error, SERVICE_ERROR_INVALID_ARGS, "Invalid %s: %" PRIu64 ".",
+                                          infinity_ok ? "default timeout" : "maximum lock time", usec);
+
+        *field = usec;
+        lock_table_set_limits(service->table, &service->settings.limits);
+        log_info("%s set to %s.", name, format_time_span(buf, sizeof(buf), usec));
+        return 0;
+}
+
+int service_set_max_lock_time(Service *service, uint64_t usec, ServiceError *error) {
+        return set_limit(service, &service->settings.limits.max_lock_usec, "MaxLockTime", usec,
+                         /* infinity_ok= */ false, error);
+}
+
+int service_set_default_timeout(Service *service, uint64_t usec, ServiceError *error) {
+        return set_limit(service, &service->settings.limits.default_timeout_usec, "DefaultTimeout", usec,
+                         /* infinity_ok= */ true, error);
+}

@@ -1,0 +1,109 @@
+/* The message calls of the service: publish into inboxes, and the inbox calls. */
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "service-internal.h"
+
+/* Receivers by client id or friendly name; none: every client. An unknown receiver fails the whole
+ * call, so that nothing is published to only some of what was meant. */
+static int resolve_receivers(Service *service, const PublishRequest *request, Client *sender, GPtrArray **ret,
+                             ServiceError *error) {
+        g_autoptr(GPtrArray) receivers = g_ptr_array_new();
+        g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
+
+        for (size_t i = 0; i < request->n_receivers; i++) {
+                Client *c = service_find_receiver(service, request->receivers[i]);
+
+                if (!c)
+                        return service_error_setf(error, SERVICE_ERROR_NOT_FOUND,
+                                                  "No client with the id or name '%.255s'.", request->receivers[i]);
+                if (g_hash_table_add(seen, c))
+                        g_ptr_array_add(receivers, c);
+        }
+
+        if (request->n_receivers == 0) {
+                GHashTableIter iter;
+                gpointer c;
+
+                g_hash_table_iter_init(&iter, service->clients);
+                while (g_hash_table_iter_next(&iter, NULL, &c)) {
+                        g_hash_table_add(seen, c);
+                        g_ptr_array_add(receivers, c);
+                }
+        }
+
+        /* to_self, as in the seed: also to the sender, or never to it. */
+        if (request->to_self && g_hash_table_add(seen, sender))
+                g_ptr_array_add(receivers, sender);
+        if (!request->to_self)
+                g_ptr_array_remove(receivers, sender);
+
+        *ret = g_steal_pointer(&receivers);
+        return 0;
+}
+
+int service_publish(Service *service, Client *sender, const PublishRequest *request, const char **ret_id,
+                    ServiceError *error) {
+        const ServiceSettings *settings = &service->settings;
+        g_autoptr(GPtrArray) receivers = NULL;
+        g_autofree bool *delivered = NULL;
+        g_autofree Inbox **inboxes = NULL;
+        const Publication *publication = NULL;
+        size_t full_index = 0;
+        int r;
+
+        if (strlen(request->message) > settings->max_message_size)
+                return service_error_setf(error, SERVICE_ERROR_LIMITS_EXCEEDED, "Message is longer than %zu bytes.",
+                                          settings->max_message_size);
+
+        r = resolve_receivers(service, request, sender, &receivers, error);
+        if (r < 0)
+                return r;
+
+        if (!client_publish_allowed(sender, lock_table_now(service->table, CLOCK_MONOTONIC),
+                                    settings->max_publications_per_second))
+                return service_error_setf(error, SERVICE_ERROR_LIMITS_EXCEEDED, "More than %u publications in one second.",
+                                          settings->max_publications_per_second);
+
+        inboxes = g_new(Inbox *, receivers->len + 1);
+        delivered = g_new0(bool, receivers->len + 1);
+        for (guint i = 0; i < receivers->len; i++)
+                inboxes[i] = ((Client *) receivers->pdata[i])->inbox;
+
+        r = message_store_publish(service->messages, request->message, sender->id, sender->name, inboxes,
+                                  receivers->len, request->timeout_usec,
+                                  (request->unique ? PUBLISH_UNIQUE : 0) | (request->replace ? 0 : PUBLISH_NO_REPLACE),
+                                  settings->max_inbox_length, delivered, &full_index, &publication);
+        if (r == MESSAGE_E_ALL_REFUSED)
+                return service_error_setf(error, SERVICE_ERROR_ALREADY_EXISTS,
+                                          "Every receiver holds this message already (unique).");
+        if (r == MESSAGE_E_INBOX_FULL)
+                return service_error_setf(error, SERVICE_ERROR_LIMITS_EXCEEDED,
+                                          "The inbox of %s is full (%zu messages); nothing was published.",
+                                          ((Client *) receivers->pdata[full_index])->id, settings->max_inbox_length);
+        if (r < 0)
+                return r;
+
+        for (guint i = 0; i < receivers->len; i++) {
+                Client *receiver = receivers->pdata[i];
+
+                if (delivered[i] && receiver->ops->message_published)
+                        receiver->ops->message_published(receiver, publication);
+        }
+
+        *ret_id = publication ? publication_get_id(publication) : "";
+        return 0;
+}
+
+void service_inbox_foreach(Client *client, const char *message, InboxVisitor visit, void *userdata) {
+        inbox_foreach(client->inbox, message, visit, userdata);
+}
+
+size_t service_inbox_remove(Client *client, const char *message, const char *const *senders, size_t n_senders) {
+        return inbox_remove(client->inbox, message, senders, n_senders);
+}
+
+bool service_inbox_has(Client *client, const char *message) {
+        return inbox_has(client->inbox, message);
+}
