@@ -32,7 +32,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         if (manager_new(&config, &manager) < 0)
                 abort();
         config_done(&config);
-        if (bridge_listener_new(manager, secret, sizeof(secret) - 1, &manager->bridge) < 0)
+        if (bridge_listener_new(manager->event, manager->bus_locker, &manager->config.bridge, secret,
+                                sizeof(secret) - 1, &manager->bridge) < 0)
                 abort();
         return 0;
 }
