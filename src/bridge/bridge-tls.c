@@ -212,10 +212,6 @@ const char *bridge_tls_get_error(BridgeTls *t) {
         return t->error[0] ? t->error : "no error";
 }
 
-bool bridge_tls_over_limit(BridgeTls *t) {
-        return t->over_limit;
-}
-
 void bridge_tls_bye(BridgeTls *t) {
         if (t->handshake_done)
                 (void) gnutls_bye(t->session, GNUTLS_SHUT_WR);

@@ -24,8 +24,6 @@ BridgeTls *bridge_tls_free(BridgeTls *t);
 int bridge_tls_handshake(BridgeTls *t);
 bool bridge_tls_wants_write(BridgeTls *t);
 const char *bridge_tls_get_error(BridgeTls *t);
-/* Whether the peer went over max_handshake_bytes. */
-bool bridge_tls_over_limit(BridgeTls *t);
 
 /* Sends close_notify, without waiting. */
 void bridge_tls_bye(BridgeTls *t);

@@ -139,10 +139,6 @@ MessageStore *message_store_free(MessageStore *store) {
         return NULL;
 }
 
-void *inbox_get_userdata(const Inbox *inbox) {
-        return inbox->userdata;
-}
-
 size_t inbox_get_length(const Inbox *inbox) {
         return inbox->entries.length;
 }

@@ -40,7 +40,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(MessageStore, message_store_free)
 Inbox *inbox_new(MessageStore *store, void *userdata);
 /* Discards every publication in it. */
 Inbox *inbox_free(Inbox *inbox);
-void *inbox_get_userdata(const Inbox *inbox);
 size_t inbox_get_length(const Inbox *inbox);
 
 /* Delivers one publication into the inboxes of the given (distinct) receivers. timeout_usec 0 never

@@ -6,7 +6,6 @@
 #include <syslog.h>
 
 void log_set_max_level(int level);
-int log_get_max_level(void);
 
 /* Logs and returns -abs(error), with errno set for %m. */
 int log_internal(int level, int error, const char *format, ...) __attribute__((format(printf, 3, 4)));
@@ -20,4 +19,3 @@ int log_internal(int level, int error, const char *format, ...) __attribute__((f
 #define log_debug_errno(error, ...) log_internal(LOG_DEBUG, (error), __VA_ARGS__)
 #define log_warning_errno(error, ...) log_internal(LOG_WARNING, (error), __VA_ARGS__)
 #define log_error_errno(error, ...) log_internal(LOG_ERR, (error), __VA_ARGS__)
-#define log_oom() log_internal(LOG_ERR, ENOMEM, "Out of memory.")

@@ -10,6 +10,6 @@ int parse_time_span(const char *text, uint64_t *ret_usec);
 /* Returns 0 and sets *ret, or -EINVAL / -ERANGE. Plain decimal only, no sign, no spaces. */
 int parse_uint(const char *text, uint64_t max, uint64_t *ret);
 
-/* Writes e.g. "1min 30s", "250ms", "infinity" into buf. */
+/* Writes the span in its largest exact unit, e.g. "90s", "250ms", "infinity", into buf. */
 const char *format_time_span(char *buf, size_t size, uint64_t usec);
 #define FORMAT_TIME_SPAN_MAX 64
