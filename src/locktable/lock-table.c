@@ -1,13 +1,13 @@
 /* The lock table: FIFO-fair all-or-nothing locks on opaque string paths, with leases and fencing
  * tokens.
  *
- * Every path has a queue of every request on it, holders first, in arrival order, and a second
+ * Every path has a queue of every request on it, held or waiting, in arrival order, and a second
  * queue of just the exclusive ones. A request is enqueued on all its paths at once and granted
  * when, on each of them, it is at the head (exclusive) or no exclusive request is ahead of it
- * (shared). Since every queue orders requests by the same arrival sequence, the oldest waiting
- * request is never blocked by a younger one: no deadlock and no starvation. Granting looks only
- * at the queues a departing request was in, from where it stood, so its cost does not depend on
- * the locks held elsewhere. */
+ * (shared): lock_slot_is_clear(), the one rule for a new request and a woken one alike. Since every
+ * queue orders requests by the same arrival sequence, the oldest waiting request is never blocked
+ * by a younger one: no deadlock and no starvation. Granting looks only at the queues a departing
+ * request was in, from where it stood, so its cost does not depend on the locks held elsewhere. */
 #include <errno.h>
 #include <string.h>
 
@@ -281,20 +281,24 @@ static PathQueue *table_get_queue(LockTable *table, const char *path) {
         return queue;
 }
 
+/* The grant rule, on one path: no request ahead of this one in the queue conflicts with it (either
+ * of the two exclusive). The requests it holds for form a prefix of the queue: whatever is behind an
+ * exclusive request conflicts with it, and a shared one is held back only by an exclusive one
+ * ahead, which is ahead of those behind it too. */
+static bool lock_slot_is_clear(const Lock *lock, const LockSlot *slot) {
+        const GList *first_exclusive;
+
+        if (!lock->shared)
+                return slot->queue->entries.head == &slot->entry_link;
+
+        first_exclusive = slot->queue->exclusive.head;
+        return !first_exclusive || ((const Lock *) first_exclusive->data)->seq > lock->seq;
+}
+
 static bool lock_is_grantable(const Lock *lock) {
-        for (size_t i = 0; i < lock->n_slots; i++) {
-                const LockSlot *slot = &lock->slots[i];
-
-                if (!lock->shared) {
-                        if (slot->queue->entries.head != &slot->entry_link)
-                                return false;
-                } else {
-                        const GList *first_exclusive = slot->queue->exclusive.head;
-
-                        if (first_exclusive && ((const Lock *) first_exclusive->data)->seq < lock->seq)
-                                return false;
-                }
-        }
+        for (size_t i = 0; i < lock->n_slots; i++)
+                if (!lock_slot_is_clear(lock, &lock->slots[i]))
+                        return false;
         return true;
 }
 
@@ -332,32 +336,20 @@ static void lock_try_grant_waiting(LockTable *table, Lock *lock) {
         }
 }
 
-/* After a request left the queue at the place just before `next`, grants what it was blocking. */
+/* After a request left the queue from just before `next`, grants what it was holding back. Only
+ * requests that conflicted with it can be clear here now: after an exclusive one, those behind it,
+ * so the clear prefix from `next` on; after a shared one, the first exclusive request. */
 static void path_queue_wake(LockTable *table, PathQueue *queue, GList *next, bool departed_exclusive) {
         if (departed_exclusive) {
-                const GList *first_exclusive = queue->exclusive.head;
+                for (GList *l = next; l && lock_slot_is_clear(l->data, container_of(l, LockSlot, entry_link));
+                     l = l->next)
+                        lock_try_grant_waiting(table, l->data);
+        } else if (queue->exclusive.head) {
+                GList *first_exclusive = queue->exclusive.head;
 
-                if (!next)
-                        return;
-                /* An exclusive request still ahead of `next` keeps blocking everything behind it. */
-                if (first_exclusive && ((const Lock *) first_exclusive->data)->seq < ((Lock *) next->data)->seq)
-                        return;
-
-                /* The run of shared requests from here, then the first exclusive one (granted only
-                 * if it is now at the head). */
-                for (GList *l = next; l; l = l->next) {
-                        Lock *candidate = l->data;
-
-                        lock_try_grant_waiting(table, candidate);
-                        if (!candidate->shared)
-                                break;
-                }
-        } else {
-                /* A departing shared request only ever blocked the exclusive one now at the head. */
-                GList *head = queue->entries.head;
-
-                if (head && !((Lock *) head->data)->shared)
-                        lock_try_grant_waiting(table, head->data);
+                if (lock_slot_is_clear(first_exclusive->data,
+                                       container_of(first_exclusive, LockSlot, exclusive_link)))
+                        lock_try_grant_waiting(table, first_exclusive->data);
         }
 }
 
