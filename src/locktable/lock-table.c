@@ -625,6 +625,173 @@ bool lock_table_iter_next(LockTableIter *iter, Lock **ret_lock) {
         return true;
 }
 
+static void lock_check(const LockTable *table, const LockOwner *owner, const Lock *lock, bool granted) {
+        g_assert_true(lock->table == table);
+        g_assert_true(lock->owner == owner);
+        g_assert_true(lock->owner_link.data == lock);
+        g_assert_cmpint(lock->granted, ==, granted);
+        g_assert_cmpuint(lock->n_slots, >, 0);
+        g_assert_cmpuint(lock->seq, >, 0);
+        g_assert_cmpuint(lock->seq, <=, table->next_seq);
+
+        if (granted) {
+                g_assert_true(g_hash_table_lookup(table->locks, lock->id) == lock);
+                g_assert_cmpuint(lock->token, >, 0);
+                g_assert_cmpuint(lock->token, <=, table->last_token);
+                /* Nothing joins a queue ahead of a holder, so what was clear at the grant stays so. */
+                g_assert_true(lock_is_grantable(lock));
+                /* A lock always has a lease. */
+                g_assert_true(deadline_heap_node_is_queued(&lock->deadline));
+        } else {
+                g_assert_cmpuint(lock->token, ==, 0);
+                /* Every departure wakes what it held back. */
+                g_assert_false(lock_is_grantable(lock));
+        }
+
+        if (deadline_heap_node_is_queued(&lock->deadline)) {
+                g_assert_cmpuint(lock->deadline.index, <=, table->deadlines.n_nodes);
+                g_assert_true(table->deadlines.nodes[lock->deadline.index - 1] == &lock->deadline);
+        }
+
+        for (size_t i = 0; i < lock->n_slots; i++) {
+                const LockSlot *slot = &lock->slots[i];
+
+                g_assert_true(g_hash_table_lookup(table->queues, slot->queue->path) == slot->queue);
+                g_assert_true(slot->entry_link.data == lock);
+                if (!lock->shared)
+                        g_assert_true(slot->exclusive_link.data == lock);
+        }
+}
+
+static void path_queue_check(const PathQueue *queue, GHashTable *requests) {
+        const GList *exclusive = queue->exclusive.head, *prev = NULL;
+        size_t n_exclusive = 0, held_exclusive = 0, held_shared = 0;
+        uint64_t seq = 0;
+
+        /* Emptied queues are dropped at once. */
+        g_assert_nonnull(queue->entries.head);
+
+        for (const GList *l = queue->entries.head; l; prev = l, l = l->next) {
+                const Lock *lock = l->data;
+                const LockSlot *slot = container_of(l, LockSlot, entry_link);
+
+                g_assert_true(g_hash_table_contains(requests, lock));
+                g_assert_true(slot >= lock->slots && slot < lock->slots + lock->n_slots);
+                g_assert_true(slot->queue == queue);
+                g_assert_true(l->prev == prev);
+                /* Arrival order, and each request once. */
+                g_assert_cmpuint(lock->seq, >, seq);
+                seq = lock->seq;
+
+                if (!lock->shared) {
+                        /* The exclusive sub-queue: exactly these, in the same order. */
+                        g_assert_true(exclusive == &slot->exclusive_link);
+                        exclusive = exclusive->next;
+                        n_exclusive++;
+                }
+
+                if (lock->granted) {
+                        if (lock->shared)
+                                held_shared++;
+                        else
+                                held_exclusive++;
+                }
+        }
+        g_assert_true(queue->entries.tail == prev);
+        g_assert_null(exclusive);
+        g_assert_cmpuint(queue->exclusive.length, ==, n_exclusive);
+
+        /* One exclusive holder alone, or shared holders only. */
+        g_assert_true(held_exclusive == 0 || (held_exclusive == 1 && held_shared == 0));
+}
+
+void lock_table_check_invariants(const LockTable *table) {
+        g_autoptr(GHashTable) requests = g_hash_table_new(NULL, NULL);
+        g_autoptr(GHashTable) groups = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+        size_t n_locks = 0, n_waiters = 0, n_slots = 0, n_entries = 0, n_deadlines = 0;
+        GHashTableIter iter;
+        gpointer key, value;
+
+        g_assert_false(table->in_callback);
+        g_assert_cmpuint(table->last_token, <=, table->token_ceiling);
+
+        for (const GList *l = table->owners.head; l; l = l->next) {
+                const LockOwner *owner = l->data;
+                const GQueue *lists[2] = { &owner->locks, &owner->waiters };
+
+                g_assert_true(owner->table == table);
+                g_assert_true(&owner->table_link == l);
+
+                for (size_t k = 0; k < 2; k++) {
+                        uint64_t last = 0;
+                        size_t n = 0;
+
+                        for (const GList *m = lists[k]->head; m; m = m->next, n++) {
+                                const Lock *lock = m->data;
+                                bool added;
+
+                                g_assert_true(&lock->owner_link == m);
+                                lock_check(table, owner, lock, /* granted= */ k == 0);
+                                added = g_hash_table_add(requests, (gpointer) lock);
+                                g_assert_true(added);
+                                /* Locks in grant order, waiters in arrival order. */
+                                g_assert_cmpuint(k == 0 ? lock->token : lock->seq, >, last);
+                                last = k == 0 ? lock->token : lock->seq;
+                                n_slots += lock->n_slots;
+                                n_deadlines += deadline_heap_node_is_queued(&lock->deadline);
+                        }
+                        g_assert_cmpuint(lists[k]->length, ==, n);
+                }
+                n_locks += owner->locks.length;
+                n_waiters += owner->waiters.length;
+
+                if (owner->group) {
+                        size_t *counts = g_hash_table_lookup(groups, owner->group);
+
+                        if (!counts) {
+                                counts = g_new0(size_t, 3);
+                                g_hash_table_insert(groups, owner->group, counts);
+                        }
+                        counts[0] += owner->locks.length;
+                        counts[1] += owner->waiters.length;
+                        counts[2]++;
+                }
+        }
+        g_assert_cmpuint(g_hash_table_size(table->locks), ==, n_locks);
+        g_assert_cmpuint(table->n_waiters, ==, n_waiters);
+
+        g_hash_table_iter_init(&iter, groups);
+        while (g_hash_table_iter_next(&iter, &key, &value)) {
+                const LockGroup *group = key;
+                const size_t *counts = value;
+
+                g_assert_cmpuint(group->n_locks, ==, counts[0]);
+                g_assert_cmpuint(group->n_waiters, ==, counts[1]);
+                g_assert_cmpuint(group->n_ref, >=, counts[2]);
+        }
+
+        g_hash_table_iter_init(&iter, table->queues);
+        while (g_hash_table_iter_next(&iter, &key, &value)) {
+                const PathQueue *queue = value;
+
+                g_assert_true(key == queue->path);
+                path_queue_check(queue, requests);
+                n_entries += queue->entries.length;
+        }
+        /* Every slot of every request is in its queue once, and nothing else is in a queue. */
+        g_assert_cmpuint(n_entries, ==, n_slots);
+
+        /* The heap holds the deadlines of these requests and nothing else, in heap order. */
+        g_assert_cmpuint(table->deadlines.n_nodes, ==, n_deadlines);
+        for (size_t i = 0; i < table->deadlines.n_nodes; i++) {
+                g_assert_cmpuint(table->deadlines.nodes[i]->index, ==, i + 1);
+                if (i > 0)
+                        g_assert_cmpuint(table->deadlines.nodes[(i - 1) / 2]->deadline, <=,
+                                         table->deadlines.nodes[i]->deadline);
+        }
+        g_assert_cmpuint(table->announced_deadline, ==, lock_table_get_next_deadline(table));
+}
+
 LockOwner *lock_get_owner(const Lock *lock) {
         return lock->owner;
 }

@@ -165,6 +165,11 @@ uint64_t lock_table_get_next_deadline(const LockTable *table);
 /* Ends every request whose timeout and every lock whose lease has passed. */
 void lock_table_dispatch_deadlines(LockTable *table);
 
+/* Asserts that the table is consistent: queues in arrival order with their exclusive sub-queues, no
+ * waiting request that the grant rule would grant, compatible holders, counts, ids and deadlines.
+ * O(size of the table): for tests. */
+void lock_table_check_invariants(const LockTable *table);
+
 typedef struct LockTableIter {
         GHashTableIter iter;
 } LockTableIter;
