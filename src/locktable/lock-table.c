@@ -9,6 +9,7 @@
  * by a younger one: no deadlock and no starvation. Granting looks only at the queues a departing
  * request was in, from where it stood, so its cost does not depend on the locks held elsewhere. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "deadline-heap.h"
@@ -79,6 +80,9 @@ struct LockTable {
         uint64_t token_ceiling;
         size_t n_waiters;
         RandomIdPool random;
+        Lock **woken;                /* what one departure made grantable, until granted */
+        size_t n_woken;
+        size_t n_woken_allocated;
         bool in_callback;
 };
 
@@ -319,38 +323,70 @@ static void lock_grant(LockTable *table, Lock *lock) {
         g_queue_push_tail_link(&lock->owner->locks, &lock->owner_link);
 }
 
-static void lock_try_grant_waiting(LockTable *table, Lock *lock) {
+/* Notes a request woken by a departure. Whether it is grantable no longer changes before it is
+ * granted: what is left of the departure only unblocks more, and callbacks cannot touch queues. */
+static void table_wake(LockTable *table, Lock *lock) {
         if (lock->granted || lock->owner->dying || !lock_is_grantable(lock))
                 return;
-
-        g_queue_unlink(&lock->owner->waiters, &lock->owner_link);
-        table->n_waiters--;
-        if (lock->owner->group)
-                lock->owner->group->n_waiters--;
-        lock_grant(table, lock);
-
-        if (table->callbacks.on_granted) {
-                table->in_callback = true;
-                table->callbacks.on_granted(table, lock, table->userdata);
-                table->in_callback = false;
+        if (table->n_woken == table->n_woken_allocated) {
+                table->n_woken_allocated = MAX(table->n_woken_allocated * 2, 16u);
+                table->woken = g_renew(Lock *, table->woken, table->n_woken_allocated);
         }
+        table->woken[table->n_woken++] = lock;
 }
 
-/* After a request left the queue from just before `next`, grants what it was holding back. Only
+/* After a request left the queue from just before `next`, wakes what it was holding back. Only
  * requests that conflicted with it can be clear here now: after an exclusive one, those behind it,
  * so the clear prefix from `next` on; after a shared one, the first exclusive request. */
 static void path_queue_wake(LockTable *table, PathQueue *queue, GList *next, bool departed_exclusive) {
         if (departed_exclusive) {
                 for (GList *l = next; l && lock_slot_is_clear(l->data, container_of(l, LockSlot, entry_link));
                      l = l->next)
-                        lock_try_grant_waiting(table, l->data);
+                        table_wake(table, l->data);
         } else if (queue->exclusive.head) {
                 GList *first_exclusive = queue->exclusive.head;
 
                 if (lock_slot_is_clear(first_exclusive->data,
                                        container_of(first_exclusive, LockSlot, exclusive_link)))
-                        lock_try_grant_waiting(table, first_exclusive->data);
+                        table_wake(table, first_exclusive->data);
         }
+}
+
+static int lock_compare_seq(const void *a, const void *b) {
+        const Lock *x = *(Lock *const *) a, *y = *(Lock *const *) b;
+
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Grants what one departure woke in arrival order, so that tokens follow arrival whichever queue
+ * found a request first. A request woken on two paths is there twice. */
+static void table_grant_woken(LockTable *table) {
+        /* Found in arrival order already unless more than one queue woke something. */
+        for (size_t i = 1; i < table->n_woken; i++)
+                if (table->woken[i - 1]->seq > table->woken[i]->seq) {
+                        qsort(table->woken, table->n_woken, sizeof(Lock *), lock_compare_seq);
+                        break;
+                }
+
+        for (size_t i = 0; i < table->n_woken; i++) {
+                Lock *lock = table->woken[i];
+
+                if (lock->granted)
+                        continue;
+
+                g_queue_unlink(&lock->owner->waiters, &lock->owner_link);
+                table->n_waiters--;
+                if (lock->owner->group)
+                        lock->owner->group->n_waiters--;
+                lock_grant(table, lock);
+
+                if (table->callbacks.on_granted) {
+                        table->in_callback = true;
+                        table->callbacks.on_granted(table, lock, table->userdata);
+                        table->in_callback = false;
+                }
+        }
+        table->n_woken = 0;
 }
 
 static void lock_unlink_slots(LockTable *table, Lock *lock, bool wake) {
@@ -370,10 +406,12 @@ static void lock_unlink_slots(LockTable *table, Lock *lock, bool wake) {
                 }
 
                 /* Waking queue by queue is enough: a request blocked by this one on several paths is
-                 * tried again when the last of them is unlinked. */
+                 * woken when the last of them is unlinked. */
                 if (wake)
                         path_queue_wake(table, queue, next, !lock->shared);
         }
+        if (table->n_woken > 0)
+                table_grant_woken(table);
 }
 
 static void lock_end_internal(LockTable *table, Lock *lock, LockEndReason reason, bool wake) {
@@ -469,6 +507,7 @@ LockTable *lock_table_free(LockTable *table) {
         g_hash_table_unref(table->locks);
         deadline_heap_deinit(&table->deadlines);
         random_id_pool_wipe(&table->random);
+        g_free(table->woken);
         g_free(table);
         return NULL;
 }

@@ -81,7 +81,8 @@ typedef struct LockTableLimits {
 
 /* Callbacks must not call back into the table's mutating functions. */
 typedef struct LockTableCallbacks {
-        /* A queued request was granted. Not called for requests granted inside lock_table_acquire(). */
+        /* A queued request was granted. Not called for requests granted inside lock_table_acquire().
+         * Requests one departure lets through are granted, and get their tokens, in arrival order. */
         void (*on_granted)(LockTable *table, Lock *lock, void *userdata);
         /* Called exactly once for every queued request and held lock, just before it is freed. */
         void (*on_ended)(LockTable *table, Lock *lock, LockEndReason reason, void *userdata);

@@ -236,6 +236,22 @@ static void test_no_overtaking(Fixture *f, gconstpointer data) {
         release_ok(f, o, b);
 }
 
+/* Requests one release lets through are granted in arrival order, not in the order of the paths of
+ * the released lock, and their tokens follow. */
+static void test_grant_order(Fixture *f, gconstpointer data) {
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
+        Lock *ab, *w1, *w2, *w3;
+
+        ab = acquire_ok(f, o, "AB", 0, "a,b");
+        w1 = acquire_pending(f, o, "W1", LOCK_SHARED, 0, "b");
+        w2 = acquire_pending(f, o, "W2", 0, 0, "a");
+        w3 = acquire_pending(f, o, "W3", LOCK_SHARED, 0, "b,c");
+        release_ok(f, o, ab);
+        assert_events(f, "ended:AB/released granted:W1 granted:W2 granted:W3");
+        g_assert_cmpuint(lock_get_token(w1), <, lock_get_token(w2));
+        g_assert_cmpuint(lock_get_token(w2), <, lock_get_token(w3));
+}
+
 /* Granted all at once or not at all; a waiting request holds nothing. */
 static void test_all_or_nothing(Fixture *f, gconstpointer data) {
         LockOwner *o = lock_owner_new(f->table, NULL, NULL), *p = lock_owner_new(f->table, NULL, NULL);
@@ -849,6 +865,7 @@ int main(int argc, char *argv[]) {
         ADD("fairness/fifo", test_fifo_order);
         ADD("fairness/no-overtaking", test_no_overtaking);
         ADD("acquire/all-or-nothing", test_all_or_nothing);
+        ADD("fairness/grant-order", test_grant_order);
         ADD("shared/readers-and-writers", test_shared);
         ADD("shared/batch-grant", test_shared_batch);
         ADD("shared/past-waiting-reader", test_shared_past_waiting_reader);
