@@ -327,7 +327,7 @@ static int acquire(sd_bus_message *message, Manager *manager, bool with_handle, 
         if (r < 0)
                 return r;
 
-        r = lock_table_acquire(manager->table, client->owner, &request, binding, &lock);
+        r = lock_table_acquire(manager->table, client->owner, &request, binding, &lock, NULL);
         switch (r) {
         case 0:
                 r = reply_granted(manager, lock, message, binding);

@@ -516,7 +516,8 @@ int lock_table_acquire(LockTable *table,
                        LockOwner *owner,
                        const LockRequest *request,
                        void *lock_userdata,
-                       Lock **ret_lock) {
+                       Lock **ret_lock,
+                       size_t *ret_path_index) {
         g_autofree const char **unique = NULL;
         uint64_t timeout_usec = request->timeout_usec, ttl_usec = request->ttl_usec;
         size_t n_unique, bad_index;
@@ -526,8 +527,11 @@ int lock_table_acquire(LockTable *table,
         g_assert_false(table->in_callback);
 
         r = lock_table_check_paths(table, request->paths, request->n_paths, &bad_index);
-        if (r != 0)
+        if (r != 0) {
+                if (ret_path_index)
+                        *ret_path_index = bad_index;
                 return r;
+        }
         if (owner->locks.length + owner->waiters.length >= table->limits.max_locks_per_owner)
                 return LOCK_E_QUOTA;
         if (owner->group && owner->group->n_locks + owner->group->n_waiters >= table->limits.max_locks_per_group)

@@ -137,12 +137,15 @@ int lock_table_check_paths(const LockTable *table,
                            size_t *ret_bad_index);
 
 /* Requests all paths at once. Returns 0 (granted), LOCK_E_PENDING (queued), LOCK_E_WOULD_BLOCK,
- * LOCK_E_QUOTA, LOCK_E_GROUP_QUOTA or a path error; *ret_lock is set for 0 and LOCK_E_PENDING. */
+ * LOCK_E_QUOTA, LOCK_E_GROUP_QUOTA or a path error; *ret_lock is set for 0 and LOCK_E_PENDING.
+ * ret_path_index may be NULL; for a path error it is set to the index of the bad path in
+ * request->paths, as by lock_table_check_paths(). */
 int lock_table_acquire(LockTable *table,
                        LockOwner *owner,
                        const LockRequest *request,
                        void *lock_userdata,
-                       Lock **ret_lock);
+                       Lock **ret_lock,
+                       size_t *ret_path_index);
 
 /* Finds a held lock by id. */
 Lock *lock_table_find(const LockTable *table, const uint8_t id[LOCK_ID_SIZE]);

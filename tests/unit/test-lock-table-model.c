@@ -329,7 +329,7 @@ static void step_acquire(Model *m) {
 
         expected = model_expected_acquire(m, &req, request.nonblocking);
         index = m->requests->len;
-        r = lock_table_acquire(m->table, m->owners[req.owner], &request, GSIZE_TO_POINTER(index), &lock);
+        r = lock_table_acquire(m->table, m->owners[req.owner], &request, GSIZE_TO_POINTER(index), &lock, NULL);
         g_assert_cmpint(r, ==, expected);
 
         if (r != 0 && r != LOCK_E_PENDING) {

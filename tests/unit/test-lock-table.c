@@ -101,7 +101,7 @@ static int table_acquire(LockTable *table, LockOwner *owner, const char *const *
                 .ttl_usec = ttl_usec,
         };
 
-        return lock_table_acquire(table, owner, &request, userdata, ret);
+        return lock_table_acquire(table, owner, &request, userdata, ret, NULL);
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {
@@ -579,6 +579,15 @@ static void test_duplicates(Fixture *f, gconstpointer data) {
         release_ok(f, o, l3);
 }
 
+static int acquire_path_index(Fixture *f, LockOwner *owner, const char *const *paths, size_t n_paths,
+                              size_t *ret_index) {
+        LockRequest request = { .paths = paths, .n_paths = n_paths };
+        Lock *lock = NULL;
+
+        *ret_index = 99;
+        return lock_table_acquire(f->table, owner, &request, NULL, &lock, ret_index);
+}
+
 static void test_path_limits(Fixture *f, gconstpointer data) {
         LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         g_autofree char *long_path = g_strnfill(4097, 'x');
@@ -610,6 +619,17 @@ static void test_path_limits(Fixture *f, gconstpointer data) {
         g_assert_cmpint(lock_table_check_paths(f->table, (const char *[]) { "ok", "\xff\xfe" }, 2, &bad), ==,
                         LOCK_E_PATH_NOT_UTF8);
         g_assert_cmpuint(bad, ==, 1);
+
+        /* Acquire names the bad path too. */
+        g_assert_cmpint(acquire_path_index(f, o, (const char *[]) { "a", "b", "" }, 3, &bad), ==,
+                        LOCK_E_EMPTY_PATH);
+        g_assert_cmpuint(bad, ==, 2);
+        g_assert_cmpint(acquire_path_index(f, o, (const char *[]) { "a", long_path }, 2, &bad), ==,
+                        LOCK_E_PATH_TOO_LONG);
+        g_assert_cmpuint(bad, ==, 1);
+        g_assert_cmpint(acquire_path_index(f, o, (const char *[]) { "\xff", "ok" }, 2, &bad), ==,
+                        LOCK_E_PATH_NOT_UTF8);
+        g_assert_cmpuint(bad, ==, 0);
 
         /* Refused requests changed nothing. */
         g_assert_cmpuint(lock_table_get_n_locks(f->table), ==, 0);
