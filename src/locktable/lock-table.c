@@ -340,9 +340,11 @@ static void table_wake(LockTable *table, Lock *lock) {
  * so the clear prefix from `next` on; after a shared one, the first exclusive request. */
 static void path_queue_wake(LockTable *table, PathQueue *queue, GList *next, bool departed_exclusive) {
         if (departed_exclusive) {
-                for (GList *l = next; l && lock_slot_is_clear(l->data, container_of(l, LockSlot, entry_link));
-                     l = l->next)
+                for (GList *l = next; l; l = l->next) {
+                        if (!lock_slot_is_clear(l->data, container_of(l, LockSlot, entry_link)))
+                                break;
                         table_wake(table, l->data);
+                }
         } else if (queue->exclusive.head) {
                 GList *first_exclusive = queue->exclusive.head;
 
