@@ -364,6 +364,9 @@ static int acquire(sd_bus_message *message, Manager *manager, bool with_handle, 
                                          "Too many locks held or awaited by this user's clients (at most %zu, "
                                          "of which %zu waiting).",
                                          limits->max_locks_per_group, limits->max_waiters_per_group);
+        case LOCK_E_DEADLOCK:
+                return sd_bus_error_set(error, PL_ERROR_DEADLOCK,
+                                        "Waiting would deadlock with a client that waits for this one.");
         default:
                 return r < 0 ? r : path_error(manager->table, r, 0, error);
         }

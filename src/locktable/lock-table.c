@@ -6,8 +6,10 @@
  * when, on each of them, it is at the head (exclusive) or no exclusive request is ahead of it
  * (shared): lock_slot_is_clear(), the one rule for a new request and a woken one alike. Since every
  * queue orders requests by the same arrival sequence, the oldest waiting request is never blocked
- * by a younger one: no deadlock and no starvation. Granting looks only at the queues a departing
- * request was in, from where it stood, so its cost does not depend on the locks held elsewhere. */
+ * by a younger one: the table itself never deadlocks, and nobody starves. (Owners that wait while
+ * holding locks can still wait for each other in a cycle: lock_would_deadlock() refuses that.)
+ * Granting looks only at the queues a departing request was in, from where it stood, so its cost
+ * does not depend on the locks held elsewhere. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,8 @@ struct LockOwner {
         GList table_link;
         GQueue locks;
         GQueue waiters;
+        uint64_t search;             /* the last deadlock search that reached it */
+        LockOwner *search_next;      /* that search's stack */
         bool dying;
 };
 
@@ -76,6 +80,7 @@ struct LockTable {
         DeadlineHeap deadlines;
         uint64_t announced_deadline;
         uint64_t next_seq;
+        uint64_t n_searches;
         uint64_t last_token;
         uint64_t token_ceiling;
         size_t n_waiters;
@@ -514,6 +519,81 @@ LockTable *lock_table_free(LockTable *table) {
         return NULL;
 }
 
+/* Pushes onto *stack the owners, other than its own and those already reached, of the requests that
+ * `lock` waits for in one of its queues: those ahead of it, only the exclusive ones for a shared
+ * request. Returns true instead when one of them is `target`. */
+static bool lock_slot_push_blockers(LockTable *table,
+                                    const Lock *lock,
+                                    const LockSlot *slot,
+                                    const LockOwner *target,
+                                    LockOwner **stack) {
+        const GList *l = lock->shared ? slot->queue->exclusive.head : slot->queue->entries.head;
+
+        for (; l && ((const Lock *) l->data)->seq < lock->seq; l = l->next) {
+                LockOwner *owner = ((const Lock *) l->data)->owner;
+
+                if (owner == lock->owner || owner->search == table->n_searches)
+                        continue;
+                if (owner == target)
+                        return true;
+                owner->search = table->n_searches;
+                owner->search_next = *stack;
+                *stack = owner;
+        }
+        return false;
+}
+
+/* The same for every path of every waiting request of `owner`. */
+static bool owner_push_blockers(LockTable *table, const LockOwner *owner, const LockOwner *target,
+                                LockOwner **stack) {
+        for (const GList *l = owner->waiters.head; l; l = l->next) {
+                const Lock *waiter = l->data;
+
+                for (size_t i = 0; i < waiter->n_slots; i++)
+                        if (lock_slot_push_blockers(table, waiter, &waiter->slots[i], target, stack))
+                                return true;
+        }
+        return false;
+}
+
+/* Whether `lock`, which would have to wait, would close a cycle of owners waiting for each other; if
+ * so, *ret_slot is the first of its paths on which it would wait for an owner in the cycle.
+ *
+ * Checking new requests suffices: they join queues at the tail, so the requests a waiting one waits
+ * for only ever go away, and no cycle forms later. Each owner is expanded at most once per search
+ * (one reached before did not lead back), so a search reads each waiting request's queues at most
+ * once, up to where it stands: the worst case is every entry ahead of every waiting request, the
+ * usual one a few owners, and it stops at the first cycle. */
+static bool lock_would_deadlock(LockTable *table, const Lock *lock, size_t *ret_slot) {
+        LockOwner *stack = NULL;
+
+        table->n_searches++;
+        for (size_t i = 0; i < lock->n_slots; i++) {
+                /* Its own owner is skipped here, so this only pushes the owners it would wait for. */
+                (void) lock_slot_push_blockers(table, lock, &lock->slots[i], lock->owner, &stack);
+
+                while (stack) {
+                        LockOwner *owner = stack;
+
+                        stack = owner->search_next;
+                        if (owner_push_blockers(table, owner, lock->owner, &stack)) {
+                                *ret_slot = i;
+                                return true;
+                        }
+                }
+        }
+        return false;
+}
+
+/* The index of the first occurrence of a path known to be in the list. */
+static size_t paths_index(const char *const *paths, const char *path) {
+        size_t i = 0;
+
+        while (strcmp(paths[i], path) != 0)
+                i++;
+        return i;
+}
+
 int lock_table_acquire(LockTable *table,
                        LockOwner *owner,
                        const LockRequest *request,
@@ -522,7 +602,7 @@ int lock_table_acquire(LockTable *table,
                        size_t *ret_path_index) {
         g_autofree const char **unique = NULL;
         uint64_t timeout_usec = request->timeout_usec, ttl_usec = request->ttl_usec;
-        size_t n_unique, bad_index;
+        size_t n_unique, bad_index, slot_index;
         Lock *lock;
         int r;
 
@@ -572,9 +652,18 @@ int lock_table_acquire(LockTable *table,
                 return 0;
         }
 
-        r = request->nonblocking ? LOCK_E_WOULD_BLOCK :
-            owner->waiters.length >= table->limits.max_waiters_per_owner ? LOCK_E_QUOTA :
-            owner->group && owner->group->n_waiters >= table->limits.max_waiters_per_group ? LOCK_E_GROUP_QUOTA : 0;
+        /* It would have to wait: only now is the deadlock search worth its cost. */
+        if (request->nonblocking)
+                r = LOCK_E_WOULD_BLOCK;
+        else if (owner->waiters.length >= table->limits.max_waiters_per_owner)
+                r = LOCK_E_QUOTA;
+        else if (owner->group && owner->group->n_waiters >= table->limits.max_waiters_per_group)
+                r = LOCK_E_GROUP_QUOTA;
+        else if (!request->skip_deadlock_check && lock_would_deadlock(table, lock, &slot_index)) {
+                r = LOCK_E_DEADLOCK;
+                if (ret_path_index)
+                        *ret_path_index = paths_index(request->paths, lock->slots[slot_index].queue->path);
+        }
         if (r != 0) {
                 /* It is last in every queue it joined, so leaving wakes nobody. */
                 lock_unlink_slots(table, lock, /* wake= */ false);

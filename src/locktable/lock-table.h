@@ -29,6 +29,7 @@ enum {
         LOCK_E_EMPTY_PATH,         /* a path is "" */
         LOCK_E_PATH_TOO_LONG,      /* a path is longer than max_path_length bytes */
         LOCK_E_PATH_NOT_UTF8,      /* a path is not valid UTF-8 */
+        LOCK_E_DEADLOCK,           /* waiting would close a cycle of owners waiting for each other */
 };
 
 typedef enum LockEndReason {
@@ -137,9 +138,18 @@ int lock_table_check_paths(const LockTable *table,
                            size_t *ret_bad_index);
 
 /* Requests all paths at once. Returns 0 (granted), LOCK_E_PENDING (queued), LOCK_E_WOULD_BLOCK,
- * LOCK_E_QUOTA, LOCK_E_GROUP_QUOTA or a path error; *ret_lock is set for 0 and LOCK_E_PENDING.
- * ret_path_index may be NULL; for a path error it is set to the index of the bad path in
- * request->paths, as by lock_table_check_paths(). */
+ * LOCK_E_QUOTA, LOCK_E_GROUP_QUOTA, LOCK_E_DEADLOCK or a path error; *ret_lock is set for 0 and
+ * LOCK_E_PENDING, and a refused request changes nothing. ret_path_index may be NULL; it is set for
+ * a path error to the index of the bad path in request->paths, as by lock_table_check_paths(), and
+ * for LOCK_E_DEADLOCK to the index of the first path on which the request would wait for an owner
+ * in the cycle.
+ *
+ * Deadlocks, as fcntl()'s EDEADLK: a waiting request waits for every request, held or waiting, ahead
+ * of it in any of its queues that conflicts with it (either of the two exclusive). Owner A waits for
+ * owner B when a waiting request of A waits for a request of B; never for itself, as one owner may
+ * be many threads. A request that would have to wait, unless nonblocking or skip_deadlock_check, is
+ * refused with LOCK_E_DEADLOCK when an owner it would wait for waits, directly or through others,
+ * for its own owner. */
 int lock_table_acquire(LockTable *table,
                        LockOwner *owner,
                        const LockRequest *request,
