@@ -1,10 +1,10 @@
 /* A long random walk over the lock table checked step by step against a small reference model: plain
  * arrays and the grant rule as stated (a request is granted iff on each of its paths no conflicting
  * request that arrived before it is still there, held or waiting), quadratic and obviously right.
+ * Deadlocks likewise: the owner graph is rebuilt from the requests for every search.
  *
  * PYLOCKER_MODEL_SEED=n replays a run (the seed is printed); PYLOCKER_MODEL_STEPS=n sets its length. */
 #undef G_DISABLE_ASSERT
-#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
@@ -15,7 +15,7 @@
 #define N_PATHS 6
 #define N_OWNERS 5
 #define N_GROUPED 2   /* owners 0 and 1 share a group */
-#define DEFAULT_STEPS 30000
+#define DEFAULT_STEPS 100000  /* about a second under ASan */
 
 static const char *const path_names[N_PATHS] = { "a", "b", "c", "d", "e", "f" };
 
@@ -61,7 +61,7 @@ typedef struct Model {
         uint64_t next_seq;
         uint64_t last_token;
         uint64_t announced_deadline;
-        unsigned n_granted_at_once, n_granted_later, n_ended[_LOCK_END_REASON_MAX], n_refused;
+        unsigned n_granted_at_once, n_granted_later, n_ended[_LOCK_END_REASON_MAX], n_refused, n_deadlocks;
 } Model;
 
 static Request *request_at(Model *m, size_t i) {
@@ -264,7 +264,59 @@ static void model_check(Model *m) {
         g_assert_cmpuint(m->announced_deadline, ==, model_next_deadline(m));
 }
 
-static int model_expected_acquire(Model *m, Request *r, bool nonblocking) {
+/* Whether owner `from` waits, directly or through others, for owner `to`: owner A waits for owner B
+ * when a waiting request of A conflicts with an earlier request of B on a path. */
+static bool model_owner_reaches(Model *m, size_t from, size_t to) {
+        bool seen[N_OWNERS] = {};
+        size_t stack[N_OWNERS], n = 0;
+
+        stack[n++] = from;
+        seen[from] = true;
+        while (n > 0) {
+                size_t a = stack[--n];
+
+                for (guint k = 0; k < m->present->len; k++) {
+                        const Request *w = present_at(m, k);
+
+                        if (w->owner != a || w->state != REQUEST_WAITING)
+                                continue;
+                        for (guint j = 0; j < m->present->len; j++) {
+                                const Request *q = present_at(m, j);
+
+                                if (q->seq >= w->seq || q->owner == a || !requests_conflict(q, w))
+                                        continue;
+                                if (q->owner == to)
+                                        return true;
+                                if (!seen[q->owner]) {
+                                        seen[q->owner] = true;
+                                        stack[n++] = q->owner;
+                                }
+                        }
+                }
+        }
+        return false;
+}
+
+/* The index of the first path on which the new request would wait for an owner that waits for its
+ * owner, or SIZE_MAX. */
+static size_t model_deadlock_index(Model *m, const Request *r, const char *const *paths, size_t n_paths) {
+        for (size_t i = 0; i < n_paths; i++) {
+                unsigned bit = 0;
+
+                while (!g_str_equal(path_names[bit], paths[i]))
+                        bit++;
+                for (guint k = 0; k < m->present->len; k++) {
+                        const Request *q = present_at(m, k);
+
+                        if ((q->paths & (1u << bit)) && (!q->shared || !r->shared) && q->owner != r->owner &&
+                            model_owner_reaches(m, q->owner, r->owner))
+                                return i;
+                }
+        }
+        return SIZE_MAX;
+}
+
+static int model_expected_acquire(Model *m, Request *r, const LockRequest *request, size_t *ret_index) {
         size_t held, waiting, group_held = 0, group_waiting = 0;
         bool grouped = r->owner < N_GROUPED;
 
@@ -278,18 +330,24 @@ static int model_expected_acquire(Model *m, Request *r, bool nonblocking) {
                 return LOCK_E_GROUP_QUOTA;
         if (model_may_grant(m, r))
                 return 0;
-        if (nonblocking)
+        if (request->nonblocking)
                 return LOCK_E_WOULD_BLOCK;
         if (waiting >= m->limits.max_waiters_per_owner)
                 return LOCK_E_QUOTA;
         if (grouped && group_waiting >= m->limits.max_waiters_per_group)
                 return LOCK_E_GROUP_QUOTA;
+        if (!request->skip_deadlock_check) {
+                *ret_index = model_deadlock_index(m, r, request->paths, request->n_paths);
+                if (*ret_index != SIZE_MAX)
+                        return LOCK_E_DEADLOCK;
+        }
         return LOCK_E_PENDING;
 }
 
 static void step_acquire(Model *m) {
         const char *paths[4];
-        size_t n_paths = (size_t) g_rand_int_range(m->rand, 1, 5), index;
+        size_t n_paths = (size_t) g_rand_int_range(m->rand, 1, 5), index, expected_index = SIZE_MAX,
+                got_index = SIZE_MAX;
         Request req = {
                 .owner = (size_t) g_rand_int_range(m->rand, 0, N_OWNERS),
                 .shared = g_rand_boolean(m->rand),
@@ -301,6 +359,7 @@ static void step_acquire(Model *m) {
                 .n_paths = n_paths,
                 .shared = req.shared,
                 .nonblocking = g_rand_int_range(m->rand, 0, 100) < 15,
+                .skip_deadlock_check = g_rand_int_range(m->rand, 0, 100) < 10,
         };
         Lock *lock = NULL;
         int expected, r;
@@ -327,12 +386,23 @@ static void step_acquire(Model *m) {
         request.ttl_usec = g_rand_boolean(m->rand) ? 0 : (uint64_t) g_rand_int_range(m->rand, 1, 90 * SEC);
         req.lease = model_lease(m, request.ttl_usec);
 
-        expected = model_expected_acquire(m, &req, request.nonblocking);
+        /* Now and then an empty path: refused before anything else, and named. */
+        if (g_rand_int_range(m->rand, 0, 100) < 3) {
+                expected_index = (size_t) g_rand_int_range(m->rand, 0, (gint32) n_paths);
+                paths[expected_index] = "";
+                expected = LOCK_E_EMPTY_PATH;
+        } else
+                expected = model_expected_acquire(m, &req, &request, &expected_index);
+
         index = m->requests->len;
-        r = lock_table_acquire(m->table, m->owners[req.owner], &request, GSIZE_TO_POINTER(index), &lock, NULL);
+        r = lock_table_acquire(m->table, m->owners[req.owner], &request, GSIZE_TO_POINTER(index), &lock,
+                               &got_index);
         g_assert_cmpint(r, ==, expected);
 
         if (r != 0 && r != LOCK_E_PENDING) {
+                if (r == LOCK_E_EMPTY_PATH || r == LOCK_E_DEADLOCK)
+                        g_assert_cmpuint(got_index, ==, expected_index);
+                m->n_deadlocks += r == LOCK_E_DEADLOCK;
                 m->n_refused++;
                 return;
         }
@@ -523,9 +593,9 @@ static void test_model(void) {
                 model_check(&m);
         }
 
-        g_test_message("%u granted at once, %u later, %u refused; ended: %u released, %u forced, %u expired, "
-                       "%u owner gone, %u timed out, %u cancelled",
-                       m.n_granted_at_once, m.n_granted_later, m.n_refused,
+        g_test_message("%u granted at once, %u later, %u refused (%u deadlocks); ended: %u released, %u forced, "
+                       "%u expired, %u owner gone, %u timed out, %u cancelled",
+                       m.n_granted_at_once, m.n_granted_later, m.n_refused, m.n_deadlocks,
                        m.n_ended[LOCK_END_RELEASED], m.n_ended[LOCK_END_FORCED], m.n_ended[LOCK_END_EXPIRED],
                        m.n_ended[LOCK_END_OWNER_GONE], m.n_ended[LOCK_END_TIMED_OUT],
                        m.n_ended[LOCK_END_CANCELLED]);
