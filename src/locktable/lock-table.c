@@ -1,14 +1,17 @@
 /* The lock table: FIFO-fair all-or-nothing locks on opaque string paths, with leases and fencing
  * tokens.
  *
- * Every path has a queue of every request on it, holders first, in arrival order, and a second
+ * Every path has a queue of every request on it, held or waiting, in arrival order, and a second
  * queue of just the exclusive ones. A request is enqueued on all its paths at once and granted
  * when, on each of them, it is at the head (exclusive) or no exclusive request is ahead of it
- * (shared). Since every queue orders requests by the same arrival sequence, the oldest waiting
- * request is never blocked by a younger one: no deadlock and no starvation. Granting looks only
- * at the queues a departing request was in, from where it stood, so its cost does not depend on
- * the locks held elsewhere. */
+ * (shared): lock_slot_is_clear(), the one rule for a new request and a woken one alike. Since every
+ * queue orders requests by the same arrival sequence, the oldest waiting request is never blocked
+ * by a younger one: the table itself never deadlocks, and nobody starves. (Owners that wait while
+ * holding locks can still wait for each other in a cycle: lock_would_deadlock() refuses that.)
+ * Granting looks only at the queues a departing request was in, from where it stood, so its cost
+ * does not depend on the locks held elsewhere. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "deadline-heap.h"
@@ -62,6 +65,8 @@ struct LockOwner {
         GList table_link;
         GQueue locks;
         GQueue waiters;
+        uint64_t search;             /* the last deadlock search that reached it */
+        LockOwner *search_next;      /* that search's stack */
         bool dying;
 };
 
@@ -75,10 +80,14 @@ struct LockTable {
         DeadlineHeap deadlines;
         uint64_t announced_deadline;
         uint64_t next_seq;
+        uint64_t n_searches;
         uint64_t last_token;
         uint64_t token_ceiling;
         size_t n_waiters;
         RandomIdPool random;
+        Lock **woken;                /* what one departure made grantable, until granted */
+        size_t n_woken;
+        size_t n_woken_allocated;
         bool in_callback;
 };
 
@@ -281,20 +290,24 @@ static PathQueue *table_get_queue(LockTable *table, const char *path) {
         return queue;
 }
 
+/* The grant rule, on one path: no request ahead of this one in the queue conflicts with it (either
+ * of the two exclusive). The requests it holds for form a prefix of the queue: whatever is behind an
+ * exclusive request conflicts with it, and a shared one is held back only by an exclusive one
+ * ahead, which is ahead of those behind it too. */
+static bool lock_slot_is_clear(const Lock *lock, const LockSlot *slot) {
+        const GList *first_exclusive;
+
+        if (!lock->shared)
+                return slot->queue->entries.head == &slot->entry_link;
+
+        first_exclusive = slot->queue->exclusive.head;
+        return !first_exclusive || ((const Lock *) first_exclusive->data)->seq > lock->seq;
+}
+
 static bool lock_is_grantable(const Lock *lock) {
-        for (size_t i = 0; i < lock->n_slots; i++) {
-                const LockSlot *slot = &lock->slots[i];
-
-                if (!lock->shared) {
-                        if (slot->queue->entries.head != &slot->entry_link)
-                                return false;
-                } else {
-                        const GList *first_exclusive = slot->queue->exclusive.head;
-
-                        if (first_exclusive && ((const Lock *) first_exclusive->data)->seq < lock->seq)
-                                return false;
-                }
-        }
+        for (size_t i = 0; i < lock->n_slots; i++)
+                if (!lock_slot_is_clear(lock, &lock->slots[i]))
+                        return false;
         return true;
 }
 
@@ -315,50 +328,72 @@ static void lock_grant(LockTable *table, Lock *lock) {
         g_queue_push_tail_link(&lock->owner->locks, &lock->owner_link);
 }
 
-static void lock_try_grant_waiting(LockTable *table, Lock *lock) {
+/* Notes a request woken by a departure. Whether it is grantable no longer changes before it is
+ * granted: what is left of the departure only unblocks more, and callbacks cannot touch queues. */
+static void table_wake(LockTable *table, Lock *lock) {
         if (lock->granted || lock->owner->dying || !lock_is_grantable(lock))
                 return;
+        if (table->n_woken == table->n_woken_allocated) {
+                table->n_woken_allocated = MAX(table->n_woken_allocated * 2, 16u);
+                table->woken = g_renew(Lock *, table->woken, table->n_woken_allocated);
+        }
+        table->woken[table->n_woken++] = lock;
+}
 
-        g_queue_unlink(&lock->owner->waiters, &lock->owner_link);
-        table->n_waiters--;
-        if (lock->owner->group)
-                lock->owner->group->n_waiters--;
-        lock_grant(table, lock);
+/* After a request left the queue from just before `next`, wakes what it was holding back. Only
+ * requests that conflicted with it can be clear here now: after an exclusive one, those behind it,
+ * so the clear prefix from `next` on; after a shared one, the first exclusive request. */
+static void path_queue_wake(LockTable *table, PathQueue *queue, GList *next, bool departed_exclusive) {
+        if (departed_exclusive) {
+                for (GList *l = next; l; l = l->next) {
+                        if (!lock_slot_is_clear(l->data, container_of(l, LockSlot, entry_link)))
+                                break;
+                        table_wake(table, l->data);
+                }
+        } else if (queue->exclusive.head) {
+                GList *first_exclusive = queue->exclusive.head;
 
-        if (table->callbacks.on_granted) {
-                table->in_callback = true;
-                table->callbacks.on_granted(table, lock, table->userdata);
-                table->in_callback = false;
+                if (lock_slot_is_clear(first_exclusive->data,
+                                       container_of(first_exclusive, LockSlot, exclusive_link)))
+                        table_wake(table, first_exclusive->data);
         }
 }
 
-/* After a request left the queue at the place just before `next`, grants what it was blocking. */
-static void path_queue_wake(LockTable *table, PathQueue *queue, GList *next, bool departed_exclusive) {
-        if (departed_exclusive) {
-                const GList *first_exclusive = queue->exclusive.head;
+static int lock_compare_seq(const void *a, const void *b) {
+        const Lock *x = *(Lock *const *) a, *y = *(Lock *const *) b;
 
-                if (!next)
-                        return;
-                /* An exclusive request still ahead of `next` keeps blocking everything behind it. */
-                if (first_exclusive && ((const Lock *) first_exclusive->data)->seq < ((Lock *) next->data)->seq)
-                        return;
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
 
-                /* The run of shared requests from here, then the first exclusive one (granted only
-                 * if it is now at the head). */
-                for (GList *l = next; l; l = l->next) {
-                        Lock *candidate = l->data;
-
-                        lock_try_grant_waiting(table, candidate);
-                        if (!candidate->shared)
-                                break;
+/* Grants what one departure woke in arrival order, so that tokens follow arrival whichever queue
+ * found a request first. A request woken on two paths is there twice. */
+static void table_grant_woken(LockTable *table) {
+        /* Found in arrival order already unless more than one queue woke something. */
+        for (size_t i = 1; i < table->n_woken; i++)
+                if (table->woken[i - 1]->seq > table->woken[i]->seq) {
+                        qsort(table->woken, table->n_woken, sizeof(Lock *), lock_compare_seq);
+                        break;
                 }
-        } else {
-                /* A departing shared request only ever blocked the exclusive one now at the head. */
-                GList *head = queue->entries.head;
 
-                if (head && !((Lock *) head->data)->shared)
-                        lock_try_grant_waiting(table, head->data);
+        for (size_t i = 0; i < table->n_woken; i++) {
+                Lock *lock = table->woken[i];
+
+                if (lock->granted)
+                        continue;
+
+                g_queue_unlink(&lock->owner->waiters, &lock->owner_link);
+                table->n_waiters--;
+                if (lock->owner->group)
+                        lock->owner->group->n_waiters--;
+                lock_grant(table, lock);
+
+                if (table->callbacks.on_granted) {
+                        table->in_callback = true;
+                        table->callbacks.on_granted(table, lock, table->userdata);
+                        table->in_callback = false;
+                }
         }
+        table->n_woken = 0;
 }
 
 static void lock_unlink_slots(LockTable *table, Lock *lock, bool wake) {
@@ -378,10 +413,12 @@ static void lock_unlink_slots(LockTable *table, Lock *lock, bool wake) {
                 }
 
                 /* Waking queue by queue is enough: a request blocked by this one on several paths is
-                 * tried again when the last of them is unlinked. */
+                 * woken when the last of them is unlinked. */
                 if (wake)
                         path_queue_wake(table, queue, next, !lock->shared);
         }
+        if (table->n_woken > 0)
+                table_grant_woken(table);
 }
 
 static void lock_end_internal(LockTable *table, Lock *lock, LockEndReason reason, bool wake) {
@@ -477,8 +514,84 @@ LockTable *lock_table_free(LockTable *table) {
         g_hash_table_unref(table->locks);
         deadline_heap_deinit(&table->deadlines);
         random_id_pool_wipe(&table->random);
+        g_free(table->woken);
         g_free(table);
         return NULL;
+}
+
+/* Pushes onto *stack the owners, other than its own and those already reached, of the requests that
+ * `lock` waits for in one of its queues: those ahead of it, only the exclusive ones for a shared
+ * request. Returns true instead when one of them is `target`. */
+static bool lock_slot_push_blockers(LockTable *table,
+                                    const Lock *lock,
+                                    const LockSlot *slot,
+                                    const LockOwner *target,
+                                    LockOwner **stack) {
+        const GList *l = lock->shared ? slot->queue->exclusive.head : slot->queue->entries.head;
+
+        for (; l && ((const Lock *) l->data)->seq < lock->seq; l = l->next) {
+                LockOwner *owner = ((const Lock *) l->data)->owner;
+
+                if (owner == lock->owner || owner->search == table->n_searches)
+                        continue;
+                if (owner == target)
+                        return true;
+                owner->search = table->n_searches;
+                owner->search_next = *stack;
+                *stack = owner;
+        }
+        return false;
+}
+
+/* The same for every path of every waiting request of `owner`. */
+static bool owner_push_blockers(LockTable *table, const LockOwner *owner, const LockOwner *target,
+                                LockOwner **stack) {
+        for (const GList *l = owner->waiters.head; l; l = l->next) {
+                const Lock *waiter = l->data;
+
+                for (size_t i = 0; i < waiter->n_slots; i++)
+                        if (lock_slot_push_blockers(table, waiter, &waiter->slots[i], target, stack))
+                                return true;
+        }
+        return false;
+}
+
+/* Whether `lock`, which would have to wait, would close a cycle of owners waiting for each other; if
+ * so, *ret_slot is the first of its paths on which it would wait for an owner in the cycle.
+ *
+ * Checking new requests suffices: they join queues at the tail, so the requests a waiting one waits
+ * for only ever go away, and no cycle forms later. Each owner is expanded at most once per search
+ * (one reached before did not lead back), so a search reads each waiting request's queues at most
+ * once, up to where it stands: the worst case is every entry ahead of every waiting request, the
+ * usual one a few owners, and it stops at the first cycle. */
+static bool lock_would_deadlock(LockTable *table, const Lock *lock, size_t *ret_slot) {
+        LockOwner *stack = NULL;
+
+        table->n_searches++;
+        for (size_t i = 0; i < lock->n_slots; i++) {
+                /* Its own owner is skipped here, so this only pushes the owners it would wait for. */
+                (void) lock_slot_push_blockers(table, lock, &lock->slots[i], lock->owner, &stack);
+
+                while (stack) {
+                        LockOwner *owner = stack;
+
+                        stack = owner->search_next;
+                        if (owner_push_blockers(table, owner, lock->owner, &stack)) {
+                                *ret_slot = i;
+                                return true;
+                        }
+                }
+        }
+        return false;
+}
+
+/* The index of the first occurrence of a path known to be in the list. */
+static size_t paths_index(const char *const *paths, const char *path) {
+        size_t i = 0;
+
+        while (strcmp(paths[i], path) != 0)
+                i++;
+        return i;
 }
 
 int lock_table_acquire(LockTable *table,
@@ -489,7 +602,7 @@ int lock_table_acquire(LockTable *table,
                        size_t *ret_path_index) {
         g_autofree const char **unique = NULL;
         uint64_t timeout_usec = request->timeout_usec, ttl_usec = request->ttl_usec;
-        size_t n_unique, bad_index;
+        size_t n_unique, bad_index, slot_index;
         Lock *lock;
         int r;
 
@@ -539,9 +652,18 @@ int lock_table_acquire(LockTable *table,
                 return 0;
         }
 
-        r = request->nonblocking ? LOCK_E_WOULD_BLOCK :
-            owner->waiters.length >= table->limits.max_waiters_per_owner ? LOCK_E_QUOTA :
-            owner->group && owner->group->n_waiters >= table->limits.max_waiters_per_group ? LOCK_E_GROUP_QUOTA : 0;
+        /* It would have to wait: only now is the deadlock search worth its cost. */
+        if (request->nonblocking)
+                r = LOCK_E_WOULD_BLOCK;
+        else if (owner->waiters.length >= table->limits.max_waiters_per_owner)
+                r = LOCK_E_QUOTA;
+        else if (owner->group && owner->group->n_waiters >= table->limits.max_waiters_per_group)
+                r = LOCK_E_GROUP_QUOTA;
+        else if (!request->skip_deadlock_check && lock_would_deadlock(table, lock, &slot_index)) {
+                r = LOCK_E_DEADLOCK;
+                if (ret_path_index)
+                        *ret_path_index = paths_index(request->paths, lock->slots[slot_index].queue->path);
+        }
         if (r != 0) {
                 /* It is last in every queue it joined, so leaving wakes nobody. */
                 lock_unlink_slots(table, lock, /* wake= */ false);
@@ -635,6 +757,173 @@ bool lock_table_iter_next(LockTableIter *iter, Lock **ret_lock) {
                 return false;
         *ret_lock = key;
         return true;
+}
+
+static void lock_check(const LockTable *table, const LockOwner *owner, const Lock *lock, bool granted) {
+        g_assert_true(lock->table == table);
+        g_assert_true(lock->owner == owner);
+        g_assert_true(lock->owner_link.data == lock);
+        g_assert_cmpint(lock->granted, ==, granted);
+        g_assert_cmpuint(lock->n_slots, >, 0);
+        g_assert_cmpuint(lock->seq, >, 0);
+        g_assert_cmpuint(lock->seq, <=, table->next_seq);
+
+        if (granted) {
+                g_assert_true(g_hash_table_lookup(table->locks, lock->id) == lock);
+                g_assert_cmpuint(lock->token, >, 0);
+                g_assert_cmpuint(lock->token, <=, table->last_token);
+                /* Nothing joins a queue ahead of a holder, so what was clear at the grant stays so. */
+                g_assert_true(lock_is_grantable(lock));
+                /* A lock always has a lease. */
+                g_assert_true(deadline_heap_node_is_queued(&lock->deadline));
+        } else {
+                g_assert_cmpuint(lock->token, ==, 0);
+                /* Every departure wakes what it held back. */
+                g_assert_false(lock_is_grantable(lock));
+        }
+
+        if (deadline_heap_node_is_queued(&lock->deadline)) {
+                g_assert_cmpuint(lock->deadline.index, <=, table->deadlines.n_nodes);
+                g_assert_true(table->deadlines.nodes[lock->deadline.index - 1] == &lock->deadline);
+        }
+
+        for (size_t i = 0; i < lock->n_slots; i++) {
+                const LockSlot *slot = &lock->slots[i];
+
+                g_assert_true(g_hash_table_lookup(table->queues, slot->queue->path) == slot->queue);
+                g_assert_true(slot->entry_link.data == lock);
+                if (!lock->shared)
+                        g_assert_true(slot->exclusive_link.data == lock);
+        }
+}
+
+static void path_queue_check(const PathQueue *queue, GHashTable *requests) {
+        const GList *exclusive = queue->exclusive.head, *prev = NULL;
+        size_t n_exclusive = 0, held_exclusive = 0, held_shared = 0;
+        uint64_t seq = 0;
+
+        /* Emptied queues are dropped at once. */
+        g_assert_nonnull(queue->entries.head);
+
+        for (const GList *l = queue->entries.head; l; prev = l, l = l->next) {
+                const Lock *lock = l->data;
+                const LockSlot *slot = container_of(l, LockSlot, entry_link);
+
+                g_assert_true(g_hash_table_contains(requests, lock));
+                g_assert_true(slot >= lock->slots && slot < lock->slots + lock->n_slots);
+                g_assert_true(slot->queue == queue);
+                g_assert_true(l->prev == prev);
+                /* Arrival order, and each request once. */
+                g_assert_cmpuint(lock->seq, >, seq);
+                seq = lock->seq;
+
+                if (!lock->shared) {
+                        /* The exclusive sub-queue: exactly these, in the same order. */
+                        g_assert_true(exclusive == &slot->exclusive_link);
+                        exclusive = exclusive->next;
+                        n_exclusive++;
+                }
+
+                if (lock->granted) {
+                        if (lock->shared)
+                                held_shared++;
+                        else
+                                held_exclusive++;
+                }
+        }
+        g_assert_true(queue->entries.tail == prev);
+        g_assert_null(exclusive);
+        g_assert_cmpuint(queue->exclusive.length, ==, n_exclusive);
+
+        /* One exclusive holder alone, or shared holders only. */
+        g_assert_true(held_exclusive == 0 || (held_exclusive == 1 && held_shared == 0));
+}
+
+void lock_table_check_invariants(const LockTable *table) {
+        g_autoptr(GHashTable) requests = g_hash_table_new(NULL, NULL);
+        g_autoptr(GHashTable) groups = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+        size_t n_locks = 0, n_waiters = 0, n_slots = 0, n_entries = 0, n_deadlines = 0;
+        GHashTableIter iter;
+        gpointer key, value;
+
+        g_assert_false(table->in_callback);
+        g_assert_cmpuint(table->last_token, <=, table->token_ceiling);
+
+        for (const GList *l = table->owners.head; l; l = l->next) {
+                const LockOwner *owner = l->data;
+                const GQueue *lists[2] = { &owner->locks, &owner->waiters };
+
+                g_assert_true(owner->table == table);
+                g_assert_true(&owner->table_link == l);
+
+                for (size_t k = 0; k < 2; k++) {
+                        uint64_t last = 0;
+                        size_t n = 0;
+
+                        for (const GList *m = lists[k]->head; m; m = m->next, n++) {
+                                const Lock *lock = m->data;
+                                bool added;
+
+                                g_assert_true(&lock->owner_link == m);
+                                lock_check(table, owner, lock, /* granted= */ k == 0);
+                                added = g_hash_table_add(requests, (gpointer) lock);
+                                g_assert_true(added);
+                                /* Locks in grant order, waiters in arrival order. */
+                                g_assert_cmpuint(k == 0 ? lock->token : lock->seq, >, last);
+                                last = k == 0 ? lock->token : lock->seq;
+                                n_slots += lock->n_slots;
+                                n_deadlines += deadline_heap_node_is_queued(&lock->deadline);
+                        }
+                        g_assert_cmpuint(lists[k]->length, ==, n);
+                }
+                n_locks += owner->locks.length;
+                n_waiters += owner->waiters.length;
+
+                if (owner->group) {
+                        size_t *counts = g_hash_table_lookup(groups, owner->group);
+
+                        if (!counts) {
+                                counts = g_new0(size_t, 3);
+                                g_hash_table_insert(groups, owner->group, counts);
+                        }
+                        counts[0] += owner->locks.length;
+                        counts[1] += owner->waiters.length;
+                        counts[2]++;
+                }
+        }
+        g_assert_cmpuint(g_hash_table_size(table->locks), ==, n_locks);
+        g_assert_cmpuint(table->n_waiters, ==, n_waiters);
+
+        g_hash_table_iter_init(&iter, groups);
+        while (g_hash_table_iter_next(&iter, &key, &value)) {
+                const LockGroup *group = key;
+                const size_t *counts = value;
+
+                g_assert_cmpuint(group->n_locks, ==, counts[0]);
+                g_assert_cmpuint(group->n_waiters, ==, counts[1]);
+                g_assert_cmpuint(group->n_ref, >=, counts[2]);
+        }
+
+        g_hash_table_iter_init(&iter, table->queues);
+        while (g_hash_table_iter_next(&iter, &key, &value)) {
+                const PathQueue *queue = value;
+
+                g_assert_true(key == queue->path);
+                path_queue_check(queue, requests);
+                n_entries += queue->entries.length;
+        }
+        /* Every slot of every request is in its queue once, and nothing else is in a queue. */
+        g_assert_cmpuint(n_entries, ==, n_slots);
+
+        /* The heap holds the deadlines of these requests and nothing else, in heap order. */
+        g_assert_cmpuint(table->deadlines.n_nodes, ==, n_deadlines);
+        for (size_t i = 0; i < table->deadlines.n_nodes; i++) {
+                g_assert_cmpuint(table->deadlines.nodes[i]->index, ==, i + 1);
+                if (i > 0)
+                        g_assert_cmpuint(table->deadlines.nodes[(i - 1) / 2]->deadline, <=,
+                                         table->deadlines.nodes[i]->deadline);
+        }
+        g_assert_cmpuint(table->announced_deadline, ==, lock_table_get_next_deadline(table));
 }
 
 LockOwner *lock_get_owner(const Lock *lock) {

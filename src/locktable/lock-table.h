@@ -82,7 +82,8 @@ typedef struct LockTableLimits {
 
 /* Callbacks must not call back into the table's mutating functions. */
 typedef struct LockTableCallbacks {
-        /* A queued request was granted. Not called for requests granted inside lock_table_acquire(). */
+        /* A queued request was granted. Not called for requests granted inside lock_table_acquire().
+         * Requests one departure lets through are granted, and get their tokens, in arrival order. */
         void (*on_granted)(LockTable *table, Lock *lock, void *userdata);
         /* Called exactly once for every queued request and held lock, just before it is freed. */
         void (*on_ended)(LockTable *table, Lock *lock, LockEndReason reason, void *userdata);
@@ -138,8 +139,17 @@ int lock_table_check_paths(const LockTable *table,
 
 /* Requests all paths at once. Returns 0 (granted), LOCK_E_PENDING (queued), LOCK_E_WOULD_BLOCK,
  * LOCK_E_QUOTA, LOCK_E_GROUP_QUOTA, LOCK_E_DEADLOCK or a path error; *ret_lock is set for 0 and
- * LOCK_E_PENDING. ret_path_index (may be NULL) gets the index in request->paths of the bad path, or
- * of a path where the refused wait would close the cycle. */
+ * LOCK_E_PENDING, and a refused request changes nothing. ret_path_index may be NULL; it is set for
+ * a path error to the index of the bad path in request->paths, as by lock_table_check_paths(), and
+ * for LOCK_E_DEADLOCK to the index of the first path on which the request would wait for an owner
+ * in the cycle.
+ *
+ * Deadlocks, as fcntl()'s EDEADLK: a waiting request waits for every request, held or waiting, ahead
+ * of it in any of its queues that conflicts with it (either of the two exclusive). Owner A waits for
+ * owner B when a waiting request of A waits for a request of B; never for itself, as one owner may
+ * be many threads. A request that would have to wait, unless nonblocking or skip_deadlock_check, is
+ * refused with LOCK_E_DEADLOCK when an owner it would wait for waits, directly or through others,
+ * for its own owner. */
 int lock_table_acquire(LockTable *table,
                        LockOwner *owner,
                        const LockRequest *request,
@@ -168,6 +178,11 @@ uint64_t lock_table_get_next_deadline(const LockTable *table);
 
 /* Ends every request whose timeout and every lock whose lease has passed. */
 void lock_table_dispatch_deadlines(LockTable *table);
+
+/* Asserts that the table is consistent: queues in arrival order with their exclusive sub-queues, no
+ * waiting request that the grant rule would grant, compatible holders, counts, ids and deadlines.
+ * O(size of the table): for tests. */
+void lock_table_check_invariants(const LockTable *table);
 
 typedef struct LockTableIter {
         GHashTableIter iter;

@@ -88,6 +88,7 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
 typedef enum LockFlags {
         LOCK_SHARED      = 1 << 0,
         LOCK_NONBLOCKING = 1 << 1,
+        LOCK_SKIP_DEADLOCK_CHECK = 1 << 2,
 } LockFlags;
 
 static int table_acquire(LockTable *table, LockOwner *owner, const char *const *paths, size_t n_paths,
@@ -97,11 +98,25 @@ static int table_acquire(LockTable *table, LockOwner *owner, const char *const *
                 .n_paths = n_paths,
                 .shared = flags & LOCK_SHARED,
                 .nonblocking = flags & LOCK_NONBLOCKING,
+                .skip_deadlock_check = flags & LOCK_SKIP_DEADLOCK_CHECK,
                 .timeout_usec = timeout_usec,
                 .ttl_usec = ttl_usec,
         };
 
         return lock_table_acquire(table, owner, &request, userdata, ret, NULL);
+}
+
+static int table_acquire_index(LockTable *table, LockOwner *owner, const char *const *paths, size_t n_paths,
+                               LockFlags flags, Lock **ret, size_t *ret_index) {
+        LockRequest request = {
+                .paths = paths,
+                .n_paths = n_paths,
+                .shared = flags & LOCK_SHARED,
+                .nonblocking = flags & LOCK_NONBLOCKING,
+                .skip_deadlock_check = flags & LOCK_SKIP_DEADLOCK_CHECK,
+        };
+
+        return lock_table_acquire(table, owner, &request, (void *) "refused", ret, ret_index);
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {
@@ -168,6 +183,8 @@ static void assert_events(Fixture *f, const char *expected) {
         }
         g_assert_cmpstr(got->str, ==, expected);
         g_ptr_array_set_size(f->events, 0);
+        if (f->table)
+                lock_table_check_invariants(f->table);
 }
 
 static void test_exclusive_handover(Fixture *f, gconstpointer data) {
@@ -232,6 +249,22 @@ static void test_no_overtaking(Fixture *f, gconstpointer data) {
         g_assert_true(lock_is_granted(b));
         release_ok(f, o, a);
         release_ok(f, o, b);
+}
+
+/* Requests one release lets through are granted in arrival order, not in the order of the paths of
+ * the released lock, and their tokens follow. */
+static void test_grant_order(Fixture *f, gconstpointer data) {
+        LockOwner *o = lock_owner_new(f->table, NULL, NULL);
+        Lock *ab, *w1, *w2, *w3;
+
+        ab = acquire_ok(f, o, "AB", 0, "a,b");
+        w1 = acquire_pending(f, o, "W1", LOCK_SHARED, 0, "b");
+        w2 = acquire_pending(f, o, "W2", 0, 0, "a");
+        w3 = acquire_pending(f, o, "W3", LOCK_SHARED, 0, "b,c");
+        release_ok(f, o, ab);
+        assert_events(f, "ended:AB/released granted:W1 granted:W2 granted:W3");
+        g_assert_cmpuint(lock_get_token(w1), <, lock_get_token(w2));
+        g_assert_cmpuint(lock_get_token(w2), <, lock_get_token(w3));
 }
 
 /* Granted all at once or not at all; a waiting request holds nothing. */
@@ -508,6 +541,123 @@ static void test_release_rules(Fixture *f, gconstpointer data) {
         assert_events(f, "ended:F/force-released");
 }
 
+/* Asserts that the request is refused as a deadlock on paths[index], and that nothing changed. */
+static void assert_deadlock(Fixture *f, LockOwner *owner, LockFlags flags, const char *paths_csv, size_t index) {
+        g_auto(GStrv) paths = g_strsplit(paths_csv, ",", -1);
+        size_t n_locks = lock_table_get_n_locks(f->table), n_waiters = lock_table_get_n_waiters(f->table);
+        size_t owner_locks = lock_owner_get_n_locks(owner), owner_waiters = lock_owner_get_n_waiters(owner);
+        uint64_t last_token = lock_table_get_last_token(f->table);
+        uint64_t next_deadline = lock_table_get_next_deadline(f->table);
+        size_t got_index = SIZE_MAX;
+        Lock *lock = NULL;
+
+        g_assert_cmpint(table_acquire_index(f->table, owner, (const char *const *) paths, g_strv_length(paths),
+                                            flags, &lock, &got_index), ==, LOCK_E_DEADLOCK);
+        g_assert_cmpuint(got_index, ==, index);
+        g_assert_null(lock);
+
+        g_assert_cmpuint(lock_table_get_n_locks(f->table), ==, n_locks);
+        g_assert_cmpuint(lock_table_get_n_waiters(f->table), ==, n_waiters);
+        g_assert_cmpuint(lock_owner_get_n_locks(owner), ==, owner_locks);
+        g_assert_cmpuint(lock_owner_get_n_waiters(owner), ==, owner_waiters);
+        g_assert_cmpuint(lock_table_get_last_token(f->table), ==, last_token);
+        g_assert_cmpuint(lock_table_get_next_deadline(f->table), ==, next_deadline);
+        assert_events(f, "");
+}
+
+/* A holds x and waits for y, held by B: B asking for x would wait for A, which waits for B. */
+static void test_deadlock_two_owners(Fixture *f, gconstpointer data) {
+        LockOwner *a = lock_owner_new(f->table, NULL, NULL), *b = lock_owner_new(f->table, NULL, NULL);
+        Lock *ax, *ay, *az, *bx;
+
+        ax = acquire_ok(f, a, "AX", 0, "x");
+        (void) acquire_ok(f, b, "BY", 0, "y");
+        ay = acquire_pending(f, a, "AY", 0, 0, "y");
+
+        /* z is free; x, given third (after a duplicate), is the first path B would wait for A on. */
+        assert_deadlock(f, b, 0, "z,z,x,y", 2);
+        assert_deadlock(f, b, LOCK_SHARED, "x", 0);
+        /* Nonblocking is told it would block, whatever it would wait for. */
+        g_assert_cmpint(acquire_result(f, b, LOCK_NONBLOCKING, "x"), ==, LOCK_E_WOULD_BLOCK);
+        /* The refused request left nothing behind on z. */
+        az = acquire_ok(f, a, "AZ", 0, "z");
+        release_ok(f, a, az);
+        assert_events(f, "ended:AZ/released");
+
+        /* Skipping the check, B waits, in a cycle until one of them gives up. */
+        bx = acquire_pending(f, b, "BX", LOCK_SKIP_DEADLOCK_CHECK, 0, "x");
+        lock_table_end(f->table, ay, LOCK_END_FORCED);
+        assert_events(f, "ended:AY/force-released");
+        release_ok(f, a, ax);
+        assert_events(f, "ended:AX/released granted:BX");
+        g_assert_true(lock_is_granted(bx));
+}
+
+/* A cycle of three, one edge of it to a waiting request; a release breaks it. */
+static void test_deadlock_three_owners(Fixture *f, gconstpointer data) {
+        LockOwner *a = lock_owner_new(f->table, NULL, NULL), *b = lock_owner_new(f->table, NULL, NULL),
+                *c = lock_owner_new(f->table, NULL, NULL), *d = lock_owner_new(f->table, NULL, NULL);
+        Lock *cq;
+
+        cq = acquire_ok(f, c, "CQ", LOCK_SHARED, "q");
+        (void) acquire_ok(f, a, "AR", 0, "r");
+        /* B waits for C; A, reading q behind B's writer, waits for B only (not for C's read). */
+        (void) acquire_pending(f, b, "BQ", 0, 0, "q");
+        (void) acquire_pending(f, a, "AQ", LOCK_SHARED, 0, "q");
+
+        /* C would wait for A on r: C → A → B → C. */
+        assert_deadlock(f, c, 0, "s,r", 1);
+        /* D is in no cycle: it waits for A. */
+        (void) acquire_pending(f, d, "DR", 0, 0, "r");
+
+        /* Once C lets go of q, B holds it and waits for nobody: C may wait for r now. */
+        release_ok(f, c, cq);
+        assert_events(f, "ended:CQ/released granted:BQ");
+        (void) acquire_pending(f, c, "CR", LOCK_SHARED, 0, "r");
+        g_ptr_array_set_size(f->events, 0);
+}
+
+/* Readers that both want to write, or to read again behind a writer that waits for them. */
+static void test_deadlock_shared(Fixture *f, gconstpointer data) {
+        LockOwner *a = lock_owner_new(f->table, NULL, NULL), *b = lock_owner_new(f->table, NULL, NULL),
+                *c = lock_owner_new(f->table, NULL, NULL);
+        Lock *sa, *sb, *ea;
+
+        sa = acquire_ok(f, a, "SA", LOCK_SHARED, "x");
+        sb = acquire_ok(f, b, "SB", LOCK_SHARED, "x");
+        /* A waits for B's read (its own does not count). */
+        ea = acquire_pending(f, a, "EA", 0, 0, "x");
+
+        /* B would wait for A's read and write; reading again, for A's write. */
+        assert_deadlock(f, b, 0, "x", 0);
+        assert_deadlock(f, b, LOCK_SHARED, "x", 0);
+        /* C holds nothing A waits for: its read waits behind A's write. */
+        (void) acquire_pending(f, c, "SC", LOCK_SHARED, 0, "x");
+        /* A reading again waits behind its own write only: not a deadlock. */
+        (void) acquire_pending(f, a, "SA2", LOCK_SHARED, 0, "x");
+
+        release_ok(f, b, sb);
+        assert_events(f, "ended:SB/released");
+        release_ok(f, a, sa);
+        assert_events(f, "ended:SA/released granted:EA");
+        release_ok(f, a, ea);
+        assert_events(f, "ended:EA/released granted:SC granted:SA2");
+}
+
+/* An owner waiting for itself is not deadlocked: it may be many threads. */
+static void test_deadlock_self(Fixture *f, gconstpointer data) {
+        LockOwner *a = lock_owner_new(f->table, NULL, NULL);
+        Lock *l, *w;
+
+        l = acquire_ok(f, a, "L", 0, "x");
+        w = acquire_pending(f, a, "W", 0, 0, "x,y");
+        (void) acquire_pending(f, a, "W2", LOCK_SHARED, 0, "y");
+        release_ok(f, a, l);
+        assert_events(f, "ended:L/released granted:W");
+        release_ok(f, a, w);
+        assert_events(f, "ended:W/released granted:W2");
+}
+
 static void test_owner_gone(Fixture *f, gconstpointer data) {
         LockOwner *a = lock_owner_new(f->table, NULL, NULL), *b = lock_owner_new(f->table, NULL, NULL);
         Lock *bw;
@@ -561,6 +711,15 @@ static void test_duplicates(Fixture *f, gconstpointer data) {
         release_ok(f, o, l3);
 }
 
+static int acquire_path_index(Fixture *f, LockOwner *owner, const char *const *paths, size_t n_paths,
+                              size_t *ret_index) {
+        LockRequest request = { .paths = paths, .n_paths = n_paths };
+        Lock *lock = NULL;
+
+        *ret_index = 99;
+        return lock_table_acquire(f->table, owner, &request, NULL, &lock, ret_index);
+}
+
 static void test_path_limits(Fixture *f, gconstpointer data) {
         LockOwner *o = lock_owner_new(f->table, NULL, NULL);
         g_autofree char *long_path = g_strnfill(4097, 'x');
@@ -592,6 +751,17 @@ static void test_path_limits(Fixture *f, gconstpointer data) {
         g_assert_cmpint(lock_table_check_paths(f->table, (const char *[]) { "ok", "\xff\xfe" }, 2, &bad), ==,
                         LOCK_E_PATH_NOT_UTF8);
         g_assert_cmpuint(bad, ==, 1);
+
+        /* Acquire names the bad path too. */
+        g_assert_cmpint(acquire_path_index(f, o, (const char *[]) { "a", "b", "" }, 3, &bad), ==,
+                        LOCK_E_EMPTY_PATH);
+        g_assert_cmpuint(bad, ==, 2);
+        g_assert_cmpint(acquire_path_index(f, o, (const char *[]) { "a", long_path }, 2, &bad), ==,
+                        LOCK_E_PATH_TOO_LONG);
+        g_assert_cmpuint(bad, ==, 1);
+        g_assert_cmpint(acquire_path_index(f, o, (const char *[]) { "\xff", "ok" }, 2, &bad), ==,
+                        LOCK_E_PATH_NOT_UTF8);
+        g_assert_cmpuint(bad, ==, 0);
 
         /* Refused requests changed nothing. */
         g_assert_cmpuint(lock_table_get_n_locks(f->table), ==, 0);
@@ -658,8 +828,9 @@ static void test_shutdown_ends_everything(Fixture *f, gconstpointer data) {
         /* Teardown frees NULL. */
 }
 
-/* Random operations checked against the invariants: compatible holders per path, the oldest
- * waiter never blocked by a younger one, every waiter eventually granted. */
+/* Random operations checked against the invariants after every step (compatible holders per path,
+ * no waiter left that the grant rule would grant: lock_table_check_invariants()), and every waiter
+ * granted in the end once the holders go. */
 typedef struct ModelLock {
         Lock *lock;
         LockOwner *owner;
@@ -693,22 +864,30 @@ static void test_random_invariants(Fixture *f, gconstpointer data) {
                         }
                         r = table_acquire(f->table, m->owner, paths, m->n_paths,
                                                m->shared ? LOCK_SHARED : 0, UINT64_MAX, 0, m, &m->lock);
-                        g_assert_true(r == 0 || r == LOCK_E_PENDING || r == LOCK_E_QUOTA);
-                        if (r == LOCK_E_QUOTA)
+                        g_assert_true(r == 0 || r == LOCK_E_PENDING || r == LOCK_E_QUOTA || r == LOCK_E_DEADLOCK);
+                        if (r != 0 && r != LOCK_E_PENDING)
                                 g_free(m);
                         else
                                 g_ptr_array_add(live, m);
                 } else {
-                        /* Release a random held lock. */
-                        guint i = (guint) g_rand_int_range(rand, 0, (gint32) live->len);
-                        ModelLock *m = live->pdata[i];
+                        /* Release a random held lock (there is one: something waits only behind a
+                         * holder). Picking among all requests instead would let waiters pile up to
+                         * the quota. */
+                        g_autoptr(GArray) held = g_array_new(FALSE, FALSE, sizeof(guint));
+                        guint i;
+                        ModelLock *m;
 
-                        if (lock_is_granted(m->lock)) {
-                                release_ok(f, m->owner, m->lock);
-                                g_ptr_array_remove_index_fast(live, i);
-                        }
+                        for (i = 0; i < live->len; i++)
+                                if (lock_is_granted(((ModelLock *) live->pdata[i])->lock))
+                                        g_array_append_val(held, i);
+                        g_assert_cmpuint(held->len, >, 0);
+                        i = g_array_index(held, guint, g_rand_int_range(rand, 0, (gint32) held->len));
+                        m = live->pdata[i];
+                        release_ok(f, m->owner, m->lock);
+                        g_ptr_array_remove_index_fast(live, i);
                 }
                 g_ptr_array_set_size(f->events, 0);
+                lock_table_check_invariants(f->table);
 
                 /* Invariant: on each path, one exclusive holder alone, or only shared holders. */
                 for (int p = 0; p < 6; p++) {
@@ -838,6 +1017,7 @@ int main(int argc, char *argv[]) {
         ADD("fairness/fifo", test_fifo_order);
         ADD("fairness/no-overtaking", test_no_overtaking);
         ADD("acquire/all-or-nothing", test_all_or_nothing);
+        ADD("fairness/grant-order", test_grant_order);
         ADD("shared/readers-and-writers", test_shared);
         ADD("shared/batch-grant", test_shared_batch);
         ADD("shared/past-waiting-reader", test_shared_past_waiting_reader);
@@ -849,6 +1029,10 @@ int main(int argc, char *argv[]) {
         ADD("id/unique-and-parsed", test_ids);
         ADD("release/rules", test_release_rules);
         ADD("owner/gone", test_owner_gone);
+        ADD("deadlock/two-owners", test_deadlock_two_owners);
+        ADD("deadlock/three-owners", test_deadlock_three_owners);
+        ADD("deadlock/shared", test_deadlock_shared);
+        ADD("deadlock/self", test_deadlock_self);
         ADD("paths/duplicates", test_duplicates);
         ADD("limits/paths", test_path_limits);
         ADD("limits/owner-quota", test_owner_quota);

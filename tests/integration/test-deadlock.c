@@ -1,0 +1,155 @@
+/* Integration tests of what the service core added: deadlocks refused between real clients, a
+ * Release that expects no reply, and oversized path lists refused before they are read. */
+#undef G_DISABLE_ASSERT
+#include <string.h>
+
+#include <glib.h>
+
+#include "harness.h"
+
+#define SEC 1000000ULL
+
+typedef struct Fixture {
+        Harness h;
+} Fixture;
+
+static void fixture_setup(Fixture *f, gconstpointer data) {
+        harness_start(&f->h, data);
+}
+
+static void fixture_teardown(Fixture *f, gconstpointer data) {
+        harness_stop(&f->h);
+}
+
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        AsyncCall *call = userdata;
+
+        call->reply = sd_bus_message_ref(m);
+        call->done = true;
+        return 1;
+}
+
+/* An Acquire of one path with an optional deadlock_check=false, answered later. */
+static void acquire_one_async(sd_bus *bus, AsyncCall *call, const char *path, bool deadlock_check) {
+        sd_bus_message *m = NULL;
+
+        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Acquire"),
+                        >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "as", 1, path), >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "t", 30 * SEC), >=, 0);
+        if (deadlock_check)
+                g_assert_cmpint(sd_bus_message_append(m, "a{sv}", 0), >=, 0);
+        else
+                g_assert_cmpint(sd_bus_message_append(m, "a{sv}", 1, "deadlock_check", "b", 0), >=, 0);
+        *call = (AsyncCall) {};
+        g_assert_cmpint(sd_bus_call_async(bus, &call->slot, m, on_reply, call, 60 * SEC), >=, 0);
+        sd_bus_message_unref(m);
+}
+
+static char *acquire_one(Harness *h, sd_bus *bus, const char *path) {
+        AsyncCall call;
+        char *id;
+
+        acquire_one_async(bus, &call, path, true);
+        harness_pump_until(h, &call.done, 5000);
+        id = reply_lock_id(call.reply, NULL);
+        async_call_clear(&call);
+        return id;
+}
+
+static void test_two_client_cycle(Fixture *f, gconstpointer data) {
+        sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
+        g_autofree char *x = acquire_one(&f->h, a, "x");
+        g_autofree char *y = acquire_one(&f->h, b, "y");
+        AsyncCall a_waits, b_refused, b_waits;
+        const sd_bus_error *e;
+
+        /* A holds x and waits for y, held by B. */
+        acquire_one_async(a, &a_waits, "y", true);
+        g_assert_cmpuint(get_property_u(a, "WaiterCount"), ==, 1);
+        g_assert_false(a_waits.done);
+
+        /* B holding y now asks for x: each would wait for the other forever. */
+        acquire_one_async(b, &b_refused, "x", true);
+        harness_pump_until(&f->h, &b_refused.done, 5000);
+        assert_reply_error(b_refused.reply, "org.pylocker.Locker.Error.Deadlock");
+        e = sd_bus_message_get_error(b_refused.reply);
+        g_assert_nonnull(strstr(e->message, "path 0"));
+        /* Nothing changed: A still waits, nothing more is queued, both locks are held. */
+        g_assert_cmpuint(get_property_u(b, "WaiterCount"), ==, 1);
+        g_assert_cmpuint(count_locks(b), ==, 2);
+        g_assert_false(a_waits.done);
+
+        /* Opting out, B waits; once B gives up y, A gets it. */
+        acquire_one_async(b, &b_waits, "x", false);
+        g_assert_cmpuint(get_property_u(b, "WaiterCount"), ==, 2);
+        g_assert_cmpint(release(b, y, NULL), ==, 1);
+        harness_pump_until(&f->h, &a_waits.done, 5000);
+        g_free(reply_lock_id(a_waits.reply, NULL));
+        g_assert_false(b_waits.done);
+
+        async_call_clear(&a_waits);
+        async_call_clear(&b_refused);
+        async_call_clear(&b_waits);
+}
+
+static void test_self_wait_is_no_deadlock(Fixture *f, gconstpointer data) {
+        sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
+        g_autofree char *x = acquire_one(&f->h, a, "x");
+        AsyncCall again;
+
+        /* One client waiting for its own lock is many threads, not a deadlock. */
+        acquire_one_async(a, &again, "x", true);
+        g_assert_cmpuint(get_property_u(b, "WaiterCount"), ==, 1);
+        g_assert_false(again.done);
+        g_assert_cmpint(release(a, x, NULL), ==, 1);
+        harness_pump_until(&f->h, &again.done, 5000);
+        g_free(reply_lock_id(again.reply, NULL));
+        async_call_clear(&again);
+}
+
+static void test_release_without_reply(Fixture *f, gconstpointer data) {
+        sd_bus *a = harness_connect(&f->h);
+        g_autofree char *x = acquire_one(&f->h, a, "x");
+        sd_bus_message *m = NULL;
+
+        g_assert_cmpint(sd_bus_message_new_method_call(a, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Release"),
+                        >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "s", x), >=, 0);
+        g_assert_cmpint(sd_bus_message_set_expect_reply(m, 0), >=, 0);
+        g_assert_cmpint(sd_bus_send(a, m, NULL), >=, 0);
+        sd_bus_message_unref(m);
+
+        /* Calls on one connection are handled in order: by this answer the Release was. */
+        g_assert_cmpuint(count_locks(a), ==, 0);
+}
+
+static void test_too_many_paths(Fixture *f, gconstpointer data) {
+        sd_bus *a = harness_connect(&f->h);
+        g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+        AsyncCall call;
+
+        for (int i = 0; i < 300; i++)
+                g_ptr_array_add(paths, g_strdup_printf("p%d", i));
+        g_ptr_array_add(paths, NULL);
+        acquire_async(a, &call, (const char *const *) paths->pdata, 10 * SEC, false, false, 0, false);
+        harness_pump_until(&f->h, &call.done, 5000);
+        assert_reply_error(call.reply, "org.freedesktop.DBus.Error.InvalidArgs");
+        g_assert_nonnull(strstr(sd_bus_message_get_error(call.reply)->message, "Too many paths"));
+        async_call_clear(&call);
+        g_assert_cmpuint(count_locks(a), ==, 0);
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+
+        g_test_add("/deadlock/two-client-cycle", Fixture, NULL, fixture_setup, test_two_client_cycle,
+                   fixture_teardown);
+        g_test_add("/deadlock/self-wait", Fixture, NULL, fixture_setup, test_self_wait_is_no_deadlock,
+                   fixture_teardown);
+        g_test_add("/core/release-without-reply", Fixture, NULL, fixture_setup, test_release_without_reply,
+                   fixture_teardown);
+        g_test_add("/core/too-many-paths", Fixture, NULL, fixture_setup, test_too_many_paths, fixture_teardown);
+
+        return g_test_run();
+}
