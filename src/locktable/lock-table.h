@@ -34,7 +34,7 @@ enum {
 
 typedef enum LockEndReason {
         LOCK_END_RELEASED,         /* released by its owner */
-        LOCK_END_FORCED,           /* released by someone else (admin, handle closed) */
+        LOCK_END_FORCED,           /* released by someone else (an admin's ForceRelease) */
         LOCK_END_EXPIRED,          /* the lease ran out */
         LOCK_END_OWNER_GONE,       /* the owner went away */
         LOCK_END_TIMED_OUT,        /* a waiting request's timeout passed */
@@ -160,7 +160,7 @@ int lock_table_acquire(LockTable *table,
 /* Finds a held lock by id. */
 Lock *lock_table_find(const LockTable *table, const uint8_t id[LOCK_ID_SIZE]);
 
-/* Releases a held lock of this owner: 0, LOCK_E_NOT_FOUND or LOCK_E_NOT_OWNER. owner may be NULL. */
+/* Releases a held lock of this owner: 0, LOCK_E_NOT_FOUND or LOCK_E_NOT_OWNER (also for a NULL owner). */
 int lock_table_release(LockTable *table, const LockOwner *owner, const uint8_t id[LOCK_ID_SIZE]);
 /* Ends a held lock or a waiting request, whoever owns it. */
 void lock_table_end(LockTable *table, Lock *lock, LockEndReason reason);
