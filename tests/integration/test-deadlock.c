@@ -140,6 +140,18 @@ static void test_too_many_paths(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(count_locks(a), ==, 0);
 }
 
+static void test_unknown_method(Fixture *f, gconstpointer data) {
+        sd_bus *a = harness_connect(&f->h);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        /* A typo is named as one, before any authorization, and makes nobody a client. */
+        g_assert_cmpint(sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Aquire", &error, NULL, ""),
+                        <, 0);
+        g_assert_cmpstr(error.name, ==, SD_BUS_ERROR_UNKNOWN_METHOD);
+        g_assert_cmpuint(get_property_u(a, "ClientCount"), ==, 0);
+        sd_bus_error_free(&error);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -149,6 +161,7 @@ int main(int argc, char *argv[]) {
                    fixture_teardown);
         g_test_add("/core/release-without-reply", Fixture, NULL, fixture_setup, test_release_without_reply,
                    fixture_teardown);
+        g_test_add("/core/unknown-method", Fixture, NULL, fixture_setup, test_unknown_method, fixture_teardown);
         g_test_add("/core/too-many-paths", Fixture, NULL, fixture_setup, test_too_many_paths, fixture_teardown);
 
         return g_test_run();
