@@ -40,7 +40,6 @@ static void file_lock_args_done(FileLockArgs *a) {
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(FileLockArgs, file_lock_args_done)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerFileLock, pylocker_file_lock_free)
 
 static void help(void) {
         (void) printf("Usage: pylockctl file-lock [OPTIONS] [FILE] -- CMD [ARG...]\n"

@@ -14,8 +14,6 @@
 #include "time-util.h"
 #include "verbs.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLocker, pylocker_locker_unref)
-
 static void print_json(JsonBuilder *b) {
         g_autoptr(JsonGenerator) gen = json_generator_new();
         g_autoptr(JsonNode) root = json_builder_get_root(b);
@@ -94,7 +92,7 @@ int verb_locks(int argc, char *argv[]) {
                         json_builder_set_member_name(b, "token");
                         json_builder_add_int_value(b, (gint64) infos[i].token);
                         json_builder_set_member_name(b, "shared");
-                        json_builder_add_boolean_value(b, infos[i].shared);
+                        json_builder_add_boolean_value(b, (infos[i].flags & PYLOCKER_LOCK_INFO_SHARED) != 0);
                         json_builder_set_member_name(b, "acquired_usec");
                         json_builder_add_int_value(b, (gint64) infos[i].acquired_usec);
                         json_builder_set_member_name(b, "expires_usec");
@@ -115,7 +113,7 @@ int verb_locks(int argc, char *argv[]) {
 
                         row[0] = g_strdup(infos[i].lock_id);
                         row[1] = g_strdup_printf("%" PRIu64, infos[i].token);
-                        row[2] = g_strdup(infos[i].shared ? "shared" : "exclusive");
+                        row[2] = g_strdup(infos[i].flags & PYLOCKER_LOCK_INFO_SHARED ? "shared" : "exclusive");
                         row[3] = g_strdup(infos[i].owner_id);
                         row[4] = g_strdup(infos[i].owner_name[0] ? infos[i].owner_name : "-");
                         row[5] = g_strdup(cli_format_time_of_day(acquired, infos[i].acquired_usec));

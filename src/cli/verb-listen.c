@@ -17,8 +17,6 @@
 #include "time-util.h"
 #include "verbs.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLocker, pylocker_locker_unref)
-
 typedef struct Listen {
         sd_event *event;
         uint64_t count;         /* 0: until a signal */

@@ -13,8 +13,6 @@
 #include "time-util.h"
 #include "verbs.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLocker, pylocker_locker_unref)
-
 static void help(void) {
         (void) printf("Usage: pylockctl [GLOBAL-OPTIONS] publish [OPTIONS] MESSAGE\n"
                       "\n"

@@ -25,9 +25,6 @@
  * runs out; never more often than this, so a tiny lease does not become a busy loop. */
 #define REFRESH_MIN_USEC (10 * USEC_PER_MSEC)
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLocker, pylocker_locker_unref)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLock, pylocker_lock_unref)
-
 typedef struct RunArgs {
         uint64_t timeout_usec;
         uint64_t ttl_usec;
@@ -242,7 +239,7 @@ static void say_who_holds(PylockerLocker *locker, char **paths) {
                         (void) fprintf(stderr, "pylockctl: waiting for '%s', held by %s%s%s%s since %s%s\n", *p,
                                        infos[i].owner_id, infos[i].owner_name[0] ? " (" : "", infos[i].owner_name,
                                        infos[i].owner_name[0] ? ")" : "", when,
-                                       infos[i].shared ? " (shared)" : "");
+                                       (infos[i].flags & PYLOCKER_LOCK_INFO_SHARED) ? " (shared)" : "");
                 }
         pylocker_lock_info_array_free(infos, n);
 }
@@ -277,13 +274,15 @@ int verb_run(int argc, char *argv[]) {
 
         options.timeout_usec = a.timeout_usec;
         options.ttl_usec = a.ttl_usec;
-        options.shared = a.shared;
-        options.nonblocking = a.nonblock;
+        if (a.shared)
+                options.flags |= PYLOCKER_ACQUIRE_SHARED;
+        if (a.nonblock)
+                options.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
         if (!a.nonblock && !a.quiet && isatty(STDERR_FILENO)) {
                 /* Try once; when taken, say by whom, then wait in line like anyone. */
-                options.nonblocking = true;
+                options.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
                 r = pylocker_locker_acquire(locker, (const char *const *) a.paths, &options, &lock, &error);
-                options.nonblocking = false;
+                options.flags &= ~PYLOCKER_ACQUIRE_NONBLOCKING;
                 if (r == -ETIMEDOUT) {
                         say_who_holds(locker, a.paths);
                         error = (PylockerError) PYLOCKER_ERROR_INIT;

@@ -2,6 +2,7 @@
  * the lock objects they give. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -60,6 +61,11 @@ _public_ PylockerLock *pylocker_lock_unref(PylockerLock *lock) {
         return NULL;
 }
 
+_public_ void pylocker_lock_unrefp(PylockerLock **p) {
+        if (p)
+                *p = pylocker_lock_unref(*p);
+}
+
 _public_ const char *pylocker_lock_get_id(const PylockerLock *lock) {
         return lock ? lock->id : NULL;
 }
@@ -110,10 +116,16 @@ static int check_paths(const char *const *paths, PylockerError *error) {
         return 0;
 }
 
+#define KNOWN_ACQUIRE_FLAGS (PYLOCKER_ACQUIRE_SHARED | PYLOCKER_ACQUIRE_NONBLOCKING | \
+                             PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK)
+
 static int check_acquire_options(const PylockerAcquireOptions *o, PylockerError *error) {
         for (size_t i = 0; i < ELEMENTSOF(o->reserved); i++)
                 if (o->reserved[i])
                         return pylocker_error_setf(error, -EINVAL, "Reserved option fields must be zero.");
+        if (o->flags & ~KNOWN_ACQUIRE_FLAGS)
+                return pylocker_error_setf(error, -EINVAL, "Unknown acquire flags 0x%" PRIx64 ".",
+                                           o->flags & ~KNOWN_ACQUIRE_FLAGS);
         return 0;
 }
 
@@ -136,12 +148,14 @@ static int acquire_message(PylockerLocker *l, const char *member, const char *co
                 r = sd_bus_message_append(m, "t", timeout);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && o->shared)
+        if (r >= 0 && (o->flags & PYLOCKER_ACQUIRE_SHARED))
                 r = sd_bus_message_append(m, "{sv}", "shared", "b", 1);
-        if (r >= 0 && o->nonblocking)
+        if (r >= 0 && (o->flags & PYLOCKER_ACQUIRE_NONBLOCKING))
                 r = sd_bus_message_append(m, "{sv}", "nonblocking", "b", 1);
         if (r >= 0 && o->ttl_usec > 0)
                 r = sd_bus_message_append(m, "{sv}", "ttl_usec", "t", o->ttl_usec);
+        if (r >= 0 && (o->flags & PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK))
+                r = sd_bus_message_append(m, "{sv}", "deadlock_check", "b", 0);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r < 0)
@@ -150,7 +164,7 @@ static int acquire_message(PylockerLocker *l, const char *member, const char *co
         /* The daemon defers its reply until the grant or the lock timeout: the D-Bus call must
          * outlast the latter, and "forever" must not be cut short by a D-Bus default. */
         effective = timeout ?: l->server_default_timeout_usec;
-        if (o->nonblocking)
+        if (o->flags & PYLOCKER_ACQUIRE_NONBLOCKING)
                 *ret_call_timeout = CALL_TIMEOUT_USEC;
         else if (effective == PYLOCKER_INFINITY)
                 *ret_call_timeout = UINT64_MAX;
@@ -216,7 +230,8 @@ static int acquire_blocking(PylockerLocker *locker, const char *member, const ch
         r = locker_call(locker, m, call_timeout, &reply, error);
         if (r < 0)
                 return r;
-        return lock_from_reply(locker, reply, paths, options->shared, options->ttl_usec, ret_fd, ret, error);
+        return lock_from_reply(locker, reply, paths, options->flags & PYLOCKER_ACQUIRE_SHARED, options->ttl_usec,
+                               ret_fd, ret, error);
 }
 
 _public_ int pylocker_locker_acquire(PylockerLocker *locker, const char *const *paths,
@@ -315,7 +330,7 @@ _public_ int pylocker_locker_acquire_async(PylockerLocker *locker, const char *c
 
         p = g_new0(PendingCall, 1);
         p->paths = g_strdupv((char **) paths);
-        p->shared = options->shared;
+        p->shared = options->flags & PYLOCKER_ACQUIRE_SHARED;
         p->ttl_usec = options->ttl_usec;
         p->acquire_callback = callback;
         p->userdata = userdata;

@@ -213,6 +213,11 @@ _public_ void pylocker_string_free(char *s) {
         g_free(s);
 }
 
+_public_ void pylocker_string_freep(char **p) {
+        if (p)
+                g_clear_pointer(p, g_free);
+}
+
 static int read_publications(sd_bus_message *reply, GArray *publications) {
         const char *message, *id, *sender, *sender_name;
         uint64_t published, expires;

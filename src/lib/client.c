@@ -1,6 +1,7 @@
 /* The locker handle: connecting (private socket first, then the bus), what the daemon tells us
  * unasked (LockExpired, PropertiesChanged, its own disappearance), calls and their errors. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,7 +63,12 @@ int locker_map_error(PylockerLocker *l, int r, const sd_bus_error *bus_error, co
                 r = sd_bus_error_get_errno(bus_error);
                 if (r <= 0)
                         r = EIO;
-                r = pylocker_error_setf(error, -r, "%s: %s", what, bus_error->message ?: bus_error->name);
+                if (r == EDEADLK)
+                        /* The daemon's text names the cycle; ours says what it means for the caller. */
+                        r = pylocker_error_setf(error, -r, "%s: would deadlock: %s", what,
+                                                bus_error->message ?: bus_error->name);
+                else
+                        r = pylocker_error_setf(error, -r, "%s: %s", what, bus_error->message ?: bus_error->name);
                 if (error)
                         (void) g_strlcpy(error->name, bus_error->name, sizeof(error->name));
                 return r;
@@ -538,6 +544,8 @@ static int options_check(const PylockerLockerOptions *o, PylockerError *error) {
         for (size_t i = 0; i < ELEMENTSOF(o->reserved); i++)
                 if (o->reserved[i])
                         return pylocker_error_setf(error, -EINVAL, "Reserved option fields must be zero.");
+        if (o->flags)
+                return pylocker_error_setf(error, -EINVAL, "Unknown locker flags 0x%" PRIx64 ".", o->flags);
 
         switch (o->transport) {
         case PYLOCKER_TRANSPORT_SYSTEM:
@@ -647,6 +655,11 @@ _public_ PylockerLocker *pylocker_locker_unref(PylockerLocker *locker) {
         if (locker && g_atomic_int_dec_and_test(&locker->n_ref))
                 locker_free(locker);
         return NULL;
+}
+
+_public_ void pylocker_locker_unrefp(PylockerLocker **p) {
+        if (p)
+                *p = pylocker_locker_unref(*p);
 }
 
 _public_ int pylocker_locker_close(PylockerLocker *locker) {
@@ -800,7 +813,7 @@ static int read_lock_infos(sd_bus_message *reply, GArray *infos) {
                 info.lock_id = g_strdup(id);
                 info.owner_id = g_strdup(owner);
                 info.owner_name = g_strdup(owner_name);
-                info.shared = shared;
+                info.flags = shared ? PYLOCKER_LOCK_INFO_SHARED : 0;
                 g_array_append_val(infos, info);
 
                 r = sd_bus_message_exit_container(reply);
@@ -844,6 +857,11 @@ _public_ int pylocker_locker_list_locks(PylockerLocker *locker, PylockerLockInfo
 
 _public_ void pylocker_strv_free(char **strv) {
         g_strfreev(strv);
+}
+
+_public_ void pylocker_strv_freep(char ***p) {
+        if (p)
+                g_clear_pointer(p, g_strfreev);
 }
 
 /* g_ptr_array_sort() passes pointers to the elements. */
@@ -944,6 +962,8 @@ _public_ PylockerAcquireCode pylocker_acquire_code(int r) {
                 return PYLOCKER_ACQUIRE_CONNECTION_LOST;
         case -ENOTCONN:
                 return PYLOCKER_ACQUIRE_NOT_CONNECTED;
+        case -EDEADLK:
+                return PYLOCKER_ACQUIRE_DEADLOCK;
         default:
                 return PYLOCKER_ACQUIRE_OTHER_ERROR;
         }

@@ -676,6 +676,11 @@ _public_ PylockerFileLock *pylocker_file_lock_free(PylockerFileLock *l) {
         return NULL;
 }
 
+_public_ void pylocker_file_lock_freep(PylockerFileLock **p) {
+        if (p)
+                *p = pylocker_file_lock_free(*p);
+}
+
 _public_ int pylocker_file_lock_set_mode(PylockerFileLock *l, const char *mode, PylockerError *error) {
         pylocker_error_clear(error);
         if (!l)
