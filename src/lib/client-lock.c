@@ -10,6 +10,7 @@
 
 #include <pylocker/pylocker-client.h>
 
+#include "bus-options.h"
 #include "client-internal.h"
 #include "lib-util.h"
 #include "macro.h"
@@ -129,6 +130,15 @@ static int check_acquire_options(const PylockerAcquireOptions *o, PylockerError 
         return 0;
 }
 
+/* The Acquire options dictionary: only what differs from the daemon's defaults is sent. */
+static const BusOption acquire_options[] = {
+        { "shared",         BUS_OPTION_FLAG,   offsetof(PylockerAcquireOptions, flags), PYLOCKER_ACQUIRE_SHARED },
+        { "nonblocking",    BUS_OPTION_FLAG,   offsetof(PylockerAcquireOptions, flags), PYLOCKER_ACQUIRE_NONBLOCKING },
+        { "ttl_usec",       BUS_OPTION_UINT64, offsetof(PylockerAcquireOptions, ttl_usec) },
+        { "deadlock_check", BUS_OPTION_FLAG,   offsetof(PylockerAcquireOptions, flags),
+          PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK, .invert = true },
+};
+
 /* Builds an Acquire or AcquireHandle call and the D-Bus timeout it needs. */
 static int acquire_message(PylockerLocker *l, const char *member, const char *const *paths,
                            const PylockerAcquireOptions *o, sd_bus_message **ret, uint64_t *ret_call_timeout,
@@ -147,17 +157,7 @@ static int acquire_message(PylockerLocker *l, const char *member, const char *co
         if (r >= 0)
                 r = sd_bus_message_append(m, "t", timeout);
         if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && (o->flags & PYLOCKER_ACQUIRE_SHARED))
-                r = sd_bus_message_append(m, "{sv}", "shared", "b", 1);
-        if (r >= 0 && (o->flags & PYLOCKER_ACQUIRE_NONBLOCKING))
-                r = sd_bus_message_append(m, "{sv}", "nonblocking", "b", 1);
-        if (r >= 0 && o->ttl_usec > 0)
-                r = sd_bus_message_append(m, "{sv}", "ttl_usec", "t", o->ttl_usec);
-        if (r >= 0 && (o->flags & PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK))
-                r = sd_bus_message_append(m, "{sv}", "deadlock_check", "b", 0);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+                r = bus_options_append(m, acquire_options, ELEMENTSOF(acquire_options), o);
         if (r < 0)
                 return pylocker_error_setf(error, r, "%s: failed to build the call: %s", member, g_strerror(-r));
 

@@ -11,6 +11,7 @@
 #include <pylocker/pylocker-client.h>
 
 #include "bus-errors.h"
+#include "bus-options.h"
 #include "client-internal.h"
 #include "lib-util.h"
 #include "macro.h"
@@ -188,44 +189,36 @@ void locker_lose_all(PylockerLocker *l, PylockerLockLostReason reason) {
         pylocker_locker_unref(l);
 }
 
-/* Reads an a{sv} of the interface's properties; unknown ones are skipped. */
-int locker_read_properties(sd_bus_message *reply, PylockerStatus *status) {
+/* The interface's properties as GetAll and PropertiesChanged give them: read into a status, with the
+ * version borrowed from the message until it is copied. */
+typedef struct PropertiesRead {
+        PylockerStatus status;
+        const char *version;
+} PropertiesRead;
+
+static const BusOption properties[] = {
+        { "Version",        BUS_OPTION_STRING, offsetof(PropertiesRead, version) },
+        { "MaxLockTime",    BUS_OPTION_UINT64, offsetof(PropertiesRead, status.max_lock_time_usec) },
+        { "DefaultTimeout", BUS_OPTION_UINT64, offsetof(PropertiesRead, status.default_timeout_usec) },
+        { "LockCount",      BUS_OPTION_UINT32, offsetof(PropertiesRead, status.lock_count) },
+        { "WaiterCount",    BUS_OPTION_UINT32, offsetof(PropertiesRead, status.waiter_count) },
+        { "ClientCount",    BUS_OPTION_UINT32, offsetof(PropertiesRead, status.client_count) },
+};
+
+/* Reads an a{sv} of the interface's properties into status; absent ones keep their values, unknown
+ * ones are skipped (a newer daemon may have more). */
+int locker_read_properties(sd_bus_message *m, PylockerStatus *status) {
+        PropertiesRead p = { .status = *status };
         int r;
 
-        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        r = bus_options_read_full(m, properties, ELEMENTSOF(properties), BUS_OPTIONS_SKIP_UNKNOWN, &p,
+                                  /* error= */ NULL);
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                const char *key, *s;
-
-                r = sd_bus_message_read(reply, "s", &key);
-                if (r < 0)
-                        return r;
-                if (strcmp(key, "Version") == 0) {
-                        r = sd_bus_message_read(reply, "v", "s", &s);
-                        if (r >= 0)
-                                (void) g_strlcpy(status->version, s, sizeof(status->version));
-                } else if (strcmp(key, "MaxLockTime") == 0)
-                        r = sd_bus_message_read(reply, "v", "t", &status->max_lock_time_usec);
-                else if (strcmp(key, "DefaultTimeout") == 0)
-                        r = sd_bus_message_read(reply, "v", "t", &status->default_timeout_usec);
-                else if (strcmp(key, "LockCount") == 0)
-                        r = sd_bus_message_read(reply, "v", "u", &status->lock_count);
-                else if (strcmp(key, "WaiterCount") == 0)
-                        r = sd_bus_message_read(reply, "v", "u", &status->waiter_count);
-                else if (strcmp(key, "ClientCount") == 0)
-                        r = sd_bus_message_read(reply, "v", "u", &status->client_count);
-                else
-                        r = sd_bus_message_skip(reply, "v");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(reply);
+        if (p.version)
+                (void) g_strlcpy(p.status.version, p.version, sizeof(p.status.version));
+        *status = p.status;
+        return 0;
 }
 
 static void on_lock_expired(PylockerLocker *l, sd_bus_message *m) {
