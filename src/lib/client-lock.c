@@ -99,10 +99,9 @@ _public_ int pylocker_lock_set_lost_callback(PylockerLock *lock, PylockerLockLos
         return 0;
 }
 
+/* When a lock granted now ends, as far as we can tell without the daemon's word (a refresh gives it). */
 static uint64_t lease_end(PylockerLocker *l, uint64_t ttl_usec) {
-        uint64_t lease = ttl_usec == 0 || ttl_usec > l->max_lock_usec ? l->max_lock_usec : ttl_usec;
-
-        return usec_add((uint64_t) g_get_real_time(), lease);
+        return usec_add((uint64_t) g_get_real_time(), lease_clamp(ttl_usec, l->max_lock_usec));
 }
 
 static int check_paths(const char *const *paths, PylockerError *error) {
@@ -139,13 +138,27 @@ static const BusOption acquire_options[] = {
           PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK, .invert = true },
 };
 
-/* Builds an Acquire or AcquireHandle call and the D-Bus timeout it needs. */
-static int acquire_message(PylockerLocker *l, const char *member, const char *const *paths,
-                           const PylockerAcquireOptions *o, sd_bus_message **ret, uint64_t *ret_call_timeout,
-                           PylockerError *error) {
+/* What every acquire does before sending: checks paths and options (NULL options become the
+ * defaults, in *options), and builds the Acquire or AcquireHandle call and the D-Bus timeout it needs.
+ * Nothing is sent when it fails. */
+static int acquire_prepare(PylockerLocker *l, const char *member, const char *const *paths,
+                           const PylockerAcquireOptions **options, sd_bus_message **ret,
+                           uint64_t *ret_call_timeout, PylockerError *error) {
+        static const PylockerAcquireOptions defaults = PYLOCKER_ACQUIRE_OPTIONS_INIT;
         g_autoptr(sd_bus_message) m = NULL;
+        const PylockerAcquireOptions *o;
         uint64_t timeout, effective;
         int r;
+
+        if (!*options)
+                *options = &defaults;
+        o = *options;
+        r = check_paths(paths, error);
+        if (r < 0)
+                return r;
+        r = check_acquire_options(o, error);
+        if (r < 0)
+                return r;
 
         r = locker_new_call(l, member, &m, error);
         if (r < 0)
@@ -207,7 +220,6 @@ static int lock_from_reply(PylockerLocker *l, sd_bus_message *reply, const char 
 static int acquire_blocking(PylockerLocker *locker, const char *member, const char *const *paths,
                             const PylockerAcquireOptions *options, PylockerLock **ret, int *ret_fd,
                             PylockerError *error) {
-        static const PylockerAcquireOptions defaults = PYLOCKER_ACQUIRE_OPTIONS_INIT;
         g_autoptr(sd_bus_message) m = NULL, reply = NULL;
         uint64_t call_timeout;
         int r;
@@ -215,16 +227,7 @@ static int acquire_blocking(PylockerLocker *locker, const char *member, const ch
         pylocker_error_clear(error);
         if (!locker || !ret)
                 return pylocker_error_setf(error, -EINVAL, "No locker or no place for the lock given.");
-        if (!options)
-                options = &defaults;
-        r = check_paths(paths, error);
-        if (r < 0)
-                return r;
-        r = check_acquire_options(options, error);
-        if (r < 0)
-                return r;
-
-        r = acquire_message(locker, member, paths, options, &m, &call_timeout, error);
+        r = acquire_prepare(locker, member, paths, &options, &m, &call_timeout, error);
         if (r < 0)
                 return r;
         r = locker_call(locker, m, call_timeout, &reply, error);
@@ -306,7 +309,6 @@ int pending_call_send(PylockerLocker *l, sd_bus_message *m, uint64_t call_timeou
 _public_ int pylocker_locker_acquire_async(PylockerLocker *locker, const char *const *paths,
                                            const PylockerAcquireOptions *options, PylockerAcquireFunc callback,
                                            void *userdata, PylockerError *error) {
-        static const PylockerAcquireOptions defaults = PYLOCKER_ACQUIRE_OPTIONS_INIT;
         g_autoptr(sd_bus_message) m = NULL;
         uint64_t call_timeout;
         PendingCall *p;
@@ -315,16 +317,7 @@ _public_ int pylocker_locker_acquire_async(PylockerLocker *locker, const char *c
         pylocker_error_clear(error);
         if (!locker || !callback)
                 return pylocker_error_setf(error, -EINVAL, "No locker or no callback given.");
-        if (!options)
-                options = &defaults;
-        r = check_paths(paths, error);
-        if (r < 0)
-                return r;
-        r = check_acquire_options(options, error);
-        if (r < 0)
-                return r;
-
-        r = acquire_message(locker, "Acquire", paths, options, &m, &call_timeout, error);
+        r = acquire_prepare(locker, "Acquire", paths, &options, &m, &call_timeout, error);
         if (r < 0)
                 return r;
 
