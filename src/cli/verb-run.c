@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -16,6 +14,7 @@
 
 #include <pylocker/pylocker.h>
 
+#include "command-runner.h"
 #include "macro.h"
 #include "sd-cleanup.h"
 #include "time-util.h"
@@ -38,13 +37,10 @@ typedef struct RunArgs {
 typedef struct Run {
         PylockerLocker *locker;
         PylockerLock *lock;
-        sd_event *event;
+        CommandRunner *runner;
         sd_event_source *refresh_source;
         uint64_t ttl_usec;
-        pid_t child;
-        int exit_status;
         bool lost;
-        bool exited;
 } Run;
 
 static void help(void) {
@@ -60,6 +56,7 @@ static void help(void) {
                       "                     DefaultTimeout; 'infinity' waits forever)\n"
                       "     --nonblock      Try once, do not wait\n"
                       "     --shared        Take a shared (reader) lock\n"
+
                       "     --ttl S         Lease of the lock, refreshed every third of it (default:\n"
                       "                     the daemon's MaxLockTime)\n"
                       "     --quiet         Do not say on a terminal who holds what we wait for\n"
@@ -88,15 +85,10 @@ static int parse_args(int argc, char *argv[], RunArgs *a) {
                 { "quiet",    no_argument,       NULL, ARG_QUIET    },
                 {}
         };
-        int c, r, n_opts = argc;
+        int c, r, n_opts;
 
-        /* PATHs and options come before the first "--", CMD after it, so CMD's own options are
-         * never taken for ours. */
-        for (int i = 1; i < argc; i++)
-                if (strcmp(argv[i], "--") == 0) {
-                        n_opts = i;
-                        break;
-                }
+        /* PATHs and options come before the first "--", CMD after it. */
+        n_opts = command_split(argc, argv, &a->command);
 
         while ((c = getopt_long(n_opts, argv, "h", options, NULL)) >= 0)
                 switch (c) {
@@ -133,36 +125,13 @@ static int parse_args(int argc, char *argv[], RunArgs *a) {
 
         if (optind >= n_opts)
                 return -cli_error(EXIT_USAGE, "No PATH given: use 'pylockctl run PATH... -- CMD [ARG...]'.");
-        if (n_opts >= argc - 1)
+        if (!a->command)
                 return -cli_error(EXIT_USAGE, "No command given: use 'pylockctl run PATH... -- CMD [ARG...]'.");
 
         a->paths = g_new0(char *, n_opts - optind + 1);
         for (int i = optind; i < n_opts; i++)
                 a->paths[i - optind] = g_strdup(argv[i]);
-        a->command = argv + n_opts + 1;
         return 0;
-}
-
-static pid_t spawn_command(char **command, PylockerLock *lock, const sigset_t *old_mask) {
-        pid_t parent = getpid(), pid;
-        char token[32];
-
-        (void) snprintf(token, sizeof(token), "%" PRIu64, pylocker_lock_get_token(lock));
-        pid = fork();
-        if (pid != 0)
-                return pid;
-
-        /* Child. If we die, nobody keeps the lock alive any more: CMD must hear it as it would a
-         * loss. */
-        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-                _exit(EXIT_LOCK_LOST);
-        (void) sigprocmask(SIG_SETMASK, old_mask, NULL);
-        (void) setenv("PYLOCKER_LOCK_ID", pylocker_lock_get_id(lock), 1);
-        (void) setenv("PYLOCKER_TOKEN", token, 1);
-        execvp(command[0], command);
-        (void) cli_error(0, "Failed to execute '%s': %s", command[0], g_strerror(errno));
-        _exit(errno == ENOENT ? 127 : 126);
 }
 
 static void on_lock_lost(PylockerLocker *locker, PylockerLock *lock, PylockerLockLostReason reason,
@@ -176,7 +145,7 @@ static void on_lock_lost(PylockerLocker *locker, PylockerLock *lock, PylockerLoc
                          reason == PYLOCKER_LOCK_LOST_DISCONNECTED ? "connection to pylockerd lost" :
                          reason == PYLOCKER_LOCK_LOST_EXPIRED ? "expired or force-released" : "no longer known");
         (void) sd_event_source_set_enabled(run->refresh_source, SD_EVENT_OFF);
-        (void) kill(run->child, SIGTERM);
+        command_runner_kill(run->runner, SIGTERM);
 }
 
 static uint64_t refresh_interval(Run *run) {
@@ -199,24 +168,6 @@ static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata) {
 
         (void) sd_event_source_set_time(s, usec_add(usec, refresh_interval(run)));
         return sd_event_source_set_enabled(s, SD_EVENT_ON);
-}
-
-static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        Run *run = userdata;
-
-        run->exit_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
-        run->exited = true;
-        return 0;
-}
-
-static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        Run *run = userdata;
-
-        /* A terminal's signal (SI_KERNEL) already reached CMD, which shares our process group; only
-         * pass on those sent to us alone. */
-        if (si->ssi_code != SI_KERNEL)
-                (void) kill(run->child, (int) si->ssi_signo);
-        return 0;
 }
 
 /* On a terminal, before waiting: who holds what we wait for. */
@@ -248,13 +199,11 @@ int verb_run(int argc, char *argv[]) {
         RunArgs a = {};
         g_autoptr(PylockerLocker) locker = NULL;
         g_autoptr(PylockerLock) lock = NULL;
-        g_autoptr(sd_event) event = NULL;
-        g_autoptr(sd_event_source) child_source = NULL, refresh_source = NULL;
-        g_autoptr(sd_event_source) sigterm = NULL, sigint = NULL, sighup = NULL;
+        g_auto(CommandRunner) runner = COMMAND_RUNNER_INIT;
+        g_autoptr(sd_event_source) refresh_source = NULL;
         PylockerAcquireOptions options = PYLOCKER_ACQUIRE_OPTIONS_INIT;
         PylockerError error = PYLOCKER_ERROR_INIT;
-        g_autofree char *joined = NULL;
-        sigset_t mask, old_mask;
+        g_autofree char *joined = NULL, *id_env = NULL, *token_env = NULL;
         Run run = {};
         uint64_t now;
         int r;
@@ -299,55 +248,35 @@ int verb_run(int argc, char *argv[]) {
 
         run.locker = locker;
         run.lock = lock;
+        run.runner = &runner;
         run.ttl_usec = a.ttl_usec;
         (void) pylocker_locker_set_lock_lost_callback(locker, on_lock_lost, &run);
 
-        /* Blocked before the fork, so none is lost between it and the loop; sd-event takes them. */
-        (void) sigemptyset(&mask);
-        (void) sigaddset(&mask, SIGCHLD);
-        (void) sigaddset(&mask, SIGTERM);
-        (void) sigaddset(&mask, SIGINT);
-        (void) sigaddset(&mask, SIGHUP);
-        (void) sigprocmask(SIG_BLOCK, &mask, &old_mask);
-
-        r = sd_event_new(&event);
+        r = command_runner_init(&runner);
         if (r < 0)
-                return cli_error(EXIT_FAILURE, "Failed to create event loop: %s", g_strerror(-r));
-        run.event = event;
-        r = pylocker_locker_attach_event(locker, event, 0, &error);
+                return cli_error(EXIT_FAILURE, "Failed to set up the event loop: %s", g_strerror(-r));
+        r = pylocker_locker_attach_event(locker, runner.event, 0, &error);
         if (r < 0)
                 return cli_error(EXIT_FAILURE, "%s", error.message);
 
-        run.child = spawn_command(a.command, lock, &old_mask);
-        if (run.child < 0)
-                return cli_error(EXIT_FAILURE, "Failed to fork: %s", g_strerror(errno));
+        id_env = g_strconcat("PYLOCKER_LOCK_ID=", pylocker_lock_get_id(lock), NULL);
+        token_env = g_strdup_printf("PYLOCKER_TOKEN=%" PRIu64, pylocker_lock_get_token(lock));
+        r = command_runner_spawn(&runner, a.command, (char *[]) { id_env, token_env, NULL },
+                                 /* die_with_parent= */ true);
+        if (r < 0)
+                return cli_error(EXIT_FAILURE, "Failed to start '%s': %s", a.command[0], g_strerror(-r));
 
-        r = sd_event_add_child(event, &child_source, run.child, WEXITED, on_child, &run);
-        if (r >= 0)
-                r = sd_event_add_signal(event, &sigterm, SIGTERM, on_signal, &run);
-        if (r >= 0)
-                r = sd_event_add_signal(event, &sigint, SIGINT, on_signal, &run);
-        if (r >= 0)
-                r = sd_event_add_signal(event, &sighup, SIGHUP, on_signal, &run);
-        if (r >= 0)
-                r = sd_event_now(event, CLOCK_MONOTONIC, &now);
+        r = sd_event_now(runner.event, CLOCK_MONOTONIC, &now);
         if (r >= 0)
                 /* 1 ms accuracy: sd-event's default would let a short lease run out first. */
-                r = sd_event_add_time(event, &refresh_source, CLOCK_MONOTONIC, usec_add(now, refresh_interval(&run)),
-                                      USEC_PER_MSEC, on_refresh, &run);
-        if (r < 0) {
-                (void) kill(run.child, SIGTERM);
-                (void) waitpid(run.child, NULL, 0);
+                r = sd_event_add_time(runner.event, &refresh_source, CLOCK_MONOTONIC,
+                                      usec_add(now, refresh_interval(&run)), USEC_PER_MSEC, on_refresh, &run);
+        if (r < 0)
                 return cli_error(EXIT_FAILURE, "Failed to set up the event loop: %s", g_strerror(-r));
-        }
         run.refresh_source = refresh_source;
 
-        /* Not sd_event_loop(): at its exit sd-bus closes an attached connection, and the lock is
-         * still to be released on it. */
-        while (!run.exited && (r = sd_event_run(event, UINT64_MAX)) >= 0)
-                ;
+        r = command_runner_wait(&runner);
         (void) pylocker_locker_detach(locker);
-        (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
         if (r < 0)
                 return cli_error(EXIT_FAILURE, "Event loop failed: %s", g_strerror(-r));
 
@@ -360,5 +289,5 @@ int verb_run(int argc, char *argv[]) {
                 (void) cli_error(0, "Warning: failed to release the lock: %s", error.message);
         else if (r == PYLOCKER_RELEASE_NOT_FOUND)
                 (void) cli_error(0, "Warning: the lock was already gone when '%s' ended.", a.command[0]);
-        return run.exit_status;
+        return runner.exit_status;
 }
