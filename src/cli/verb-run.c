@@ -29,6 +29,7 @@ typedef struct RunArgs {
         uint64_t ttl_usec;
         bool nonblock;
         bool shared;
+        bool no_deadlock_check;
         bool quiet;
         char **paths;           /* NULL-terminated, g_strfreev */
         char **command;         /* into argv */
@@ -56,16 +57,19 @@ static void help(void) {
                       "                     DefaultTimeout; 'infinity' waits forever)\n"
                       "     --nonblock      Try once, do not wait\n"
                       "     --shared        Take a shared (reader) lock\n"
-
+                      "     --no-deadlock-check\n"
+                      "                     Wait even where the wait would close a cycle of clients\n"
+                      "                     waiting for each other (pylockerd refuses it otherwise)\n"
                       "     --ttl S         Lease of the lock, refreshed every third of it (default:\n"
                       "                     the daemon's MaxLockTime)\n"
                       "     --quiet         Do not say on a terminal who holds what we wait for\n"
                       "\n"
                       "Exit status: CMD's (128+N if it was killed by signal N); 75 when the lock was\n"
                       "not had in time; 76 when the lock was lost while CMD ran (it expired, was\n"
-                      "force-released or pylockerd went away), in which case CMD got SIGTERM; 64 on\n"
-                      "a usage error; 1 on any other error. SIGTERM, SIGINT and SIGHUP are passed on\n"
-                      "to CMD, which also gets SIGTERM if pylockctl itself dies.\n");
+                      "force-released or pylockerd went away), in which case CMD got SIGTERM; 79 when\n"
+                      "pylockerd refused the wait because it would deadlock; 64 on a usage error; 1\n"
+                      "on any other error. SIGTERM, SIGINT and SIGHUP are passed on to CMD, which\n"
+                      "also gets SIGTERM if pylockctl itself dies.\n");
 }
 
 static int parse_args(int argc, char *argv[], RunArgs *a) {
@@ -73,16 +77,18 @@ static int parse_args(int argc, char *argv[], RunArgs *a) {
                 ARG_TIMEOUT = 0x100,
                 ARG_NONBLOCK,
                 ARG_SHARED,
+                ARG_NO_DEADLOCK_CHECK,
                 ARG_TTL,
                 ARG_QUIET,
         };
         static const struct option options[] = {
-                { "help",     no_argument,       NULL, 'h'          },
-                { "timeout",  required_argument, NULL, ARG_TIMEOUT  },
-                { "nonblock", no_argument,       NULL, ARG_NONBLOCK },
-                { "shared",   no_argument,       NULL, ARG_SHARED   },
-                { "ttl",      required_argument, NULL, ARG_TTL      },
-                { "quiet",    no_argument,       NULL, ARG_QUIET    },
+                { "help",              no_argument,       NULL, 'h'                   },
+                { "timeout",           required_argument, NULL, ARG_TIMEOUT           },
+                { "nonblock",          no_argument,       NULL, ARG_NONBLOCK          },
+                { "shared",            no_argument,       NULL, ARG_SHARED            },
+                { "no-deadlock-check", no_argument,       NULL, ARG_NO_DEADLOCK_CHECK },
+                { "ttl",               required_argument, NULL, ARG_TTL               },
+                { "quiet",             no_argument,       NULL, ARG_QUIET             },
                 {}
         };
         int c, r, n_opts;
@@ -108,6 +114,9 @@ static int parse_args(int argc, char *argv[], RunArgs *a) {
                         break;
                 case ARG_SHARED:
                         a->shared = true;
+                        break;
+                case ARG_NO_DEADLOCK_CHECK:
+                        a->no_deadlock_check = true;
                         break;
                 case ARG_QUIET:
                         a->quiet = true;
@@ -227,6 +236,8 @@ int verb_run(int argc, char *argv[]) {
                 options.flags |= PYLOCKER_ACQUIRE_SHARED;
         if (a.nonblock)
                 options.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
+        if (a.no_deadlock_check)
+                options.flags |= PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK;
         if (!a.nonblock && !a.quiet && isatty(STDERR_FILENO)) {
                 /* Try once; when taken, say by whom, then wait in line like anyone. */
                 options.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
@@ -243,6 +254,9 @@ int verb_run(int argc, char *argv[]) {
         if (r == -ETIMEDOUT)
                 return cli_error(EXIT_LOCK_TIMEOUT, "Lock on '%s' not had%s.", joined,
                                  a.nonblock ? " (taken, and --nonblock given)" : " in time");
+        if (r == -EDEADLK)
+                /* The library's message says "would deadlock" and the daemon's text names the cycle. */
+                return cli_error(EXIT_DEADLOCK, "Lock on '%s' not had: %s", joined, error.message);
         if (r < 0)
                 return cli_error(EXIT_FAILURE, "%s", error.message);
 

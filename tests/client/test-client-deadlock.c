@@ -168,7 +168,7 @@ typedef struct Fixture {
         char *dir;
         char *socket;
         pid_t server;
-        Harness h;              /* only its bus address: a bus that is not there */
+        Harness h;              /* only its bus address, for pylockctl: a bus that is not there */
 } Fixture;
 
 static void fixture_setup(Fixture *f, gconstpointer data) {
@@ -273,12 +273,30 @@ static void test_deadlock_refused(Fixture *f, gconstpointer data) {
         async_result_clear(&a);
 }
 
+/* pylockctl run: a refusal is exit 79 with the daemon's text; --no-deadlock-check sends
+ * deadlock_check=false. */
+static void test_pylockctl_deadlock(Fixture *f, gconstpointer data) {
+        g_autofree char *out = NULL, *err = NULL, *out2 = NULL;
+
+        g_assert_cmpint(pylockctl_run(&f->h, &out, &err, "--private-socket", f->socket, "run", "/cycle", "--",
+                                      "echo", "ran", NULL), ==, 79);
+        g_assert_cmpstr(out, ==, "");
+        g_assert_nonnull(strstr(err, "would deadlock: " DEADLOCK_TEXT));
+
+        g_assert_cmpint(pylockctl_run(&f->h, &out2, NULL, "--private-socket", f->socket, "run",
+                                      "--no-deadlock-check", "/cycle", "--", "sh", "-c", "echo \"$PYLOCKER_LOCK_ID\"",
+                                      NULL), ==, 0);
+        g_assert_cmpstr(out2, ==, "deadlock_check=false\n");
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
         g_test_add("/client/deadlock/options-on-the-wire", Fixture, NULL, fixture_setup, test_options_on_the_wire,
                    fixture_teardown);
         g_test_add("/client/deadlock/refused", Fixture, NULL, fixture_setup, test_deadlock_refused,
+                   fixture_teardown);
+        g_test_add("/client/deadlock/pylockctl", Fixture, NULL, fixture_setup, test_pylockctl_deadlock,
                    fixture_teardown);
         return g_test_run();
 }
