@@ -75,7 +75,7 @@ static void test_scopes(void) {
 }
 
 int main(int argc, char *argv[]) {
-        g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+        g_test_init(&argc, &argv, NULL);
         g_test_add_func("/abi/cleanup/null", test_null);
         g_test_add_func("/abi/cleanup/freep-clears", test_freep_clears);
         g_test_add_func("/abi/cleanup/scopes", test_scopes);

@@ -290,7 +290,7 @@ static void test_pylockctl_deadlock(Fixture *f, gconstpointer data) {
 }
 
 int main(int argc, char *argv[]) {
-        g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+        g_test_init(&argc, &argv, NULL);
 
         g_test_add("/client/deadlock/options-on-the-wire", Fixture, NULL, fixture_setup, test_options_on_the_wire,
                    fixture_teardown);

@@ -104,7 +104,7 @@ static void test_format(void) {
 }
 
 int main(int argc, char *argv[]) {
-        g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+        g_test_init(&argc, &argv, NULL);
         g_test_add_func("/filelock/format/free", test_free);
         g_test_add_func("/filelock/format/ours", test_ours);
         g_test_add_func("/filelock/format/held", test_held);

@@ -194,7 +194,7 @@ static void test_skip_unknown(Fixture *f, gconstpointer data) {
 }
 
 int main(int argc, char *argv[]) {
-        g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+        g_test_init(&argc, &argv, NULL);
 #define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
         ADD("/protocol/bus-options/round-trip", test_round_trip);
         ADD("/protocol/bus-options/defaults-not-sent", test_defaults_not_sent);
