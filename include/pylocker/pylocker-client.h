@@ -24,6 +24,8 @@
  *   -ENOTCONN    the locker is not connected (closed with pylocker_locker_close())
  *   -EPERM       the lock is held by another client (NotOwner), or management refused
  *   -EINVAL      bad arguments, whether caught here or by the daemon (InvalidArgs)
+ *   -EDEADLK     the daemon refused a wait that would close a cycle of clients waiting for each
+ *                other (Deadlock); PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK waits anyway
  *   -ECONNREFUSED  a remote locker's TLS handshake failed (a different secret, or not a bridge)
  *   -EOPNOTSUPP  acquire_handle on a remote locker (no fds cross TCP)
  * The library never prints and never aborts on bad input. */
@@ -33,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pylocker/pylocker-cleanup.h>
 #include <pylocker/pylocker-error.h>
 
 #ifdef __cplusplus
@@ -65,6 +68,11 @@ typedef enum PylockerPrivateSocket {
         PYLOCKER_PRIVATE_SOCKET_DISABLED = 1  /* always the bus */
 } PylockerPrivateSocket;
 
+/* The options and info structs of this ABI all end in "uint64_t flags" (booleans are its bits, as
+ * defined next to each struct; bits not defined must be 0) and "uint64_t reserved[N]" (must be zero
+ * in what you pass; zero in what the library fills). Later versions give new options and
+ * information bits of flags or a reserved slot, so the struct's size and layout never change. */
+
 /* Options of pylocker_locker_open(). Start from PYLOCKER_LOCKER_OPTIONS_INIT (zeroes are defaults);
  * the strings are copied. */
 typedef struct PylockerLockerOptions {
@@ -76,22 +84,31 @@ typedef struct PylockerLockerOptions {
         uint64_t default_timeout_usec;  /* for acquires with timeout 0; 0: the daemon's DefaultTimeout */
         PylockerPrivateSocket private_socket_mode;
         const char *private_socket;     /* path of the private socket to try first; NULL: the default */
-        void *reserved[8];              /* must be zero */
+        uint64_t flags;                 /* none defined yet: must be 0 */
+        uint64_t reserved[8];           /* must be zero */
 } PylockerLockerOptions;
 
 #define PYLOCKER_LOCKER_OPTIONS_INIT { PYLOCKER_TRANSPORT_SYSTEM, NULL, NULL, NULL, NULL, 0, \
-                                       PYLOCKER_PRIVATE_SOCKET_AUTO, NULL, { NULL } }
+                                       PYLOCKER_PRIVATE_SOCKET_AUTO, NULL, 0, { 0 } }
+
+/* Flags of an acquire. */
+#define PYLOCKER_ACQUIRE_SHARED            (UINT64_C(1) << 0)  /* a reader lock, shared with other shared
+                                                                * holders */
+#define PYLOCKER_ACQUIRE_NONBLOCKING       (UINT64_C(1) << 1)  /* try once: -ETIMEDOUT at once if taken */
+#define PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK (UINT64_C(1) << 2)  /* wait even where the wait closes a cycle
+                                                                * of clients waiting for each other,
+                                                                * instead of -EDEADLK (for a client whose
+                                                                * other threads release what it waits on) */
 
 /* Options of an acquire. NULL means all defaults; zeroes are defaults. */
 typedef struct PylockerAcquireOptions {
         uint64_t timeout_usec;  /* 0: the locker's default timeout; PYLOCKER_INFINITY: wait forever */
         uint64_t ttl_usec;      /* lease; 0: the daemon's MaxLockTime (the most it allows anyway) */
-        int shared;             /* nonzero: a reader lock, shared with other shared holders */
-        int nonblocking;        /* nonzero: try once, fail with -ETIMEDOUT at once if taken */
-        void *reserved[4];      /* must be zero */
+        uint64_t flags;         /* PYLOCKER_ACQUIRE_* */
+        uint64_t reserved[5];   /* must be zero */
 } PylockerAcquireOptions;
 
-#define PYLOCKER_ACQUIRE_OPTIONS_INIT { 0, 0, 0, 0, { NULL } }
+#define PYLOCKER_ACQUIRE_OPTIONS_INIT { 0, 0, 0, { 0 } }
 
 /* The seed's failure codes of acquire_lock(), from an acquire's negative return value. */
 typedef enum PylockerAcquireCode {
@@ -99,7 +116,11 @@ typedef enum PylockerAcquireCode {
         PYLOCKER_ACQUIRE_CONNECTION_LOST = 1,  /* -ECONNRESET: connection to the server lost */
         PYLOCKER_ACQUIRE_NOT_CONNECTED = 2,    /* -ENOTCONN: the locker is not connected */
         PYLOCKER_ACQUIRE_OTHER_ERROR = 3,      /* anything else: the message says what */
-        PYLOCKER_ACQUIRE_SUCCESS = 4           /* r >= 0 */
+        PYLOCKER_ACQUIRE_SUCCESS = 4,          /* r >= 0 */
+        PYLOCKER_ACQUIRE_DEADLOCK = 5          /* -EDEADLK: waiting would have closed a cycle of clients
+                                                * waiting for each other, so the daemon refused it; the
+                                                * message names the cycle. Retrying the same wait is no
+                                                * use before a lock of the cycle is released */
 } PylockerAcquireCode;
 
 PylockerAcquireCode pylocker_acquire_code(int r);
@@ -190,9 +211,14 @@ typedef struct PylockerStatus {
         uint32_t lock_count;
         uint32_t waiter_count;
         uint32_t client_count;
+        uint64_t flags;         /* none defined yet: 0 */
+        uint64_t reserved[8];   /* zero */
 } PylockerStatus;
 
 int pylocker_locker_get_status(PylockerLocker *locker, PylockerStatus *ret, PylockerError *error);
+
+/* Flags of a PylockerLockInfo. */
+#define PYLOCKER_LOCK_INFO_SHARED (UINT64_C(1) << 0)    /* a shared (reader) lock; else exclusive */
 
 /* One held lock, as ListLocks describes it. Times are CLOCK_REALTIME microseconds. */
 typedef struct PylockerLockInfo {
@@ -201,9 +227,10 @@ typedef struct PylockerLockInfo {
         char *owner_id;
         char *owner_name;       /* "" when the owner set none */
         uint64_t token;
-        int shared;
         uint64_t acquired_usec;
         uint64_t expires_usec;
+        uint64_t flags;         /* PYLOCKER_LOCK_INFO_* */
+        uint64_t reserved[8];   /* zero */
 } PylockerLockInfo;
 
 /* Every lock the daemon holds, for anyone. *ret is an array of *ret_n entries; free it with
@@ -224,6 +251,8 @@ typedef struct PylockerClientInfo {
         uint32_t uid;
         uint32_t pid;
         char *transport;        /* "bus" (direct socket clients too, ids "direct-N") or "bridge" */
+        uint64_t flags;         /* none defined yet: 0 */
+        uint64_t reserved[8];   /* zero */
 } PylockerClientInfo;
 
 int pylocker_locker_list_clients(PylockerLocker *locker, PylockerClientInfo **ret, size_t *ret_n,
@@ -290,6 +319,25 @@ int pylocker_lock_refresh(PylockerLock *lock, uint64_t ttl_usec, PylockerError *
 
 /* A callback for this lock alone, instead of its locker's. */
 int pylocker_lock_set_lost_callback(PylockerLock *lock, PylockerLockLostFunc callback, void *userdata);
+
+/* --- cleanup by scope (see pylocker-cleanup.h) --- */
+
+/* Each drops what *p points to (NULL is fine) and sets *p to NULL. */
+void pylocker_locker_unrefp(PylockerLocker **p);
+void pylocker_lock_unrefp(PylockerLock **p);
+void pylocker_strv_freep(char ***p);
+
+#ifdef PYLOCKER_CLEANUP
+#define PYLOCKER_CLEANUP_LOCKER PYLOCKER_CLEANUP(pylocker_locker_unrefp)
+#define PYLOCKER_CLEANUP_LOCK PYLOCKER_CLEANUP(pylocker_lock_unrefp)
+#define PYLOCKER_CLEANUP_STRV PYLOCKER_CLEANUP(pylocker_strv_freep)
+#endif
+
+/* Only when <glib.h> came first. */
+#ifdef G_DEFINE_AUTOPTR_CLEANUP_FUNC
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLocker, pylocker_locker_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLock, pylocker_lock_unref)
+#endif
 
 /* --- event loops --- */
 

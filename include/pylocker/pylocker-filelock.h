@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <pylocker/pylocker-cleanup.h>
 #include <pylocker/pylocker-error.h>
 
 #ifdef __cplusplus
@@ -95,6 +96,18 @@ int pylocker_file_lock_refresh(PylockerFileLock *lock, PylockerError *error);
  * close() it; release or free closes it. Valid until then. */
 FILE *pylocker_file_lock_get_file(const PylockerFileLock *lock);
 int pylocker_file_lock_get_fd(const PylockerFileLock *lock);
+
+/* For cleanup by scope (pylocker-cleanup.h): as pylocker_file_lock_free(*p), and sets *p to NULL. */
+void pylocker_file_lock_freep(PylockerFileLock **p);
+
+#ifdef PYLOCKER_CLEANUP
+#define PYLOCKER_CLEANUP_FILE_LOCK PYLOCKER_CLEANUP(pylocker_file_lock_freep)
+#endif
+
+/* Only when <glib.h> came first. */
+#ifdef G_DEFINE_AUTOPTR_CLEANUP_FUNC
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerFileLock, pylocker_file_lock_free)
+#endif
 
 #ifdef __cplusplus
 }

@@ -48,6 +48,8 @@ typedef struct PylockerPublication {
                                  * PylockerMessageFunc (the signal does not carry it) */
         uint64_t published_usec;        /* 0 in PylockerMessageFunc (the signal does not carry it) */
         uint64_t expires_usec;          /* 0: never */
+        uint64_t flags;                 /* none defined yet: 0 */
+        uint64_t reserved[8];           /* zero */
 } PylockerPublication;
 
 /* Result of pylocker_locker_publish_async(): r as pylocker_locker_publish() returns it; publication_id
@@ -112,6 +114,12 @@ int pylocker_locker_remove_message(PylockerLocker *locker, const char *message, 
 void pylocker_publication_array_free(PylockerPublication *publications, size_t n);
 /* Frees a string the library returned. NULL is fine. */
 void pylocker_string_free(char *s);
+/* For cleanup by scope (pylocker-cleanup.h): frees *p and sets it to NULL. */
+void pylocker_string_freep(char **p);
+
+#ifdef PYLOCKER_CLEANUP
+#define PYLOCKER_CLEANUP_STRING PYLOCKER_CLEANUP(pylocker_string_freep)
+#endif
 
 #ifdef __cplusplus
 }

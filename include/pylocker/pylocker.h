@@ -2,6 +2,7 @@
 #ifndef PYLOCKER_H
 #define PYLOCKER_H
 
+#include <pylocker/pylocker-cleanup.h>
 #include <pylocker/pylocker-client.h>
 #include <pylocker/pylocker-error.h>
 #include <pylocker/pylocker-filelock.h>

@@ -1,20 +1,19 @@
 /* pylockctl file-lock: hold a pylocker lock file while a command runs. */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <glib.h>
+#include <systemd/sd-event.h>
 
 #include <pylocker/pylocker.h>
 
+#include "command-runner.h"
 #include "macro.h"
+#include "sd-cleanup.h"
 #include "time-util.h"
 #include "verbs.h"
 
@@ -40,7 +39,6 @@ static void file_lock_args_done(FileLockArgs *a) {
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(FileLockArgs, file_lock_args_done)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerFileLock, pylocker_file_lock_free)
 
 static void help(void) {
         (void) printf("Usage: pylockctl file-lock [OPTIONS] [FILE] -- CMD [ARG...]\n"
@@ -82,15 +80,10 @@ static int parse_args(int argc, char *argv[], FileLockArgs *a) {
                 { "dead-lock", required_argument, NULL, ARG_DEAD_LOCK },
                 {}
         };
-        int c, r, n_opts = argc, n_positional;
+        int c, r, n_opts, n_positional;
 
-        /* Options and FILE come before the first "--", CMD after it; getopt only sees the
-         * former, so CMD's own options are never taken for ours. */
-        for (int i = 1; i < argc; i++)
-                if (strcmp(argv[i], "--") == 0) {
-                        n_opts = i;
-                        break;
-                }
+        /* Options and FILE come before the first "--", CMD after it. */
+        n_opts = command_split(argc, argv, &a->command);
 
         while ((c = getopt_long(n_opts, argv, "h", options, NULL)) >= 0)
                 switch (c) {
@@ -137,9 +130,8 @@ static int parse_args(int argc, char *argv[], FileLockArgs *a) {
                                   argv[optind], argv[optind + 1]);
         a->file = n_positional == 1 ? argv[optind] : NULL;
 
-        if (n_opts >= argc - 1)
+        if (!a->command)
                 return -cli_error(EXIT_USAGE, "No command given: use 'pylockctl file-lock [FILE] -- CMD [ARG...]'.");
-        a->command = argv + n_opts + 1;
         return 0;
 }
 
@@ -163,75 +155,23 @@ static char *read_pass_file(const char *path) {
         return text;
 }
 
-static pid_t spawn_command(char **command, const sigset_t *old_mask) {
-        pid_t pid = fork();
+typedef struct Refresh {
+        PylockerFileLock *lock;
+        uint64_t interval;
+} Refresh;
 
-        if (pid != 0)
-                return pid;
+/* Rewrites the lock's time well before the dead-lock age, so a long CMD keeps the lock. */
+static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata) {
+        Refresh *refresh = userdata;
+        PylockerError error = PYLOCKER_ERROR_INIT;
 
-        /* Child: the command starts with the signal mask we were started with. */
-        (void) sigprocmask(SIG_SETMASK, old_mask, NULL);
-        execvp(command[0], command);
-        (void) cli_error(0, "Failed to execute '%s': %s", command[0], g_strerror(errno));
-        _exit(errno == ENOENT ? 127 : 126);
-}
-
-/* Waits for the child, passing on termination signals and refreshing the lock's time.
- * Returns the child's wait status, or -errno. */
-static int wait_command(pid_t child, const sigset_t *mask, PylockerFileLock *lock, uint64_t dead_lock_usec) {
-        uint64_t interval = USEC_INFINITY, next = USEC_INFINITY;
-
-        if (dead_lock_usec != PYLOCKER_FILE_LOCK_INFINITY && dead_lock_usec > 0) {
-                interval = MAX(dead_lock_usec / 3, REFRESH_MIN_USEC);
-                next = (uint64_t) g_get_monotonic_time() + interval;
+        if (pylocker_file_lock_refresh(refresh->lock, &error) < 0) {
+                /* Lost (taken over, removed): refreshing cannot win it back. */
+                (void) cli_error(0, "Warning: %s", error.message);
+                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
         }
-
-        for (;;) {
-                siginfo_t si;
-                int sig, status;
-
-                if (next == USEC_INFINITY)
-                        sig = sigwaitinfo(mask, &si);
-                else {
-                        uint64_t now = (uint64_t) g_get_monotonic_time();
-                        uint64_t left = next > now ? next - now : 0;
-                        struct timespec ts = {
-                                .tv_sec = (time_t) (left / USEC_PER_SEC),
-                                .tv_nsec = (long) (left % USEC_PER_SEC * 1000),
-                        };
-                        sig = sigtimedwait(mask, &si, &ts);
-                }
-
-                if (sig < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN)
-                                return -errno;
-
-                        PylockerError error = PYLOCKER_ERROR_INIT;
-                        if (pylocker_file_lock_refresh(lock, &error) < 0) {
-                                /* Lost (taken over, removed): refreshing cannot win it back. */
-                                (void) cli_error(0, "Warning: %s", error.message);
-                                next = USEC_INFINITY;
-                        } else
-                                next = (uint64_t) g_get_monotonic_time() + interval;
-                        continue;
-                }
-
-                if (sig != SIGCHLD) {
-                        /* A terminal's signal (SI_KERNEL) already reached CMD, which shares our
-                         * process group; only pass on those sent to us alone. */
-                        if (si.si_code != SI_KERNEL)
-                                (void) kill(child, sig);
-                        continue;
-                }
-
-                pid_t p = waitpid(child, &status, WNOHANG);
-                if (p == child)
-                        return status;
-                if (p < 0 && errno != EINTR)
-                        return -errno;
-        }
+        (void) sd_event_source_set_time(s, usec_add(usec, refresh->interval));
+        return sd_event_source_set_enabled(s, SD_EVENT_ON);
 }
 
 int verb_file_lock(int argc, char *argv[]) {
@@ -241,10 +181,11 @@ int verb_file_lock(int argc, char *argv[]) {
                 .dead_lock_usec = PYLOCKER_FILE_LOCK_DEFAULT_DEAD_LOCK_USEC,
         };
         g_autoptr(PylockerFileLock) lock = NULL;
+        g_auto(CommandRunner) runner = COMMAND_RUNNER_INIT;
+        g_autoptr(sd_event_source) refresh_source = NULL;
         PylockerError error = PYLOCKER_ERROR_INIT;
-        sigset_t mask, old_mask;
-        pid_t child;
-        int r, code, status;
+        Refresh refresh = {};
+        int r, code;
 
         r = parse_args(argc, argv, &a);
         if (r > 0)
@@ -277,27 +218,30 @@ int verb_file_lock(int argc, char *argv[]) {
                                  format_time_span(buf, sizeof(buf), a.timeout_usec));
         }
 
-        /* Taken with the signals blocked, so none is lost between fork and the wait, and a
-         * terminal's Ctrl-C reaches CMD (through us) instead of killing us with the lock. */
-        (void) sigemptyset(&mask);
-        (void) sigaddset(&mask, SIGCHLD);
-        (void) sigaddset(&mask, SIGTERM);
-        (void) sigaddset(&mask, SIGINT);
-        (void) sigaddset(&mask, SIGHUP);
-        (void) sigprocmask(SIG_BLOCK, &mask, &old_mask);
+        r = command_runner_init(&runner);
+        if (r < 0)
+                return cli_error(EXIT_FAILURE, "Failed to set up the event loop: %s", g_strerror(-r));
+        r = command_runner_spawn(&runner, a.command, /* env= */ NULL, /* die_with_parent= */ false);
+        if (r < 0)
+                /* The lock is given back by the cleanup. */
+                return cli_error(EXIT_FAILURE, "Failed to start '%s': %s", a.command[0], g_strerror(-r));
 
-        child = spawn_command(a.command, &old_mask);
-        if (child < 0) {
-                r = cli_error(EXIT_FAILURE, "Failed to fork: %s", g_strerror(errno));
-                (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
-                return r;       /* the lock is given back by the cleanup */
+        if (a.dead_lock_usec != PYLOCKER_FILE_LOCK_INFINITY && a.dead_lock_usec > 0) {
+                uint64_t now;
+
+                refresh.lock = lock;
+                refresh.interval = MAX(a.dead_lock_usec / 3, REFRESH_MIN_USEC);
+                r = sd_event_now(runner.event, CLOCK_MONOTONIC, &now);
+                if (r >= 0)
+                        r = sd_event_add_time(runner.event, &refresh_source, CLOCK_MONOTONIC,
+                                              usec_add(now, refresh.interval), USEC_PER_MSEC, on_refresh, &refresh);
+                if (r < 0)
+                        return cli_error(EXIT_FAILURE, "Failed to set up the event loop: %s", g_strerror(-r));
         }
 
-        status = wait_command(child, &mask, lock, a.dead_lock_usec);
-        (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
-        if (status < 0)
-                return cli_error(EXIT_FAILURE, "Failed to wait for '%s': %s", a.command[0],
-                                 g_strerror(-status));
+        r = command_runner_wait(&runner);
+        if (r < 0)
+                return cli_error(EXIT_FAILURE, "Failed to wait for '%s': %s", a.command[0], g_strerror(-r));
 
         /* CMD's status matters more to the caller than a release problem, which is only told. */
         code = pylocker_file_lock_release(lock, &error);
@@ -307,7 +251,5 @@ int verb_file_lock(int argc, char *argv[]) {
                 (void) cli_error(0, "Warning: lock '%s' was taken over by another pass while '%s' ran.",
                                  pylocker_file_lock_get_lock_path(lock), a.command[0]);
 
-        if (WIFSIGNALED(status))
-                return 128 + WTERMSIG(status);
-        return WEXITSTATUS(status);
+        return runner.exit_status;
 }

@@ -7,44 +7,49 @@
 #include <string.h>
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 #include <pylocker/pylocker.h>
 
-#include "time-util.h"
+#include "printer.h"
 #include "verbs.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLocker, pylocker_locker_unref)
+static const PrinterColumn lock_columns[] = {
+        { "LOCK ID",  "lock_id",       CELL_STRING },
+        { "TOKEN",    "token",         CELL_UINT },
+        { "MODE",     "shared",        CELL_BOOL, .if_true = "shared", .if_false = "exclusive" },
+        { "OWNER",    "owner_id",      CELL_STRING },
+        { "NAME",     "owner_name",    CELL_STRING, .if_empty = "-" },
+        { "ACQUIRED", "acquired_usec", CELL_TIME_OF_DAY },
+        { "EXPIRES",  "expires_usec",  CELL_TIME_OF_DAY },
+        { "PATHS",    "paths",         CELL_STRV },
+};
 
-static void print_json(JsonBuilder *b) {
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        g_autoptr(JsonNode) root = json_builder_get_root(b);
-        g_autofree char *text = NULL;
+static const PrinterColumn client_columns[] = {
+        { "CLIENT ID", "client_id", CELL_STRING },
+        { "NAME",      "name",      CELL_STRING, .if_empty = "-" },
+        { "UID",       "uid",       CELL_UINT },
+        { "PID",       "pid",       CELL_UINT },
+        { "TRANSPORT", "transport", CELL_STRING },
+};
 
-        json_generator_set_root(gen, root);
-        json_generator_set_pretty(gen, TRUE);
-        text = json_generator_to_data(gen, NULL);
-        (void) puts(text);
-}
+/* The daemon's properties keep their D-Bus names. */
+static const PrinterColumn status_columns[] = {
+        { "Version",        "Version",        CELL_STRING },
+        { "MaxLockTime",    "MaxLockTime",    CELL_TIME_SPAN },
+        { "DefaultTimeout", "DefaultTimeout", CELL_TIME_SPAN },
+        { "LockCount",      "LockCount",      CELL_UINT },
+        { "WaiterCount",    "WaiterCount",    CELL_UINT },
+        { "ClientCount",    "ClientCount",    CELL_UINT },
+        { "Connection",     "Connection",     CELL_STRING },
+};
 
-/* A table: a header row and data rows of strings, each column as wide as its widest cell. */
-static void print_table(GPtrArray *rows, size_t n_columns) {
-        g_autofree size_t *width = g_new0(size_t, n_columns);
+/* Prints what the printer collected; 0 or EXIT_FAILURE after saying why. */
+static int print_all(Printer *p) {
+        int r = printer_flush(p);
 
-        for (guint i = 0; i < rows->len; i++)
-                for (size_t c = 0; c < n_columns; c++)
-                        width[c] = MAX(width[c], (size_t) g_utf8_strlen(((char **) rows->pdata[i])[c], -1));
-        for (guint i = 0; i < rows->len; i++) {
-                char **row = rows->pdata[i];
-
-                for (size_t c = 0; c < n_columns; c++) {
-                        if (c + 1 == n_columns)
-                                (void) printf("%s\n", row[c]);
-                        else
-                                (void) printf("%s%*s  ", row[c],
-                                              (int) (width[c] - (size_t) g_utf8_strlen(row[c], -1)), "");
-                }
-        }
+        if (r < 0)
+                return cli_error(EXIT_FAILURE, "Failed to write: %s", g_strerror(-r));
+        return EXIT_SUCCESS;
 }
 
 static const char *locks_usage =
@@ -56,6 +61,7 @@ static const char *locks_usage =
 
 int verb_locks(int argc, char *argv[]) {
         g_autoptr(PylockerLocker) locker = NULL;
+        g_autoptr(Printer) p = NULL;
         PylockerError error = PYLOCKER_ERROR_INIT;
         PylockerLockInfo *infos = NULL;
         size_t n = 0;
@@ -74,60 +80,24 @@ int verb_locks(int argc, char *argv[]) {
         if (r < 0)
                 return cli_error(EXIT_FAILURE, "%s", error.message);
 
-        if (cli_globals.json) {
-                g_autoptr(JsonBuilder) b = json_builder_new();
-
-                json_builder_begin_array(b);
-                for (size_t i = 0; i < n; i++) {
-                        json_builder_begin_object(b);
-                        json_builder_set_member_name(b, "lock_id");
-                        json_builder_add_string_value(b, infos[i].lock_id);
-                        json_builder_set_member_name(b, "paths");
-                        json_builder_begin_array(b);
-                        for (char **p = infos[i].paths; p && *p; p++)
-                                json_builder_add_string_value(b, *p);
-                        json_builder_end_array(b);
-                        json_builder_set_member_name(b, "owner_id");
-                        json_builder_add_string_value(b, infos[i].owner_id);
-                        json_builder_set_member_name(b, "owner_name");
-                        json_builder_add_string_value(b, infos[i].owner_name);
-                        json_builder_set_member_name(b, "token");
-                        json_builder_add_int_value(b, (gint64) infos[i].token);
-                        json_builder_set_member_name(b, "shared");
-                        json_builder_add_boolean_value(b, infos[i].shared);
-                        json_builder_set_member_name(b, "acquired_usec");
-                        json_builder_add_int_value(b, (gint64) infos[i].acquired_usec);
-                        json_builder_set_member_name(b, "expires_usec");
-                        json_builder_add_int_value(b, (gint64) infos[i].expires_usec);
-                        json_builder_end_object(b);
-                }
-                json_builder_end_array(b);
-                print_json(b);
-        } else if (n == 0)
+        if (!cli_globals.json && n == 0) {
                 (void) puts("No locks.");
-        else {
-                g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify) g_strfreev);
-                char acquired[16], expires[16];
-
-                g_ptr_array_add(rows, g_strsplit("LOCK ID|TOKEN|MODE|OWNER|NAME|ACQUIRED|EXPIRES|PATHS", "|", -1));
-                for (size_t i = 0; i < n; i++) {
-                        char **row = g_new0(char *, 9);
-
-                        row[0] = g_strdup(infos[i].lock_id);
-                        row[1] = g_strdup_printf("%" PRIu64, infos[i].token);
-                        row[2] = g_strdup(infos[i].shared ? "shared" : "exclusive");
-                        row[3] = g_strdup(infos[i].owner_id);
-                        row[4] = g_strdup(infos[i].owner_name[0] ? infos[i].owner_name : "-");
-                        row[5] = g_strdup(cli_format_time_of_day(acquired, infos[i].acquired_usec));
-                        row[6] = g_strdup(cli_format_time_of_day(expires, infos[i].expires_usec));
-                        row[7] = g_strjoinv(" ", infos[i].paths);
-                        g_ptr_array_add(rows, row);
-                }
-                print_table(rows, 8);
+                return EXIT_SUCCESS;
         }
 
+        p = printer_new(PRINTER_TABLE, lock_columns, G_N_ELEMENTS(lock_columns), cli_globals.json);
+        for (size_t i = 0; i < n; i++) {
+                printer_add_string(p, infos[i].lock_id);
+                printer_add_uint(p, infos[i].token);
+                printer_add_bool(p, infos[i].flags & PYLOCKER_LOCK_INFO_SHARED);
+                printer_add_string(p, infos[i].owner_id);
+                printer_add_string(p, infos[i].owner_name);
+                printer_add_uint(p, infos[i].acquired_usec);
+                printer_add_uint(p, infos[i].expires_usec);
+                printer_add_strv(p, (const char *const *) infos[i].paths);
+        }
         pylocker_lock_info_array_free(infos, n);
-        return EXIT_SUCCESS;
+        return print_all(p);
 }
 
 static const char *clients_usage =
@@ -137,6 +107,7 @@ static const char *clients_usage =
 
 int verb_clients(int argc, char *argv[]) {
         g_autoptr(PylockerLocker) locker = NULL;
+        g_autoptr(Printer) p = NULL;
         PylockerError error = PYLOCKER_ERROR_INIT;
         PylockerClientInfo *infos = NULL;
         size_t n = 0;
@@ -155,45 +126,16 @@ int verb_clients(int argc, char *argv[]) {
         if (r < 0)
                 return cli_error(EXIT_FAILURE, "%s", error.message);
 
-        if (cli_globals.json) {
-                g_autoptr(JsonBuilder) b = json_builder_new();
-
-                json_builder_begin_array(b);
-                for (size_t i = 0; i < n; i++) {
-                        json_builder_begin_object(b);
-                        json_builder_set_member_name(b, "client_id");
-                        json_builder_add_string_value(b, infos[i].client_id);
-                        json_builder_set_member_name(b, "name");
-                        json_builder_add_string_value(b, infos[i].name);
-                        json_builder_set_member_name(b, "uid");
-                        json_builder_add_int_value(b, infos[i].uid);
-                        json_builder_set_member_name(b, "pid");
-                        json_builder_add_int_value(b, infos[i].pid);
-                        json_builder_set_member_name(b, "transport");
-                        json_builder_add_string_value(b, infos[i].transport);
-                        json_builder_end_object(b);
-                }
-                json_builder_end_array(b);
-                print_json(b);
-        } else {
-                g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify) g_strfreev);
-
-                g_ptr_array_add(rows, g_strsplit("CLIENT ID|NAME|UID|PID|TRANSPORT", "|", -1));
-                for (size_t i = 0; i < n; i++) {
-                        char **row = g_new0(char *, 6);
-
-                        row[0] = g_strdup(infos[i].client_id);
-                        row[1] = g_strdup(infos[i].name[0] ? infos[i].name : "-");
-                        row[2] = g_strdup_printf("%" PRIu32, infos[i].uid);
-                        row[3] = g_strdup_printf("%" PRIu32, infos[i].pid);
-                        row[4] = g_strdup(infos[i].transport);
-                        g_ptr_array_add(rows, row);
-                }
-                print_table(rows, 5);
+        p = printer_new(PRINTER_TABLE, client_columns, G_N_ELEMENTS(client_columns), cli_globals.json);
+        for (size_t i = 0; i < n; i++) {
+                printer_add_string(p, infos[i].client_id);
+                printer_add_string(p, infos[i].name);
+                printer_add_uint(p, infos[i].uid);
+                printer_add_uint(p, infos[i].pid);
+                printer_add_string(p, infos[i].transport);
         }
-
         pylocker_client_info_array_free(infos, n);
-        return EXIT_SUCCESS;
+        return print_all(p);
 }
 
 static const char *status_usage =
@@ -203,9 +145,9 @@ static const char *status_usage =
 
 int verb_status(int argc, char *argv[]) {
         g_autoptr(PylockerLocker) locker = NULL;
+        g_autoptr(Printer) p = NULL;
         PylockerError error = PYLOCKER_ERROR_INIT;
         PylockerStatus s;
-        char max[FORMAT_TIME_SPAN_MAX], def[FORMAT_TIME_SPAN_MAX];
         int r;
 
         r = cli_parse_simple(argc, argv, status_usage);
@@ -221,43 +163,20 @@ int verb_status(int argc, char *argv[]) {
         if (r < 0)
                 return cli_error(EXIT_FAILURE, "%s", error.message);
 
-        if (cli_globals.json) {
-                g_autoptr(JsonBuilder) b = json_builder_new();
-
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "Version");
-                json_builder_add_string_value(b, s.version);
-                json_builder_set_member_name(b, "MaxLockTime");
-                json_builder_add_int_value(b, (gint64) s.max_lock_time_usec);
-                json_builder_set_member_name(b, "DefaultTimeout");
-                json_builder_add_int_value(b, (gint64) s.default_timeout_usec);
-                json_builder_set_member_name(b, "LockCount");
-                json_builder_add_int_value(b, s.lock_count);
-                json_builder_set_member_name(b, "WaiterCount");
-                json_builder_add_int_value(b, s.waiter_count);
-                json_builder_set_member_name(b, "ClientCount");
-                json_builder_add_int_value(b, s.client_count);
-                json_builder_set_member_name(b, "Connection");
-                json_builder_add_string_value(b, cli_globals.remote ? "bridge" :
-                                              pylocker_locker_is_direct(locker) ? "direct" : "bus");
-                json_builder_end_object(b);
-                print_json(b);
-                return EXIT_SUCCESS;
-        }
-
-        (void) printf("       Version: %s\n"
-                      "   MaxLockTime: %s\n"
-                      "DefaultTimeout: %s\n"
-                      "     LockCount: %" PRIu32 "\n"
-                      "   WaiterCount: %" PRIu32 "\n"
-                      "   ClientCount: %" PRIu32 "\n"
-                      "    Connection: %s\n",
-                      s.version,
-                      format_time_span(max, sizeof(max), s.max_lock_time_usec),
-                      format_time_span(def, sizeof(def), s.default_timeout_usec),
-                      s.lock_count, s.waiter_count, s.client_count,
-                      cli_globals.remote ? "bridge" : pylocker_locker_is_direct(locker) ? "private socket" : "bus");
-        return EXIT_SUCCESS;
+        p = printer_new(PRINTER_RECORD, status_columns, G_N_ELEMENTS(status_columns), cli_globals.json);
+        printer_add_string(p, s.version);
+        printer_add_uint(p, s.max_lock_time_usec);
+        printer_add_uint(p, s.default_timeout_usec);
+        printer_add_uint(p, s.lock_count);
+        printer_add_uint(p, s.waiter_count);
+        printer_add_uint(p, s.client_count);
+        if (cli_globals.remote)
+                printer_add_string(p, "bridge");
+        else if (pylocker_locker_is_direct(locker))
+                printer_add_string_text(p, "direct", "private socket");
+        else
+                printer_add_string(p, "bus");
+        return print_all(p);
 }
 
 static const char *force_release_usage =

@@ -8,24 +8,33 @@
 #include <string.h>
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 #include <systemd/sd-event.h>
 
 #include <pylocker/pylocker.h>
 
+#include "printer.h"
 #include "sd-cleanup.h"
 #include "time-util.h"
 #include "verbs.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLocker, pylocker_locker_unref)
-
 typedef struct Listen {
         sd_event *event;
+        Printer *printer;
         uint64_t count;         /* 0: until a signal */
         uint64_t received;
         int status;             /* exit status, once done */
         bool done;
 } Listen;
+
+/* A line a message: the time it arrived, the sender and the message (escaped) as text; the
+ * publication's id, sender, message and expiry as JSON. */
+static const PrinterColumn message_columns[] = {
+        { "TIME",    NULL,             CELL_TIME_OF_DAY },
+        { NULL,      "publication_id", CELL_STRING },
+        { "SENDER",  "sender",         CELL_STRING },
+        { "MESSAGE", "message",        CELL_STRING },
+        { NULL,      "expires_usec",   CELL_UINT },
+};
 
 static void help(void) {
         (void) printf("Usage: pylockctl [GLOBAL-OPTIONS] listen [OPTIONS]\n"
@@ -79,27 +88,6 @@ static char *escape_line(const char *s) {
         return g_string_free(out, FALSE);
 }
 
-static char *format_json(const PylockerPublication *p) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        g_autoptr(JsonNode) root = NULL;
-
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "publication_id");
-        json_builder_add_string_value(b, p->publication_id);
-        json_builder_set_member_name(b, "sender");
-        json_builder_add_string_value(b, p->sender_id);
-        json_builder_set_member_name(b, "message");
-        json_builder_add_string_value(b, p->message);
-        json_builder_set_member_name(b, "expires_usec");
-        json_builder_add_int_value(b, (gint64) p->expires_usec);
-        json_builder_end_object(b);
-        root = json_builder_get_root(b);
-        json_generator_set_root(gen, root);
-        /* Not pretty: JSON strings escape every control character, so this is one line. */
-        return json_generator_to_data(gen, NULL);
-}
-
 static void finish(Listen *l, int status) {
         if (l->done)
                 return;
@@ -112,24 +100,23 @@ static void on_message(PylockerLocker *locker, const PylockerPublication *p, voi
         Listen *l = userdata;
         PylockerError error = PYLOCKER_ERROR_INIT;
         const char *senders[] = { p->sender_id, NULL };
-        g_autofree char *line = NULL;
+        g_autofree char *escaped = NULL;
+        int r;
 
         /* Publications that were already on their way when the count was reached stay unprinted. */
         if (l->done)
                 return;
 
-        if (cli_globals.json)
-                line = format_json(p);
-        else {
-                g_autofree char *escaped = escape_line(p->message);
-                char when[16];
-
-                line = g_strdup_printf("%s %s %s", cli_format_time_of_day(when, (uint64_t) g_get_real_time()),
-                                       p->sender_id, escaped);
-        }
+        escaped = escape_line(p->message);
+        printer_add_uint(l->printer, (uint64_t) g_get_real_time());
+        printer_add_string(l->printer, p->publication_id);
+        printer_add_string(l->printer, p->sender_id);
+        printer_add_string_text(l->printer, p->message, escaped);
+        printer_add_uint(l->printer, p->expires_usec);
         /* Flushed at once: a pipe's reader sees each message as it comes. */
-        if (puts(line) < 0 || fflush(stdout) != 0) {
-                (void) cli_error(0, "Failed to write: %s", g_strerror(errno));
+        r = printer_flush(l->printer);
+        if (r < 0) {
+                (void) cli_error(0, "Failed to write: %s", g_strerror(-r));
                 return finish(l, EXIT_FAILURE);
         }
 
@@ -162,6 +149,7 @@ int verb_listen(int argc, char *argv[]) {
                 {}
         };
         g_autoptr(PylockerLocker) locker = NULL;
+        g_autoptr(Printer) printer = NULL;
         g_autoptr(sd_event) event = NULL;
         g_autoptr(sd_event_source) sigterm = NULL, sigint = NULL;
         PylockerError error = PYLOCKER_ERROR_INIT;
@@ -208,6 +196,8 @@ int verb_listen(int argc, char *argv[]) {
         if (r < 0)
                 return cli_error(EXIT_FAILURE, "Failed to set up the event loop: %s", g_strerror(-r));
         l.event = event;
+        printer = printer_new(PRINTER_LINES, message_columns, G_N_ELEMENTS(message_columns), cli_globals.json);
+        l.printer = printer;
 
         /* Opening registers: from here on, publications to us are queued until the loop runs. */
         locker = cli_open_locker(name);

@@ -6,14 +6,15 @@
 #include <string.h>
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 #include <pylocker/pylocker.h>
 
-#include "time-util.h"
+#include "printer.h"
 #include "verbs.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLocker, pylocker_locker_unref)
+static const PrinterColumn publication_columns[] = {
+        { "PUBLICATION ID", "publication_id", CELL_STRING },
+};
 
 static void help(void) {
         (void) printf("Usage: pylockctl [GLOBAL-OPTIONS] publish [OPTIONS] MESSAGE\n"
@@ -57,6 +58,7 @@ int verb_publish(int argc, char *argv[]) {
                 {}
         };
         g_autoptr(PylockerLocker) locker = NULL;
+        g_autoptr(Printer) p = NULL;
         g_autoptr(GPtrArray) receivers = g_ptr_array_new();
         PylockerError error = PYLOCKER_ERROR_INIT;
         g_autofree char *id = NULL;
@@ -112,24 +114,12 @@ int verb_publish(int argc, char *argv[]) {
         if (r == 0)
                 (void) cli_error(0, "Nobody to deliver to: nothing was published.");
 
-        if (cli_globals.json) {
-                g_autoptr(JsonBuilder) b = json_builder_new();
-                g_autoptr(JsonGenerator) gen = json_generator_new();
-                g_autoptr(JsonNode) root = NULL;
-                g_autofree char *text = NULL;
-
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "publication_id");
-                json_builder_add_string_value(b, id);
-                json_builder_end_object(b);
-                root = json_builder_get_root(b);
-                json_generator_set_root(gen, root);
-                text = json_generator_to_data(gen, NULL);
-                (void) puts(text);
-        } else if (r > 0)
-                (void) puts(id);
-
-        if (fflush(stdout) != 0)
-                return cli_error(EXIT_FAILURE, "Failed to write the publication id: %s", g_strerror(errno));
+        /* Nobody took it: no id to print, but JSON still says so with an empty one. */
+        p = printer_new(PRINTER_LINES, publication_columns, G_N_ELEMENTS(publication_columns), cli_globals.json);
+        if (cli_globals.json || r > 0)
+                printer_add_string(p, id);
+        r = printer_flush(p);
+        if (r < 0)
+                return cli_error(EXIT_FAILURE, "Failed to write the publication id: %s", g_strerror(-r));
         return EXIT_SUCCESS;
 }

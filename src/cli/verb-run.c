@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -16,6 +14,7 @@
 
 #include <pylocker/pylocker.h>
 
+#include "command-runner.h"
 #include "macro.h"
 #include "sd-cleanup.h"
 #include "time-util.h"
@@ -25,14 +24,12 @@
  * runs out; never more often than this, so a tiny lease does not become a busy loop. */
 #define REFRESH_MIN_USEC (10 * USEC_PER_MSEC)
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLocker, pylocker_locker_unref)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerLock, pylocker_lock_unref)
-
 typedef struct RunArgs {
         uint64_t timeout_usec;
         uint64_t ttl_usec;
         bool nonblock;
         bool shared;
+        bool no_deadlock_check;
         bool quiet;
         char **paths;           /* NULL-terminated, g_strfreev */
         char **command;         /* into argv */
@@ -41,13 +38,10 @@ typedef struct RunArgs {
 typedef struct Run {
         PylockerLocker *locker;
         PylockerLock *lock;
-        sd_event *event;
+        CommandRunner *runner;
         sd_event_source *refresh_source;
         uint64_t ttl_usec;
-        pid_t child;
-        int exit_status;
         bool lost;
-        bool exited;
 } Run;
 
 static void help(void) {
@@ -63,15 +57,19 @@ static void help(void) {
                       "                     DefaultTimeout; 'infinity' waits forever)\n"
                       "     --nonblock      Try once, do not wait\n"
                       "     --shared        Take a shared (reader) lock\n"
+                      "     --no-deadlock-check\n"
+                      "                     Wait even where the wait would close a cycle of clients\n"
+                      "                     waiting for each other (pylockerd refuses it otherwise)\n"
                       "     --ttl S         Lease of the lock, refreshed every third of it (default:\n"
                       "                     the daemon's MaxLockTime)\n"
                       "     --quiet         Do not say on a terminal who holds what we wait for\n"
                       "\n"
                       "Exit status: CMD's (128+N if it was killed by signal N); 75 when the lock was\n"
                       "not had in time; 76 when the lock was lost while CMD ran (it expired, was\n"
-                      "force-released or pylockerd went away), in which case CMD got SIGTERM; 64 on\n"
-                      "a usage error; 1 on any other error. SIGTERM, SIGINT and SIGHUP are passed on\n"
-                      "to CMD, which also gets SIGTERM if pylockctl itself dies.\n");
+                      "force-released or pylockerd went away), in which case CMD got SIGTERM; 79 when\n"
+                      "pylockerd refused the wait because it would deadlock; 64 on a usage error; 1\n"
+                      "on any other error. SIGTERM, SIGINT and SIGHUP are passed on to CMD, which\n"
+                      "also gets SIGTERM if pylockctl itself dies.\n");
 }
 
 static int parse_args(int argc, char *argv[], RunArgs *a) {
@@ -79,27 +77,24 @@ static int parse_args(int argc, char *argv[], RunArgs *a) {
                 ARG_TIMEOUT = 0x100,
                 ARG_NONBLOCK,
                 ARG_SHARED,
+                ARG_NO_DEADLOCK_CHECK,
                 ARG_TTL,
                 ARG_QUIET,
         };
         static const struct option options[] = {
-                { "help",     no_argument,       NULL, 'h'          },
-                { "timeout",  required_argument, NULL, ARG_TIMEOUT  },
-                { "nonblock", no_argument,       NULL, ARG_NONBLOCK },
-                { "shared",   no_argument,       NULL, ARG_SHARED   },
-                { "ttl",      required_argument, NULL, ARG_TTL      },
-                { "quiet",    no_argument,       NULL, ARG_QUIET    },
+                { "help",              no_argument,       NULL, 'h'                   },
+                { "timeout",           required_argument, NULL, ARG_TIMEOUT           },
+                { "nonblock",          no_argument,       NULL, ARG_NONBLOCK          },
+                { "shared",            no_argument,       NULL, ARG_SHARED            },
+                { "no-deadlock-check", no_argument,       NULL, ARG_NO_DEADLOCK_CHECK },
+                { "ttl",               required_argument, NULL, ARG_TTL               },
+                { "quiet",             no_argument,       NULL, ARG_QUIET             },
                 {}
         };
-        int c, r, n_opts = argc;
+        int c, r, n_opts;
 
-        /* PATHs and options come before the first "--", CMD after it, so CMD's own options are
-         * never taken for ours. */
-        for (int i = 1; i < argc; i++)
-                if (strcmp(argv[i], "--") == 0) {
-                        n_opts = i;
-                        break;
-                }
+        /* PATHs and options come before the first "--", CMD after it. */
+        n_opts = command_split(argc, argv, &a->command);
 
         while ((c = getopt_long(n_opts, argv, "h", options, NULL)) >= 0)
                 switch (c) {
@@ -120,6 +115,9 @@ static int parse_args(int argc, char *argv[], RunArgs *a) {
                 case ARG_SHARED:
                         a->shared = true;
                         break;
+                case ARG_NO_DEADLOCK_CHECK:
+                        a->no_deadlock_check = true;
+                        break;
                 case ARG_QUIET:
                         a->quiet = true;
                         break;
@@ -136,36 +134,13 @@ static int parse_args(int argc, char *argv[], RunArgs *a) {
 
         if (optind >= n_opts)
                 return -cli_error(EXIT_USAGE, "No PATH given: use 'pylockctl run PATH... -- CMD [ARG...]'.");
-        if (n_opts >= argc - 1)
+        if (!a->command)
                 return -cli_error(EXIT_USAGE, "No command given: use 'pylockctl run PATH... -- CMD [ARG...]'.");
 
         a->paths = g_new0(char *, n_opts - optind + 1);
         for (int i = optind; i < n_opts; i++)
                 a->paths[i - optind] = g_strdup(argv[i]);
-        a->command = argv + n_opts + 1;
         return 0;
-}
-
-static pid_t spawn_command(char **command, PylockerLock *lock, const sigset_t *old_mask) {
-        pid_t parent = getpid(), pid;
-        char token[32];
-
-        (void) snprintf(token, sizeof(token), "%" PRIu64, pylocker_lock_get_token(lock));
-        pid = fork();
-        if (pid != 0)
-                return pid;
-
-        /* Child. If we die, nobody keeps the lock alive any more: CMD must hear it as it would a
-         * loss. */
-        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-                _exit(EXIT_LOCK_LOST);
-        (void) sigprocmask(SIG_SETMASK, old_mask, NULL);
-        (void) setenv("PYLOCKER_LOCK_ID", pylocker_lock_get_id(lock), 1);
-        (void) setenv("PYLOCKER_TOKEN", token, 1);
-        execvp(command[0], command);
-        (void) cli_error(0, "Failed to execute '%s': %s", command[0], g_strerror(errno));
-        _exit(errno == ENOENT ? 127 : 126);
 }
 
 static void on_lock_lost(PylockerLocker *locker, PylockerLock *lock, PylockerLockLostReason reason,
@@ -179,7 +154,7 @@ static void on_lock_lost(PylockerLocker *locker, PylockerLock *lock, PylockerLoc
                          reason == PYLOCKER_LOCK_LOST_DISCONNECTED ? "connection to pylockerd lost" :
                          reason == PYLOCKER_LOCK_LOST_EXPIRED ? "expired or force-released" : "no longer known");
         (void) sd_event_source_set_enabled(run->refresh_source, SD_EVENT_OFF);
-        (void) kill(run->child, SIGTERM);
+        command_runner_kill(run->runner, SIGTERM);
 }
 
 static uint64_t refresh_interval(Run *run) {
@@ -204,24 +179,6 @@ static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata) {
         return sd_event_source_set_enabled(s, SD_EVENT_ON);
 }
 
-static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        Run *run = userdata;
-
-        run->exit_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
-        run->exited = true;
-        return 0;
-}
-
-static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        Run *run = userdata;
-
-        /* A terminal's signal (SI_KERNEL) already reached CMD, which shares our process group; only
-         * pass on those sent to us alone. */
-        if (si->ssi_code != SI_KERNEL)
-                (void) kill(run->child, (int) si->ssi_signo);
-        return 0;
-}
-
 /* On a terminal, before waiting: who holds what we wait for. */
 static void say_who_holds(PylockerLocker *locker, char **paths) {
         PylockerError error = PYLOCKER_ERROR_INIT;
@@ -242,7 +199,7 @@ static void say_who_holds(PylockerLocker *locker, char **paths) {
                         (void) fprintf(stderr, "pylockctl: waiting for '%s', held by %s%s%s%s since %s%s\n", *p,
                                        infos[i].owner_id, infos[i].owner_name[0] ? " (" : "", infos[i].owner_name,
                                        infos[i].owner_name[0] ? ")" : "", when,
-                                       infos[i].shared ? " (shared)" : "");
+                                       (infos[i].flags & PYLOCKER_LOCK_INFO_SHARED) ? " (shared)" : "");
                 }
         pylocker_lock_info_array_free(infos, n);
 }
@@ -251,13 +208,11 @@ int verb_run(int argc, char *argv[]) {
         RunArgs a = {};
         g_autoptr(PylockerLocker) locker = NULL;
         g_autoptr(PylockerLock) lock = NULL;
-        g_autoptr(sd_event) event = NULL;
-        g_autoptr(sd_event_source) child_source = NULL, refresh_source = NULL;
-        g_autoptr(sd_event_source) sigterm = NULL, sigint = NULL, sighup = NULL;
+        g_auto(CommandRunner) runner = COMMAND_RUNNER_INIT;
+        g_autoptr(sd_event_source) refresh_source = NULL;
         PylockerAcquireOptions options = PYLOCKER_ACQUIRE_OPTIONS_INIT;
         PylockerError error = PYLOCKER_ERROR_INIT;
-        g_autofree char *joined = NULL;
-        sigset_t mask, old_mask;
+        g_autofree char *joined = NULL, *id_env = NULL, *token_env = NULL;
         Run run = {};
         uint64_t now;
         int r;
@@ -277,13 +232,17 @@ int verb_run(int argc, char *argv[]) {
 
         options.timeout_usec = a.timeout_usec;
         options.ttl_usec = a.ttl_usec;
-        options.shared = a.shared;
-        options.nonblocking = a.nonblock;
+        if (a.shared)
+                options.flags |= PYLOCKER_ACQUIRE_SHARED;
+        if (a.nonblock)
+                options.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
+        if (a.no_deadlock_check)
+                options.flags |= PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK;
         if (!a.nonblock && !a.quiet && isatty(STDERR_FILENO)) {
                 /* Try once; when taken, say by whom, then wait in line like anyone. */
-                options.nonblocking = true;
+                options.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
                 r = pylocker_locker_acquire(locker, (const char *const *) a.paths, &options, &lock, &error);
-                options.nonblocking = false;
+                options.flags &= ~PYLOCKER_ACQUIRE_NONBLOCKING;
                 if (r == -ETIMEDOUT) {
                         say_who_holds(locker, a.paths);
                         error = (PylockerError) PYLOCKER_ERROR_INIT;
@@ -295,60 +254,43 @@ int verb_run(int argc, char *argv[]) {
         if (r == -ETIMEDOUT)
                 return cli_error(EXIT_LOCK_TIMEOUT, "Lock on '%s' not had%s.", joined,
                                  a.nonblock ? " (taken, and --nonblock given)" : " in time");
+        if (r == -EDEADLK)
+                /* The library's message says "would deadlock" and the daemon's text names the cycle. */
+                return cli_error(EXIT_DEADLOCK, "Lock on '%s' not had: %s", joined, error.message);
         if (r < 0)
                 return cli_error(EXIT_FAILURE, "%s", error.message);
 
         run.locker = locker;
         run.lock = lock;
+        run.runner = &runner;
         run.ttl_usec = a.ttl_usec;
         (void) pylocker_locker_set_lock_lost_callback(locker, on_lock_lost, &run);
 
-        /* Blocked before the fork, so none is lost between it and the loop; sd-event takes them. */
-        (void) sigemptyset(&mask);
-        (void) sigaddset(&mask, SIGCHLD);
-        (void) sigaddset(&mask, SIGTERM);
-        (void) sigaddset(&mask, SIGINT);
-        (void) sigaddset(&mask, SIGHUP);
-        (void) sigprocmask(SIG_BLOCK, &mask, &old_mask);
-
-        r = sd_event_new(&event);
+        r = command_runner_init(&runner);
         if (r < 0)
-                return cli_error(EXIT_FAILURE, "Failed to create event loop: %s", g_strerror(-r));
-        run.event = event;
-        r = pylocker_locker_attach_event(locker, event, 0, &error);
+                return cli_error(EXIT_FAILURE, "Failed to set up the event loop: %s", g_strerror(-r));
+        r = pylocker_locker_attach_event(locker, runner.event, 0, &error);
         if (r < 0)
                 return cli_error(EXIT_FAILURE, "%s", error.message);
 
-        run.child = spawn_command(a.command, lock, &old_mask);
-        if (run.child < 0)
-                return cli_error(EXIT_FAILURE, "Failed to fork: %s", g_strerror(errno));
+        id_env = g_strconcat("PYLOCKER_LOCK_ID=", pylocker_lock_get_id(lock), NULL);
+        token_env = g_strdup_printf("PYLOCKER_TOKEN=%" PRIu64, pylocker_lock_get_token(lock));
+        r = command_runner_spawn(&runner, a.command, (char *[]) { id_env, token_env, NULL },
+                                 /* die_with_parent= */ true);
+        if (r < 0)
+                return cli_error(EXIT_FAILURE, "Failed to start '%s': %s", a.command[0], g_strerror(-r));
 
-        r = sd_event_add_child(event, &child_source, run.child, WEXITED, on_child, &run);
-        if (r >= 0)
-                r = sd_event_add_signal(event, &sigterm, SIGTERM, on_signal, &run);
-        if (r >= 0)
-                r = sd_event_add_signal(event, &sigint, SIGINT, on_signal, &run);
-        if (r >= 0)
-                r = sd_event_add_signal(event, &sighup, SIGHUP, on_signal, &run);
-        if (r >= 0)
-                r = sd_event_now(event, CLOCK_MONOTONIC, &now);
+        r = sd_event_now(runner.event, CLOCK_MONOTONIC, &now);
         if (r >= 0)
                 /* 1 ms accuracy: sd-event's default would let a short lease run out first. */
-                r = sd_event_add_time(event, &refresh_source, CLOCK_MONOTONIC, usec_add(now, refresh_interval(&run)),
-                                      USEC_PER_MSEC, on_refresh, &run);
-        if (r < 0) {
-                (void) kill(run.child, SIGTERM);
-                (void) waitpid(run.child, NULL, 0);
+                r = sd_event_add_time(runner.event, &refresh_source, CLOCK_MONOTONIC,
+                                      usec_add(now, refresh_interval(&run)), USEC_PER_MSEC, on_refresh, &run);
+        if (r < 0)
                 return cli_error(EXIT_FAILURE, "Failed to set up the event loop: %s", g_strerror(-r));
-        }
         run.refresh_source = refresh_source;
 
-        /* Not sd_event_loop(): at its exit sd-bus closes an attached connection, and the lock is
-         * still to be released on it. */
-        while (!run.exited && (r = sd_event_run(event, UINT64_MAX)) >= 0)
-                ;
+        r = command_runner_wait(&runner);
         (void) pylocker_locker_detach(locker);
-        (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
         if (r < 0)
                 return cli_error(EXIT_FAILURE, "Event loop failed: %s", g_strerror(-r));
 
@@ -361,5 +303,5 @@ int verb_run(int argc, char *argv[]) {
                 (void) cli_error(0, "Warning: failed to release the lock: %s", error.message);
         else if (r == PYLOCKER_RELEASE_NOT_FOUND)
                 (void) cli_error(0, "Warning: the lock was already gone when '%s' ended.", a.command[0]);
-        return run.exit_status;
+        return runner.exit_status;
 }

@@ -7,6 +7,9 @@
 #define EXIT_USAGE 64           /* EX_USAGE: bad command line */
 #define EXIT_LOCK_TIMEOUT 75    /* EX_TEMPFAIL: the lock was not had in time, try again later */
 #define EXIT_LOCK_LOST 76       /* EX_PROTOCOL: the lock was lost while the command ran */
+/* Past sysexits.h's 64-78, so no script takes it for one of those (and not 77, which test harnesses
+ * such as meson's read as "skipped"). */
+#define EXIT_DEADLOCK 79        /* pylockerd refused the wait: it would close a cycle of waiting clients */
 
 #include <stdbool.h>
 

@@ -81,6 +81,12 @@ struct PylockerLock {
 };
 
 /* client.c */
+/* D-Bus errors that mean the daemon or the connection is gone. */
+bool error_name_is_connection_loss(const char *name);
+/* A new owned set: one lock reference each. */
+GPtrArray *owned_locks_new(void);
+/* The signal filter of a connection (userdata: the locker). */
+int locker_filter(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
 int locker_check_usable(PylockerLocker *l, PylockerError *error);
 int locker_new_call(PylockerLocker *l, const char *member, sd_bus_message **ret, PylockerError *error);
 int locker_call(PylockerLocker *l, sd_bus_message *m, uint64_t timeout_usec, sd_bus_message **ret_reply,
@@ -97,6 +103,12 @@ void locker_lose_lock(PylockerLocker *l, PylockerLock *lock, PylockerLockLostRea
 void locker_forget_lock(PylockerLocker *l, PylockerLock *lock);
 PylockerLock *locker_find_owned(PylockerLocker *l, const char *id);
 int locker_read_properties(sd_bus_message *reply, PylockerStatus *status);
+
+/* client-connect.c */
+/* Connects as the locker's options say: registers and reads the daemon's properties. */
+int locker_connect(PylockerLocker *l, PylockerError *error);
+/* Closes the connection (if any) and forgets what belonged to it; the locks are the caller's. */
+void locker_drop_connection(PylockerLocker *l);
 
 /* client-lock.c */
 /* An asynchronous call: exactly one of the callbacks is set. */

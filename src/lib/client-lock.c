@@ -2,6 +2,7 @@
  * the lock objects they give. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 
 #include <pylocker/pylocker-client.h>
 
+#include "bus-options.h"
 #include "client-internal.h"
 #include "lib-util.h"
 #include "macro.h"
@@ -60,6 +62,11 @@ _public_ PylockerLock *pylocker_lock_unref(PylockerLock *lock) {
         return NULL;
 }
 
+_public_ void pylocker_lock_unrefp(PylockerLock **p) {
+        if (p)
+                *p = pylocker_lock_unref(*p);
+}
+
 _public_ const char *pylocker_lock_get_id(const PylockerLock *lock) {
         return lock ? lock->id : NULL;
 }
@@ -92,10 +99,9 @@ _public_ int pylocker_lock_set_lost_callback(PylockerLock *lock, PylockerLockLos
         return 0;
 }
 
+/* When a lock granted now ends, as far as we can tell without the daemon's word (a refresh gives it). */
 static uint64_t lease_end(PylockerLocker *l, uint64_t ttl_usec) {
-        uint64_t lease = ttl_usec == 0 || ttl_usec > l->max_lock_usec ? l->max_lock_usec : ttl_usec;
-
-        return usec_add((uint64_t) g_get_real_time(), lease);
+        return usec_add((uint64_t) g_get_real_time(), lease_clamp(ttl_usec, l->max_lock_usec));
 }
 
 static int check_paths(const char *const *paths, PylockerError *error) {
@@ -110,20 +116,49 @@ static int check_paths(const char *const *paths, PylockerError *error) {
         return 0;
 }
 
+#define KNOWN_ACQUIRE_FLAGS (PYLOCKER_ACQUIRE_SHARED | PYLOCKER_ACQUIRE_NONBLOCKING | \
+                             PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK)
+
 static int check_acquire_options(const PylockerAcquireOptions *o, PylockerError *error) {
         for (size_t i = 0; i < ELEMENTSOF(o->reserved); i++)
                 if (o->reserved[i])
                         return pylocker_error_setf(error, -EINVAL, "Reserved option fields must be zero.");
+        if (o->flags & ~KNOWN_ACQUIRE_FLAGS)
+                return pylocker_error_setf(error, -EINVAL, "Unknown acquire flags 0x%" PRIx64 ".",
+                                           o->flags & ~KNOWN_ACQUIRE_FLAGS);
         return 0;
 }
 
-/* Builds an Acquire or AcquireHandle call and the D-Bus timeout it needs. */
-static int acquire_message(PylockerLocker *l, const char *member, const char *const *paths,
-                           const PylockerAcquireOptions *o, sd_bus_message **ret, uint64_t *ret_call_timeout,
-                           PylockerError *error) {
+/* The Acquire options dictionary: only what differs from the daemon's defaults is sent. */
+static const BusOption acquire_options[] = {
+        { "shared",         BUS_OPTION_FLAG,   offsetof(PylockerAcquireOptions, flags), PYLOCKER_ACQUIRE_SHARED },
+        { "nonblocking",    BUS_OPTION_FLAG,   offsetof(PylockerAcquireOptions, flags), PYLOCKER_ACQUIRE_NONBLOCKING },
+        { "ttl_usec",       BUS_OPTION_UINT64, offsetof(PylockerAcquireOptions, ttl_usec) },
+        { "deadlock_check", BUS_OPTION_FLAG,   offsetof(PylockerAcquireOptions, flags),
+          PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK, .invert = true },
+};
+
+/* What every acquire does before sending: checks paths and options (NULL options become the
+ * defaults, in *options), and builds the Acquire or AcquireHandle call and the D-Bus timeout it needs.
+ * Nothing is sent when it fails. */
+static int acquire_prepare(PylockerLocker *l, const char *member, const char *const *paths,
+                           const PylockerAcquireOptions **options, sd_bus_message **ret,
+                           uint64_t *ret_call_timeout, PylockerError *error) {
+        static const PylockerAcquireOptions defaults = PYLOCKER_ACQUIRE_OPTIONS_INIT;
         g_autoptr(sd_bus_message) m = NULL;
+        const PylockerAcquireOptions *o;
         uint64_t timeout, effective;
         int r;
+
+        if (!*options)
+                *options = &defaults;
+        o = *options;
+        r = check_paths(paths, error);
+        if (r < 0)
+                return r;
+        r = check_acquire_options(o, error);
+        if (r < 0)
+                return r;
 
         r = locker_new_call(l, member, &m, error);
         if (r < 0)
@@ -135,22 +170,14 @@ static int acquire_message(PylockerLocker *l, const char *member, const char *co
         if (r >= 0)
                 r = sd_bus_message_append(m, "t", timeout);
         if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && o->shared)
-                r = sd_bus_message_append(m, "{sv}", "shared", "b", 1);
-        if (r >= 0 && o->nonblocking)
-                r = sd_bus_message_append(m, "{sv}", "nonblocking", "b", 1);
-        if (r >= 0 && o->ttl_usec > 0)
-                r = sd_bus_message_append(m, "{sv}", "ttl_usec", "t", o->ttl_usec);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+                r = bus_options_append(m, acquire_options, ELEMENTSOF(acquire_options), o);
         if (r < 0)
                 return pylocker_error_setf(error, r, "%s: failed to build the call: %s", member, g_strerror(-r));
 
         /* The daemon defers its reply until the grant or the lock timeout: the D-Bus call must
          * outlast the latter, and "forever" must not be cut short by a D-Bus default. */
         effective = timeout ?: l->server_default_timeout_usec;
-        if (o->nonblocking)
+        if (o->flags & PYLOCKER_ACQUIRE_NONBLOCKING)
                 *ret_call_timeout = CALL_TIMEOUT_USEC;
         else if (effective == PYLOCKER_INFINITY)
                 *ret_call_timeout = UINT64_MAX;
@@ -193,7 +220,6 @@ static int lock_from_reply(PylockerLocker *l, sd_bus_message *reply, const char 
 static int acquire_blocking(PylockerLocker *locker, const char *member, const char *const *paths,
                             const PylockerAcquireOptions *options, PylockerLock **ret, int *ret_fd,
                             PylockerError *error) {
-        static const PylockerAcquireOptions defaults = PYLOCKER_ACQUIRE_OPTIONS_INIT;
         g_autoptr(sd_bus_message) m = NULL, reply = NULL;
         uint64_t call_timeout;
         int r;
@@ -201,22 +227,14 @@ static int acquire_blocking(PylockerLocker *locker, const char *member, const ch
         pylocker_error_clear(error);
         if (!locker || !ret)
                 return pylocker_error_setf(error, -EINVAL, "No locker or no place for the lock given.");
-        if (!options)
-                options = &defaults;
-        r = check_paths(paths, error);
-        if (r < 0)
-                return r;
-        r = check_acquire_options(options, error);
-        if (r < 0)
-                return r;
-
-        r = acquire_message(locker, member, paths, options, &m, &call_timeout, error);
+        r = acquire_prepare(locker, member, paths, &options, &m, &call_timeout, error);
         if (r < 0)
                 return r;
         r = locker_call(locker, m, call_timeout, &reply, error);
         if (r < 0)
                 return r;
-        return lock_from_reply(locker, reply, paths, options->shared, options->ttl_usec, ret_fd, ret, error);
+        return lock_from_reply(locker, reply, paths, options->flags & PYLOCKER_ACQUIRE_SHARED, options->ttl_usec,
+                               ret_fd, ret, error);
 }
 
 _public_ int pylocker_locker_acquire(PylockerLocker *locker, const char *const *paths,
@@ -291,7 +309,6 @@ int pending_call_send(PylockerLocker *l, sd_bus_message *m, uint64_t call_timeou
 _public_ int pylocker_locker_acquire_async(PylockerLocker *locker, const char *const *paths,
                                            const PylockerAcquireOptions *options, PylockerAcquireFunc callback,
                                            void *userdata, PylockerError *error) {
-        static const PylockerAcquireOptions defaults = PYLOCKER_ACQUIRE_OPTIONS_INIT;
         g_autoptr(sd_bus_message) m = NULL;
         uint64_t call_timeout;
         PendingCall *p;
@@ -300,22 +317,13 @@ _public_ int pylocker_locker_acquire_async(PylockerLocker *locker, const char *c
         pylocker_error_clear(error);
         if (!locker || !callback)
                 return pylocker_error_setf(error, -EINVAL, "No locker or no callback given.");
-        if (!options)
-                options = &defaults;
-        r = check_paths(paths, error);
-        if (r < 0)
-                return r;
-        r = check_acquire_options(options, error);
-        if (r < 0)
-                return r;
-
-        r = acquire_message(locker, "Acquire", paths, options, &m, &call_timeout, error);
+        r = acquire_prepare(locker, "Acquire", paths, &options, &m, &call_timeout, error);
         if (r < 0)
                 return r;
 
         p = g_new0(PendingCall, 1);
         p->paths = g_strdupv((char **) paths);
-        p->shared = options->shared;
+        p->shared = options->flags & PYLOCKER_ACQUIRE_SHARED;
         p->ttl_usec = options->ttl_usec;
         p->acquire_callback = callback;
         p->userdata = userdata;

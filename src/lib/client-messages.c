@@ -8,12 +8,24 @@
 
 #include <pylocker/pylocker-messages.h>
 
+#include "bus-options.h"
 #include "client-internal.h"
 #include "lib-util.h"
 #include "macro.h"
 #include "sd-cleanup.h"
 
 #define KNOWN_PUBLISH_FLAGS (PYLOCKER_PUBLISH_NOT_TO_SELF | PYLOCKER_PUBLISH_UNIQUE | PYLOCKER_PUBLISH_NO_REPLACE)
+
+typedef struct PublishOptions {
+        uint64_t flags;         /* PYLOCKER_PUBLISH_* */
+} PublishOptions;
+
+/* The Publish options dictionary: only what differs from the daemon's defaults (the seed's) is sent. */
+static const BusOption publish_options[] = {
+        { "to_self", BUS_OPTION_FLAG, offsetof(PublishOptions, flags), PYLOCKER_PUBLISH_NOT_TO_SELF, .invert = true },
+        { "unique",  BUS_OPTION_FLAG, offsetof(PublishOptions, flags), PYLOCKER_PUBLISH_UNIQUE },
+        { "replace", BUS_OPTION_FLAG, offsetof(PublishOptions, flags), PYLOCKER_PUBLISH_NO_REPLACE, .invert = true },
+};
 
 static int check_message(const char *message, PylockerError *error) {
         if (!message)
@@ -44,6 +56,7 @@ static int append_names(sd_bus_message *m, const char *const *names) {
 static int publish_message_new(PylockerLocker *l, const char *message, const char *const *receivers,
                                uint64_t timeout_usec, unsigned flags, sd_bus_message **ret, PylockerError *error) {
         g_autoptr(sd_bus_message) m = NULL;
+        PublishOptions options = { .flags = flags };
         int r;
 
         r = check_message(message, error);
@@ -65,17 +78,8 @@ static int publish_message_new(PylockerLocker *l, const char *message, const cha
         if (r >= 0)
                 /* The daemon's 0 is "never", as is our PYLOCKER_INFINITY. */
                 r = sd_bus_message_append(m, "t", timeout_usec == PYLOCKER_INFINITY ? UINT64_C(0) : timeout_usec);
-        /* Only what differs from the daemon's defaults is sent. */
         if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && (flags & PYLOCKER_PUBLISH_NOT_TO_SELF))
-                r = sd_bus_message_append(m, "{sv}", "to_self", "b", 0);
-        if (r >= 0 && (flags & PYLOCKER_PUBLISH_UNIQUE))
-                r = sd_bus_message_append(m, "{sv}", "unique", "b", 1);
-        if (r >= 0 && (flags & PYLOCKER_PUBLISH_NO_REPLACE))
-                r = sd_bus_message_append(m, "{sv}", "replace", "b", 0);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+                r = bus_options_append(m, publish_options, ELEMENTSOF(publish_options), &options);
         if (r < 0)
                 return pylocker_error_setf(error, r, "Publish: failed to build the call: %s", g_strerror(-r));
 
@@ -211,6 +215,11 @@ _public_ void pylocker_publication_array_free(PylockerPublication *publications,
 
 _public_ void pylocker_string_free(char *s) {
         g_free(s);
+}
+
+_public_ void pylocker_string_freep(char **p) {
+        if (p)
+                g_clear_pointer(p, g_free);
 }
 
 static int read_publications(sd_bus_message *reply, GArray *publications) {

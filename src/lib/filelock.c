@@ -1,5 +1,5 @@
-/* The lock-file locker: the seed's Locker and its lock file format, made race-free among our
- * own processes by an open-file-description lock held only around check-and-write.
+/* The lock-file locker: the seed's Locker (the format of its lock file is filelock-format.c), made
+ * race-free among our own processes by an open-file-description lock held only around check-and-write.
  *
  * The lock file's content stays the single truth (so Python Lockers and we see the same
  * state); the kernel lock only makes "read, judge, write" one step for our processes. It is
@@ -20,6 +20,7 @@
 
 #include <pylocker/pylocker-filelock.h>
 
+#include "filelock-format.h"
 #include "lib-util.h"
 #include "macro.h"
 
@@ -297,68 +298,6 @@ static int lock_content_read(PylockerFileLock *l, LockContent *c, PylockerError 
         return 0;
 }
 
-/* Python's readlines(): each line keeps its '\n'; a last line without one still counts.
- * Fills up to 4 lines, returns how many there are (capped at 4). */
-static size_t content_split_lines(const LockContent *c, const char *line[4], size_t len[4]) {
-        size_t n = 0, start = 0;
-
-        for (size_t i = 0; i < c->size && n < 4; i++)
-                if (c->data[i] == '\n') {
-                        line[n] = c->data + start;
-                        len[n++] = i + 1 - start;
-                        start = i + 1;
-                }
-        if (n < 4 && start < c->size) {
-                line[n] = c->data + start;
-                len[n++] = c->size - start;
-        }
-        return n;
-}
-
-/* Copies a line with surrounding ASCII whitespace stripped, as Python's float()/int() do. */
-static bool line_strip(const char *line, size_t len, char *buf, size_t size) {
-        while (len > 0 && g_ascii_isspace(line[0])) {
-                line++;
-                len--;
-        }
-        while (len > 0 && g_ascii_isspace(line[len - 1]))
-                len--;
-        if (len == 0 || len >= size || memchr(line, '\0', len))
-                return false;
-        memcpy(buf, line, len);
-        buf[len] = '\0';
-        return true;
-}
-
-static bool parse_lock_time(const char *line, size_t len, double *ret) {
-        char buf[64], *end;
-        double t;
-
-        if (!line_strip(line, len, buf, sizeof(buf)))
-                return false;
-        t = g_ascii_strtod(buf, &end);
-        if (*end != '\0' || end == buf)
-                return false;
-        *ret = t;
-        return true;
-}
-
-static bool parse_lock_pid(const char *line, size_t len, long long *ret) {
-        char buf[32], *end;
-        long long pid;
-
-        if (!line_strip(line, len, buf, sizeof(buf)))
-                return false;
-        if (!g_ascii_isdigit(buf[buf[0] == '-' || buf[0] == '+' ? 1 : 0]))
-                return false;
-        errno = 0;
-        pid = strtoll(buf, &end, 10);
-        if (*end != '\0' || errno == ERANGE)
-                return false;
-        *ret = pid;
-        return true;
-}
-
 /* kill(pid, 0) as the seed does, and a zombie counts as gone: a killed holder whose parent
  * does not reap it (an init that never calls wait) must not keep the lock until the
  * dead-lock age. */
@@ -382,39 +321,31 @@ static bool pid_is_alive(long long pid) {
         return p[2] != 'Z' && p[2] != 'X';
 }
 
-static int lock_content_judge(PylockerFileLock *l, const LockContent *c, LockState *ret,
-                              PylockerError *error) {
-        const char *line[4];
-        size_t len[4], n, pass_len = strlen(l->lock_pass);
-        long long pid;
-        double t;
+static int lock_content_judge(PylockerFileLock *l, const LockContent *c, LockState *ret, PylockerError *error) {
+        LockFileHolder holder;
 
-        /* The seed takes anything but exactly three lines as free. */
-        n = content_split_lines(c, line, len);
-        if (n != 3) {
+        switch (lock_file_parse(c->data, c->size, l->lock_pass, &holder)) {
+        case LOCK_FILE_FREE:
                 *ret = LOCK_FREE;
                 return 0;
-        }
-
-        if (len[0] == pass_len + 1 && memcmp(line[0], l->lock_pass, pass_len) == 0) {
+        case LOCK_FILE_OURS:
                 *ret = LOCK_OURS;
                 return 0;
-        }
-
         /* The seed fails on a time or pid it cannot read, rather than guessing. */
-        if (!parse_lock_time(line[1], len[1], &t))
+        case LOCK_FILE_BAD_TIME:
                 return pylocker_error_setf(error, -EBADMSG,
                                            "Lock file '%s' has no valid time on its second line.",
                                            l->lock_path);
-        if (!parse_lock_pid(line[2], len[2], &pid))
+        case LOCK_FILE_BAD_PID:
                 return pylocker_error_setf(error, -EBADMSG,
                                            "Lock file '%s' has no valid pid on its third line.",
                                            l->lock_path);
+        case LOCK_FILE_HELD:
+                break;
+        }
 
-        if (l->dead_lock_usec != PYLOCKER_FILE_LOCK_INFINITY &&
-            (double) g_get_real_time() / 1e6 - t > (double) l->dead_lock_usec / 1e6)
-                *ret = LOCK_FORGOTTEN;
-        else if (!pid_is_alive(pid))
+        if (lock_file_is_stale(&holder, (uint64_t) g_get_real_time(), l->dead_lock_usec) ||
+            !pid_is_alive(holder.pid))
                 *ret = LOCK_FORGOTTEN;
         else
                 *ret = LOCK_BUSY;
@@ -426,13 +357,11 @@ static int lock_content_judge(PylockerFileLock *l, const LockContent *c, LockSta
 static int lock_content_write(PylockerFileLock *l, bool replace, PylockerError *error) {
         g_autofree char *text = NULL, *tmp = NULL;
         _cleanup_close_ int fd = -1;
-        uint64_t now = (uint64_t) g_get_real_time();
         struct stat st;
         size_t len;
         ssize_t n;
 
-        text = g_strdup_printf("%s\n%" PRIu64 ".%06" PRIu64 "\n%ld", l->lock_pass,
-                               now / USEC_PER_SEC, now % USEC_PER_SEC, (long) getpid());
+        text = lock_file_format(l->lock_pass, (uint64_t) g_get_real_time(), (long) getpid());
         len = strlen(text);
 
         if (!replace) {
@@ -520,8 +449,6 @@ finish:
 /* Empties the lock file if its first line is our pass. Returns a release code (0, 1, 2, 4). */
 static int lock_give_back(PylockerFileLock *l, PylockerError *error) {
         LockContent c = {};
-        const char *nl;
-        size_t first, pass_len = strlen(l->lock_pass);
         int r;
 
         r = section_enter(l, /* blocking= */ true, /* create= */ false, error);
@@ -539,9 +466,7 @@ static int lock_give_back(PylockerFileLock *l, PylockerError *error) {
         }
 
         /* The seed compares the first line without its line end to the pass. */
-        nl = memchr(c.data, '\n', c.size);
-        first = nl ? (size_t) (nl - c.data) : c.size;
-        if (first != pass_len || memcmp(c.data, l->lock_pass, pass_len) != 0) {
+        if (!lock_file_first_line_is(c.data, c.size, l->lock_pass)) {
                 r = PYLOCKER_FILE_LOCK_NOT_OWNER;
                 goto finish;
         }
@@ -627,14 +552,11 @@ _public_ int pylocker_file_lock_release(PylockerFileLock *l, PylockerError *erro
 
 _public_ int pylocker_file_lock_refresh(PylockerFileLock *l, PylockerError *error) {
         LockContent c = {};
-        const char *line[4];
-        size_t len[4], pass_len;
         int r;
 
         pylocker_error_clear(error);
         if (!l)
                 return pylocker_error_setf(error, -EINVAL, "No locker given.");
-        pass_len = strlen(l->lock_pass);
 
         r = section_enter(l, /* blocking= */ true, /* create= */ false, error);
         if (r == -ENOENT)
@@ -644,8 +566,7 @@ _public_ int pylocker_file_lock_refresh(PylockerFileLock *l, PylockerError *erro
 
         r = lock_content_read(l, &c, error);
         if (r >= 0) {
-                if (content_split_lines(&c, line, len) == 3 &&
-                    len[0] == pass_len + 1 && memcmp(line[0], l->lock_pass, pass_len) == 0)
+                if (lock_file_parse(c.data, c.size, l->lock_pass, /* ret_holder= */ NULL) == LOCK_FILE_OURS)
                         r = lock_content_write(l, /* replace= */ true, error);
                 else
                         r = pylocker_error_setf(error, -ENOLCK,
@@ -674,6 +595,11 @@ _public_ PylockerFileLock *pylocker_file_lock_free(PylockerFileLock *l) {
         g_free(l->lock_path);
         g_free(l);
         return NULL;
+}
+
+_public_ void pylocker_file_lock_freep(PylockerFileLock **p) {
+        if (p)
+                *p = pylocker_file_lock_free(*p);
 }
 
 _public_ int pylocker_file_lock_set_mode(PylockerFileLock *l, const char *mode, PylockerError *error) {

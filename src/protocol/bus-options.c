@@ -7,7 +7,18 @@
 #include "bus-options.h"
 
 static char option_signature(BusOptionKind kind) {
-        return kind == BUS_OPTION_UINT64 ? 't' : 'b';
+        switch (kind) {
+        case BUS_OPTION_UINT64:
+                return 't';
+        case BUS_OPTION_UINT32:
+                return 'u';
+        case BUS_OPTION_STRING:
+                return 's';
+        case BUS_OPTION_BOOL:
+        case BUS_OPTION_FLAG:
+                break;
+        }
+        return 'b';
 }
 
 static void *field(void *base, const BusOption *row) {
@@ -32,14 +43,30 @@ static int unknown_key_error(const BusOption *table, size_t n_rows, const char *
 }
 
 static int read_value(sd_bus_message *m, const BusOption *row, void *target) {
+        const char *s;
         uint64_t u64;
+        uint32_t u32;
         int b, r;
 
-        if (row->kind == BUS_OPTION_UINT64) {
+        switch (row->kind) {
+        case BUS_OPTION_UINT64:
                 r = sd_bus_message_read(m, "v", "t", &u64);
                 if (r >= 0)
                         *(uint64_t *) field(target, row) = u64;
                 return r;
+        case BUS_OPTION_UINT32:
+                r = sd_bus_message_read(m, "v", "u", &u32);
+                if (r >= 0)
+                        *(uint32_t *) field(target, row) = u32;
+                return r;
+        case BUS_OPTION_STRING:
+                r = sd_bus_message_read(m, "v", "s", &s);
+                if (r >= 0)
+                        *(const char **) field(target, row) = s;
+                return r;
+        case BUS_OPTION_BOOL:
+        case BUS_OPTION_FLAG:
+                break;
         }
 
         r = sd_bus_message_read(m, "v", "b", &b);
@@ -57,6 +84,11 @@ static int read_value(sd_bus_message *m, const BusOption *row, void *target) {
 
 int bus_options_read(sd_bus_message *m, const BusOption *table, size_t n_rows, void *target,
                      sd_bus_error *error) {
+        return bus_options_read_full(m, table, n_rows, 0, target, error);
+}
+
+int bus_options_read_full(sd_bus_message *m, const BusOption *table, size_t n_rows, BusOptionsFlags flags,
+                          void *target, sd_bus_error *error) {
         int r;
 
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
@@ -71,11 +103,13 @@ int bus_options_read(sd_bus_message *m, const BusOption *table, size_t n_rows, v
                 if (r < 0)
                         return r;
                 row = find_row(table, n_rows, key);
-                if (!row)
+                if (!row && (flags & BUS_OPTIONS_SKIP_UNKNOWN))
+                        r = sd_bus_message_skip(m, "v");
+                else if (!row)
                         return unknown_key_error(table, n_rows, key, error);
-
-                r = read_value(m, row, target);
-                if (r == -ENXIO)
+                else
+                        r = read_value(m, row, target);
+                if (r == -ENXIO && row)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option '%s' must be of type '%c'.",
                                                  key, option_signature(row->kind));
                 if (r < 0)
@@ -117,6 +151,16 @@ int bus_options_append(sd_bus_message *m, const BusOption *table, size_t n_rows,
                         if (!(*(const uint64_t *) p & row->flag))
                                 continue;
                         r = sd_bus_message_append(m, "{sv}", row->key, "b", (int) !row->invert);
+                        break;
+                case BUS_OPTION_UINT32:
+                        if (*(const uint32_t *) p == 0)
+                                continue;
+                        r = sd_bus_message_append(m, "{sv}", row->key, "u", *(const uint32_t *) p);
+                        break;
+                case BUS_OPTION_STRING:
+                        if (!*(const char *const *) p)
+                                continue;
+                        r = sd_bus_message_append(m, "{sv}", row->key, "s", *(const char *const *) p);
                         break;
                 }
                 if (r < 0)

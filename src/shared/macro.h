@@ -35,6 +35,12 @@ static inline uint64_t usec_add(uint64_t a, uint64_t b) {
         return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/* The lease a lock gets for a requested one: none asked for (0) or more than the most allowed is the most
+ * allowed. */
+static inline uint64_t lease_clamp(uint64_t ttl_usec, uint64_t max_usec) {
+        return ttl_usec == 0 || ttl_usec > max_usec ? max_usec : ttl_usec;
+}
+
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
 #define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) - offsetof(type, member)))

@@ -112,7 +112,7 @@ static void assert_remote_works(PylockerLocker *l) {
         PylockerError error = PYLOCKER_ERROR_INIT;
         PylockerLock *lock = NULL;
 
-        o.nonblocking = 1;
+        o.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
         g_assert_cmpint(pylocker_locker_acquire(l, PATHS("/healthy"), &o, &lock, &error), ==, 0);
         g_assert_cmpint(pylocker_lock_release(lock, &error), ==, 1);
         pylocker_lock_unref(lock);

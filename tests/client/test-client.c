@@ -19,7 +19,9 @@ typedef struct Fixture {
         char *socket;           /* the daemon's private socket, for the tests that want one */
 } Fixture;
 
-#define WITH_PRIVATE_SOCKET ((gconstpointer) "private-socket")
+/* Compared by address: a named array, since where a string literal lands is unspecified. */
+static const char with_private_socket[] = "private-socket";
+#define WITH_PRIVATE_SOCKET ((gconstpointer) with_private_socket)
 
 static void fixture_setup(Fixture *f, gconstpointer data) {
         /* The harness's daemon always serves a direct socket; the tests without one ignore it. */
@@ -60,6 +62,9 @@ static void test_blocking(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(infos[0].owner_id, ==, pylocker_locker_get_client_id(l));
         g_assert_cmpstr(infos[0].owner_name, ==, "blocking");
         g_assert_cmpuint(infos[0].token, ==, pylocker_lock_get_token(lock));
+        g_assert_cmpuint(infos[0].flags, ==, 0);
+        for (size_t i = 0; i < G_N_ELEMENTS(infos[0].reserved); i++)
+                g_assert_cmpuint(infos[0].reserved[i], ==, 0);
         pylocker_lock_info_array_free(infos, n);
 
         g_assert_cmpint(pylocker_locker_get_locked_paths(l, &paths, &error), ==, 0);
@@ -81,12 +86,17 @@ static void test_blocking(Fixture *f, gconstpointer data) {
         /* One path, shared: two shared holders at once. */
         PylockerAcquireOptions shared = PYLOCKER_ACQUIRE_OPTIONS_INIT;
         PylockerLock *s1 = NULL, *s2 = NULL;
-        shared.shared = 1;
-        shared.nonblocking = 1;
+        shared.flags |= PYLOCKER_ACQUIRE_SHARED;
+        shared.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
         g_assert_cmpint(pylocker_locker_acquire_path(l, "/s", &shared, &s1, &error), ==, 0);
         g_assert_cmpint(pylocker_locker_acquire_path(l, "/s", &shared, &s2, &error), ==, 0);
         g_assert_true(pylocker_lock_get_shared(s1));
         g_assert_cmpuint(pylocker_lock_get_token(s2), >, pylocker_lock_get_token(s1));
+        g_assert_cmpint(pylocker_locker_list_locks(l, &infos, &n, &error), ==, 0);
+        g_assert_cmpuint(n, ==, 2);
+        g_assert_cmpuint(infos[0].flags, ==, PYLOCKER_LOCK_INFO_SHARED);
+        g_assert_cmpuint(infos[1].flags, ==, PYLOCKER_LOCK_INFO_SHARED);
+        pylocker_lock_info_array_free(infos, n);
         g_assert_cmpint(pylocker_lock_release(s1, &error), ==, 1);
         g_assert_cmpint(pylocker_lock_release(s2, &error), ==, 1);
 
@@ -167,7 +177,7 @@ static void test_contention_processes(Fixture *f, gconstpointer data) {
                 PylockerAcquireOptions options = PYLOCKER_ACQUIRE_OPTIONS_INIT;
 
                 /* Taken by the child: nonblocking fails, blocking waits for its release. */
-                options.nonblocking = 1;
+                options.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
                 g_assert_cmpint(pylocker_locker_acquire_path(l, "/procs", &options, &lock, &error), ==, -ETIMEDOUT);
                 g_assert_cmpint(write(to_child[1], "g", 1), ==, 1);
                 released_at = g_get_monotonic_time();
@@ -233,7 +243,7 @@ static void test_timeout(Fixture *f, gconstpointer data) {
 
         /* Nonblocking: at once, same code. */
         o.timeout_usec = 0;
-        o.nonblocking = 1;
+        o.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
         start = g_get_monotonic_time();
         r = pylocker_locker_acquire_path(b, "/t", &o, &none, &error);
         g_assert_cmpint(r, ==, -ETIMEDOUT);
@@ -730,9 +740,12 @@ static void test_bad_input(Fixture *f, gconstpointer data) {
         o.transport = (PylockerTransport) 42;
         ASSERT_EINVAL(pylocker_locker_open(&o, &out, error));
         o.transport = PYLOCKER_TRANSPORT_ADDRESS;
-        o.reserved[0] = &o;
+        o.reserved[0] = 1;
         ASSERT_EINVAL(pylocker_locker_open(&o, &out, error));
-        o.reserved[0] = NULL;
+        o.reserved[0] = 0;
+        o.flags = UINT64_C(1) << 40;
+        ASSERT_EINVAL(pylocker_locker_open(&o, &out, error));          /* no locker flags defined yet */
+        o.flags = 0;
         o.transport = PYLOCKER_TRANSPORT_REMOTE;
         ASSERT_EINVAL(pylocker_locker_open(&o, &out, error));          /* no host:port */
 
@@ -751,9 +764,13 @@ static void test_bad_input(Fixture *f, gconstpointer data) {
         ASSERT_EINVAL(pylocker_locker_acquire(l, PATHS("/x", ""), NULL, &lock, error));
         ASSERT_EINVAL(pylocker_locker_acquire(l, PATHS("/\xff"), NULL, &lock, error));
         ASSERT_EINVAL(pylocker_locker_acquire(l, PATHS("/x"), NULL, NULL, error));
-        ao.reserved[1] = &ao;
+        ao.reserved[1] = 1;
         ASSERT_EINVAL(pylocker_locker_acquire(l, PATHS("/x"), &ao, &lock, error));
-        ao.reserved[1] = NULL;
+        ao.reserved[1] = 0;
+        ao.flags = UINT64_C(1) << 40;
+        ASSERT_EINVAL(pylocker_locker_acquire(l, PATHS("/x"), &ao, &lock, error));
+        ASSERT_EINVAL(pylocker_locker_acquire_async(l, PATHS("/x"), &ao, dummy_acquire, NULL, error));
+        ao.flags = 0;
         ASSERT_EINVAL(pylocker_locker_acquire_path(l, NULL, NULL, &lock, error));
         ASSERT_EINVAL(pylocker_locker_acquire_path(l, "", NULL, &lock, error));
         ASSERT_EINVAL(pylocker_locker_acquire_async(l, PATHS("/x"), NULL, NULL, NULL, error));
@@ -900,7 +917,7 @@ static void test_direct_contention(Fixture *f, gconstpointer data) {
 
         /* One namespace: the direct holder blocks the bus client, and hands over to it. */
         g_assert_cmpint(pylocker_locker_acquire_path(d, "/shared-ns", NULL, &held, &error), ==, 0);
-        nb.nonblocking = 1;
+        nb.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
         g_assert_cmpint(pylocker_locker_acquire_path(b, "/shared-ns", &nb, &none, &error), ==, -ETIMEDOUT);
         g_assert_cmpint(pylocker_locker_release(b, pylocker_lock_get_id(held), &error), ==, -EPERM);
         g_assert_cmpint(pylocker_locker_acquire_async(b, PATHS("/shared-ns"), NULL, on_acquire_result, &waiting,
@@ -952,6 +969,38 @@ static void test_direct_disconnect_frees(Fixture *f, gconstpointer data) {
         pylocker_locker_unref(b);
 }
 
+/* The public cleanup helpers drop the locker at the end of its scope: its lock objects stay valid,
+ * no longer held and without a locker. */
+static void test_cleanup_scope(Fixture *f, gconstpointer data) {
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLock *kept = NULL, *kept2 = NULL;
+
+        {
+                PYLOCKER_CLEANUP_LOCKER PylockerLocker *l = test_locker_open(&f->h, NULL, NULL);
+                PYLOCKER_CLEANUP_LOCK PylockerLock *lock = NULL;
+
+                g_assert_cmpint(pylocker_locker_acquire_path(l, "/scoped", NULL, &lock, &error), ==, 0);
+                kept = pylocker_lock_ref(lock);
+        }
+        g_assert_false(pylocker_lock_is_held(kept));
+        g_assert_cmpint(pylocker_lock_release(kept, &error), ==, -ENOTCONN);
+
+        {
+                g_autoptr(PylockerLocker) l = test_locker_open(&f->h, NULL, NULL);
+                g_autoptr(PylockerLock) lock = NULL;
+
+                /* The first locker's connection is gone, and with it its lock. */
+                g_assert_cmpint(pylocker_locker_acquire_path(l, "/scoped", NULL, &lock, &error), ==, 0);
+                kept2 = pylocker_lock_ref(lock);
+        }
+        g_assert_false(pylocker_lock_is_held(kept2));
+
+        pylocker_lock_unrefp(&kept);
+        pylocker_lock_unrefp(&kept2);
+        g_assert_null(kept);
+        g_assert_null(kept2);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -973,6 +1022,7 @@ int main(int argc, char *argv[]) {
         ADD("/client/properties", test_properties, NULL);
         ADD("/client/registry", test_registry, NULL);
         ADD("/client/bad-input", test_bad_input, NULL);
+        ADD("/client/cleanup-scope", test_cleanup_scope, NULL);
         ADD("/client/direct/lock", test_direct_lock, WITH_PRIVATE_SOCKET);
         ADD("/client/direct/fallback-to-bus", test_direct_fallback, WITH_PRIVATE_SOCKET);
         ADD("/client/direct/contention-with-bus", test_direct_contention, WITH_PRIVATE_SOCKET);

@@ -14,8 +14,6 @@
 #include "contend.h"
 #include "test-util.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerFileLock, pylocker_file_lock_free)
-
 typedef struct Fixture {
         char *dir;
         char *lock_path;

@@ -16,8 +16,6 @@
 
 #include "test-util.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PylockerFileLock, pylocker_file_lock_free)
-
 typedef struct Fixture {
         char *dir;
         char *lock_path;

@@ -61,7 +61,7 @@ cp "$(dirname "$0")/../../examples/acquire.c" "$outside/"
 check "the C example compiles and links against the installed library" \
     cc -Werror -Wall -o "$outside/acquire" "$outside/acquire.c" $flags
 check "only the public API is exported" \
-    bash -c "! nm -D --defined-only '$dest$prefix/$libdir/libpylocker-dbus.so.0' | awk '{print \$3}' | grep -v '^pylocker_' | grep -v '^LIBPYLOCKER' | grep -q ."
+    bash -c "! nm -D --defined-only '$dest$prefix/$libdir/libpylocker-dbus.so.1' | awk '{print \$3}' | grep -v '^pylocker_' | grep -v '^PYLOCKER_1' | grep -q ."
 rm -rf "$outside"
 
 # The units point at the installed daemon; systemd-analyze wants it to exist, so verify copies
