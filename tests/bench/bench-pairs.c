@@ -146,8 +146,8 @@ static void wait_pending(sd_bus *bus, Pending *p) {
 static void ping(sd_bus *bus) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
 
-        if (sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, "org.freedesktop.DBus.Peer", "Ping", &error, NULL,
-                               NULL) < 0)
+        if (sd_bus_call_method(bus, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH, "org.freedesktop.DBus.Peer",
+                               "Ping", &error, NULL, NULL) < 0)
                 g_error("Ping failed: %s", error.message);
 }
 

@@ -209,8 +209,9 @@ uint64_t bench_rss(GPid pid) {
 sd_bus_message *bench_new_acquire(sd_bus *bus, bool direct, const char *path, uint64_t timeout_usec) {
         sd_bus_message *m = NULL;
 
-        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, direct ? NULL : LOCKER_DEST, LOCKER_PATH,
-                                                       LOCKER_IFACE, "Acquire"), >=, 0);
+        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, direct ? NULL : PYLOCKER_BUS_NAME,
+                                                       PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE,
+                                                       "Acquire"), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "as", 1, path), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "t", timeout_usec), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "a{sv}", 0), >=, 0);
@@ -220,8 +221,9 @@ sd_bus_message *bench_new_acquire(sd_bus *bus, bool direct, const char *path, ui
 sd_bus_message *bench_new_release(sd_bus *bus, bool direct, const char *lock_id) {
         sd_bus_message *m = NULL;
 
-        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, direct ? NULL : LOCKER_DEST, LOCKER_PATH,
-                                                       LOCKER_IFACE, "Release"), >=, 0);
+        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, direct ? NULL : PYLOCKER_BUS_NAME,
+                                                       PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE,
+                                                       "Release"), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "s", lock_id), >=, 0);
         return m;
 }

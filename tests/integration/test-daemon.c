@@ -14,23 +14,6 @@
 
 #include "harness.h"
 
-#define MSEC 1000ULL
-#define SEC 1000000ULL
-
-typedef struct Fixture {
-        Harness h;
-} Fixture;
-
-static void fixture_setup(Fixture *f, gconstpointer data) {
-        harness_start(&f->h, data);
-}
-
-static void fixture_teardown(Fixture *f, gconstpointer data) {
-        harness_stop(&f->h);
-}
-
-#define PATHS(...) ((const char *const[]) { __VA_ARGS__, NULL })
-
 /* The running daemon's introspection of the interface equals dbus/org.pylocker.Locker.xml. */
 static void assert_annotations_equal(GDBusAnnotationInfo **a, GDBusAnnotationInfo **b, const char *where) {
         guint na = a ? g_strv_length((char **) a) : 0, nb = b ? g_strv_length((char **) b) : 0;
@@ -54,7 +37,7 @@ static void assert_args_equal(GDBusArgInfo **a, GDBusArgInfo **b, const char *wh
         }
 }
 
-static void test_introspection_matches_xml(Fixture *f, gconstpointer data) {
+static void test_introspection_matches_xml(HarnessFixture *f, gconstpointer data) {
         sd_bus *bus = harness_connect(&f->h);
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
@@ -64,8 +47,9 @@ static void test_introspection_matches_xml(Fixture *f, gconstpointer data) {
         GDBusInterfaceInfo *live, *file;
         const char *xml;
 
-        g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, "org.freedesktop.DBus.Introspectable",
-                                           "Introspect", &error, &reply, NULL), >=, 0);
+        g_assert_cmpint(sd_bus_call_method(bus, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH,
+                                           "org.freedesktop.DBus.Introspectable", "Introspect", &error,
+                                           &reply, NULL), >=, 0);
         g_assert_cmpint(sd_bus_message_read(reply, "s", &xml), >, 0);
         live_node = g_dbus_node_info_new_for_xml(xml, &gerror);
         g_assert_no_error(gerror);
@@ -74,8 +58,8 @@ static void test_introspection_matches_xml(Fixture *f, gconstpointer data) {
         file_node = g_dbus_node_info_new_for_xml(file_xml, &gerror);
         g_assert_no_error(gerror);
 
-        live = g_dbus_node_info_lookup_interface(live_node, LOCKER_IFACE);
-        file = g_dbus_node_info_lookup_interface(file_node, LOCKER_IFACE);
+        live = g_dbus_node_info_lookup_interface(live_node, PYLOCKER_INTERFACE);
+        file = g_dbus_node_info_lookup_interface(file_node, PYLOCKER_INTERFACE);
         g_assert_nonnull(live);
         g_assert_nonnull(file);
 
@@ -116,7 +100,7 @@ static void test_introspection_matches_xml(Fixture *f, gconstpointer data) {
         sd_bus_message_unref(reply);
 }
 
-static void test_contention_handover(Fixture *f, gconstpointer data) {
+static void test_contention_handover(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         g_autofree char *id_a = NULL, *id_b = NULL;
         AsyncCall call = {};
@@ -141,7 +125,7 @@ static void test_contention_handover(Fixture *f, gconstpointer data) {
         async_call_clear(&call);
 }
 
-static void test_fifo_over_bus(Fixture *f, gconstpointer data) {
+static void test_fifo_over_bus(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h), *c = harness_connect(&f->h);
         g_autofree char *hold = NULL, *id_b = NULL, *id_c = NULL;
         AsyncCall call_b = {}, call_c = {};
@@ -167,7 +151,7 @@ static void test_fifo_over_bus(Fixture *f, gconstpointer data) {
         async_call_clear(&call_c);
 }
 
-static void test_shared_over_bus(Fixture *f, gconstpointer data) {
+static void test_shared_over_bus(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h), *c = harness_connect(&f->h);
         g_autofree char *id_a = NULL, *id_b = NULL, *id_c = NULL;
         AsyncCall ca = {}, cb = {}, cc = {};
@@ -193,7 +177,7 @@ static void test_shared_over_bus(Fixture *f, gconstpointer data) {
         async_call_clear(&cc);
 }
 
-static void test_timeout(Fixture *f, gconstpointer data) {
+static void test_timeout(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         g_autofree char *id = NULL;
         AsyncCall call = {};
@@ -210,7 +194,7 @@ static void test_timeout(Fixture *f, gconstpointer data) {
         async_call_clear(&call);
 }
 
-static void test_nonblocking(Fixture *f, gconstpointer data) {
+static void test_nonblocking(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         g_autofree char *id = NULL, *id2 = NULL;
 
@@ -221,7 +205,7 @@ static void test_nonblocking(Fixture *f, gconstpointer data) {
         id2 = acquire_ok(b, PATHS("n", "m"), NULL);
 }
 
-static void test_release_rules(Fixture *f, gconstpointer data) {
+static void test_release_rules(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         g_autofree char *id = NULL;
 
@@ -234,7 +218,7 @@ static void test_release_rules(Fixture *f, gconstpointer data) {
         release(a, "not-a-lock-id", "org.freedesktop.DBus.Error.InvalidArgs");
 }
 
-static void test_sigkill_frees_locks(Fixture *f, gconstpointer data) {
+static void test_sigkill_frees_locks(HarnessFixture *f, gconstpointer data) {
         sd_bus *b = harness_connect(&f->h);
         g_autofree char *id_b = NULL;
         char buf[64] = {};
@@ -278,7 +262,7 @@ static void test_sigkill_frees_locks(Fixture *f, gconstpointer data) {
         async_call_clear(&call);
 }
 
-static void test_disconnect_drops_waiter(Fixture *f, gconstpointer data) {
+static void test_disconnect_drops_waiter(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h), *c = harness_connect(&f->h);
         g_autofree char *id = NULL, *id_c = NULL;
         AsyncCall cb = {}, cc = {};
@@ -301,7 +285,7 @@ static void test_disconnect_drops_waiter(Fixture *f, gconstpointer data) {
         async_call_clear(&cc);
 }
 
-static void test_handle_close_frees(Fixture *f, gconstpointer data) {
+static void test_handle_close_frees(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         g_autofree char *id = NULL, *id_b = NULL;
         AsyncCall ca = {}, cb = {};
@@ -362,17 +346,15 @@ static int on_lock_expired(sd_bus_message *m, void *userdata, sd_bus_error *erro
         return 0;
 }
 
-static void test_lock_expired_signal(Fixture *f, gconstpointer data) {
+static void test_lock_expired_signal(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *observer = harness_connect(&f->h);
         SignalCatcher caught = {}, overheard = {};
         g_autofree char *id = NULL;
         AsyncCall call = {};
 
-        g_assert_cmpint(sd_bus_match_signal(a, NULL, NULL, LOCKER_PATH, LOCKER_IFACE, "LockExpired",
-                                            on_lock_expired, &caught), >=, 0);
+        g_assert_cmpint(locker_match_signal(a, "LockExpired", on_lock_expired, &caught), >=, 0);
         /* An ordinary match on another connection: unicast signals never reach it. */
-        g_assert_cmpint(sd_bus_match_signal(observer, NULL, NULL, LOCKER_PATH, LOCKER_IFACE, "LockExpired",
-                                            on_lock_expired, &overheard), >=, 0);
+        g_assert_cmpint(locker_match_signal(observer, "LockExpired", on_lock_expired, &overheard), >=, 0);
 
         acquire_async(a, &call, PATHS("e1", "e2"), 0, false, false, 300 * MSEC, false);
         harness_pump_until(&f->h, &call.done, 5000);
@@ -389,7 +371,7 @@ static void test_lock_expired_signal(Fixture *f, gconstpointer data) {
         async_call_clear(&call);
 }
 
-static void test_refresh_extends(Fixture *f, gconstpointer data) {
+static void test_refresh_extends(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h);
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
@@ -398,8 +380,7 @@ static void test_refresh_extends(Fixture *f, gconstpointer data) {
         AsyncCall call = {};
         uint64_t expires, before;
 
-        g_assert_cmpint(sd_bus_match_signal(a, NULL, NULL, LOCKER_PATH, LOCKER_IFACE, "LockExpired",
-                                            on_lock_expired, &caught), >=, 0);
+        g_assert_cmpint(locker_match_signal(a, "LockExpired", on_lock_expired, &caught), >=, 0);
         acquire_async(a, &call, PATHS("r"), 0, false, false, 400 * MSEC, false);
         harness_pump_until(&f->h, &call.done, 5000);
         id = reply_lock_id(call.reply, NULL);
@@ -408,8 +389,8 @@ static void test_refresh_extends(Fixture *f, gconstpointer data) {
         for (int i = 0; i < 4; i++) {
                 harness_pump_for(&f->h, 200);
                 before = (uint64_t) g_get_real_time();
-                g_assert_cmpint(sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Refresh", &error,
-                                                   &reply, "st", id, 400 * MSEC), >=, 0);
+                g_assert_cmpint(locker_call_method(a, "Refresh", &error, &reply, "st", id,
+                                                   400 * MSEC), >=, 0);
                 g_assert_cmpint(sd_bus_message_read(reply, "t", &expires), >, 0);
                 reply = sd_bus_message_unref(reply);
                 g_assert_cmpuint(expires, >=, before + 400 * MSEC - 50 * MSEC);
@@ -420,16 +401,14 @@ static void test_refresh_extends(Fixture *f, gconstpointer data) {
 
         /* A ttl past MaxLockTime is capped to it. */
         before = (uint64_t) g_get_real_time();
-        g_assert_cmpint(sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Refresh", &error,
-                                           &reply, "st", id, 3600 * SEC), >=, 0);
+        g_assert_cmpint(locker_call_method(a, "Refresh", &error, &reply, "st", id, 3600 * SEC), >=, 0);
         g_assert_cmpint(sd_bus_message_read(reply, "t", &expires), >, 0);
         reply = sd_bus_message_unref(reply);
         g_assert_cmpuint(expires, <=, (uint64_t) g_get_real_time() + 120 * SEC);
         g_assert_cmpuint(expires, >=, before + 120 * SEC - SEC);
 
         g_assert_cmpint(release(a, id, NULL), ==, 1);
-        g_assert_cmpint(sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Refresh", &error,
-                                           NULL, "st", id, 0), <, 0);
+        g_assert_cmpint(locker_call_method(a, "Refresh", &error, NULL, "st", id, 0), <, 0);
         g_assert_cmpstr(error.name, ==, "org.pylocker.Locker.Error.NotFound");
         sd_bus_error_free(&error);
         g_free(caught.lock_id);
@@ -443,28 +422,27 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
-static void test_properties(Fixture *f, gconstpointer data) {
+static void test_properties(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         sd_bus_error error = SD_BUS_ERROR_NULL;
         g_autofree char *version = NULL, *id = NULL;
         bool changed = false;
         AsyncCall call = {};
 
-        g_assert_cmpint(sd_bus_get_property_string(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Version", &error,
-                                                   &version), >=, 0);
+        g_assert_cmpint(sd_bus_get_property_string(a, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH,
+                                                   PYLOCKER_INTERFACE, "Version", &error, &version), >=, 0);
         g_assert_cmpstr(version, ==, g_getenv("PYLOCKER_VERSION"));
         g_assert_cmpuint(get_property_t(a, "MaxLockTime"), ==, 120 * SEC);
         g_assert_cmpuint(get_property_t(a, "DefaultTimeout"), ==, 20 * SEC);
 
-        g_assert_cmpint(sd_bus_match_signal(b, NULL, NULL, LOCKER_PATH, "org.freedesktop.DBus.Properties",
-                                            "PropertiesChanged", on_properties_changed, &changed), >=, 0);
-        g_assert_cmpint(sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "SetMaxLockTime", &error,
-                                           NULL, "t", 5 * SEC), >=, 0);
+        g_assert_cmpint(sd_bus_match_signal(b, NULL, NULL, PYLOCKER_OBJECT_PATH,
+                                            "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                            on_properties_changed, &changed), >=, 0);
+        g_assert_cmpint(locker_call_method(a, "SetMaxLockTime", &error, NULL, "t", 5 * SEC), >=, 0);
         harness_pump_until(&f->h, &changed, 5000);
         g_assert_cmpuint(get_property_t(a, "MaxLockTime"), ==, 5 * SEC);
         changed = false;
-        g_assert_cmpint(sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "SetDefaultTimeout", &error,
-                                           NULL, "t", 250 * MSEC), >=, 0);
+        g_assert_cmpint(locker_call_method(a, "SetDefaultTimeout", &error, NULL, "t", 250 * MSEC), >=, 0);
         harness_pump_until(&f->h, &changed, 5000);
         g_assert_cmpuint(get_property_t(a, "DefaultTimeout"), ==, 250 * MSEC);
 
@@ -480,7 +458,7 @@ static void test_properties(Fixture *f, gconstpointer data) {
         async_call_clear(&call);
 }
 
-static void test_register_and_list_clients(Fixture *f, gconstpointer data) {
+static void test_register_and_list_clients(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
@@ -489,21 +467,18 @@ static void test_register_and_list_clients(Fixture *f, gconstpointer data) {
         bool found = false;
         g_autofree char *lock = NULL;
 
-        g_assert_cmpint(sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Register", &error, &reply,
-                                           "s", "alpha"), >=, 0);
+        g_assert_cmpint(locker_call_method(a, "Register", &error, &reply, "s", "alpha"), >=, 0);
         g_assert_cmpint(sd_bus_message_read(reply, "s", &client_id), >, 0);
         g_assert_cmpint(sd_bus_get_unique_name(a, &unique), >=, 0);
         g_assert_cmpstr(client_id, ==, unique);
         reply = sd_bus_message_unref(reply);
 
-        g_assert_cmpint(sd_bus_call_method(b, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Register", &error, NULL,
-                                           "s", "alpha"), <, 0);
+        g_assert_cmpint(locker_call_method(b, "Register", &error, NULL, "s", "alpha"), <, 0);
         g_assert_cmpstr(error.name, ==, "org.pylocker.Locker.Error.AlreadyExists");
         sd_bus_error_free(&error);
 
         lock = acquire_ok(a, PATHS("named"), NULL);
-        g_assert_cmpint(sd_bus_call_method(b, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ListClients", &error, &reply,
-                                           NULL), >=, 0);
+        g_assert_cmpint(locker_call_method(b, "ListClients", &error, &reply, NULL), >=, 0);
         g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "(ssuus)"), >, 0);
         while (sd_bus_message_read(reply, "(ssuus)", &client_id, &name, &uid, &pid, &transport) > 0)
                 if (g_str_equal(client_id, unique)) {
@@ -517,8 +492,7 @@ static void test_register_and_list_clients(Fixture *f, gconstpointer data) {
         reply = sd_bus_message_unref(reply);
 
         /* ListLocks names the owner. */
-        g_assert_cmpint(sd_bus_call_method(b, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ListLocks", &error, &reply,
-                                           NULL), >=, 0);
+        g_assert_cmpint(locker_call_method(b, "ListLocks", &error, &reply, NULL), >=, 0);
         {
                 const char *lock_id, *owner, *owner_name;
                 char **paths = NULL;
@@ -545,8 +519,7 @@ static void test_register_and_list_clients(Fixture *f, gconstpointer data) {
         /* The name is free again once its client is gone. */
         harness_disconnect(&f->h, a);
         harness_pump_for(&f->h, 100);
-        g_assert_cmpint(sd_bus_call_method(b, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Register", &error, NULL,
-                                           "s", "alpha"), >=, 0);
+        g_assert_cmpint(locker_call_method(b, "Register", &error, NULL, "s", "alpha"), >=, 0);
 }
 
 static void call_expect_error(sd_bus *bus, const char *error_name, const char *member, const char *types, ...) {
@@ -554,7 +527,7 @@ static void call_expect_error(sd_bus *bus, const char *error_name, const char *m
         sd_bus_error error = SD_BUS_ERROR_NULL;
         va_list ap;
 
-        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, member), >=, 0);
+        g_assert_cmpint(locker_new_method_call(bus, &m, member), >=, 0);
         va_start(ap, types);
         g_assert_cmpint(sd_bus_message_appendv(m, types, ap), >=, 0);
         va_end(ap);
@@ -565,7 +538,7 @@ static void call_expect_error(sd_bus *bus, const char *error_name, const char *m
         sd_bus_message_unref(m);
 }
 
-static void test_bad_arguments(Fixture *f, gconstpointer data) {
+static void test_bad_arguments(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h);
         g_autofree char *held = NULL, *long_path = g_strnfill(4097, 'x'), *long_name = g_strnfill(256, 'n');
         g_autoptr(GPtrArray) many = g_ptr_array_new_with_free_func(g_free);
@@ -596,7 +569,7 @@ static void test_bad_arguments(Fixture *f, gconstpointer data) {
         for (int i = 0; i < 257; i++)
                 g_ptr_array_add(many, g_strdup_printf("p%d", i));
         g_ptr_array_add(many, NULL);
-        g_assert_cmpint(sd_bus_message_new_method_call(a, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Acquire"), >=, 0);
+        g_assert_cmpint(locker_new_method_call(a, &m, "Acquire"), >=, 0);
         g_assert_cmpint(sd_bus_message_append_strv(m, (char **) many->pdata), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "ta{sv}", 0, 0), >=, 0);
         g_assert_cmpint(sd_bus_call(a, m, 10 * SEC, &error, NULL), <, 0);
@@ -614,7 +587,7 @@ static void test_bad_arguments(Fixture *f, gconstpointer data) {
 
 static const char *const quota_args[] = { "--max-locks-per-client=2", "--max-waiters-per-client=1", NULL };
 
-static void test_quota(Fixture *f, gconstpointer data) {
+static void test_quota(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         g_autofree char *a1 = NULL, *a2 = NULL, *b1 = NULL, *b2 = NULL;
         AsyncCall wait = {};
@@ -635,7 +608,7 @@ static void test_quota(Fixture *f, gconstpointer data) {
         async_call_clear(&wait);
 }
 
-static void test_force_release(Fixture *f, gconstpointer data) {
+static void test_force_release(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *admin = harness_connect(&f->h);
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
@@ -645,8 +618,7 @@ static void test_force_release(Fixture *f, gconstpointer data) {
         int pipefd[2], status;
         pid_t pid;
 
-        g_assert_cmpint(sd_bus_match_signal(a, NULL, NULL, LOCKER_PATH, LOCKER_IFACE, "LockExpired",
-                                            on_lock_expired, &caught), >=, 0);
+        g_assert_cmpint(locker_match_signal(a, "LockExpired", on_lock_expired, &caught), >=, 0);
         id = acquire_ok(a, PATHS("f"), NULL);
 
         /* An unprivileged user may not. */
@@ -664,8 +636,7 @@ static void test_force_release(Fixture *f, gconstpointer data) {
                 if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, f->h.bus_address) < 0 ||
                     sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0)
                         _exit(3);
-                (void) sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ForceRelease", &e, NULL,
-                                          "s", id);
+                (void) locker_call_method(bus, "ForceRelease", &e, NULL, "s", id);
                 g_snprintf(result, sizeof(result), "%s", e.name ?: "none");
                 _exit(write(pipefd[1], result, strlen(result)) > 0 ? 0 : 4);
         }
@@ -681,8 +652,7 @@ static void test_force_release(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(count_locks(a), ==, 1);
 
         /* Root may; the holder is told. */
-        g_assert_cmpint(sd_bus_call_method(admin, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ForceRelease", &error,
-                                           &reply, "s", id), >=, 0);
+        g_assert_cmpint(locker_call_method(admin, "ForceRelease", &error, &reply, "s", id), >=, 0);
         g_assert_cmpint(sd_bus_message_read(reply, "u", &code), >, 0);
         g_assert_cmpuint(code, ==, 1);
         reply = sd_bus_message_unref(reply);
@@ -690,15 +660,14 @@ static void test_force_release(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(caught.lock_id, ==, id);
         g_assert_cmpuint(count_locks(a), ==, 0);
 
-        g_assert_cmpint(sd_bus_call_method(admin, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ForceRelease", &error,
-                                           &reply, "s", id), >=, 0);
+        g_assert_cmpint(locker_call_method(admin, "ForceRelease", &error, &reply, "s", id), >=, 0);
         g_assert_cmpint(sd_bus_message_read(reply, "u", &code), >, 0);
         g_assert_cmpuint(code, ==, 0);
         sd_bus_message_unref(reply);
         g_free(caught.lock_id);
 }
 
-static void test_shutdown_answers_waiters(Fixture *f, gconstpointer data) {
+static void test_shutdown_answers_waiters(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         g_autofree char *id = NULL;
         AsyncCall call = {};
@@ -770,7 +739,7 @@ static void test_bad_config(void) {
                 g_autofree char *err = NULL;
                 int status;
 
-                run_daemon_with_config("[Locker]\n", (const char *const[]) { "--max-lock-time=forever", NULL },
+                run_daemon_with_config("[Locker]\n", PATHS("--max-lock-time=forever"),
                                        &status, &err);
                 g_assert_false(g_spawn_check_wait_status(status, NULL));
                 g_assert_nonnull(strstr(err, "MaxLockTime=forever"));
@@ -779,7 +748,7 @@ static void test_bad_config(void) {
 
 static const char *const config_args[] = { "--max-paths=2", "--max-path-length=8", NULL };
 
-static void test_limits_from_options(Fixture *f, gconstpointer data) {
+static void test_limits_from_options(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h);
         g_autofree char *ok = NULL;
 
@@ -788,9 +757,8 @@ static void test_limits_from_options(Fixture *f, gconstpointer data) {
         ok = acquire_ok(a, PATHS("12345678", "b"), NULL);
 }
 
-
 /* The direct socket: the same object peer to peer, one lock namespace with the bus. */
-static void test_direct_socket(Fixture *f, gconstpointer data) {
+static void test_direct_socket(HarnessFixture *f, gconstpointer data) {
         g_autofree char *path = harness_direct_socket_path(&f->h);
         sd_bus *direct = harness_connect_direct(&f->h), *bus = harness_connect(&f->h);
         sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -811,8 +779,7 @@ static void test_direct_socket(Fixture *f, gconstpointer data) {
         harness_pump_for(&f->h, 100);
         g_assert_false(call.done);
 
-        g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ListClients", &error, &reply,
-                                           NULL), >=, 0);
+        g_assert_cmpint(locker_call_method(bus, "ListClients", &error, &reply, NULL), >=, 0);
         g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "(ssuus)"), >, 0);
         while (sd_bus_message_read(reply, "(ssuus)", &client_id, &name, &uid, &pid, &transport) > 0)
                 if (g_str_has_prefix(client_id, "direct-")) {
@@ -835,7 +802,7 @@ static void test_direct_socket(Fixture *f, gconstpointer data) {
         async_call_clear(&call);
 }
 
-static void test_direct_socket_signals_and_handles(Fixture *f, gconstpointer data) {
+static void test_direct_socket_signals_and_handles(HarnessFixture *f, gconstpointer data) {
         sd_bus *direct = harness_connect_direct(&f->h), *bus = harness_connect(&f->h);
         SignalCatcher caught = {};
         g_autofree char *id = NULL;
@@ -844,8 +811,7 @@ static void test_direct_socket_signals_and_handles(Fixture *f, gconstpointer dat
         uint64_t token;
         int fd;
 
-        g_assert_cmpint(sd_bus_match_signal(direct, NULL, NULL, LOCKER_PATH, LOCKER_IFACE, "LockExpired",
-                                            on_lock_expired, &caught), >=, 0);
+        g_assert_cmpint(locker_match_signal(direct, "LockExpired", on_lock_expired, &caught), >=, 0);
         acquire_async(direct, &call, PATHS("lease"), 0, false, false, 200 * MSEC, false);
         harness_pump_until(&f->h, &call.done, 5000);
         id = reply_lock_id(call.reply, NULL);
@@ -866,7 +832,6 @@ static void test_direct_socket_signals_and_handles(Fixture *f, gconstpointer dat
         g_assert_cmpuint(count_locks(bus), ==, 0);
 }
 
-
 static char *state_dir_arg(Harness *h) {
         g_autofree char *dir = g_build_filename(h->tmpdir, "state", NULL);
 
@@ -876,7 +841,7 @@ static char *state_dir_arg(Harness *h) {
 
 /* Tokens handed out after a restart are larger than any before it, even if the clock went back:
  * the ceiling persisted in the state directory says so. */
-static void test_tokens_survive_restart(Fixture *f, gconstpointer data) {
+static void test_tokens_survive_restart(HarnessFixture *f, gconstpointer data) {
         g_autofree char *arg = state_dir_arg(&f->h);
         g_autofree char *ceiling_path = g_build_filename(f->h.tmpdir, "state", "token-ceiling", NULL);
         g_autofree char *text = NULL, *forged = NULL;
@@ -922,7 +887,7 @@ static void test_tokens_survive_restart(Fixture *f, gconstpointer data) {
 static const char *const user_quota_args[] = { "--max-locks-per-user=2", "--max-waiters-per-user=0", NULL };
 
 /* One user's clients share per-user limits, so one user cannot exhaust the daemon for others. */
-static void test_per_user_limits(Fixture *f, gconstpointer data) {
+static void test_per_user_limits(HarnessFixture *f, gconstpointer data) {
         sd_bus *root = harness_connect(&f->h);
         char result[512] = {};
         int pipefd[2], status;
@@ -946,8 +911,8 @@ static void test_per_user_limits(Fixture *f, gconstpointer data) {
                     sd_bus_set_bus_client(c2, 1) < 0 || sd_bus_start(c2) < 0)
                         _exit(3);
                 for (int i = 0; i < 3; i++) {
-                        int r = sd_bus_call_method(i % 2 ? c2 : c1, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Acquire",
-                                                   &e, NULL, "asta{sv}", 1, paths[i], UINT64_C(0), 0);
+                        int r = locker_call_method(i % 2 ? c2 : c1, "Acquire", &e, NULL, "asta{sv}", 1, paths[i],
+                                                   UINT64_C(0), 0);
 
                         g_string_append_printf(s, "%s%s", i ? " " : "", r >= 0 ? "ok" : e.name);
                         sd_bus_error_free(&e);
@@ -969,8 +934,8 @@ static void test_per_user_limits(Fixture *f, gconstpointer data) {
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
-#define ADD(path, fn) g_test_add("/daemon/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
-#define ADD_WITH(path, args, fn) g_test_add("/daemon/" path, Fixture, args, fixture_setup, fn, fixture_teardown)
+#define ADD(path, fn) harness_test_add("/daemon/" path, NULL, fn)
+#define ADD_WITH(path, args, fn) harness_test_add("/daemon/" path, args, fn)
         ADD("introspection-matches-xml", test_introspection_matches_xml);
         ADD("acquire/contention-handover", test_contention_handover);
         ADD("acquire/fifo-multi-path", test_fifo_over_bus);

@@ -6,6 +6,9 @@
 #include <glib.h>
 #include <systemd/sd-bus.h>
 
+#include "pylocker-names.h"
+#include "test-common.h"
+
 typedef struct Harness {
         char *tmpdir;
         GPid bus_pid;
@@ -18,9 +21,19 @@ typedef struct Harness {
         GPtrArray *clients;      /* sd_bus*, closed at teardown */
 } Harness;
 
-#define LOCKER_DEST "org.pylocker.Locker"
-#define LOCKER_PATH "/org/pylocker/Locker"
-#define LOCKER_IFACE "org.pylocker.Locker"
+/* The fixture of the tests that need a bus and a pylockerd and nothing else of their own. */
+typedef struct HarnessFixture {
+        Harness h;
+} HarnessFixture;
+
+/* Starts the harness with the test's data as pylockerd's extra arguments (NULL-terminated, may be
+ * NULL), and stops it. */
+void harness_fixture_setup(HarnessFixture *f, gconstpointer daemon_args);
+void harness_fixture_teardown(HarnessFixture *f, gconstpointer data);
+
+/* Adds a test on HarnessFixture: fn(HarnessFixture *f, gconstpointer daemon_args). */
+#define harness_test_add(path, daemon_args, fn) \
+        g_test_add((path), HarnessFixture, (daemon_args), harness_fixture_setup, (fn), harness_fixture_teardown)
 
 /* Starts the bus, then pylockerd with these extra arguments (NULL-terminated, may be NULL), and waits
  * for its READY=1. */
@@ -54,6 +67,13 @@ void harness_pump_until(Harness *h, const bool *flag, int timeout_ms);
 void harness_pump_until_count(Harness *h, const unsigned *counter, unsigned target, int timeout_ms);
 /* Processes every client connection for this long. */
 void harness_pump_for(Harness *h, int ms);
+
+/* sd_bus_call_method(), sd_bus_message_new_method_call() and sd_bus_match_signal() on pylockerd's
+ * object and interface. */
+int locker_call_method(sd_bus *bus, const char *member, sd_bus_error *ret_error, sd_bus_message **ret_reply,
+                       const char *types, ...);
+int locker_new_method_call(sd_bus *bus, sd_bus_message **ret, const char *member);
+int locker_match_signal(sd_bus *bus, const char *member, sd_bus_message_handler_t callback, void *userdata);
 
 /* An asynchronous method call and its reply. */
 typedef struct AsyncCall {

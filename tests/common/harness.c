@@ -3,9 +3,9 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -22,26 +22,6 @@ static const char *env_or_fail(const char *name) {
         if (!value)
                 g_error("%s is not set: run the tests through meson test.", name);
         return value;
-}
-
-/* Waits for a child for up to timeout_ms; returns its wait status, or -1 if it is still running. */
-static int wait_child(GPid pid, int timeout_ms) {
-        for (int waited = 0;; waited += 10) {
-                int status;
-                pid_t r = waitpid(pid, &status, WNOHANG);
-
-                if (r == pid)
-                        return status;
-                g_assert_cmpint(r, ==, 0);
-                if (waited >= timeout_ms)
-                        return -1;
-                g_usleep(10 * 1000);
-        }
-}
-
-/* Whatever happens to the test, what it started goes with it. */
-static void child_setup_die_with_parent(gpointer data) {
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
 static void start_bus(Harness *h, const char *config_file) {
@@ -61,7 +41,7 @@ static void start_bus(Harness *h, const char *config_file) {
         g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, envp,
                                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                                                G_SPAWN_STDERR_TO_DEV_NULL,
-                                               child_setup_die_with_parent, NULL, &h->bus_pid, NULL, &out_fd,
+                                               test_child_die_with_parent, NULL, &h->bus_pid, NULL, &out_fd,
                                                NULL, &error));
         g_assert_no_error(error);
 
@@ -148,7 +128,7 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         if (h->system_bus)
                 envp = g_environ_setenv(envp, "DBUS_SYSTEM_BUS_ADDRESS", h->bus_address, TRUE);
         g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, envp, G_SPAWN_DO_NOT_REAP_CHILD,
-                                    child_setup_die_with_parent, NULL, &h->daemon_pid, &error));
+                                    test_child_die_with_parent, NULL, &h->daemon_pid, &error));
         g_assert_no_error(error);
 
         /* READY=1 comes once the bus name is ours: this instance's, not an earlier one's. */
@@ -186,6 +166,14 @@ void harness_start_bus_only(Harness *h, const char *service_dir) {
 void harness_start(Harness *h, const char *const *daemon_args) {
         harness_start_bus_only(h, NULL);
         harness_start_daemon(h, daemon_args);
+}
+
+void harness_fixture_setup(HarnessFixture *f, gconstpointer daemon_args) {
+        harness_start(&f->h, daemon_args);
+}
+
+void harness_fixture_teardown(HarnessFixture *f, gconstpointer data) {
+        harness_stop(&f->h);
 }
 
 static void write_file(const char *dir, const char *name, const char *text) {
@@ -244,7 +232,7 @@ static void start_polkitd(Harness *h, const char *polkit_rules) {
         g_assert_true(g_spawn_async(NULL, (char **) argv, envp,
                                     G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                                     G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
-                                    child_setup_die_with_parent, NULL, &h->polkitd_pid, &error));
+                                    test_child_die_with_parent, NULL, &h->polkitd_pid, &error));
         g_assert_no_error(error);
 
         /* Ready once it owns its name. */
@@ -315,7 +303,7 @@ int harness_stop_daemon(Harness *h) {
 
         g_assert_cmpint(h->daemon_pid, >, 0);
         g_assert_cmpint(kill(h->daemon_pid, SIGTERM), ==, 0);
-        status = wait_child(h->daemon_pid, 20000);
+        status = test_wait_status(h->daemon_pid, 20000);
         if (status == -1) {
                 (void) kill(h->daemon_pid, SIGKILL);
                 (void) waitpid(h->daemon_pid, &status, 0);
@@ -343,7 +331,7 @@ void harness_stop(Harness *h) {
 
         if (h->bus_pid > 0) {
                 g_assert_cmpint(kill(h->bus_pid, SIGTERM), ==, 0);
-                if (wait_child(h->bus_pid, 10000) == -1) {
+                if (test_wait_status(h->bus_pid, 10000) == -1) {
                         (void) kill(h->bus_pid, SIGKILL);
                         (void) waitpid(h->bus_pid, NULL, 0);
                 }
@@ -463,6 +451,28 @@ void harness_pump_for(Harness *h, int ms) {
                 (void) pump_once(h, 5);
 }
 
+int locker_call_method(sd_bus *bus, const char *member, sd_bus_error *ret_error, sd_bus_message **ret_reply,
+                       const char *types, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, types);
+        r = sd_bus_call_methodv(bus, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, member, ret_error,
+                                ret_reply, types, ap);
+        va_end(ap);
+        return r;
+}
+
+int locker_new_method_call(sd_bus *bus, sd_bus_message **ret, const char *member) {
+        return sd_bus_message_new_method_call(bus, ret, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH,
+                                              PYLOCKER_INTERFACE, member);
+}
+
+int locker_match_signal(sd_bus *bus, const char *member, sd_bus_message_handler_t callback, void *userdata) {
+        return sd_bus_match_signal(bus, NULL, NULL, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, member,
+                                   callback, userdata);
+}
+
 void async_call_clear(AsyncCall *call) {
         call->slot = sd_bus_slot_unref(call->slot);
         call->reply = sd_bus_message_unref(call->reply);
@@ -481,8 +491,7 @@ static sd_bus_message *new_acquire(sd_bus *bus, const char *const *paths, uint64
                                    bool nonblocking, uint64_t ttl_usec, bool handle) {
         sd_bus_message *m = NULL;
 
-        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE,
-                                                       handle ? "AcquireHandle" : "Acquire"), >=, 0);
+        g_assert_cmpint(locker_new_method_call(bus, &m, handle ? "AcquireHandle" : "Acquire"), >=, 0);
         g_assert_cmpint(sd_bus_message_append_strv(m, (char **) paths), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "t", timeout_usec), >=, 0);
         g_assert_cmpint(sd_bus_message_open_container(m, 'a', "{sv}"), >=, 0);
@@ -563,7 +572,7 @@ int release(sd_bus *bus, const char *lock_id, const char *expected_error) {
         uint32_t code;
         int r;
 
-        r = sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Release", &error, &reply, "s", lock_id);
+        r = locker_call_method(bus, "Release", &error, &reply, "s", lock_id);
         if (expected_error) {
                 g_assert_cmpint(r, <, 0);
                 g_assert_cmpstr(error.name, ==, expected_error);
@@ -581,8 +590,8 @@ uint32_t get_property_u(sd_bus *bus, const char *name) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         uint32_t value = 0;
 
-        g_assert_cmpint(sd_bus_get_property_trivial(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, name, &error,
-                                                    'u', &value), >=, 0);
+        g_assert_cmpint(sd_bus_get_property_trivial(bus, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH,
+                                                    PYLOCKER_INTERFACE, name, &error, 'u', &value), >=, 0);
         return value;
 }
 
@@ -590,8 +599,8 @@ uint64_t get_property_t(sd_bus *bus, const char *name) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         uint64_t value = 0;
 
-        g_assert_cmpint(sd_bus_get_property_trivial(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, name, &error,
-                                                    't', &value), >=, 0);
+        g_assert_cmpint(sd_bus_get_property_trivial(bus, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH,
+                                                    PYLOCKER_INTERFACE, name, &error, 't', &value), >=, 0);
         return value;
 }
 
@@ -601,8 +610,7 @@ unsigned count_locks(sd_bus *bus) {
         unsigned n = 0;
         int r;
 
-        g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ListLocks", &error, &reply,
-                                           NULL), >=, 0);
+        g_assert_cmpint(locker_call_method(bus, "ListLocks", &error, &reply, NULL), >=, 0);
         g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "(sassstbtt)"), >, 0);
         while ((r = sd_bus_message_at_end(reply, 0)) == 0) {
                 g_assert_cmpint(sd_bus_message_skip(reply, "(sassstbtt)"), >, 0);
