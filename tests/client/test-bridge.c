@@ -255,7 +255,8 @@ static void test_contend_and_hand_over(Fixture *f, gconstpointer data) {
         /* The remote client holds the path; the bus client waits for it and gets it on release. */
         g_assert_cmpint(pylocker_locker_acquire_path(remote, "/shared/resource", NULL, &lock, &error), ==, 0);
         g_assert_cmpuint(count_locks(bus), ==, 1);
-        acquire_async(bus, &call, PATHS("/shared/resource"), 10 * SEC, false, false, 0, false);
+        acquire_async(bus, &call,
+                      &(AcquireArgs) { .paths = PATHS("/shared/resource"), .timeout_usec = 10 * SEC });
         harness_pump_for(&f->h, 100);
         g_assert_false(call.done);
         g_assert_cmpuint(get_property_u(bus, "WaiterCount"), ==, 1);
@@ -651,7 +652,7 @@ static void test_kill_client(Fixture *f, gconstpointer data) {
 
         /* The bus client waits for the remote child's lock. */
         g_assert_cmpuint(count_locks(bus), ==, 1);
-        acquire_async(bus, &call, PATHS("/killed"), 30 * SEC, false, false, 0, false);
+        acquire_async(bus, &call, &(AcquireArgs) { .paths = PATHS("/killed"), .timeout_usec = 30 * SEC });
         harness_pump_for(&f->h, 100);
         g_assert_false(call.done);
 

@@ -487,27 +487,26 @@ static int on_async_reply(sd_bus_message *reply, void *userdata, sd_bus_error *e
         return 0;
 }
 
-static sd_bus_message *new_acquire(sd_bus *bus, const char *const *paths, uint64_t timeout_usec, bool shared,
-                                   bool nonblocking, uint64_t ttl_usec, bool handle) {
+static sd_bus_message *new_acquire(sd_bus *bus, const AcquireArgs *args) {
         sd_bus_message *m = NULL;
 
-        g_assert_cmpint(locker_new_method_call(bus, &m, handle ? "AcquireHandle" : "Acquire"), >=, 0);
-        g_assert_cmpint(sd_bus_message_append_strv(m, (char **) paths), >=, 0);
-        g_assert_cmpint(sd_bus_message_append(m, "t", timeout_usec), >=, 0);
+        g_assert_nonnull(args->paths);
+        g_assert_cmpint(locker_new_method_call(bus, &m, args->handle ? "AcquireHandle" : "Acquire"), >=, 0);
+        g_assert_cmpint(sd_bus_message_append_strv(m, (char **) args->paths), >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "t", args->timeout_usec), >=, 0);
         g_assert_cmpint(sd_bus_message_open_container(m, 'a', "{sv}"), >=, 0);
-        if (shared)
+        if (args->shared)
                 g_assert_cmpint(sd_bus_message_append(m, "{sv}", "shared", "b", 1), >=, 0);
-        if (nonblocking)
+        if (args->nonblocking)
                 g_assert_cmpint(sd_bus_message_append(m, "{sv}", "nonblocking", "b", 1), >=, 0);
-        if (ttl_usec > 0)
-                g_assert_cmpint(sd_bus_message_append(m, "{sv}", "ttl_usec", "t", ttl_usec), >=, 0);
+        if (args->ttl_usec > 0)
+                g_assert_cmpint(sd_bus_message_append(m, "{sv}", "ttl_usec", "t", args->ttl_usec), >=, 0);
         g_assert_cmpint(sd_bus_message_close_container(m), >=, 0);
         return m;
 }
 
-void acquire_async(sd_bus *bus, AsyncCall *call, const char *const *paths, uint64_t timeout_usec, bool shared,
-                   bool nonblocking, uint64_t ttl_usec, bool handle) {
-        sd_bus_message *m = new_acquire(bus, paths, timeout_usec, shared, nonblocking, ttl_usec, handle);
+void acquire_async(sd_bus *bus, AsyncCall *call, const AcquireArgs *args) {
+        sd_bus_message *m = new_acquire(bus, args);
 
         /* The D-Bus call timeout must outlast the lock timeout. */
         g_assert_cmpint(sd_bus_call_async(bus, &call->slot, m, on_async_reply, call, 60 * G_USEC_PER_SEC), >=, 0);
@@ -537,7 +536,7 @@ void assert_reply_error(sd_bus_message *reply, const char *error_name) {
 }
 
 char *acquire_ok(sd_bus *bus, const char *const *paths, uint64_t *ret_token) {
-        sd_bus_message *m = new_acquire(bus, paths, 0, false, false, 0, false);
+        sd_bus_message *m = new_acquire(bus, &(AcquireArgs) { .paths = paths });
         sd_bus_message *reply = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
         char *id;
@@ -552,9 +551,8 @@ char *acquire_ok(sd_bus *bus, const char *const *paths, uint64_t *ret_token) {
         return id;
 }
 
-void acquire_fails(sd_bus *bus, const char *const *paths, uint64_t timeout_usec, bool nonblocking,
-                   const char *error_name) {
-        sd_bus_message *m = new_acquire(bus, paths, timeout_usec, false, nonblocking, 0, false);
+void acquire_fails(sd_bus *bus, const AcquireArgs *args, const char *error_name) {
+        sd_bus_message *m = new_acquire(bus, args);
         sd_bus_message *reply = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;

@@ -84,14 +84,25 @@ typedef struct AsyncCall {
 
 void async_call_clear(AsyncCall *call);
 
-/* Sends Acquire (or AcquireHandle) for the NULL-terminated paths. ttl_usec 0 sends no ttl option. */
-void acquire_async(sd_bus *bus, AsyncCall *call, const char *const *paths, uint64_t timeout_usec, bool shared,
-                   bool nonblocking, uint64_t ttl_usec, bool handle);
-/* Acquire that must succeed at once; returns the lock id (g_free) and token. */
+/* The arguments of an Acquire call, with designated initializers:
+ *     acquire_async(bus, &call, &(AcquireArgs) { .paths = PATHS("x"), .timeout_usec = 10 * SEC });
+ * A field left zero sends nothing: no option, the daemon's default. */
+typedef struct AcquireArgs {
+        const char *const *paths;       /* NULL-terminated */
+        uint64_t timeout_usec;          /* 0: the daemon's DefaultTimeout */
+        bool shared;
+        bool nonblocking;
+        uint64_t ttl_usec;              /* 0: no ttl_usec option */
+        bool handle;                    /* AcquireHandle instead of Acquire */
+} AcquireArgs;
+
+/* Sends Acquire (or AcquireHandle); the reply lands in call. */
+void acquire_async(sd_bus *bus, AsyncCall *call, const AcquireArgs *args);
+/* Acquire of the NULL-terminated paths, without options, that must succeed at once; returns the lock
+ * id (g_free) and token. */
 char *acquire_ok(sd_bus *bus, const char *const *paths, uint64_t *ret_token);
-/* Acquire that must fail at once with this error name. */
-void acquire_fails(sd_bus *bus, const char *const *paths, uint64_t timeout_usec, bool nonblocking,
-                   const char *error_name);
+/* Acquire that must fail with this error name. */
+void acquire_fails(sd_bus *bus, const AcquireArgs *args, const char *error_name);
 /* Release; returns the code, or -1 after asserting the error name when expected_error is given. */
 int release(sd_bus *bus, const char *lock_id, const char *expected_error);
 

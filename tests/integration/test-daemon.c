@@ -107,7 +107,7 @@ static void test_contention_handover(HarnessFixture *f, gconstpointer data) {
         uint64_t token_a, token_b;
 
         id_a = acquire_ok(a, PATHS("/srv/data"), &token_a);
-        acquire_async(b, &call, PATHS("/srv/data"), 10 * SEC, false, false, 0, false);
+        acquire_async(b, &call, &(AcquireArgs) { .paths = PATHS("/srv/data"), .timeout_usec = 10 * SEC });
 
         /* B waits while A holds the path. */
         harness_pump_for(&f->h, 200);
@@ -131,10 +131,10 @@ static void test_fifo_over_bus(HarnessFixture *f, gconstpointer data) {
         AsyncCall call_b = {}, call_c = {};
 
         hold = acquire_ok(a, PATHS("y"), NULL);
-        acquire_async(b, &call_b, PATHS("x", "y"), 10 * SEC, false, false, 0, false);
+        acquire_async(b, &call_b, &(AcquireArgs) { .paths = PATHS("x", "y"), .timeout_usec = 10 * SEC });
         harness_pump_for(&f->h, 50);
         /* x is free, but C comes after B, who waits for {x, y}. */
-        acquire_async(c, &call_c, PATHS("x"), 10 * SEC, false, false, 0, false);
+        acquire_async(c, &call_c, &(AcquireArgs) { .paths = PATHS("x"), .timeout_usec = 10 * SEC });
         harness_pump_for(&f->h, 200);
         g_assert_false(call_b.done);
         g_assert_false(call_c.done);
@@ -156,14 +156,14 @@ static void test_shared_over_bus(HarnessFixture *f, gconstpointer data) {
         g_autofree char *id_a = NULL, *id_b = NULL, *id_c = NULL;
         AsyncCall ca = {}, cb = {}, cc = {};
 
-        acquire_async(a, &ca, PATHS("r"), 0, true, false, 0, false);
-        acquire_async(b, &cb, PATHS("r"), 0, true, false, 0, false);
+        acquire_async(a, &ca, &(AcquireArgs) { .paths = PATHS("r"), .shared = true });
+        acquire_async(b, &cb, &(AcquireArgs) { .paths = PATHS("r"), .shared = true });
         harness_pump_until(&f->h, &ca.done, 5000);
         harness_pump_until(&f->h, &cb.done, 5000);
         id_a = reply_lock_id(ca.reply, NULL);
         id_b = reply_lock_id(cb.reply, NULL);
 
-        acquire_async(c, &cc, PATHS("r"), 10 * SEC, false, false, 0, false);
+        acquire_async(c, &cc, &(AcquireArgs) { .paths = PATHS("r"), .timeout_usec = 10 * SEC });
         harness_pump_for(&f->h, 100);
         g_assert_false(cc.done);
         g_assert_cmpint(release(a, id_a, NULL), ==, 1);
@@ -183,7 +183,7 @@ static void test_timeout(HarnessFixture *f, gconstpointer data) {
         AsyncCall call = {};
 
         id = acquire_ok(a, PATHS("t"), NULL);
-        acquire_async(b, &call, PATHS("t", "u"), 300 * MSEC, false, false, 0, false);
+        acquire_async(b, &call, &(AcquireArgs) { .paths = PATHS("t", "u"), .timeout_usec = 300 * MSEC });
         harness_pump_until(&f->h, &call.done, 5000);
         assert_reply_error(call.reply, "org.pylocker.Locker.Error.Timeout");
 
@@ -199,7 +199,8 @@ static void test_nonblocking(HarnessFixture *f, gconstpointer data) {
         g_autofree char *id = NULL, *id2 = NULL;
 
         id = acquire_ok(a, PATHS("n"), NULL);
-        acquire_fails(b, PATHS("n", "m"), 0, true, "org.pylocker.Locker.Error.Timeout");
+        acquire_fails(b, &(AcquireArgs) { .paths = PATHS("n", "m"), .nonblocking = true },
+                      "org.pylocker.Locker.Error.Timeout");
         g_assert_cmpuint(get_property_u(a, "WaiterCount"), ==, 0);
         g_assert_cmpint(release(a, id, NULL), ==, 1);
         id2 = acquire_ok(b, PATHS("n", "m"), NULL);
@@ -249,7 +250,7 @@ static void test_sigkill_frees_locks(HarnessFixture *f, gconstpointer data) {
         close(pipefd[0]);
         g_assert_cmpuint(count_locks(b), ==, 1);
 
-        acquire_async(b, &call, PATHS("k2"), 10 * SEC, false, false, 0, false);
+        acquire_async(b, &call, &(AcquireArgs) { .paths = PATHS("k2"), .timeout_usec = 10 * SEC });
         harness_pump_for(&f->h, 100);
         g_assert_false(call.done);
 
@@ -268,9 +269,9 @@ static void test_disconnect_drops_waiter(HarnessFixture *f, gconstpointer data) 
         AsyncCall cb = {}, cc = {};
 
         id = acquire_ok(a, PATHS("d"), NULL);
-        acquire_async(b, &cb, PATHS("d"), 10 * SEC, false, false, 0, false);
+        acquire_async(b, &cb, &(AcquireArgs) { .paths = PATHS("d"), .timeout_usec = 10 * SEC });
         harness_pump_for(&f->h, 50);
-        acquire_async(c, &cc, PATHS("d"), 10 * SEC, false, false, 0, false);
+        acquire_async(c, &cc, &(AcquireArgs) { .paths = PATHS("d"), .timeout_usec = 10 * SEC });
         harness_pump_for(&f->h, 50);
         g_assert_cmpuint(get_property_u(a, "WaiterCount"), ==, 2);
 
@@ -291,7 +292,7 @@ static void test_handle_close_frees(HarnessFixture *f, gconstpointer data) {
         AsyncCall ca = {}, cb = {};
         int fd, copy;
 
-        acquire_async(a, &ca, PATHS("h"), 0, false, false, 0, true);
+        acquire_async(a, &ca, &(AcquireArgs) { .paths = PATHS("h"), .handle = true });
         harness_pump_until(&f->h, &ca.done, 5000);
         {
                 const char *s;
@@ -308,7 +309,7 @@ static void test_handle_close_frees(HarnessFixture *f, gconstpointer data) {
         copy = dup(fd);
         g_assert_cmpint(copy, >=, 0);
 
-        acquire_async(b, &cb, PATHS("h"), 10 * SEC, false, false, 0, false);
+        acquire_async(b, &cb, &(AcquireArgs) { .paths = PATHS("h"), .timeout_usec = 10 * SEC });
         harness_pump_for(&f->h, 100);
         g_assert_false(cb.done);
 
@@ -356,7 +357,7 @@ static void test_lock_expired_signal(HarnessFixture *f, gconstpointer data) {
         /* An ordinary match on another connection: unicast signals never reach it. */
         g_assert_cmpint(locker_match_signal(observer, "LockExpired", on_lock_expired, &overheard), >=, 0);
 
-        acquire_async(a, &call, PATHS("e1", "e2"), 0, false, false, 300 * MSEC, false);
+        acquire_async(a, &call, &(AcquireArgs) { .paths = PATHS("e1", "e2"), .ttl_usec = 300 * MSEC });
         harness_pump_until(&f->h, &call.done, 5000);
         id = reply_lock_id(call.reply, NULL);
         harness_pump_until(&f->h, &caught.done, 5000);
@@ -381,7 +382,7 @@ static void test_refresh_extends(HarnessFixture *f, gconstpointer data) {
         uint64_t expires, before;
 
         g_assert_cmpint(locker_match_signal(a, "LockExpired", on_lock_expired, &caught), >=, 0);
-        acquire_async(a, &call, PATHS("r"), 0, false, false, 400 * MSEC, false);
+        acquire_async(a, &call, &(AcquireArgs) { .paths = PATHS("r"), .ttl_usec = 400 * MSEC });
         harness_pump_until(&f->h, &call.done, 5000);
         id = reply_lock_id(call.reply, NULL);
 
@@ -448,7 +449,7 @@ static void test_properties(HarnessFixture *f, gconstpointer data) {
 
         /* The new default timeout applies to a timeout of 0. */
         id = acquire_ok(a, PATHS("q"), NULL);
-        acquire_async(b, &call, PATHS("q"), 0, false, false, 0, false);
+        acquire_async(b, &call, &(AcquireArgs) { .paths = PATHS("q") });
         harness_pump_until(&f->h, &call.done, 5000);
         assert_reply_error(call.reply, "org.pylocker.Locker.Error.Timeout");
 
@@ -594,13 +595,15 @@ static void test_quota(HarnessFixture *f, gconstpointer data) {
 
         a1 = acquire_ok(a, PATHS("q1"), NULL);
         a2 = acquire_ok(a, PATHS("q2"), NULL);
-        acquire_fails(a, PATHS("q3"), 0, false, "org.pylocker.Locker.Error.LimitsExceeded");
+        acquire_fails(a, &(AcquireArgs) { .paths = PATHS("q3") },
+                      "org.pylocker.Locker.Error.LimitsExceeded");
 
         /* Other clients are not affected; one waiter at most. */
         b1 = acquire_ok(b, PATHS("q3"), NULL);
-        acquire_async(b, &wait, PATHS("q1"), 10 * SEC, false, false, 0, false);
+        acquire_async(b, &wait, &(AcquireArgs) { .paths = PATHS("q1"), .timeout_usec = 10 * SEC });
         harness_pump_for(&f->h, 100);
-        acquire_fails(b, PATHS("q2"), 0, false, "org.pylocker.Locker.Error.LimitsExceeded");
+        acquire_fails(b, &(AcquireArgs) { .paths = PATHS("q2") },
+                      "org.pylocker.Locker.Error.LimitsExceeded");
         g_assert_cmpint(release(a, a1, NULL), ==, 1);
         harness_pump_until(&f->h, &wait.done, 5000);
         b2 = reply_lock_id(wait.reply, NULL);
@@ -674,7 +677,7 @@ static void test_shutdown_answers_waiters(HarnessFixture *f, gconstpointer data)
         int status;
 
         id = acquire_ok(a, PATHS("s"), NULL);
-        acquire_async(b, &call, PATHS("s"), 30 * SEC, false, false, 0, false);
+        acquire_async(b, &call, &(AcquireArgs) { .paths = PATHS("s"), .timeout_usec = 30 * SEC });
         harness_pump_for(&f->h, 100);
         g_assert_false(call.done);
 
@@ -752,8 +755,10 @@ static void test_limits_from_options(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h);
         g_autofree char *ok = NULL;
 
-        acquire_fails(a, PATHS("a", "b", "c"), 0, false, "org.freedesktop.DBus.Error.InvalidArgs");
-        acquire_fails(a, PATHS("123456789"), 0, false, "org.freedesktop.DBus.Error.InvalidArgs");
+        acquire_fails(a, &(AcquireArgs) { .paths = PATHS("a", "b", "c") },
+                      "org.freedesktop.DBus.Error.InvalidArgs");
+        acquire_fails(a, &(AcquireArgs) { .paths = PATHS("123456789") },
+                      "org.freedesktop.DBus.Error.InvalidArgs");
         ok = acquire_ok(a, PATHS("12345678", "b"), NULL);
 }
 
@@ -775,7 +780,8 @@ static void test_direct_socket(HarnessFixture *f, gconstpointer data) {
         g_assert_cmpuint(st.st_mode & 0777, ==, 0666);
 
         id = acquire_ok(direct, PATHS("shared/path"), NULL);
-        acquire_async(bus, &call, PATHS("shared/path"), 10 * SEC, false, false, 0, false);
+        acquire_async(bus, &call,
+                      &(AcquireArgs) { .paths = PATHS("shared/path"), .timeout_usec = 10 * SEC });
         harness_pump_for(&f->h, 100);
         g_assert_false(call.done);
 
@@ -812,13 +818,13 @@ static void test_direct_socket_signals_and_handles(HarnessFixture *f, gconstpoin
         int fd;
 
         g_assert_cmpint(locker_match_signal(direct, "LockExpired", on_lock_expired, &caught), >=, 0);
-        acquire_async(direct, &call, PATHS("lease"), 0, false, false, 200 * MSEC, false);
+        acquire_async(direct, &call, &(AcquireArgs) { .paths = PATHS("lease"), .ttl_usec = 200 * MSEC });
         harness_pump_until(&f->h, &call.done, 5000);
         id = reply_lock_id(call.reply, NULL);
         harness_pump_until(&f->h, &caught.done, 5000);
         g_assert_cmpstr(caught.lock_id, ==, id);
 
-        acquire_async(direct, &handle_call, PATHS("handle"), 0, false, false, 0, true);
+        acquire_async(direct, &handle_call, &(AcquireArgs) { .paths = PATHS("handle"), .handle = true });
         harness_pump_until(&f->h, &handle_call.done, 5000);
         g_assert_false(sd_bus_message_is_method_error(handle_call.reply, NULL));
         g_assert_cmpint(sd_bus_message_read(handle_call.reply, "sth", &s, &token, &fd), >, 0);
