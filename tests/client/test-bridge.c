@@ -257,7 +257,7 @@ static void test_contend_and_hand_over(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(count_locks(bus), ==, 1);
         acquire_async(bus, &call,
                       &(AcquireArgs) { .paths = PATHS("/shared/resource"), .timeout_usec = 10 * SEC });
-        harness_pump_for(&f->h, 100);
+        harness_sync(&f->h);
         g_assert_false(call.done);
         g_assert_cmpuint(get_property_u(bus, "WaiterCount"), ==, 1);
         g_assert_cmpint(pylocker_lock_release(lock, &error), ==, 1);
@@ -653,7 +653,7 @@ static void test_kill_client(Fixture *f, gconstpointer data) {
         /* The bus client waits for the remote child's lock. */
         g_assert_cmpuint(count_locks(bus), ==, 1);
         acquire_async(bus, &call, &(AcquireArgs) { .paths = PATHS("/killed"), .timeout_usec = 30 * SEC });
-        harness_pump_for(&f->h, 100);
+        harness_sync(&f->h);
         g_assert_false(call.done);
 
         killed_at = g_get_monotonic_time();

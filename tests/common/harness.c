@@ -385,9 +385,50 @@ sd_bus *harness_connect_direct(Harness *h) {
         return bus;
 }
 
+/* The bus tells everyone interested (pylockerd) that name is gone before it answers a later call. */
+static void wait_name_gone(Harness *h, const char *name) {
+        sd_bus *bus = NULL;
+        bool temporary = false;
+
+        for (guint i = 0; i < h->clients->len && !bus; i++)
+                if (sd_bus_is_bus_client(h->clients->pdata[i]) > 0)
+                        bus = h->clients->pdata[i];
+        if (!bus) {
+                bus = harness_connect(h);
+                temporary = true;
+        }
+        for (int waited = 0;; waited += 5) {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                sd_bus_message *reply = NULL;
+                int has_owner;
+
+                if (sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "NameHasOwner", &error, &reply, "s", name) < 0)
+                        g_error("NameHasOwner failed: %s", error.message);
+                g_assert_cmpint(sd_bus_message_read(reply, "b", &has_owner), >, 0);
+                sd_bus_message_unref(reply);
+                if (!has_owner)
+                        break;
+                if (waited > 10000)
+                        g_error("the bus still knows %s 10 s after it disconnected", name);
+                g_usleep(5 * 1000);
+        }
+        if (temporary) {
+                g_assert_true(g_ptr_array_remove(h->clients, bus));
+                sd_bus_flush_close_unref(bus);
+        }
+}
+
 void harness_disconnect(Harness *h, sd_bus *bus) {
+        g_autofree char *name = NULL;
+        const char *unique;
+
         g_assert_true(g_ptr_array_remove(h->clients, bus));
+        if (sd_bus_is_bus_client(bus) > 0 && sd_bus_get_unique_name(bus, &unique) >= 0)
+                name = g_strdup(unique);
         sd_bus_flush_close_unref(bus);
+        if (name)
+                wait_name_gone(h, name);
 }
 
 /* The daemon's sd_notify() blocks once the socket's queue is full: keep reading it. */
@@ -449,6 +490,20 @@ void harness_pump_for(Harness *h, int ms) {
 
         while (g_get_monotonic_time() < deadline)
                 (void) pump_once(h, 5);
+}
+
+void harness_sync(Harness *h) {
+        for (int pass = 0; pass < 2; pass++)
+                for (guint i = 0; i < h->clients->len; i++) {
+                        sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                        /* sd-bus queues what arrives before the reply, and dispatches it below. */
+                        if (sd_bus_call_method(h->clients->pdata[i], PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH,
+                                               "org.freedesktop.DBus.Peer", "Ping", &error, NULL, NULL) < 0)
+                                g_error("Ping of pylockerd failed: %s", error.message);
+                }
+        while (pump_once(h, 0))
+                ;
 }
 
 int locker_call_method(sd_bus *bus, const char *member, sd_bus_error *ret_error, sd_bus_message **ret_reply,

@@ -59,14 +59,23 @@ sd_bus *harness_connect(Harness *h);
 sd_bus *harness_connect_direct(Harness *h);
 /* The direct socket's path (g_free). */
 char *harness_direct_socket_path(Harness *h);
+/* Closes a connection of the harness. A bus connection: returns once the bus has forgotten it, so
+ * pylockerd has its NameOwnerChanged before anything the test sends it afterwards. (A direct one:
+ * pylockerd sees the end of the socket in its own time.) */
 void harness_disconnect(Harness *h, sd_bus *bus);
 
 /* Processes every client connection until *flag is true, failing the test after timeout_ms. */
 void harness_pump_until(Harness *h, const bool *flag, int timeout_ms);
 /* Processes every client connection until *counter reaches target, failing after timeout_ms. */
 void harness_pump_until_count(Harness *h, const unsigned *counter, unsigned target, int timeout_ms);
-/* Processes every client connection for this long. */
+/* Processes every client connection for this long. For what needs time to pass. */
 void harness_pump_for(Harness *h, int ms);
+/* A barrier instead of a sleep: returns once pylockerd has handled every call the harness's
+ * connections sent before, and each connection has dispatched whatever the daemon sent it meanwhile
+ * (replies, signals). D-Bus keeps the order of the messages between two peers: a round trip to the
+ * daemon on every connection makes sure of the first, a second one of the second. After it,
+ * "nothing happened" can be asserted without waiting for it not to happen. */
+void harness_sync(Harness *h);
 
 /* sd_bus_call_method(), sd_bus_message_new_method_call() and sd_bus_match_signal() on pylockerd's
  * object and interface. */

@@ -168,7 +168,7 @@ static void test_targeted_and_broadcast(HarnessFixture *f, gconstpointer data) {
         id1 = PUBLISH(a, "to-bob", .to = TO(client_id(b)), .to_self = NO);
         g_assert_cmpuint(strlen(id1), ==, 32);
         harness_pump_until_count(&f->h, &lb.n, 1, 5000);
-        harness_pump_for(&f->h, 100);
+        harness_sync(&f->h);
         g_assert_cmpuint(lb.n, ==, 1);
         g_assert_cmpstr(lb.last_id, ==, id1);
         g_assert_cmpstr(lb.last_sender, ==, client_id(a));
@@ -182,7 +182,7 @@ static void test_targeted_and_broadcast(HarnessFixture *f, gconstpointer data) {
 
         /* By name, to_self on (the default): C and A itself. */
         id2 = PUBLISH(a, "to-carol", .to = TO("carol"));
-        harness_pump_for(&f->h, 200);
+        harness_sync(&f->h);
         g_assert_cmpuint(lc.n, ==, 1);
         g_assert_cmpuint(la.n, ==, 1);
         g_assert_cmpuint(lb.n, ==, 1);
@@ -192,21 +192,21 @@ static void test_targeted_and_broadcast(HarnessFixture *f, gconstpointer data) {
 
         /* Broadcast without self: B and C. */
         g_free(PUBLISH(a, "all", .to_self = NO));
-        harness_pump_for(&f->h, 200);
+        harness_sync(&f->h);
         g_assert_cmpuint(la.n, ==, 1);
         g_assert_cmpuint(lb.n, ==, 2);
         g_assert_cmpuint(lc.n, ==, 2);
 
         /* Broadcast with self: everyone. */
         g_free(PUBLISH(c, "all-2", .to = NULL));
-        harness_pump_for(&f->h, 200);
+        harness_sync(&f->h);
         g_assert_cmpuint(la.n, ==, 2);
         g_assert_cmpuint(lb.n, ==, 3);
         g_assert_cmpuint(lc.n, ==, 3);
 
         /* An unknown receiver is an error, and nobody gets anything. */
         PUBLISH_FAILS(a, "lost", "org.pylocker.Locker.Error.NotFound", .to = TO("bob", "nobody"));
-        harness_pump_for(&f->h, 100);
+        harness_sync(&f->h);
         g_assert_cmpuint(lb.n, ==, 3);
         g_assert_false(has_message(b, "lost"));
 
@@ -227,7 +227,7 @@ static void test_not_a_receiver(HarnessFixture *f, gconstpointer data) {
         g_free(PUBLISH(a, "secret", .to = TO("bob"), .to_self = NO));
         g_free(PUBLISH(a, "broadcast", .to_self = NO));
         harness_pump_until_count(&f->h, &lb.n, 2, 5000);
-        harness_pump_for(&f->h, 200);
+        harness_sync(&f->h);
         g_assert_cmpuint(lb.n, ==, 2);
         g_assert_cmpuint(lo.n, ==, 0);
         listener_clear(&lb);
@@ -353,7 +353,6 @@ static void test_inbox_discarded_on_disconnect(HarnessFixture *f, gconstpointer 
         g_free(PUBLISH(a, "m", .to = TO("bob"), .to_self = NO));
         g_assert_true(has_message(b, "m"));
         harness_disconnect(&f->h, b);
-        harness_pump_for(&f->h, 100);
 
         /* The name is free, and the new client's inbox is empty. */
         b2 = harness_connect(&f->h);
