@@ -528,6 +528,21 @@ int locker_match_signal(sd_bus *bus, const char *member, sd_bus_message_handler_
                                    callback, userdata);
 }
 
+int on_lock_expired(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SignalCatcher *catcher = userdata;
+        char **paths = NULL;
+        const char *id;
+
+        g_assert_cmpint(sd_bus_message_read(m, "s", &id), >, 0);
+        g_assert_cmpint(sd_bus_message_read_strv(m, &paths), >, 0);
+        g_free(catcher->lock_id);
+        catcher->lock_id = g_strdup(id);
+        catcher->n_paths = g_strv_length(paths);
+        catcher->done = true;
+        g_strfreev(paths);
+        return 0;
+}
+
 void async_call_clear(AsyncCall *call) {
         call->slot = sd_bus_slot_unref(call->slot);
         call->reply = sd_bus_message_unref(call->reply);

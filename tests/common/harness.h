@@ -84,6 +84,16 @@ int locker_call_method(sd_bus *bus, const char *member, sd_bus_error *ret_error,
 int locker_new_method_call(sd_bus *bus, sd_bus_message **ret, const char *member);
 int locker_match_signal(sd_bus *bus, const char *member, sd_bus_message_handler_t callback, void *userdata);
 
+/* LockExpired signals caught by locker_match_signal(bus, "LockExpired", on_lock_expired, &catcher): the
+ * last one's lock id (g_free) and number of paths. */
+typedef struct SignalCatcher {
+        char *lock_id;
+        unsigned n_paths;
+        bool done;
+} SignalCatcher;
+
+int on_lock_expired(sd_bus_message *m, void *userdata, sd_bus_error *error);
+
 /* An asynchronous method call and its reply. */
 typedef struct AsyncCall {
         sd_bus_slot *slot;
