@@ -138,7 +138,7 @@ static void test_run_says_who_holds(Fixture *f, gconstpointer data) {
                 g_autoptr(GError) gerror = NULL;
                 int status;
 
-                g_assert_true(g_spawn_sync(NULL, (char *[]) { "script", "-qec", cmd, "/dev/null", NULL }, NULL,
+                g_assert_true(g_spawn_sync(NULL, (char **) (const char *[]) { "script", "-qec", cmd, "/dev/null", NULL }, NULL,
                                            G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
                                            test_child_die_with_parent, NULL, &out, NULL, &status, &gerror));
                 g_assert_no_error(gerror);
