@@ -19,7 +19,9 @@ typedef struct Fixture {
         char *socket;           /* the daemon's private socket, for the tests that want one */
 } Fixture;
 
-#define WITH_PRIVATE_SOCKET ((gconstpointer) "private-socket")
+/* The test data of the tests that want the private socket, told apart by its address. */
+static const char with_private_socket[] = "private-socket";
+#define WITH_PRIVATE_SOCKET ((gconstpointer) with_private_socket)
 
 static void fixture_setup(Fixture *f, gconstpointer data) {
         /* The harness's daemon always serves a direct socket; the tests without one ignore it. */

@@ -187,7 +187,6 @@ static void test_listen_human_escapes(Fixture *f, gconstpointer data) {
 }
 
 static void test_listen_until_signal(Fixture *f, gconstpointer data) {
-        g_autofree char *listener = NULL;
         g_autofree char *unused = NULL;
 
         spawn_listen(f, "listen", NULL);

@@ -83,7 +83,6 @@ static void test_socket_activation(HarnessFixture *f, gconstpointer data) {
         g_autofree char *config = g_build_filename(f->h.tmpdir, "empty.conf", NULL);
         g_autofree char *secret = g_build_filename(f->h.tmpdir, "secret", NULL);
         g_autofree char *secret_arg = g_strdup_printf("--secret-file=%s", secret);
-        g_autofree char *stderr_text = NULL;
         g_autoptr(GError) error = NULL;
         sd_bus *bus = NULL, *observer;
         g_autofree char *id = NULL;
