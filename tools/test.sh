@@ -1,29 +1,35 @@
 #!/bin/sh
-# Installs what is missing, builds with warnings as errors, and runs the whole test suite twice:
-# plainly, and under AddressSanitizer and UndefinedBehaviorSanitizer.
+# Installs what is missing, builds with warnings as errors, and runs the whole test suite three times:
+# built by gcc plainly, by gcc under AddressSanitizer and UndefinedBehaviorSanitizer, and by clang
+# (whose warnings differ from gcc's).
 set -eu
 cd "$(dirname "$0")/.."
 
 ./tools/install-deps.sh
 
+# run_suite BUILDDIR CC [MESON-OPTION...]
 run_suite() {
     dir=$1
-    shift
+    cc=$2
+    shift 2
     if [ -d "$dir" ]; then
-        meson setup --wipe "$dir" -Dwerror=true "$@" >/dev/null
+        CC=$cc meson setup --wipe "$dir" -Dwerror=true "$@" >/dev/null
     else
-        meson setup "$dir" -Dwerror=true "$@" >/dev/null
+        CC=$cc meson setup "$dir" -Dwerror=true "$@" >/dev/null
     fi
     ninja -C "$dir"
     meson test -C "$dir" --print-errorlogs
 }
 
+builds="build-test build-sanitize build-clang"
 status=0
-run_suite build-test || status=1
-run_suite build-sanitize -Db_sanitize=address,undefined -Db_lundef=false || status=1
+run_suite build-test gcc || status=1
+run_suite build-sanitize gcc -Db_sanitize=address,undefined -Db_lundef=false || status=1
+run_suite build-clang clang || status=1
 
-# One closing line for both runs, counting the meson tests of both builds.
-python3 - build-test build-sanitize <<'PY'
+# One closing line for all runs, counting the meson tests of every build.
+# shellcheck disable=SC2086
+python3 - $builds <<'PY'
 import json, sys
 passed = failed = 0
 for d in sys.argv[1:]:

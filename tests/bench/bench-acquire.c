@@ -25,8 +25,9 @@ static double pings_per_second(sd_bus *bus, int n) {
         for (int i = 0; i < n; i++) {
                 sd_bus_error error = SD_BUS_ERROR_NULL;
 
-                g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, "org.freedesktop.DBus.Peer", "Ping",
-                                                   &error, NULL, NULL), >=, 0);
+                g_assert_cmpint(sd_bus_call_method(bus, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH,
+                                                   "org.freedesktop.DBus.Peer", "Ping", &error, NULL,
+                                                   NULL), >=, 0);
         }
         return n / ((g_get_monotonic_time() - start) / 1e6);
 }

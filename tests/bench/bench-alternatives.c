@@ -21,49 +21,6 @@
 #include "bench-net.h"
 #include "bench-util.h"
 
-#define ROUNDS 5
-
-typedef struct Op {
-        const char *key;
-        const char *what;
-        void (*fn)(void *data);
-        void *data;
-        double usec[ROUNDS];
-} Op;
-
-static double time_op(Op *op, double seconds) {
-        double start = bench_now(), end = start + seconds * 1e6, now;
-        unsigned n = 0;
-
-        do {
-                for (int i = 0; i < 10; i++)
-                        op->fn(op->data);
-                n += 10;
-                now = bench_now();
-        } while (now < end);
-        return (now - start) / n;
-}
-
-/* --- pylockerd --- */
-
-typedef struct LibPair {
-        PylockerLocker *locker;
-        uint64_t last_token;
-} LibPair;
-
-static void lib_pair(void *data) {
-        LibPair *p = data;
-        PylockerError error = PYLOCKER_ERROR_INIT;
-        PylockerLock *lock = NULL;
-
-        if (pylocker_locker_acquire_path(p->locker, "/bench/alt", NULL, &lock, &error) < 0)
-                g_error("pylocker_locker_acquire_path: %s", error.message);
-        g_assert_cmpuint(pylocker_lock_get_token(lock), >, p->last_token);
-        p->last_token = pylocker_lock_get_token(lock);
-        g_assert_cmpint(pylocker_lock_release(lock, &error), ==, PYLOCKER_RELEASE_RELEASED);
-        pylocker_lock_unref(lock);
-}
-
 /* --- Redis --- */
 
 typedef struct RedisPair {
@@ -227,27 +184,18 @@ int main(int argc, char *argv[]) {
         double seconds = bench_seconds();
         int redis_port = env_port("PYLOCKER_BENCH_REDIS_PORT"), etcd_port = env_port("PYLOCKER_BENCH_ETCD_PORT");
         g_autofree char *direct_socket = NULL;
-        g_autoptr(GPtrArray) ops = g_ptr_array_new_with_free_func(g_free);
-        PylockerLockerOptions options = PYLOCKER_LOCKER_OPTIONS_INIT;
-        PylockerError error = PYLOCKER_ERROR_INIT;
-        LibPair lib = {};
+        BenchLibPair lib = { .path = "/bench/alt" };
         RedisPair redis = {};
         EtcdPair etcd = {};
         Harness h = {};
-        Op *op;
+        BenchOp ops[3];
+        size_t n_ops = 0;
 
         bench_harness_start(&h, (const char *const[]) { "--max-lock-time=1h", NULL });
         direct_socket = harness_direct_socket_path(&h);
-        options.transport = PYLOCKER_TRANSPORT_ADDRESS;
-        options.address = h.bus_address;
-        options.private_socket = direct_socket;
-        if (pylocker_locker_open(&options, &lib.locker, &error) < 0)
-                g_error("pylocker_locker_open: %s", error.message);
-        g_assert_cmpint(pylocker_locker_is_direct(lib.locker), ==, 1);
-
-        op = g_new0(Op, 1);
-        *op = (Op) { "alt.pylockerd.direct.us", "Acquire+Release, libpylocker-dbus, direct socket", lib_pair, &lib };
-        g_ptr_array_add(ops, op);
+        lib.locker = bench_locker_open(&h, direct_socket);
+        ops[n_ops++] = (BenchOp) { "alt.pylockerd.direct.us", "Acquire+Release, libpylocker-dbus, direct socket",
+                                   bench_lib_pair, &lib };
 
         if (redis_port > 0) {
                 int fd = net_connect_loopback(redis_port, 20000);
@@ -255,31 +203,18 @@ int main(int argc, char *argv[]) {
                 if (fd < 0)
                         g_error("Redis does not answer on port %d", redis_port);
                 redis_pair_init(&redis, fd, 0);
-                op = g_new0(Op, 1);
-                *op = (Op) { "redis.1.us", "Redis SET NX PX + DEL, 1 client", redis_pair, &redis };
-                g_ptr_array_add(ops, op);
+                ops[n_ops++] = (BenchOp) { "redis.1.us", "Redis SET NX PX + DEL, 1 client", redis_pair, &redis };
         } else
                 bench_note("PYLOCKER_BENCH_REDIS_PORT is not set: no Redis figures");
 
         if (etcd_port > 0) {
                 etcd_pair_init(&etcd, etcd_port);
-                op = g_new0(Op, 1);
-                *op = (Op) { "etcd.1.us", "etcd txn put-if-absent with lease + delete, 1 client", etcd_pair, &etcd };
-                g_ptr_array_add(ops, op);
+                ops[n_ops++] = (BenchOp) { "etcd.1.us", "etcd txn put-if-absent with lease + delete, 1 client",
+                                           etcd_pair, &etcd };
         } else
                 bench_note("PYLOCKER_BENCH_ETCD_PORT is not set: no etcd figures");
 
-        for (guint i = 0; i < ops->len; i++)
-                (void) time_op(ops->pdata[i], 0.05);
-        for (int round = 0; round < ROUNDS; round++)
-                for (guint i = 0; i < ops->len; i++) {
-                        op = ops->pdata[i];
-                        op->usec[round] = time_op(op, seconds / 4);
-                }
-        for (guint i = 0; i < ops->len; i++) {
-                op = ops->pdata[i];
-                bench_result(op->key, bench_median(op->usec, ROUNDS), "us", op->what);
-        }
+        bench_ops_run(ops, n_ops, seconds);
 
         if (redis_port > 0) {
                 for (unsigned n = 8; n <= 64; n *= 8) {

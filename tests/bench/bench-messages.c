@@ -43,8 +43,7 @@ static char *register_client(sd_bus *bus, const char *name) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         const char *id;
 
-        if (sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Register", &error, &reply, "s",
-                               name) < 0)
+        if (locker_call_method(bus, "Register", &error, &reply, "s", name) < 0)
                 g_error("Register failed: %s", error.message);
         g_assert_cmpint(sd_bus_message_read(reply, "s", &id), >, 0);
         return g_strdup(id);
@@ -55,7 +54,7 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         const char *publication, *sender, *text;
         uint64_t expires;
 
-        if (!sd_bus_message_is_signal(m, LOCKER_IFACE, "MessagePublished"))
+        if (!sd_bus_message_is_signal(m, PYLOCKER_INTERFACE, "MessagePublished"))
                 return 0;
         g_assert_cmpint(sd_bus_message_read(m, "ssst", &publication, &sender, &text, &expires), >, 0);
         g_assert_cmpuint(strlen(publication), ==, 32);
@@ -88,8 +87,7 @@ static void publish(Pub *p) {
         while (!p->stop && p->in_flight < WINDOW) {
                 g_autoptr(sd_bus_message) m = NULL;
 
-                g_assert_cmpint(sd_bus_message_new_method_call(p->bus, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE,
-                                                               "Publish"), >=, 0);
+                g_assert_cmpint(locker_new_method_call(p->bus, &m, "Publish"), >=, 0);
                 g_assert_cmpint(sd_bus_message_append(m, "s", TEXT), >=, 0);
                 g_assert_cmpint(sd_bus_message_open_container(m, 'a', "s"), >=, 0);
                 for (unsigned i = 0; i < p->n; i++)

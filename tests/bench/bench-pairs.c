@@ -14,8 +14,6 @@
 
 #include "bench-loop.h"
 
-#define ROUNDS 5
-
 static const char *const daemon_args[] = {
         "--max-lock-time=1h",
         "--max-locks-per-client=100000",
@@ -48,26 +46,6 @@ static void raw_pair(void *data) {
         bench_check_released(release_reply);
 }
 
-typedef struct LibPair {
-        PylockerLocker *locker;
-        uint64_t last_token;
-} LibPair;
-
-static void lib_pair(void *data) {
-        LibPair *p = data;
-        PylockerError error = PYLOCKER_ERROR_INIT;
-        PylockerLock *lock = NULL;
-        int r;
-
-        r = pylocker_locker_acquire_path(p->locker, "/bench/library", NULL, &lock, &error);
-        if (r < 0)
-                g_error("pylocker_locker_acquire_path: %s", error.message);
-        g_assert_cmpuint(pylocker_lock_get_token(lock), >, p->last_token);
-        p->last_token = pylocker_lock_get_token(lock);
-        g_assert_cmpint(pylocker_lock_release(lock, &error), ==, PYLOCKER_RELEASE_RELEASED);
-        pylocker_lock_unref(lock);
-}
-
 typedef struct EchoOp {
         sd_bus *bus;
         bool p2p;
@@ -77,45 +55,6 @@ static void echo_op(void *data) {
         EchoOp *e = data;
 
         echo_call(e->bus, e->p2p);
-}
-
-typedef struct Op {
-        const char *key;
-        const char *what;
-        void (*fn)(void *data);
-        void *data;
-        double usec[ROUNDS];
-} Op;
-
-/* Microseconds per operation, over about seconds. */
-static double time_op(Op *op, double seconds) {
-        double start = bench_now(), end = start + seconds * 1e6, now;
-        unsigned n = 0;
-
-        do {
-                for (int i = 0; i < 20; i++)
-                        op->fn(op->data);
-                n += 20;
-                now = bench_now();
-        } while (now < end);
-        return (now - start) / n;
-}
-
-static PylockerLocker *locker_open(Harness *h, const char *private_socket) {
-        PylockerLockerOptions options = PYLOCKER_LOCKER_OPTIONS_INIT;
-        PylockerError error = PYLOCKER_ERROR_INIT;
-        PylockerLocker *l = NULL;
-
-        options.transport = PYLOCKER_TRANSPORT_ADDRESS;
-        options.address = h->bus_address;
-        options.name = NULL;
-        options.private_socket = private_socket;
-        if (!private_socket)
-                options.private_socket_mode = PYLOCKER_PRIVATE_SOCKET_DISABLED;
-        if (pylocker_locker_open(&options, &l, &error) < 0)
-                g_error("pylocker_locker_open: %s", error.message);
-        g_assert_cmpint(pylocker_locker_is_direct(l), ==, private_socket != NULL);
-        return l;
 }
 
 /* --- wake-up latency --- */
@@ -146,8 +85,8 @@ static void wait_pending(sd_bus *bus, Pending *p) {
 static void ping(sd_bus *bus) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
 
-        if (sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, "org.freedesktop.DBus.Peer", "Ping", &error, NULL,
-                               NULL) < 0)
+        if (sd_bus_call_method(bus, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH, "org.freedesktop.DBus.Peer",
+                               "Ping", &error, NULL, NULL) < 0)
                 g_error("Ping failed: %s", error.message);
 }
 
@@ -214,7 +153,7 @@ int main(int argc, char *argv[]) {
         Echo echo = {};
         EchoOp echo_bus, echo_p2p;
         RawPair raw_bus, raw_direct;
-        LibPair lib_bus, lib_direct;
+        BenchLibPair lib_bus, lib_direct;
         double p50, p99;
 
         bench_harness_start(&h, daemon_args);
@@ -241,32 +180,23 @@ int main(int argc, char *argv[]) {
         echo_p2p = (EchoOp) { .bus = bench_connect_p2p(echo.socket_path), .p2p = true };
         raw_bus = (RawPair) { .bus = harness_connect(&h), .direct = false };
         raw_direct = (RawPair) { .bus = harness_connect_direct(&h), .direct = true };
-        lib_bus = (LibPair) { .locker = locker_open(&h, NULL) };
-        lib_direct = (LibPair) { .locker = locker_open(&h, direct_socket) };
+        lib_bus = (BenchLibPair) { .locker = bench_locker_open(&h, NULL), .path = "/bench/library" };
+        lib_direct = (BenchLibPair) { .locker = bench_locker_open(&h, direct_socket), .path = "/bench/library" };
 
         {
-                Op ops[] = {
-                        { "rtt.bus", "empty sd-bus call over the bus", echo_op, &echo_bus },
-                        { "pair.raw.bus", "Acquire+Release, raw sd-bus, over the bus", raw_pair, &raw_bus },
-                        { "pair.lib.bus", "Acquire+Release, libpylocker-dbus, over the bus", lib_pair, &lib_bus },
-                        { "rtt.p2p", "empty sd-bus call peer to peer (unix socket)", echo_op, &echo_p2p },
-                        { "pair.raw.direct", "Acquire+Release, raw sd-bus, direct socket", raw_pair, &raw_direct },
-                        { "pair.lib.direct", "Acquire+Release, libpylocker-dbus, direct socket", lib_pair,
+                BenchOp ops[] = {
+                        { "rtt.bus.us", "empty sd-bus call over the bus", echo_op, &echo_bus },
+                        { "pair.raw.bus.us", "Acquire+Release, raw sd-bus, over the bus", raw_pair, &raw_bus },
+                        { "pair.lib.bus.us", "Acquire+Release, libpylocker-dbus, over the bus", bench_lib_pair,
+                          &lib_bus },
+                        { "rtt.p2p.us", "empty sd-bus call peer to peer (unix socket)", echo_op, &echo_p2p },
+                        { "pair.raw.direct.us", "Acquire+Release, raw sd-bus, direct socket", raw_pair,
+                          &raw_direct },
+                        { "pair.lib.direct.us", "Acquire+Release, libpylocker-dbus, direct socket", bench_lib_pair,
                           &lib_direct },
                 };
 
-                /* Warm up: every connection registered with the daemon. */
-                for (size_t i = 0; i < G_N_ELEMENTS(ops); i++)
-                        (void) time_op(&ops[i], 0.05);
-                for (int round = 0; round < ROUNDS; round++)
-                        for (size_t i = 0; i < G_N_ELEMENTS(ops); i++)
-                                ops[i].usec[round] = time_op(&ops[i], seconds / 4);
-                for (size_t i = 0; i < G_N_ELEMENTS(ops); i++) {
-                        double usec = bench_median(ops[i].usec, ROUNDS);
-                        g_autofree char *key = g_strdup_printf("%s.us", ops[i].key);
-
-                        bench_result(key, usec, "us", ops[i].what);
-                }
+                bench_ops_run(ops, G_N_ELEMENTS(ops), seconds);
         }
         pylocker_locker_unref(lib_bus.locker);
         pylocker_locker_unref(lib_direct.locker);

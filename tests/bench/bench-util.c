@@ -71,6 +71,58 @@ double bench_seconds(void) {
         return v > 0 ? v : 2.0;
 }
 
+double bench_time_op(BenchOp *op, double seconds) {
+        double start = bench_now(), end = start + seconds * 1e6, now;
+        unsigned n = 0;
+
+        do {
+                for (int i = 0; i < 10; i++)
+                        op->fn(op->data);
+                n += 10;
+                now = bench_now();
+        } while (now < end);
+        return (now - start) / n;
+}
+
+void bench_ops_run(BenchOp *ops, size_t n, double seconds) {
+        for (size_t i = 0; i < n; i++)
+                (void) bench_time_op(&ops[i], 0.05);
+        for (int round = 0; round < BENCH_ROUNDS; round++)
+                for (size_t i = 0; i < n; i++)
+                        ops[i].usec[round] = bench_time_op(&ops[i], seconds / 4);
+        for (size_t i = 0; i < n; i++)
+                bench_result(ops[i].key, bench_median(ops[i].usec, BENCH_ROUNDS), "us", ops[i].what);
+}
+
+void bench_lib_pair(void *data) {
+        BenchLibPair *p = data;
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLock *lock = NULL;
+
+        if (pylocker_locker_acquire_path(p->locker, p->path, NULL, &lock, &error) < 0)
+                g_error("pylocker_locker_acquire_path: %s", error.message);
+        g_assert_cmpuint(pylocker_lock_get_token(lock), >, p->last_token);
+        p->last_token = pylocker_lock_get_token(lock);
+        g_assert_cmpint(pylocker_lock_release(lock, &error), ==, PYLOCKER_RELEASE_RELEASED);
+        pylocker_lock_unref(lock);
+}
+
+PylockerLocker *bench_locker_open(Harness *h, const char *private_socket) {
+        PylockerLockerOptions options = PYLOCKER_LOCKER_OPTIONS_INIT;
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLocker *l = NULL;
+
+        options.transport = PYLOCKER_TRANSPORT_ADDRESS;
+        options.address = h->bus_address;
+        options.private_socket = private_socket;
+        if (!private_socket)
+                options.private_socket_mode = PYLOCKER_PRIVATE_SOCKET_DISABLED;
+        if (pylocker_locker_open(&options, &l, &error) < 0)
+                g_error("pylocker_locker_open: %s", error.message);
+        g_assert_cmpint(pylocker_locker_is_direct(l), ==, private_socket != NULL);
+        return l;
+}
+
 void bench_pump(sd_bus *const *buses, unsigned n, int timeout_ms) {
         g_autofree struct pollfd *fds = g_new(struct pollfd, n);
 
@@ -209,8 +261,9 @@ uint64_t bench_rss(GPid pid) {
 sd_bus_message *bench_new_acquire(sd_bus *bus, bool direct, const char *path, uint64_t timeout_usec) {
         sd_bus_message *m = NULL;
 
-        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, direct ? NULL : LOCKER_DEST, LOCKER_PATH,
-                                                       LOCKER_IFACE, "Acquire"), >=, 0);
+        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, direct ? NULL : PYLOCKER_BUS_NAME,
+                                                       PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE,
+                                                       "Acquire"), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "as", 1, path), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "t", timeout_usec), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "a{sv}", 0), >=, 0);
@@ -220,8 +273,9 @@ sd_bus_message *bench_new_acquire(sd_bus *bus, bool direct, const char *path, ui
 sd_bus_message *bench_new_release(sd_bus *bus, bool direct, const char *lock_id) {
         sd_bus_message *m = NULL;
 
-        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, direct ? NULL : LOCKER_DEST, LOCKER_PATH,
-                                                       LOCKER_IFACE, "Release"), >=, 0);
+        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, direct ? NULL : PYLOCKER_BUS_NAME,
+                                                       PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE,
+                                                       "Release"), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "s", lock_id), >=, 0);
         return m;
 }

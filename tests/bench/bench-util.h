@@ -9,6 +9,8 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include <pylocker/pylocker.h>
+
 #include "harness.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_message, sd_bus_message_unref)
@@ -38,6 +40,35 @@ double bench_median(double *values, size_t n);
 
 /* Seconds each rate measurement runs, from $PYLOCKER_BENCH_SECONDS (default 2). */
 double bench_seconds(void);
+
+/* One operation timed in rounds beside others (bench_ops_run). */
+#define BENCH_ROUNDS 5
+typedef struct BenchOp {
+        const char *key;                /* of its result line, in microseconds per operation */
+        const char *what;
+        void (*fn)(void *data);
+        void *data;
+        double usec[BENCH_ROUNDS];
+} BenchOp;
+
+/* Microseconds per call of op's fn, calling it for about seconds. */
+double bench_time_op(BenchOp *op, double seconds);
+/* Calls each op briefly (every connection warmed up), then times each in BENCH_ROUNDS rounds of
+ * seconds/4, one op right after the other, so that a noisy neighbour slows the figure and its
+ * reference alike; prints the median round of each. */
+void bench_ops_run(BenchOp *ops, size_t n, double seconds);
+
+/* An Acquire+Release pair through libpylocker-dbus on path, as a BenchOp's fn; checks the grant and
+ * that tokens increase. */
+typedef struct BenchLibPair {
+        PylockerLocker *locker;
+        const char *path;
+        uint64_t last_token;
+} BenchLibPair;
+
+void bench_lib_pair(void *data);
+/* A locker on the harness's bus, or on its direct socket when private_socket is given. */
+PylockerLocker *bench_locker_open(Harness *h, const char *private_socket);
 
 /* Processes each connection until it has nothing more, then polls them all for up to timeout_ms.
  * (Not sd-event: it dispatches one source per iteration and prepares every connection before each,

@@ -1,8 +1,6 @@
 /* Benchmark: Acquire+Release pairs per second for one remote locker through the bridge over loopback
  * (TLS, the library's transport thread, the daemon's shuttle and its sd-bus server connection). */
 #undef G_DISABLE_ASSERT
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -12,18 +10,6 @@
 #include <glib.h>
 
 #include "client-util.h"
-
-static int free_tcp_port(void) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t length = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &length), ==, 0);
-        port = ntohs(sa.sin_port);
-        close(fd);
-        return port;
-}
 
 static double pairs_per_second(PylockerLocker *l, int n) {
         PylockerError error = PYLOCKER_ERROR_INIT;
@@ -52,7 +38,7 @@ int main(int argc, char *argv[]) {
         secret = g_build_filename(h.tmpdir, "secret", NULL);
         g_assert_true(g_file_set_contents(secret, "benchmark secret, 32 bytes long", -1, NULL));
         g_assert_cmpint(chmod(secret, 0600), ==, 0);
-        remote = g_strdup_printf("127.0.0.1:%d", free_tcp_port());
+        remote = g_strdup_printf("127.0.0.1:%d", test_free_tcp_port(AF_INET));
         bridge_arg = g_strdup_printf("--bridge=%s", remote);
         secret_arg = g_strdup_printf("--secret-file=%s", secret);
         harness_start_daemon(&h, (const char *const[]) { bridge_arg, secret_arg, NULL });

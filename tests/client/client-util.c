@@ -1,9 +1,7 @@
 /* Helpers of the client library's tests. */
 #undef G_DISABLE_ASSERT
 #include <poll.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "client-util.h"
@@ -130,10 +128,6 @@ size_t test_count_locks(PylockerLocker *l) {
         return n;
 }
 
-void pylockctl_child_setup(void *data) {
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
 GPtrArray *pylockctl_argv(Harness *h, va_list ap) {
         GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
         const char *arg;
@@ -158,13 +152,13 @@ int pylockctl_run(Harness *h, char **ret_out, char **ret_err, ...) {
         argv = pylockctl_argv(h, ap);
         va_end(ap);
 
-        g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, pylockctl_child_setup, NULL,
-                                   &out, &err, &status, &error));
+        g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, test_child_die_with_parent,
+                                   NULL, &out, &err, &status, &error));
         g_assert_no_error(error);
         g_test_message("stdout: %s\nstderr: %s", out, err);
         if (ret_out)
                 *ret_out = g_steal_pointer(&out);
         if (ret_err)
                 *ret_err = g_steal_pointer(&err);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return test_exit_code(status);
 }

@@ -10,9 +10,6 @@
 
 #include "harness.h"
 
-#define MSEC UINT64_C(1000)
-#define SEC UINT64_C(1000000)
-#define PATHS(...) ((const char *const[]) { __VA_ARGS__, NULL })
 
 /* A locker on the harness's bus; private_socket NULL: the bus only, else that socket first. */
 PylockerLocker *test_locker_open(Harness *h, const char *name, const char *private_socket);
@@ -49,7 +46,6 @@ void on_release_result(PylockerLocker *locker, int r, const PylockerError *error
 size_t test_count_locks(PylockerLocker *l);
 
 /* pylockctl, run against the harness's bus. */
-void pylockctl_child_setup(void *data);
 /* argv for "pylockctl --address BUS" and the NULL-terminated arguments in ap (g_ptr_array_unref). */
 GPtrArray *pylockctl_argv(Harness *h, va_list ap);
 /* Runs it to the end; returns its exit status as a shell says it (128+N for signal N). */

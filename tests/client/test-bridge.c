@@ -39,21 +39,6 @@ typedef struct Fixture {
         char *remote;           /* 127.0.0.1:port */
 } Fixture;
 
-static int free_tcp_port(int family) {
-        struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        struct sockaddr *p = family == AF_INET6 ? (struct sockaddr *) &sa6 : (struct sockaddr *) &sa;
-        socklen_t length = family == AF_INET6 ? sizeof(sa6) : sizeof(sa);
-        int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-
-        g_assert_cmpint(fd, >=, 0);
-        g_assert_cmpint(bind(fd, p, length), ==, 0);
-        g_assert_cmpint(getsockname(fd, p, &length), ==, 0);
-        port = ntohs(family == AF_INET6 ? sa6.sin6_port : sa.sin_port);
-        close(fd);
-        return port;
-}
-
 static char *write_file(const char *dir, const char *name, const char *text, mode_t mode) {
         char *path = g_build_filename(dir, name, NULL);
         g_autoptr(GError) error = NULL;
@@ -69,7 +54,7 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
         g_autofree char *config = NULL, *config_arg = NULL, *bridge_arg = NULL, *secret_arg = NULL;
 
         harness_start_bus_only(&f->h, NULL);
-        f->port = free_tcp_port(AF_INET);
+        f->port = test_free_tcp_port(AF_INET);
         f->remote = g_strdup_printf("127.0.0.1:%d", f->port);
         f->secret_file = write_file(f->h.tmpdir, "secret", SECRET "\n", 0600);
         config = write_file(f->h.tmpdir, "bridge.conf", config_text, 0644);
@@ -270,8 +255,9 @@ static void test_contend_and_hand_over(Fixture *f, gconstpointer data) {
         /* The remote client holds the path; the bus client waits for it and gets it on release. */
         g_assert_cmpint(pylocker_locker_acquire_path(remote, "/shared/resource", NULL, &lock, &error), ==, 0);
         g_assert_cmpuint(count_locks(bus), ==, 1);
-        acquire_async(bus, &call, PATHS("/shared/resource"), 10 * SEC, false, false, 0, false);
-        harness_pump_for(&f->h, 100);
+        acquire_async(bus, &call,
+                      &(AcquireArgs) { .paths = PATHS("/shared/resource"), .timeout_usec = 10 * SEC });
+        harness_sync(&f->h);
         g_assert_false(call.done);
         g_assert_cmpuint(get_property_u(bus, "WaiterCount"), ==, 1);
         g_assert_cmpint(pylocker_lock_release(lock, &error), ==, 1);
@@ -335,8 +321,7 @@ static char *call_register(sd_bus *bus, const char *name) {
         g_autoptr(sd_bus_message) reply = NULL;
         const char *id;
 
-        g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Register", NULL, &reply,
-                                           "s", name), >=, 0);
+        g_assert_cmpint(locker_call_method(bus, "Register", NULL, &reply, "s", name), >=, 0);
         g_assert_cmpint(sd_bus_message_read(reply, "s", &id), >=, 0);
         return g_strdup(id);
 }
@@ -345,8 +330,8 @@ static void publish(sd_bus *bus, const char *message, const char *to) {
         g_autoptr(sd_bus_message) reply = NULL;
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
 
-        g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Publish", &error, &reply,
-                                           "sast" "a{sv}", message, to ? 1 : 0, to, UINT64_C(0), 0), >=, 0);
+        g_assert_cmpint(locker_call_method(bus, "Publish", &error, &reply, "sast" "a{sv}", message,
+                                           to ? 1 : 0, to, UINT64_C(0), 0), >=, 0);
 }
 
 static void test_messages(Fixture *f, gconstpointer data) {
@@ -360,18 +345,17 @@ static void test_messages(Fixture *f, gconstpointer data) {
         int has;
 
         g_assert_true(g_str_has_prefix(remote_id, "bridge-"));
-        g_assert_cmpint(sd_bus_match_signal(remote->bus, NULL, NULL, LOCKER_PATH, LOCKER_IFACE, "MessagePublished",
-                                            on_message_published, &at_remote), >=, 0);
-        g_assert_cmpint(sd_bus_match_signal(bus, NULL, NULL, LOCKER_PATH, LOCKER_IFACE, "MessagePublished",
-                                            on_message_published, &at_bus), >=, 0);
+        g_assert_cmpint(locker_match_signal(remote->bus, "MessagePublished", on_message_published,
+                                            &at_remote), >=, 0);
+        g_assert_cmpint(locker_match_signal(bus, "MessagePublished", on_message_published, &at_bus), >=, 0);
 
         /* Bus → bridge peer, by its name. */
         publish(bus, "hello remote", "remote-peer");
         raw_pump_until(remote->bus, &at_remote.flag, 5000);
         g_assert_cmpstr(at_remote.message, ==, "hello remote");
         g_assert_cmpstr(at_remote.sender, ==, bus_id);
-        g_assert_cmpint(sd_bus_call_method(remote->bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "HasMessage", NULL,
-                                           &reply, "s", "hello remote"), >=, 0);
+        g_assert_cmpint(locker_call_method(remote->bus, "HasMessage", NULL, &reply, "s",
+                                           "hello remote"), >=, 0);
         g_assert_cmpint(sd_bus_message_read(reply, "b", &has), >=, 0);
         g_assert_true(has);
         g_clear_pointer(&reply, sd_bus_message_unref);
@@ -388,17 +372,16 @@ static void test_messages(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(at_bus.sender, ==, remote_id);
 
         /* What a bridge peer may not do: manage, or ask for a handle (no fds cross TCP). */
-        g_assert_cmpint(sd_bus_call_method(remote->bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "SetMaxLockTime",
-                                           &error, NULL, "t", UINT64_C(1000000)), <, 0);
+        g_assert_cmpint(locker_call_method(remote->bus, "SetMaxLockTime", &error, NULL, "t",
+                                           UINT64_C(1000000)), <, 0);
         g_assert_cmpstr(error.name, ==, SD_BUS_ERROR_ACCESS_DENIED);
         sd_bus_error_free(&error);
-        g_assert_cmpint(sd_bus_call_method(remote->bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "AcquireHandle",
-                                           &error, NULL, "asta{sv}", 1, "/handle", UINT64_C(0), 0), <, 0);
+        g_assert_cmpint(locker_call_method(remote->bus, "AcquireHandle", &error, NULL, "asta{sv}", 1,
+                                           "/handle", UINT64_C(0), 0), <, 0);
         g_assert_cmpstr(error.name, ==, SD_BUS_ERROR_NOT_SUPPORTED);
         sd_bus_error_free(&error);
         /* The connection is still good after both. */
-        g_assert_cmpint(sd_bus_call_method(remote->bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ListLocks", NULL,
-                                           NULL, ""), >=, 0);
+        g_assert_cmpint(locker_call_method(remote->bus, "ListLocks", NULL, NULL, ""), >=, 0);
 
         raw_remote_close(remote);
         g_free(at_remote.message);
@@ -439,8 +422,7 @@ static void test_pylockctl(Fixture *f, gconstpointer data) {
         g_clear_pointer(&out, g_free);
 
         g_assert_cmpint(CTL(NULL, NULL, "publish", "--to", bus_id, "from the cli"), ==, 0);
-        g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "HasMessage", NULL, &reply,
-                                           "s", "from the cli"), >=, 0);
+        g_assert_cmpint(locker_call_method(bus, "HasMessage", NULL, &reply, "s", "from the cli"), >=, 0);
         g_assert_cmpint(sd_bus_message_read(reply, "b", &has), >=, 0);
         g_assert_true(has);
 
@@ -544,7 +526,7 @@ static void append_call(GByteArray *out, uint32_t serial, const char *member) {
                 uint8_t code;
                 char type;
                 const char *value;
-        } fields[] = { { 1, 'o', LOCKER_PATH }, { 2, 's', LOCKER_IFACE }, { 3, 's', member } };
+        } fields[] = { { 1, 'o', PYLOCKER_OBJECT_PATH }, { 2, 's', PYLOCKER_INTERFACE }, { 3, 's', member } };
         GByteArray *h = g_byte_array_new();
         uint32_t fields_length;
         uint8_t fixed[16] = { 'l', 1, 0, 1 };
@@ -627,8 +609,7 @@ static void test_unread_replies(Fixture *f, gconstpointer data) {
                 const char *id, *name, *transport;
                 uint32_t uid, pid;
 
-                g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ListClients", NULL,
-                                                   &reply, ""), >=, 0);
+                g_assert_cmpint(locker_call_method(bus, "ListClients", NULL, &reply, ""), >=, 0);
                 g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "(ssuus)"), >, 0);
                 while (sd_bus_message_read(reply, "(ssuus)", &id, &name, &uid, &pid, &transport) > 0)
                         bridge_clients += strcmp(transport, "bridge") == 0;
@@ -671,8 +652,8 @@ static void test_kill_client(Fixture *f, gconstpointer data) {
 
         /* The bus client waits for the remote child's lock. */
         g_assert_cmpuint(count_locks(bus), ==, 1);
-        acquire_async(bus, &call, PATHS("/killed"), 30 * SEC, false, false, 0, false);
-        harness_pump_for(&f->h, 100);
+        acquire_async(bus, &call, &(AcquireArgs) { .paths = PATHS("/killed"), .timeout_usec = 30 * SEC });
+        harness_sync(&f->h);
         g_assert_false(call.done);
 
         killed_at = g_get_monotonic_time();
@@ -785,7 +766,7 @@ static void ipv6_setup(Fixture *f, gconstpointer data) {
         g_autofree char *bridge_arg = NULL, *secret_arg = NULL;
 
         harness_start_bus_only(&f->h, NULL);
-        f->port = free_tcp_port(AF_INET6);
+        f->port = test_free_tcp_port(AF_INET6);
         f->remote = g_strdup_printf("[::1]:%d", f->port);
         f->secret_file = write_file(f->h.tmpdir, "secret", SECRET "\n", 0600);
         bridge_arg = g_strdup_printf("--bridge=[::1]:%d", f->port);
@@ -797,7 +778,7 @@ static void ipv6_setup(Fixture *f, gconstpointer data) {
 static void test_secret_checks(Fixture *f, gconstpointer data) {
         g_autofree char *shorter = write_file(f->h.tmpdir, "short", "only 15 bytes!!\n", 0600);
         g_autofree char *readable = write_file(f->h.tmpdir, "readable", SECRET "\n", 0644);
-        g_autofree char *bridge_arg = g_strdup_printf("--bridge=127.0.0.1:%d", free_tcp_port(AF_INET));
+        g_autofree char *bridge_arg = g_strdup_printf("--bridge=127.0.0.1:%d", test_free_tcp_port(AF_INET));
         struct {
                 const char *secret;
                 const char *message;
@@ -864,7 +845,7 @@ static void test_socket_activation(Fixture *f, gconstpointer data) {
         g_autoptr(GError) gerror = NULL;
         PylockerLocker *l;
 
-        f->port = free_tcp_port(AF_INET);
+        f->port = test_free_tcp_port(AF_INET);
         f->remote = g_strdup_printf("127.0.0.1:%d", f->port);
         listen = g_strdup(f->remote);
         g_assert_cmpint(g_mkdir(credentials, 0700), ==, 0);

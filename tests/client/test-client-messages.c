@@ -584,8 +584,8 @@ static void test_forged_signal(Fixture *f, gconstpointer data) {
 
         g_assert_false(pylocker_locker_is_direct(b));
         listen_on(b, &rb);
-        g_assert_cmpint(sd_bus_message_new_signal(forger, &signal, LOCKER_PATH, LOCKER_IFACE, "MessagePublished"), >=,
-                        0);
+        g_assert_cmpint(sd_bus_message_new_signal(forger, &signal, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE,
+                                                  "MessagePublished"), >=, 0);
         g_assert_cmpint(sd_bus_message_set_destination(signal, pylocker_locker_get_client_id(b)), >=, 0);
         g_assert_cmpint(sd_bus_message_append(signal, "ssst", "0123456789abcdef0123456789abcdef", ":1.1", "forged",
                                               UINT64_C(0)), >=, 0);

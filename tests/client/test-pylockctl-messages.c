@@ -32,10 +32,7 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {
-        if (f->pid > 0) {
-                (void) kill(f->pid, SIGKILL);
-                (void) waitpid(f->pid, NULL, 0);
-        }
+        test_kill_child(&f->pid);
         if (f->out_fd >= 0)
                 (void) close(f->out_fd);
         g_string_free(f->out, TRUE);
@@ -56,7 +53,8 @@ static void spawn_listen(Fixture *f, ...) {
         argv = pylockctl_argv(&f->h, ap);
         va_end(ap);
         g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
-                                               pylockctl_child_setup, NULL, &f->pid, NULL, &f->out_fd, NULL, &error));
+                                               test_child_die_with_parent, NULL, &f->pid, NULL, &f->out_fd, NULL,
+                                               &error));
         g_assert_no_error(error);
 }
 
@@ -84,21 +82,6 @@ static void read_lines(Fixture *f, unsigned n, int timeout_ms) {
                         return;         /* EOF */
                 g_string_append_len(f->out, buf, k);
         }
-}
-
-static int wait_exit(Fixture *f, int timeout_ms) {
-        for (int waited = 0; waited < timeout_ms; waited += 10) {
-                int status;
-                pid_t r = waitpid(f->pid, &status, WNOHANG);
-
-                g_assert_cmpint(r, >=, 0);
-                if (r == f->pid) {
-                        f->pid = 0;
-                        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-                }
-                g_usleep(10 * 1000);
-        }
-        g_error("pylockctl did not exit within %d ms", timeout_ms);
 }
 
 /* Waits until a client with this name is registered; returns its id (g_free). */
@@ -147,7 +130,7 @@ static void test_listen_json_count(Fixture *f, gconstpointer data) {
         g_assert_true(is_publication_id(out1));
         g_assert_true(is_publication_id(out2));
 
-        g_assert_cmpint(wait_exit(f, 20000), ==, 0);
+        g_assert_cmpint(test_wait_exit(&f->pid, 20000), ==, 0);
         read_lines(f, 3, 5000);         /* to EOF: a third line must not come */
         g_assert_true(g_str_has_suffix(f->out->str, "\n"));
         lines = g_strsplit(f->out->str, "\n", -1);
@@ -191,7 +174,7 @@ static void test_listen_human_escapes(Fixture *f, gconstpointer data) {
         /* From the library, so the sender's id is known. */
         g_assert_cmpint(pylocker_locker_publish(f->l, "first\nsecond\\ \x1b[31m\r", PATHS("human-listener"), 0,
                                                 PYLOCKER_PUBLISH_NOT_TO_SELF, NULL, NULL), ==, 1);
-        g_assert_cmpint(wait_exit(f, 20000), ==, 0);
+        g_assert_cmpint(test_wait_exit(&f->pid, 20000), ==, 0);
         read_lines(f, 2, 5000);
 
         sender = g_regex_escape_string(pylocker_locker_get_client_id(f->l), -1);
@@ -237,12 +220,12 @@ static void test_listen_until_signal(Fixture *f, gconstpointer data) {
         read_lines(f, 3, 10000);
 
         g_assert_cmpint(kill(f->pid, SIGTERM), ==, 0);
-        g_assert_cmpint(wait_exit(f, 20000), ==, 0);
+        g_assert_cmpint(test_wait_exit(&f->pid, 20000), ==, 0);
 
         spawn_listen(f, "listen", "--name", "interrupted", NULL);
         unused = wait_client(f, "interrupted");
         g_assert_cmpint(kill(f->pid, SIGINT), ==, 0);
-        g_assert_cmpint(wait_exit(f, 20000), ==, 0);
+        g_assert_cmpint(test_wait_exit(&f->pid, 20000), ==, 0);
 }
 
 static void test_publish(Fixture *f, gconstpointer data) {

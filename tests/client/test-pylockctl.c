@@ -28,10 +28,7 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {
-        if (f->pid > 0) {
-                (void) kill(f->pid, SIGKILL);
-                (void) waitpid(f->pid, NULL, 0);
-        }
+        test_kill_child(&f->pid);
         pylocker_locker_unref(f->l);
         harness_stop(&f->h);
 }
@@ -47,24 +44,9 @@ static void spawn(Fixture *f, ...) {
         va_start(ap, f);
         argv = pylockctl_argv(&f->h, ap);
         va_end(ap);
-        g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, pylockctl_child_setup, NULL,
-                                    &f->pid, &error));
+        g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                                    test_child_die_with_parent, NULL, &f->pid, &error));
         g_assert_no_error(error);
-}
-
-static int wait_spawned(Fixture *f, int timeout_ms) {
-        for (int waited = 0; waited < timeout_ms; waited += 10) {
-                int status;
-                pid_t r = waitpid(f->pid, &status, WNOHANG);
-
-                g_assert_cmpint(r, >=, 0);
-                if (r == f->pid) {
-                        f->pid = 0;
-                        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-                }
-                g_usleep(10 * 1000);
-        }
-        g_error("pylockctl did not exit within %d ms", timeout_ms);
 }
 
 /* Waits until ListLocks shows a lock on path; returns its id (g_free). */
@@ -156,9 +138,9 @@ static void test_run_says_who_holds(Fixture *f, gconstpointer data) {
                 g_autoptr(GError) gerror = NULL;
                 int status;
 
-                g_assert_true(g_spawn_sync(NULL, (char *[]) { "script", "-qec", cmd, "/dev/null", NULL }, NULL,
-                                           G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, pylockctl_child_setup, NULL, &out,
-                                           NULL, &status, &gerror));
+                g_assert_true(g_spawn_sync(NULL, (char **) (const char *[]) { "script", "-qec", cmd, "/dev/null", NULL }, NULL,
+                                           G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                                           test_child_die_with_parent, NULL, &out, NULL, &status, &gerror));
                 g_assert_no_error(gerror);
                 g_test_message("terminal: %s", out);
                 g_assert_true(WIFEXITED(status));
@@ -200,7 +182,7 @@ static void test_run_force_released(Fixture *f, gconstpointer data) {
         g_assert_true(g_file_test(ready, G_FILE_TEST_EXISTS));
 
         g_assert_cmpint(pylocker_locker_force_release(f->l, id, &error), ==, 1);
-        g_assert_cmpint(wait_spawned(f, 10000), ==, 76);
+        g_assert_cmpint(test_wait_exit(&f->pid, 10000), ==, 76);
 
         /* CMD was told, with SIGTERM. */
         g_assert_true(g_file_get_contents(marker, &content, NULL, NULL));
@@ -231,7 +213,7 @@ static void test_run_forwards_signals(Fixture *f, gconstpointer data) {
         (void) g_unlink(ready);
         (void) g_rmdir(dir);
         g_assert_cmpint(kill(f->pid, SIGHUP), ==, 0);
-        g_assert_cmpint(wait_spawned(f, 10000), ==, 42);
+        g_assert_cmpint(test_wait_exit(&f->pid, 10000), ==, 42);
 }
 
 static JsonNode *parse_json(const char *text) {

@@ -32,10 +32,7 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
 static void fixture_teardown(Fixture *f, gconstpointer data) {
         if (f->command_pid > 0)
                 (void) kill(f->command_pid, SIGKILL);
-        if (f->pid > 0) {
-                (void) kill(f->pid, SIGKILL);
-                (void) waitpid(f->pid, NULL, 0);
-        }
+        test_kill_child(&f->pid);
         test_dir_remove(f->dir);
         g_free(f->lock_path);
         g_free(f->dir);
@@ -65,10 +62,7 @@ static int run(Fixture *f, char **ret_out, char **ret_err, ...) {
                 *ret_out = g_steal_pointer(&out);
         if (ret_err)
                 *ret_err = g_steal_pointer(&err);
-        if (WIFSIGNALED(status))
-                return 128 + WTERMSIG(status);
-        g_assert_true(WIFEXITED(status));
-        return WEXITSTATUS(status);
+        return test_exit_code(status);
 }
 
 static void assert_lock_file_empty(const char *path) {

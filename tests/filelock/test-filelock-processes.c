@@ -27,10 +27,7 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {
-        if (f->child > 0) {
-                (void) kill(f->child, SIGKILL);
-                (void) waitpid(f->child, NULL, 0);
-        }
+        test_kill_child(&f->child);
         test_dir_remove(f->dir);
         g_free(f->lock_path);
         g_free(f->dir);

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "test-common.h"
+
 /* A new directory under the temporary directory, mode 0755 so a dropped-privilege child can
  * reach into it. */
 char *test_dir_new(void);

@@ -7,61 +7,27 @@
 
 #include "harness.h"
 
-#define SEC 1000000ULL
+#include "test-common.h"
 
-typedef struct Fixture {
-        Harness h;
-} Fixture;
-
-static void fixture_setup(Fixture *f, gconstpointer data) {
-        harness_start(&f->h, data);
-}
-
-static void fixture_teardown(Fixture *f, gconstpointer data) {
-        harness_stop(&f->h);
-}
-
-static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        AsyncCall *call = userdata;
-
-        call->reply = sd_bus_message_ref(m);
-        call->done = true;
-        return 1;
-}
-
-/* An Acquire of one path with an optional deadlock_check=false, answered later. */
-static void acquire_one_async(sd_bus *bus, AsyncCall *call, const char *path, bool deadlock_check) {
-        sd_bus_message *m = NULL;
-
-        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Acquire"),
-                        >=, 0);
-        g_assert_cmpint(sd_bus_message_append(m, "as", 1, path), >=, 0);
-        g_assert_cmpint(sd_bus_message_append(m, "t", 30 * SEC), >=, 0);
-        if (deadlock_check)
-                g_assert_cmpint(sd_bus_message_append(m, "a{sv}", 0), >=, 0);
-        else
-                g_assert_cmpint(sd_bus_message_append(m, "a{sv}", 1, "deadlock_check", "b", 0), >=, 0);
-        *call = (AsyncCall) {};
-        g_assert_cmpint(sd_bus_call_async(bus, &call->slot, m, on_reply, call, 60 * SEC), >=, 0);
-        sd_bus_message_unref(m);
-}
+typedef HarnessFixture Fixture;
 
 static char *acquire_one(Harness *h, sd_bus *bus, const char *path) {
-        AsyncCall call;
-        char *id;
+        return acquire_ok(bus, (const char *const[]) { path, NULL }, NULL);
+}
 
-        acquire_one_async(bus, &call, path, true);
-        harness_pump_until(h, &call.done, 5000);
-        id = reply_lock_id(call.reply, NULL);
-        async_call_clear(&call);
-        return id;
+static void acquire_one_async(sd_bus *bus, AsyncCall *call, const char *path, bool deadlock_check) {
+        acquire_async(bus, call, &(AcquireArgs) {
+                .paths = (const char *const[]) { path, NULL },
+                .timeout_usec = 30 * SEC,
+                .no_deadlock_check = !deadlock_check,
+        });
 }
 
 static void test_two_client_cycle(Fixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         g_autofree char *x = acquire_one(&f->h, a, "x");
         g_autofree char *y = acquire_one(&f->h, b, "y");
-        AsyncCall a_waits, b_refused, b_waits;
+        AsyncCall a_waits = {}, b_refused = {}, b_waits = {};
         const sd_bus_error *e;
 
         /* A holds x and waits for y, held by B. */
@@ -96,7 +62,7 @@ static void test_two_client_cycle(Fixture *f, gconstpointer data) {
 static void test_self_wait_is_no_deadlock(Fixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         g_autofree char *x = acquire_one(&f->h, a, "x");
-        AsyncCall again;
+        AsyncCall again = {};
 
         /* One client waiting for its own lock is many threads, not a deadlock. */
         acquire_one_async(a, &again, "x", true);
@@ -113,8 +79,7 @@ static void test_release_without_reply(Fixture *f, gconstpointer data) {
         g_autofree char *x = acquire_one(&f->h, a, "x");
         sd_bus_message *m = NULL;
 
-        g_assert_cmpint(sd_bus_message_new_method_call(a, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Release"),
-                        >=, 0);
+        g_assert_cmpint(locker_new_method_call(a, &m, "Release"), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "s", x), >=, 0);
         g_assert_cmpint(sd_bus_message_set_expect_reply(m, 0), >=, 0);
         g_assert_cmpint(sd_bus_send(a, m, NULL), >=, 0);
@@ -127,12 +92,12 @@ static void test_release_without_reply(Fixture *f, gconstpointer data) {
 static void test_too_many_paths(Fixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h);
         g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
-        AsyncCall call;
+        AsyncCall call = {};
 
         for (int i = 0; i < 300; i++)
                 g_ptr_array_add(paths, g_strdup_printf("p%d", i));
         g_ptr_array_add(paths, NULL);
-        acquire_async(a, &call, (const char *const *) paths->pdata, 10 * SEC, false, false, 0, false);
+        acquire_async(a, &call, &(AcquireArgs) { .paths = (const char *const *) paths->pdata, .timeout_usec = 10 * SEC });
         harness_pump_until(&f->h, &call.done, 5000);
         assert_reply_error(call.reply, "org.freedesktop.DBus.Error.InvalidArgs");
         g_assert_nonnull(strstr(sd_bus_message_get_error(call.reply)->message, "Too many paths"));
@@ -145,8 +110,7 @@ static void test_unknown_method(Fixture *f, gconstpointer data) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
 
         /* A typo is named as one, before any authorization, and makes nobody a client. */
-        g_assert_cmpint(sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Aquire", &error, NULL, ""),
-                        <, 0);
+        g_assert_cmpint(locker_call_method(a, "Aquire", &error, NULL, ""), <, 0);
         g_assert_cmpstr(error.name, ==, SD_BUS_ERROR_UNKNOWN_METHOD);
         g_assert_cmpuint(get_property_u(a, "ClientCount"), ==, 0);
         sd_bus_error_free(&error);
@@ -155,14 +119,11 @@ static void test_unknown_method(Fixture *f, gconstpointer data) {
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
-        g_test_add("/deadlock/two-client-cycle", Fixture, NULL, fixture_setup, test_two_client_cycle,
-                   fixture_teardown);
-        g_test_add("/deadlock/self-wait", Fixture, NULL, fixture_setup, test_self_wait_is_no_deadlock,
-                   fixture_teardown);
-        g_test_add("/core/release-without-reply", Fixture, NULL, fixture_setup, test_release_without_reply,
-                   fixture_teardown);
-        g_test_add("/core/unknown-method", Fixture, NULL, fixture_setup, test_unknown_method, fixture_teardown);
-        g_test_add("/core/too-many-paths", Fixture, NULL, fixture_setup, test_too_many_paths, fixture_teardown);
+        harness_test_add("/deadlock/two-client-cycle", NULL, test_two_client_cycle);
+        harness_test_add("/deadlock/self-wait", NULL, test_self_wait_is_no_deadlock);
+        harness_test_add("/core/release-without-reply", NULL, test_release_without_reply);
+        harness_test_add("/core/unknown-method", NULL, test_unknown_method);
+        harness_test_add("/core/too-many-paths", NULL, test_too_many_paths);
 
         return g_test_run();
 }

@@ -7,18 +7,6 @@
 
 #include "harness.h"
 
-typedef struct Fixture {
-        Harness h;
-} Fixture;
-
-static void fixture_setup(Fixture *f, gconstpointer data) {
-        harness_start(&f->h, NULL);
-}
-
-static void fixture_teardown(Fixture *f, gconstpointer data) {
-        harness_stop(&f->h);
-}
-
 static char *run_example(const char *const *argv) {
         g_autoptr(GError) error = NULL;
         g_autofree char *err = NULL;
@@ -33,7 +21,7 @@ static char *run_example(const char *const *argv) {
         return out;
 }
 
-static void test_c_example(Fixture *f, gconstpointer data) {
+static void test_c_example(HarnessFixture *f, gconstpointer data) {
         g_autofree char *out = run_example((const char *const[]) {
                 g_getenv("PYLOCKER_EXAMPLE_ACQUIRE"), f->h.bus_address, NULL });
 
@@ -42,7 +30,7 @@ static void test_c_example(Fixture *f, gconstpointer data) {
         g_assert_nonnull(strstr(out, "released: yes\n"));
 }
 
-static void test_python_example(Fixture *f, gconstpointer data) {
+static void test_python_example(HarnessFixture *f, gconstpointer data) {
         g_autofree char *out = run_example((const char *const[]) {
                 "/usr/bin/python3", g_getenv("PYLOCKER_EXAMPLE_PYTHON"), f->h.bus_address, NULL });
 
@@ -56,7 +44,7 @@ static void test_python_example(Fixture *f, gconstpointer data) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add("/examples/c-library", Fixture, NULL, fixture_setup, test_c_example, fixture_teardown);
-        g_test_add("/examples/python-gio", Fixture, NULL, fixture_setup, test_python_example, fixture_teardown);
+        harness_test_add("/examples/c-library", NULL, test_c_example);
+        harness_test_add("/examples/python-gio", NULL, test_python_example);
         return g_test_run();
 }

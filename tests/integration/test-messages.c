@@ -8,21 +8,6 @@
 
 #include "harness.h"
 
-#define MSEC 1000ULL
-#define SEC 1000000ULL
-
-typedef struct Fixture {
-        Harness h;
-} Fixture;
-
-static void fixture_setup(Fixture *f, gconstpointer data) {
-        harness_start(&f->h, data);
-}
-
-static void fixture_teardown(Fixture *f, gconstpointer data) {
-        harness_stop(&f->h);
-}
-
 /* Counts MessagePublished signals on one connection and keeps the last one. */
 typedef struct Listener {
         unsigned n;
@@ -56,8 +41,7 @@ static void listener_clear(Listener *l) {
 
 static void listen_on(sd_bus *bus, Listener *l) {
         /* An ordinary match rule: what reaches it was addressed to this connection. */
-        g_assert_cmpint(sd_bus_match_signal(bus, NULL, NULL, LOCKER_PATH, LOCKER_IFACE, "MessagePublished",
-                                            on_message_published, l), >=, 0);
+        g_assert_cmpint(locker_match_signal(bus, "MessagePublished", on_message_published, l), >=, 0);
 }
 
 static const char *client_id(sd_bus *bus) {
@@ -70,8 +54,7 @@ static const char *client_id(sd_bus *bus) {
 static void register_name(sd_bus *bus, const char *name) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
 
-        g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Register", &error, NULL,
-                                           "s", name), >=, 0);
+        g_assert_cmpint(locker_call_method(bus, "Register", &error, NULL, "s", name), >=, 0);
 }
 
 enum { UNSET, NO, YES };
@@ -93,8 +76,7 @@ static char *publish_full(sd_bus *bus, const char *message, const PublishArgs *a
         char *result = NULL;
         int r;
 
-        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Publish"),
-                        >=, 0);
+        g_assert_cmpint(locker_new_method_call(bus, &m, "Publish"), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "s", message), >=, 0);
         g_assert_cmpint(sd_bus_message_append_strv(m, (char **) (a->to ?: (const char *const[]) { NULL })), >=, 0);
         g_assert_cmpint(sd_bus_message_append(m, "t", a->timeout_usec), >=, 0);
@@ -138,10 +120,9 @@ static char *inbox_call(sd_bus *bus, const char *member, const char *message) {
         int r;
 
         if (message)
-                r = sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, member, &error, &reply, "s",
-                                       message);
+                r = locker_call_method(bus, member, &error, &reply, "s", message);
         else
-                r = sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, member, &error, &reply, NULL);
+                r = locker_call_method(bus, member, &error, &reply, NULL);
         g_assert_cmpint(r, >=, 0);
         g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "(sssstt)"), >, 0);
         while ((r = sd_bus_message_read(reply, "(sssstt)", &text, &id, &sender, &name, &published, &expires)) > 0) {
@@ -165,14 +146,13 @@ static bool has_message(sd_bus *bus, const char *message) {
         sd_bus_message *reply = NULL;
         int b;
 
-        g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "HasMessage", &error, &reply,
-                                           "s", message), >=, 0);
+        g_assert_cmpint(locker_call_method(bus, "HasMessage", &error, &reply, "s", message), >=, 0);
         g_assert_cmpint(sd_bus_message_read(reply, "b", &b), >, 0);
         sd_bus_message_unref(reply);
         return b;
 }
 
-static void test_targeted_and_broadcast(Fixture *f, gconstpointer data) {
+static void test_targeted_and_broadcast(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h), *c = harness_connect(&f->h);
         Listener la = {}, lb = {}, lc = {};
         g_autofree char *id1 = NULL, *id2 = NULL;
@@ -188,7 +168,7 @@ static void test_targeted_and_broadcast(Fixture *f, gconstpointer data) {
         id1 = PUBLISH(a, "to-bob", .to = TO(client_id(b)), .to_self = NO);
         g_assert_cmpuint(strlen(id1), ==, 32);
         harness_pump_until_count(&f->h, &lb.n, 1, 5000);
-        harness_pump_for(&f->h, 100);
+        harness_sync(&f->h);
         g_assert_cmpuint(lb.n, ==, 1);
         g_assert_cmpstr(lb.last_id, ==, id1);
         g_assert_cmpstr(lb.last_sender, ==, client_id(a));
@@ -202,7 +182,7 @@ static void test_targeted_and_broadcast(Fixture *f, gconstpointer data) {
 
         /* By name, to_self on (the default): C and A itself. */
         id2 = PUBLISH(a, "to-carol", .to = TO("carol"));
-        harness_pump_for(&f->h, 200);
+        harness_sync(&f->h);
         g_assert_cmpuint(lc.n, ==, 1);
         g_assert_cmpuint(la.n, ==, 1);
         g_assert_cmpuint(lb.n, ==, 1);
@@ -212,21 +192,21 @@ static void test_targeted_and_broadcast(Fixture *f, gconstpointer data) {
 
         /* Broadcast without self: B and C. */
         g_free(PUBLISH(a, "all", .to_self = NO));
-        harness_pump_for(&f->h, 200);
+        harness_sync(&f->h);
         g_assert_cmpuint(la.n, ==, 1);
         g_assert_cmpuint(lb.n, ==, 2);
         g_assert_cmpuint(lc.n, ==, 2);
 
         /* Broadcast with self: everyone. */
         g_free(PUBLISH(c, "all-2", .to = NULL));
-        harness_pump_for(&f->h, 200);
+        harness_sync(&f->h);
         g_assert_cmpuint(la.n, ==, 2);
         g_assert_cmpuint(lb.n, ==, 3);
         g_assert_cmpuint(lc.n, ==, 3);
 
         /* An unknown receiver is an error, and nobody gets anything. */
         PUBLISH_FAILS(a, "lost", "org.pylocker.Locker.Error.NotFound", .to = TO("bob", "nobody"));
-        harness_pump_for(&f->h, 100);
+        harness_sync(&f->h);
         g_assert_cmpuint(lb.n, ==, 3);
         g_assert_false(has_message(b, "lost"));
 
@@ -236,7 +216,7 @@ static void test_targeted_and_broadcast(Fixture *f, gconstpointer data) {
 }
 
 /* A third peer that is no receiver never sees the signal, even with a match rule for it. */
-static void test_not_a_receiver(Fixture *f, gconstpointer data) {
+static void test_not_a_receiver(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h), *outsider = harness_connect(&f->h);
         Listener lb = {}, lo = {};
 
@@ -247,14 +227,14 @@ static void test_not_a_receiver(Fixture *f, gconstpointer data) {
         g_free(PUBLISH(a, "secret", .to = TO("bob"), .to_self = NO));
         g_free(PUBLISH(a, "broadcast", .to_self = NO));
         harness_pump_until_count(&f->h, &lb.n, 2, 5000);
-        harness_pump_for(&f->h, 200);
+        harness_sync(&f->h);
         g_assert_cmpuint(lb.n, ==, 2);
         g_assert_cmpuint(lo.n, ==, 0);
         listener_clear(&lb);
         listener_clear(&lo);
 }
 
-static void test_unique_replace_matrix(Fixture *f, gconstpointer data) {
+static void test_unique_replace_matrix(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         const char *sa = NULL;
 
@@ -290,7 +270,7 @@ static void test_unique_replace_matrix(Fixture *f, gconstpointer data) {
         ASSERT_INBOX(b, g_strdup_printf("m<%s m<%s n<%s", sa, sa, sa));
 }
 
-static void test_get_pop_remove(Fixture *f, gconstpointer data) {
+static void test_get_pop_remove(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h), *c = harness_connect(&f->h);
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
@@ -332,22 +312,20 @@ static void test_get_pop_remove(Fixture *f, gconstpointer data) {
         }
 
         /* Remove from one sender, by name, then from anyone. */
-        g_assert_cmpint(sd_bus_call_method(c, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "RemoveMessage", &error, &reply,
-                                           "sas", "m", 1, "bob"), >=, 0);
+        g_assert_cmpint(locker_call_method(c, "RemoveMessage", &error, &reply, "sas", "m", 1, "bob"), >=, 0);
         g_assert_cmpint(sd_bus_message_read(reply, "u", &removed), >, 0);
         g_assert_cmpuint(removed, ==, 1);
         reply = sd_bus_message_unref(reply);
         ASSERT_INBOX(c, g_strdup_printf("m<%s", sa));
         g_free(PUBLISH(b, "m", .to = TO("carol"), .to_self = NO, .replace = NO));
-        g_assert_cmpint(sd_bus_call_method(c, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "RemoveMessage", &error, &reply,
-                                           "sas", "m", 0), >=, 0);
+        g_assert_cmpint(locker_call_method(c, "RemoveMessage", &error, &reply, "sas", "m", 0), >=, 0);
         g_assert_cmpint(sd_bus_message_read(reply, "u", &removed), >, 0);
         g_assert_cmpuint(removed, ==, 2);
         reply = sd_bus_message_unref(reply);
         ASSERT_INBOX(c, g_strdup(""));
 }
 
-static void test_timeout_expiry(Fixture *f, gconstpointer data) {
+static void test_timeout_expiry(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         Listener lb = {};
         uint64_t before = (uint64_t) g_get_real_time();
@@ -368,14 +346,13 @@ static void test_timeout_expiry(Fixture *f, gconstpointer data) {
         listener_clear(&lb);
 }
 
-static void test_inbox_discarded_on_disconnect(Fixture *f, gconstpointer data) {
+static void test_inbox_discarded_on_disconnect(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h), *b2;
 
         register_name(b, "bob");
         g_free(PUBLISH(a, "m", .to = TO("bob"), .to_self = NO));
         g_assert_true(has_message(b, "m"));
         harness_disconnect(&f->h, b);
-        harness_pump_for(&f->h, 100);
 
         /* The name is free, and the new client's inbox is empty. */
         b2 = harness_connect(&f->h);
@@ -384,7 +361,7 @@ static void test_inbox_discarded_on_disconnect(Fixture *f, gconstpointer data) {
         PUBLISH_FAILS(a, "m", "org.pylocker.Locker.Error.NotFound", .to = TO(":1.9999"));
 }
 
-static void test_limits(Fixture *f, gconstpointer data) {
+static void test_limits(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
         g_autofree char *big = g_strnfill(64, 'x');
         g_autofree char *too_big = g_strnfill(65, 'x');
@@ -409,8 +386,8 @@ static void test_limits(Fixture *f, gconstpointer data) {
         for (int i = 0; i < 10; i++) {
                 sd_bus_message *reply = NULL;
                 sd_bus_error error = SD_BUS_ERROR_NULL;
-                int r = sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Publish", &error, &reply,
-                                           "sasta{sv}", "rate", 0, 0, 1, "to_self", "b", 0);
+                int r = locker_call_method(a, "Publish", &error, &reply, "sasta{sv}", "rate", 0, 0, 1,
+                                           "to_self", "b", 0);
 
                 sd_bus_message_unref(reply);
                 if (r < 0) {
@@ -422,25 +399,23 @@ static void test_limits(Fixture *f, gconstpointer data) {
         g_error("the publication rate limit never applied");
 }
 
-static void test_bad_arguments(Fixture *f, gconstpointer data) {
+static void test_bad_arguments(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h);
         sd_bus_error error = SD_BUS_ERROR_NULL;
         const char *invalid = "org.freedesktop.DBus.Error.InvalidArgs";
 
-        g_assert_cmpint(sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Publish", &error, NULL,
-                                           "sasta{sv}", "m", 0, 0, 1, "uniq", "b", 1), <, 0);
+        g_assert_cmpint(locker_call_method(a, "Publish", &error, NULL, "sasta{sv}", "m", 0, 0, 1, "uniq",
+                                           "b", 1), <, 0);
         g_assert_cmpstr(error.name, ==, invalid);
         sd_bus_error_free(&error);
-        g_assert_cmpint(sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Publish", &error, NULL,
-                                           "sasta{sv}", "m", 0, 0, 1, "unique", "s", "yes"), <, 0);
+        g_assert_cmpint(locker_call_method(a, "Publish", &error, NULL, "sasta{sv}", "m", 0, 0, 1, "unique",
+                                           "s", "yes"), <, 0);
         g_assert_cmpstr(error.name, ==, invalid);
         sd_bus_error_free(&error);
-        g_assert_cmpint(sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Publish", &error, NULL,
-                                           "s", "m"), <, 0);
+        g_assert_cmpint(locker_call_method(a, "Publish", &error, NULL, "s", "m"), <, 0);
         g_assert_cmpstr(error.name, ==, invalid);
         sd_bus_error_free(&error);
-        g_assert_cmpint(sd_bus_call_method(a, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "RemoveMessage", &error, NULL,
-                                           "s", "m"), <, 0);
+        g_assert_cmpint(locker_call_method(a, "RemoveMessage", &error, NULL, "s", "m"), <, 0);
         g_assert_cmpstr(error.name, ==, invalid);
         sd_bus_error_free(&error);
         ASSERT_INBOX(a, g_strdup(""));
@@ -453,7 +428,7 @@ int main(int argc, char *argv[]) {
 
         g_test_init(&argc, &argv, NULL);
 
-#define ADD(path, args, fn) g_test_add("/messages/" path, Fixture, args, fixture_setup, fn, fixture_teardown)
+#define ADD(path, args, fn) harness_test_add("/messages/" path, args, fn)
         ADD("targeted-and-broadcast", NULL, test_targeted_and_broadcast);
         ADD("not-a-receiver", NULL, test_not_a_receiver);
         ADD("unique-replace-matrix", NULL, test_unique_replace_matrix);

@@ -16,8 +16,6 @@
 
 #include "harness.h"
 
-#define SEC 1000000ULL
-
 static char user_plain[32], user_admin[32], group_admin[32];
 
 static const char polkit_rules_template[] =
@@ -26,18 +24,10 @@ static const char polkit_rules_template[] =
         "        return polkit.Result.YES;\n"
         "});\n";
 
-typedef struct Fixture {
-        Harness h;
-} Fixture;
-
-static void fixture_setup(Fixture *f, gconstpointer data) {
+static void fixture_setup(HarnessFixture *f, gconstpointer data) {
         g_autofree char *rules = g_strdup_printf(polkit_rules_template, group_admin);
 
         harness_start_system(&f->h, rules, NULL);
-}
-
-static void fixture_teardown(Fixture *f, gconstpointer data) {
-        harness_stop(&f->h);
 }
 
 static void run_quiet(const char *const *argv) {
@@ -116,7 +106,7 @@ static void append_result(GString *s, const char *what, int r, const sd_bus_erro
 static sd_bus_message *new_call(sd_bus *bus, const char *member, bool interactive) {
         sd_bus_message *m = NULL;
 
-        if (sd_bus_message_new_method_call(bus, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, member) < 0)
+        if (locker_new_method_call(bus, &m, member) < 0)
                 _exit(10);
         (void) sd_bus_message_set_allow_interactive_authorization(m, interactive);
         return m;
@@ -174,7 +164,7 @@ static void child_run(Harness *h, ChildScript script, const char *foreign_lock, 
                 sd_bus_error_free(&error);
                 sd_bus_message_unref(m);
 
-                r = sd_bus_request_name(bus, LOCKER_DEST, 0);
+                r = sd_bus_request_name(bus, PYLOCKER_BUS_NAME, 0);
                 g_string_append_printf(s, " RequestName=%s", r >= 0 ? "ok" : g_strerror(-r));
         }
 
@@ -225,9 +215,9 @@ static char *run_as(Harness *h, const char *user, ChildScript script, const char
         }
 }
 
-static void test_root_may_do_everything(Fixture *f, gconstpointer data) {
+static void test_root_may_do_everything(HarnessFixture *f, gconstpointer data) {
         sd_bus *holder = harness_connect(&f->h);
-        g_autofree char *id = acquire_ok(holder, (const char *const[]) { "held", NULL }, NULL);
+        g_autofree char *id = acquire_ok(holder, PATHS("held"), NULL);
         g_autofree char *report = run_as(&f->h, NULL, SCRIPT_CALLS, id, NULL, NULL);
 
         /* Root already owns the name through the daemon: a second owner is refused as "exists". */
@@ -235,9 +225,9 @@ static void test_root_may_do_everything(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(get_property_t(holder, "MaxLockTime"), ==, 60 * SEC);
 }
 
-static void test_user_may_lock_not_manage(Fixture *f, gconstpointer data) {
+static void test_user_may_lock_not_manage(HarnessFixture *f, gconstpointer data) {
         sd_bus *holder = harness_connect(&f->h);
-        g_autofree char *id = acquire_ok(holder, (const char *const[]) { "held", NULL }, NULL);
+        g_autofree char *id = acquire_ok(holder, PATHS("held"), NULL);
         g_autofree char *report = run_as(&f->h, user_plain, SCRIPT_CALLS, id, NULL, NULL);
         g_autofree char *report2 = run_as(&f->h, user_plain, SCRIPT_CALLS_INTERACTIVE, id, NULL, NULL);
 
@@ -257,9 +247,9 @@ static void test_user_may_lock_not_manage(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(count_locks(holder), ==, 1);
 }
 
-static void test_group_rule_grants_manage(Fixture *f, gconstpointer data) {
+static void test_group_rule_grants_manage(HarnessFixture *f, gconstpointer data) {
         sd_bus *holder = harness_connect(&f->h);
-        g_autofree char *id = acquire_ok(holder, (const char *const[]) { "held", NULL }, NULL);
+        g_autofree char *id = acquire_ok(holder, PATHS("held"), NULL);
         g_autofree char *report = run_as(&f->h, user_admin, SCRIPT_CALLS, id, NULL, NULL);
 
         g_assert_cmpstr(report, ==,
@@ -268,7 +258,7 @@ static void test_group_rule_grants_manage(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(count_locks(holder), ==, 0);
 }
 
-static void test_direct_socket_authorized_alike(Fixture *f, gconstpointer data) {
+static void test_direct_socket_authorized_alike(HarnessFixture *f, gconstpointer data) {
         g_autofree char *plain = run_as(&f->h, user_plain, SCRIPT_DIRECT_CALLS, NULL, NULL, NULL);
         g_autofree char *admin = run_as(&f->h, user_admin, SCRIPT_DIRECT_CALLS, NULL, NULL, NULL);
 
@@ -277,7 +267,7 @@ static void test_direct_socket_authorized_alike(Fixture *f, gconstpointer data) 
         g_assert_cmpstr(admin, ==, "Acquire=ok SetMaxLockTime=ok");
 }
 
-static void test_polkitd_gone_is_an_error(Fixture *f, gconstpointer data) {
+static void test_polkitd_gone_is_an_error(HarnessFixture *f, gconstpointer data) {
         char buf[512] = {};
         pid_t pid;
         int fd, status;
@@ -319,7 +309,7 @@ int main(int argc, char *argv[]) {
         if (geteuid() != 0)
                 g_error("needs root: it creates users and runs polkitd in a mount namespace of its own");
 
-#define ADD(path, fn) g_test_add("/polkit/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(path, fn) g_test_add("/polkit/" path, HarnessFixture, NULL, fixture_setup, fn, harness_fixture_teardown)
         ADD("root-may-do-everything", test_root_may_do_everything);
         ADD("user-may-lock-not-manage", test_user_may_lock_not_manage);
         ADD("group-rule-grants-manage", test_group_rule_grants_manage);

@@ -1,13 +1,10 @@
 /* pylockerd as a service: sd_notify READY/STATUS/STOPPING, idle exit, socket activation with
  * systemd-socket-activate, and D-Bus activation from the repo's activation file. */
 #undef G_DISABLE_ASSERT
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,31 +15,17 @@
 
 #include "harness.h"
 
-#define SEC 1000000ULL
-
-typedef struct Fixture {
-        Harness h;
-} Fixture;
-
-static void fixture_teardown(Fixture *f, gconstpointer data) {
-        harness_stop(&f->h);
-}
-
-static void setup_bus_and_daemon(Fixture *f, gconstpointer data) {
-        harness_start(&f->h, data);
-}
-
-static void setup_bus_only(Fixture *f, gconstpointer data) {
+static void setup_bus_only(HarnessFixture *f, gconstpointer data) {
         harness_start_bus_only(&f->h, data);
 }
 
-static void test_status_and_stopping(Fixture *f, gconstpointer data) {
+static void test_status_and_stopping(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h);
         g_autofree char *id = NULL;
         int status;
 
         harness_wait_notify(&f->h, "READY=1", 5000);
-        id = acquire_ok(a, (const char *const[]) { "s", NULL }, NULL);
+        id = acquire_ok(a, PATHS("s"), NULL);
         /* Counts reach systemd within about a second. */
         harness_wait_notify(&f->h, "STATUS=1 locks, 0 waiting, 1 clients", 5000);
 
@@ -65,11 +48,11 @@ static bool daemon_running(Harness *h) {
         return false;
 }
 
-static void test_idle_exit(Fixture *f, gconstpointer data) {
+static void test_idle_exit(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h), *observer;
         g_autofree char *id = NULL;
 
-        id = acquire_ok(a, (const char *const[]) { "idle", NULL }, NULL);
+        id = acquire_ok(a, PATHS("idle"), NULL);
         /* A client holding a lock keeps it alive well past the idle period. */
         harness_pump_for(&f->h, 800);
         g_assert_true(daemon_running(&f->h));
@@ -85,39 +68,21 @@ static void test_idle_exit(Fixture *f, gconstpointer data) {
 
         /* It gave its name up. */
         observer = harness_connect(&f->h);
-        g_assert_cmpint(sd_bus_get_name_creds(observer, LOCKER_DEST, 0, NULL), <, 0);
-}
-
-static int free_tcp_port(void) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t length = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-
-        g_assert_cmpint(fd, >=, 0);
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &length), ==, 0);
-        port = ntohs(sa.sin_port);
-        close(fd);
-        return port;
-}
-
-static void die_with_parent(gpointer data) {
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        g_assert_cmpint(sd_bus_get_name_creds(observer, PYLOCKER_BUS_NAME, 0, NULL), <, 0);
 }
 
 /* systemd-socket-activate passes the direct socket and a TCP socket named "bridge", then execs the
  * daemon on the first connection. The bridge is served (tests/client/test-bridge.c talks to it); here
  * it only must not get in the way. */
-static void test_socket_activation(Fixture *f, gconstpointer data) {
+static void test_socket_activation(HarnessFixture *f, gconstpointer data) {
         g_autofree char *notify = harness_notify_socket_path(&f->h);
         g_autofree char *direct = g_build_filename(f->h.tmpdir, "activated", NULL);
         g_autofree char *address = g_strdup_printf("unix:path=%s", direct);
-        g_autofree char *tcp = g_strdup_printf("127.0.0.1:%d", free_tcp_port());
+        g_autofree char *tcp = g_strdup_printf("127.0.0.1:%d", test_free_tcp_port(AF_INET));
         g_autofree char *notify_env = g_strdup_printf("NOTIFY_SOCKET=%s", notify);
         g_autofree char *config = g_build_filename(f->h.tmpdir, "empty.conf", NULL);
         g_autofree char *secret = g_build_filename(f->h.tmpdir, "secret", NULL);
         g_autofree char *secret_arg = g_strdup_printf("--secret-file=%s", secret);
-        g_autofree char *stderr_text = NULL;
         g_autoptr(GError) error = NULL;
         sd_bus *bus = NULL, *observer;
         g_autofree char *id = NULL;
@@ -140,7 +105,7 @@ static void test_socket_activation(Fixture *f, gconstpointer data) {
                 g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, NULL,
                                                        G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                                                        G_SPAWN_STDOUT_TO_DEV_NULL,
-                                                       die_with_parent, NULL, &f->h.daemon_pid, NULL, NULL,
+                                                       test_child_die_with_parent, NULL, &f->h.daemon_pid, NULL, NULL,
                                                        &stderr_fd, &error));
                 g_assert_no_error(error);
         }
@@ -153,7 +118,7 @@ static void test_socket_activation(Fixture *f, gconstpointer data) {
         g_assert_cmpint(sd_bus_new(&bus), >=, 0);
         g_assert_cmpint(sd_bus_set_address(bus, address), >=, 0);
         g_assert_cmpint(sd_bus_start(bus), >=, 0);
-        id = acquire_ok(bus, (const char *const[]) { "activated", NULL }, NULL);
+        id = acquire_ok(bus, PATHS("activated"), NULL);
         harness_wait_notify(&f->h, "READY=1", 10000);
 
         /* The same lock table answers on the bus. */
@@ -173,24 +138,24 @@ static void test_socket_activation(Fixture *f, gconstpointer data) {
         g_assert_null(strstr(buf, "Closing"));
 }
 
-static void test_dbus_activation(Fixture *f, gconstpointer data) {
+static void test_dbus_activation(HarnessFixture *f, gconstpointer data) {
         sd_bus *a = harness_connect(&f->h);
         sd_bus_creds *creds = NULL;
         g_autofree char *id = NULL;
         pid_t pid;
 
         /* Nobody serves the name until the first call. */
-        g_assert_cmpint(sd_bus_get_name_creds(a, LOCKER_DEST, 0, NULL), <, 0);
-        id = acquire_ok(a, (const char *const[]) { "activated", NULL }, NULL);
+        g_assert_cmpint(sd_bus_get_name_creds(a, PYLOCKER_BUS_NAME, 0, NULL), <, 0);
+        id = acquire_ok(a, PATHS("activated"), NULL);
         g_assert_cmpuint(count_locks(a), ==, 1);
 
         /* Stop what the bus started, by its PID. */
-        g_assert_cmpint(sd_bus_get_name_creds(a, LOCKER_DEST, SD_BUS_CREDS_PID, &creds), >=, 0);
+        g_assert_cmpint(sd_bus_get_name_creds(a, PYLOCKER_BUS_NAME, SD_BUS_CREDS_PID, &creds), >=, 0);
         g_assert_cmpint(sd_bus_creds_get_pid(creds, &pid), >=, 0);
         sd_bus_creds_unref(creds);
         g_assert_cmpint(pid, >, 1);
         g_assert_cmpint(kill(pid, SIGTERM), ==, 0);
-        for (int waited = 0; sd_bus_get_name_creds(a, LOCKER_DEST, 0, NULL) >= 0; waited += 20) {
+        for (int waited = 0; sd_bus_get_name_creds(a, PYLOCKER_BUS_NAME, 0, NULL) >= 0; waited += 20) {
                 g_assert_cmpint(waited, <, 10000);
                 g_usleep(20 * 1000);
         }
@@ -201,13 +166,12 @@ int main(int argc, char *argv[]) {
 
         g_test_init(&argc, &argv, NULL);
 
-        g_test_add("/service/status-and-stopping", Fixture, NULL, setup_bus_and_daemon, test_status_and_stopping,
-                   fixture_teardown);
-        g_test_add("/service/idle-exit", Fixture, idle_args, setup_bus_and_daemon, test_idle_exit, fixture_teardown);
-        g_test_add("/service/socket-activation", Fixture, NULL, setup_bus_only, test_socket_activation,
-                   fixture_teardown);
-        g_test_add("/service/dbus-activation", Fixture, g_getenv("PYLOCKER_TEST_SERVICE_DIR"), setup_bus_only,
-                   test_dbus_activation, fixture_teardown);
+        harness_test_add("/service/status-and-stopping", NULL, test_status_and_stopping);
+        harness_test_add("/service/idle-exit", idle_args, test_idle_exit);
+        g_test_add("/service/socket-activation", HarnessFixture, NULL, setup_bus_only, test_socket_activation,
+                   harness_fixture_teardown);
+        g_test_add("/service/dbus-activation", HarnessFixture, g_getenv("PYLOCKER_TEST_SERVICE_DIR"),
+                   setup_bus_only, test_dbus_activation, harness_fixture_teardown);
 
         return g_test_run();
 }

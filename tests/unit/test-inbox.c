@@ -6,8 +6,7 @@
 #include <glib.h>
 
 #include "inbox.h"
-
-#define SEC UINT64_C(1000000)
+#include "test-common.h"
 
 typedef struct Fixture {
         MessageStore *store;

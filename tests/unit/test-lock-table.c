@@ -6,8 +6,7 @@
 #include <glib.h>
 
 #include "lock-table.h"
-
-#define SEC UINT64_C(1000000)
+#include "test-common.h"
 
 typedef struct Event {
         enum { EVENT_GRANTED, EVENT_ENDED } kind;

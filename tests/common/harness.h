@@ -6,6 +6,9 @@
 #include <glib.h>
 #include <systemd/sd-bus.h>
 
+#include "pylocker-names.h"
+#include "test-common.h"
+
 typedef struct Harness {
         char *tmpdir;
         GPid bus_pid;
@@ -18,9 +21,19 @@ typedef struct Harness {
         GPtrArray *clients;      /* sd_bus*, closed at teardown */
 } Harness;
 
-#define LOCKER_DEST "org.pylocker.Locker"
-#define LOCKER_PATH "/org/pylocker/Locker"
-#define LOCKER_IFACE "org.pylocker.Locker"
+/* The fixture of the tests that need a bus and a pylockerd and nothing else of their own. */
+typedef struct HarnessFixture {
+        Harness h;
+} HarnessFixture;
+
+/* Starts the harness with the test's data as pylockerd's extra arguments (NULL-terminated, may be
+ * NULL), and stops it. */
+void harness_fixture_setup(HarnessFixture *f, gconstpointer daemon_args);
+void harness_fixture_teardown(HarnessFixture *f, gconstpointer data);
+
+/* Adds a test on HarnessFixture: fn(HarnessFixture *f, gconstpointer daemon_args). */
+#define harness_test_add(path, daemon_args, fn) \
+        g_test_add((path), HarnessFixture, (daemon_args), harness_fixture_setup, (fn), harness_fixture_teardown)
 
 /* Starts the bus, then pylockerd with these extra arguments (NULL-terminated, may be NULL), and waits
  * for its READY=1. */
@@ -46,14 +59,40 @@ sd_bus *harness_connect(Harness *h);
 sd_bus *harness_connect_direct(Harness *h);
 /* The direct socket's path (g_free). */
 char *harness_direct_socket_path(Harness *h);
+/* Closes a connection of the harness. A bus connection: returns once the bus has forgotten it, so
+ * pylockerd has its NameOwnerChanged before anything the test sends it afterwards. (A direct one:
+ * pylockerd sees the end of the socket in its own time.) */
 void harness_disconnect(Harness *h, sd_bus *bus);
 
 /* Processes every client connection until *flag is true, failing the test after timeout_ms. */
 void harness_pump_until(Harness *h, const bool *flag, int timeout_ms);
 /* Processes every client connection until *counter reaches target, failing after timeout_ms. */
 void harness_pump_until_count(Harness *h, const unsigned *counter, unsigned target, int timeout_ms);
-/* Processes every client connection for this long. */
+/* Processes every client connection for this long. For what needs time to pass. */
 void harness_pump_for(Harness *h, int ms);
+/* A barrier instead of a sleep: returns once pylockerd has handled every call the harness's
+ * connections sent before, and each connection has dispatched whatever the daemon sent it meanwhile
+ * (replies, signals). D-Bus keeps the order of the messages between two peers: a round trip to the
+ * daemon on every connection makes sure of the first, a second one of the second. After it,
+ * "nothing happened" can be asserted without waiting for it not to happen. */
+void harness_sync(Harness *h);
+
+/* sd_bus_call_method(), sd_bus_message_new_method_call() and sd_bus_match_signal() on pylockerd's
+ * object and interface. */
+int locker_call_method(sd_bus *bus, const char *member, sd_bus_error *ret_error, sd_bus_message **ret_reply,
+                       const char *types, ...);
+int locker_new_method_call(sd_bus *bus, sd_bus_message **ret, const char *member);
+int locker_match_signal(sd_bus *bus, const char *member, sd_bus_message_handler_t callback, void *userdata);
+
+/* LockExpired signals caught by locker_match_signal(bus, "LockExpired", on_lock_expired, &catcher): the
+ * last one's lock id (g_free) and number of paths. */
+typedef struct SignalCatcher {
+        char *lock_id;
+        unsigned n_paths;
+        bool done;
+} SignalCatcher;
+
+int on_lock_expired(sd_bus_message *m, void *userdata, sd_bus_error *error);
 
 /* An asynchronous method call and its reply. */
 typedef struct AsyncCall {
@@ -64,14 +103,26 @@ typedef struct AsyncCall {
 
 void async_call_clear(AsyncCall *call);
 
-/* Sends Acquire (or AcquireHandle) for the NULL-terminated paths. ttl_usec 0 sends no ttl option. */
-void acquire_async(sd_bus *bus, AsyncCall *call, const char *const *paths, uint64_t timeout_usec, bool shared,
-                   bool nonblocking, uint64_t ttl_usec, bool handle);
-/* Acquire that must succeed at once; returns the lock id (g_free) and token. */
+/* The arguments of an Acquire call, with designated initializers:
+ *     acquire_async(bus, &call, &(AcquireArgs) { .paths = PATHS("x"), .timeout_usec = 10 * SEC });
+ * A field left zero sends nothing: no option, the daemon's default. */
+typedef struct AcquireArgs {
+        const char *const *paths;       /* NULL-terminated */
+        uint64_t timeout_usec;          /* 0: the daemon's DefaultTimeout */
+        bool shared;
+        bool nonblocking;
+        uint64_t ttl_usec;              /* 0: no ttl_usec option */
+        bool no_deadlock_check;         /* deadlock_check=false: wait even where it closes a cycle */
+        bool handle;                    /* AcquireHandle instead of Acquire */
+} AcquireArgs;
+
+/* Sends Acquire (or AcquireHandle); the reply lands in call. */
+void acquire_async(sd_bus *bus, AsyncCall *call, const AcquireArgs *args);
+/* Acquire of the NULL-terminated paths, without options, that must succeed at once; returns the lock
+ * id (g_free) and token. */
 char *acquire_ok(sd_bus *bus, const char *const *paths, uint64_t *ret_token);
-/* Acquire that must fail at once with this error name. */
-void acquire_fails(sd_bus *bus, const char *const *paths, uint64_t timeout_usec, bool nonblocking,
-                   const char *error_name);
+/* Acquire that must fail with this error name. */
+void acquire_fails(sd_bus *bus, const AcquireArgs *args, const char *error_name);
 /* Release; returns the code, or -1 after asserting the error name when expected_error is given. */
 int release(sd_bus *bus, const char *lock_id, const char *expected_error);
 

@@ -3,9 +3,9 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -22,26 +22,6 @@ static const char *env_or_fail(const char *name) {
         if (!value)
                 g_error("%s is not set: run the tests through meson test.", name);
         return value;
-}
-
-/* Waits for a child for up to timeout_ms; returns its wait status, or -1 if it is still running. */
-static int wait_child(GPid pid, int timeout_ms) {
-        for (int waited = 0;; waited += 10) {
-                int status;
-                pid_t r = waitpid(pid, &status, WNOHANG);
-
-                if (r == pid)
-                        return status;
-                g_assert_cmpint(r, ==, 0);
-                if (waited >= timeout_ms)
-                        return -1;
-                g_usleep(10 * 1000);
-        }
-}
-
-/* Whatever happens to the test, what it started goes with it. */
-static void child_setup_die_with_parent(gpointer data) {
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
 static void start_bus(Harness *h, const char *config_file) {
@@ -61,7 +41,7 @@ static void start_bus(Harness *h, const char *config_file) {
         g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, envp,
                                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                                                G_SPAWN_STDERR_TO_DEV_NULL,
-                                               child_setup_die_with_parent, NULL, &h->bus_pid, NULL, &out_fd,
+                                               test_child_die_with_parent, NULL, &h->bus_pid, NULL, &out_fd,
                                                NULL, &error));
         g_assert_no_error(error);
 
@@ -148,7 +128,7 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         if (h->system_bus)
                 envp = g_environ_setenv(envp, "DBUS_SYSTEM_BUS_ADDRESS", h->bus_address, TRUE);
         g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, envp, G_SPAWN_DO_NOT_REAP_CHILD,
-                                    child_setup_die_with_parent, NULL, &h->daemon_pid, &error));
+                                    test_child_die_with_parent, NULL, &h->daemon_pid, &error));
         g_assert_no_error(error);
 
         /* READY=1 comes once the bus name is ours: this instance's, not an earlier one's. */
@@ -186,6 +166,14 @@ void harness_start_bus_only(Harness *h, const char *service_dir) {
 void harness_start(Harness *h, const char *const *daemon_args) {
         harness_start_bus_only(h, NULL);
         harness_start_daemon(h, daemon_args);
+}
+
+void harness_fixture_setup(HarnessFixture *f, gconstpointer daemon_args) {
+        harness_start(&f->h, daemon_args);
+}
+
+void harness_fixture_teardown(HarnessFixture *f, gconstpointer data) {
+        harness_stop(&f->h);
 }
 
 static void write_file(const char *dir, const char *name, const char *text) {
@@ -244,7 +232,7 @@ static void start_polkitd(Harness *h, const char *polkit_rules) {
         g_assert_true(g_spawn_async(NULL, (char **) argv, envp,
                                     G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                                     G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
-                                    child_setup_die_with_parent, NULL, &h->polkitd_pid, &error));
+                                    test_child_die_with_parent, NULL, &h->polkitd_pid, &error));
         g_assert_no_error(error);
 
         /* Ready once it owns its name. */
@@ -315,7 +303,7 @@ int harness_stop_daemon(Harness *h) {
 
         g_assert_cmpint(h->daemon_pid, >, 0);
         g_assert_cmpint(kill(h->daemon_pid, SIGTERM), ==, 0);
-        status = wait_child(h->daemon_pid, 20000);
+        status = test_wait_status(h->daemon_pid, 20000);
         if (status == -1) {
                 (void) kill(h->daemon_pid, SIGKILL);
                 (void) waitpid(h->daemon_pid, &status, 0);
@@ -343,7 +331,7 @@ void harness_stop(Harness *h) {
 
         if (h->bus_pid > 0) {
                 g_assert_cmpint(kill(h->bus_pid, SIGTERM), ==, 0);
-                if (wait_child(h->bus_pid, 10000) == -1) {
+                if (test_wait_status(h->bus_pid, 10000) == -1) {
                         (void) kill(h->bus_pid, SIGKILL);
                         (void) waitpid(h->bus_pid, NULL, 0);
                 }
@@ -397,9 +385,50 @@ sd_bus *harness_connect_direct(Harness *h) {
         return bus;
 }
 
+/* The bus tells everyone interested (pylockerd) that name is gone before it answers a later call. */
+static void wait_name_gone(Harness *h, const char *name) {
+        sd_bus *bus = NULL;
+        bool temporary = false;
+
+        for (guint i = 0; i < h->clients->len && !bus; i++)
+                if (sd_bus_is_bus_client(h->clients->pdata[i]) > 0)
+                        bus = h->clients->pdata[i];
+        if (!bus) {
+                bus = harness_connect(h);
+                temporary = true;
+        }
+        for (int waited = 0;; waited += 5) {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                sd_bus_message *reply = NULL;
+                int has_owner;
+
+                if (sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "NameHasOwner", &error, &reply, "s", name) < 0)
+                        g_error("NameHasOwner failed: %s", error.message);
+                g_assert_cmpint(sd_bus_message_read(reply, "b", &has_owner), >, 0);
+                sd_bus_message_unref(reply);
+                if (!has_owner)
+                        break;
+                if (waited > 10000)
+                        g_error("the bus still knows %s 10 s after it disconnected", name);
+                g_usleep(5 * 1000);
+        }
+        if (temporary) {
+                g_assert_true(g_ptr_array_remove(h->clients, bus));
+                sd_bus_flush_close_unref(bus);
+        }
+}
+
 void harness_disconnect(Harness *h, sd_bus *bus) {
+        g_autofree char *name = NULL;
+        const char *unique;
+
         g_assert_true(g_ptr_array_remove(h->clients, bus));
+        if (sd_bus_is_bus_client(bus) > 0 && sd_bus_get_unique_name(bus, &unique) >= 0)
+                name = g_strdup(unique);
         sd_bus_flush_close_unref(bus);
+        if (name)
+                wait_name_gone(h, name);
 }
 
 /* The daemon's sd_notify() blocks once the socket's queue is full: keep reading it. */
@@ -463,6 +492,57 @@ void harness_pump_for(Harness *h, int ms) {
                 (void) pump_once(h, 5);
 }
 
+void harness_sync(Harness *h) {
+        for (int pass = 0; pass < 2; pass++)
+                for (guint i = 0; i < h->clients->len; i++) {
+                        sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                        /* sd-bus queues what arrives before the reply, and dispatches it below. */
+                        if (sd_bus_call_method(h->clients->pdata[i], PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH,
+                                               "org.freedesktop.DBus.Peer", "Ping", &error, NULL, NULL) < 0)
+                                g_error("Ping of pylockerd failed: %s", error.message);
+                }
+        while (pump_once(h, 0))
+                ;
+}
+
+int locker_call_method(sd_bus *bus, const char *member, sd_bus_error *ret_error, sd_bus_message **ret_reply,
+                       const char *types, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, types);
+        r = sd_bus_call_methodv(bus, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, member, ret_error,
+                                ret_reply, types, ap);
+        va_end(ap);
+        return r;
+}
+
+int locker_new_method_call(sd_bus *bus, sd_bus_message **ret, const char *member) {
+        return sd_bus_message_new_method_call(bus, ret, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH,
+                                              PYLOCKER_INTERFACE, member);
+}
+
+int locker_match_signal(sd_bus *bus, const char *member, sd_bus_message_handler_t callback, void *userdata) {
+        return sd_bus_match_signal(bus, NULL, NULL, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, member,
+                                   callback, userdata);
+}
+
+int on_lock_expired(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SignalCatcher *catcher = userdata;
+        char **paths = NULL;
+        const char *id;
+
+        g_assert_cmpint(sd_bus_message_read(m, "s", &id), >, 0);
+        g_assert_cmpint(sd_bus_message_read_strv(m, &paths), >, 0);
+        g_free(catcher->lock_id);
+        catcher->lock_id = g_strdup(id);
+        catcher->n_paths = g_strv_length(paths);
+        catcher->done = true;
+        g_strfreev(paths);
+        return 0;
+}
+
 void async_call_clear(AsyncCall *call) {
         call->slot = sd_bus_slot_unref(call->slot);
         call->reply = sd_bus_message_unref(call->reply);
@@ -477,28 +557,28 @@ static int on_async_reply(sd_bus_message *reply, void *userdata, sd_bus_error *e
         return 0;
 }
 
-static sd_bus_message *new_acquire(sd_bus *bus, const char *const *paths, uint64_t timeout_usec, bool shared,
-                                   bool nonblocking, uint64_t ttl_usec, bool handle) {
+static sd_bus_message *new_acquire(sd_bus *bus, const AcquireArgs *args) {
         sd_bus_message *m = NULL;
 
-        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE,
-                                                       handle ? "AcquireHandle" : "Acquire"), >=, 0);
-        g_assert_cmpint(sd_bus_message_append_strv(m, (char **) paths), >=, 0);
-        g_assert_cmpint(sd_bus_message_append(m, "t", timeout_usec), >=, 0);
+        g_assert_nonnull(args->paths);
+        g_assert_cmpint(locker_new_method_call(bus, &m, args->handle ? "AcquireHandle" : "Acquire"), >=, 0);
+        g_assert_cmpint(sd_bus_message_append_strv(m, (char **) args->paths), >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "t", args->timeout_usec), >=, 0);
         g_assert_cmpint(sd_bus_message_open_container(m, 'a', "{sv}"), >=, 0);
-        if (shared)
+        if (args->shared)
                 g_assert_cmpint(sd_bus_message_append(m, "{sv}", "shared", "b", 1), >=, 0);
-        if (nonblocking)
+        if (args->nonblocking)
                 g_assert_cmpint(sd_bus_message_append(m, "{sv}", "nonblocking", "b", 1), >=, 0);
-        if (ttl_usec > 0)
-                g_assert_cmpint(sd_bus_message_append(m, "{sv}", "ttl_usec", "t", ttl_usec), >=, 0);
+        if (args->ttl_usec > 0)
+                g_assert_cmpint(sd_bus_message_append(m, "{sv}", "ttl_usec", "t", args->ttl_usec), >=, 0);
+        if (args->no_deadlock_check)
+                g_assert_cmpint(sd_bus_message_append(m, "{sv}", "deadlock_check", "b", 0), >=, 0);
         g_assert_cmpint(sd_bus_message_close_container(m), >=, 0);
         return m;
 }
 
-void acquire_async(sd_bus *bus, AsyncCall *call, const char *const *paths, uint64_t timeout_usec, bool shared,
-                   bool nonblocking, uint64_t ttl_usec, bool handle) {
-        sd_bus_message *m = new_acquire(bus, paths, timeout_usec, shared, nonblocking, ttl_usec, handle);
+void acquire_async(sd_bus *bus, AsyncCall *call, const AcquireArgs *args) {
+        sd_bus_message *m = new_acquire(bus, args);
 
         /* The D-Bus call timeout must outlast the lock timeout. */
         g_assert_cmpint(sd_bus_call_async(bus, &call->slot, m, on_async_reply, call, 60 * G_USEC_PER_SEC), >=, 0);
@@ -528,7 +608,7 @@ void assert_reply_error(sd_bus_message *reply, const char *error_name) {
 }
 
 char *acquire_ok(sd_bus *bus, const char *const *paths, uint64_t *ret_token) {
-        sd_bus_message *m = new_acquire(bus, paths, 0, false, false, 0, false);
+        sd_bus_message *m = new_acquire(bus, &(AcquireArgs) { .paths = paths });
         sd_bus_message *reply = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
         char *id;
@@ -543,9 +623,8 @@ char *acquire_ok(sd_bus *bus, const char *const *paths, uint64_t *ret_token) {
         return id;
 }
 
-void acquire_fails(sd_bus *bus, const char *const *paths, uint64_t timeout_usec, bool nonblocking,
-                   const char *error_name) {
-        sd_bus_message *m = new_acquire(bus, paths, timeout_usec, false, nonblocking, 0, false);
+void acquire_fails(sd_bus *bus, const AcquireArgs *args, const char *error_name) {
+        sd_bus_message *m = new_acquire(bus, args);
         sd_bus_message *reply = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
@@ -563,7 +642,7 @@ int release(sd_bus *bus, const char *lock_id, const char *expected_error) {
         uint32_t code;
         int r;
 
-        r = sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "Release", &error, &reply, "s", lock_id);
+        r = locker_call_method(bus, "Release", &error, &reply, "s", lock_id);
         if (expected_error) {
                 g_assert_cmpint(r, <, 0);
                 g_assert_cmpstr(error.name, ==, expected_error);
@@ -581,8 +660,8 @@ uint32_t get_property_u(sd_bus *bus, const char *name) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         uint32_t value = 0;
 
-        g_assert_cmpint(sd_bus_get_property_trivial(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, name, &error,
-                                                    'u', &value), >=, 0);
+        g_assert_cmpint(sd_bus_get_property_trivial(bus, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH,
+                                                    PYLOCKER_INTERFACE, name, &error, 'u', &value), >=, 0);
         return value;
 }
 
@@ -590,8 +669,8 @@ uint64_t get_property_t(sd_bus *bus, const char *name) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         uint64_t value = 0;
 
-        g_assert_cmpint(sd_bus_get_property_trivial(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, name, &error,
-                                                    't', &value), >=, 0);
+        g_assert_cmpint(sd_bus_get_property_trivial(bus, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH,
+                                                    PYLOCKER_INTERFACE, name, &error, 't', &value), >=, 0);
         return value;
 }
 
@@ -601,8 +680,7 @@ unsigned count_locks(sd_bus *bus) {
         unsigned n = 0;
         int r;
 
-        g_assert_cmpint(sd_bus_call_method(bus, LOCKER_DEST, LOCKER_PATH, LOCKER_IFACE, "ListLocks", &error, &reply,
-                                           NULL), >=, 0);
+        g_assert_cmpint(locker_call_method(bus, "ListLocks", &error, &reply, NULL), >=, 0);
         g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "(sassstbtt)"), >, 0);
         while ((r = sd_bus_message_at_end(reply, 0)) == 0) {
                 g_assert_cmpint(sd_bus_message_skip(reply, "(sassstbtt)"), >, 0);
