@@ -628,8 +628,7 @@ int lock_table_acquire(LockTable *table,
         lock->owner_link.data = lock;
         lock->seq = ++table->next_seq;
         lock->shared = request->shared;
-        lock->lease_usec = ttl_usec == 0 || ttl_usec > table->limits.max_lock_usec ?
-                table->limits.max_lock_usec : ttl_usec;
+        lock->lease_usec = lease_clamp(ttl_usec, table->limits.max_lock_usec);
         lock->userdata = lock_userdata;
         lock->n_slots = n_unique;
 
@@ -717,7 +716,7 @@ int lock_table_refresh(LockTable *table,
         if (lock->owner != owner)
                 return LOCK_E_NOT_OWNER;
 
-        lease = ttl_usec == 0 || ttl_usec > table->limits.max_lock_usec ? table->limits.max_lock_usec : ttl_usec;
+        lease = lease_clamp(ttl_usec, table->limits.max_lock_usec);
         deadline_heap_put(&table->deadlines, &lock->deadline,
                           usec_add(lock_table_now(table, CLOCK_MONOTONIC), lease));
         table_announce_deadline(table);

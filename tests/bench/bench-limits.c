@@ -16,9 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if HAVE_GNUTLS
 #include <gnutls/gnutls.h>
-#endif
 
 #include <glib/gstdio.h>
 
@@ -137,7 +135,6 @@ static double tcp_rtt_usec(double seconds) {
         return (now - start) / n;
 }
 
-#if HAVE_GNUTLS
 static const char *tls_priority = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+ECDHE-PSK:+PSK";
 
 static void tls_check(int r, const char *what) {
@@ -229,14 +226,12 @@ static double tls_rtt_usec(double seconds) {
         stop_server(pid);
         return (now - start) / n;
 }
-#endif
 
 int main(int argc, char *argv[]) {
         double seconds = bench_seconds();
 
         bench_result("flock.pair.us", flock_pair_usec(seconds), "us", "flock LOCK_EX+LOCK_UN pair, one process");
         bench_result("tcp.rtt.us", tcp_rtt_usec(seconds), "us", "16-byte ping-pong, loopback TCP");
-#if HAVE_GNUTLS
         {
                 g_autofree char *psk_file = NULL;
                 g_autofree char *text = g_strdup_printf("%s:%s\n", PSK_IDENTITY, PSK_HEX);
@@ -250,8 +245,5 @@ int main(int argc, char *argv[]) {
                              "16-byte ping-pong, loopback TCP, TLS 1.3 PSK (GnuTLS)");
                 (void) g_unlink(psk_file);
         }
-#else
-        bench_note("built without GnuTLS: no TLS-PSK ping-pong");
-#endif
         return 0;
 }
