@@ -53,6 +53,10 @@ static void test_two_client_cycle(Fixture *f, gconstpointer data) {
         harness_pump_until(&f->h, &a_waits.done, 5000);
         g_free(reply_lock_id(a_waits.reply, NULL));
         g_assert_false(b_waits.done);
+        /* And once A gives up x, B gets it. */
+        g_assert_cmpint(release(a, x, NULL), ==, 1);
+        harness_pump_until(&f->h, &b_waits.done, 5000);
+        g_free(reply_lock_id(b_waits.reply, NULL));
 
         async_call_clear(&a_waits);
         async_call_clear(&b_refused);
