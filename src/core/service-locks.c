@@ -158,39 +158,51 @@ static int table_error(Service *service, int code, size_t index, ServiceError *e
 }
 
 int service_acquire(Service *service, Client *client, const AcquireCall *call, ServiceError *error) {
-        g_autoptr(LockBinding) binding = lock_binding_new(service);
+        g_autoptr(LockBinding) binding = NULL;
         size_t index = 0;
         Lock *lock;
         int r;
 
         g_assert(call->done);
 
-        r = lock_table_check_paths(service->table, call->request.paths, call->request.n_paths, &index);
-        if (r != 0)
-                return table_error(service, r, index, error);
-
+        /* A plain lock granted at once needs nothing beside the table: the binding is made only for a
+         * handle, or once the request has to wait. */
         if (call->with_handle) {
                 int fds[2];
 
                 if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
                         return service_error_setf(error, SERVICE_ERROR_LIMITS_EXCEEDED,
                                                   "Failed to create lock handle: %s", g_strerror(errno));
+                binding = lock_binding_new(service);
                 binding->handle_read_fd = fds[0];
                 binding->handle_write_fd = fds[1];
+        }
+
+        /* The table checks the paths too, and says which one is bad. */
+        r = lock_table_acquire(service->table, client->owner, &call->request, binding, &lock, &index);
+        if (r != 0 && r != LOCK_E_PENDING)
+                return table_error(service, r, index, error);
+
+        if (!binding) {
+                if (r == 0) {
+                        r = call->done(service, client, &(AcquireResult) { .lock = lock, .handle_fd = -1 },
+                                       call->userdata);
+                        goto answered;
+                }
+                binding = lock_binding_new(service);
+                lock_set_userdata(lock, binding);
         }
         binding->done = call->done;
         binding->done_userdata = call->userdata;
 
-        r = lock_table_acquire(service->table, client->owner, &call->request, binding, &lock, &index);
         if (r == LOCK_E_PENDING) {
                 /* The answer comes with the grant, the timeout or the caller's disconnect. */
                 g_steal_pointer(&binding);
                 return 0;
         }
-        if (r != 0)
-                return table_error(service, r, index, error);
-
         r = answer_granted(service, lock, g_steal_pointer(&binding));
+
+answered:
         if (r < 0) {
                 /* Nobody would know the id: take the lock back at once. */
                 log_debug_errno(r, "Failed to answer an Acquire, releasing its lock: %m");
