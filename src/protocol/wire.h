@@ -297,5 +297,6 @@ void wire_buffer_consume(WireBuffer *b, size_t n);
 void wire_buffer_done(WireBuffer *b);
 
 /* Appends one frame of m (header.type, .flags, .serial; size is computed). Returns 0, or -EMSGSIZE
- * when the body would exceed max_size (nothing appended), -EINVAL for a string with a zero byte. */
+ * when the body would exceed max_size (nothing appended), -EINVAL for a request string that is not
+ * UTF-8 (or a NULL in a list). */
 int wire_message_encode(WireBuffer *b, const WireMessage *m, uint32_t max_size);
