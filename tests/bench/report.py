@@ -55,6 +55,9 @@ def rows(v):
         row("limits", "flock LOCK_EX+LOCK_UN pair, one process", us(fl), f"p2p call {us(p2p)}", fl / p2p)
     if tcp and p2p:
         row("limits", "16-byte ping-pong, loopback TCP", us(tcp), f"p2p call {us(p2p)}", tcp / p2p)
+    wire = v.get("wire.rtt.us")
+    if wire and p2p:
+        row("limits", "PING round trip, wire protocol, direct socket", us(wire), f"p2p call {us(p2p)}", wire / p2p)
     if tls and tcp:
         row("limits", "16-byte ping-pong, TCP + TLS 1.3 PSK", us(tls), f"plain TCP {us(tcp)}", tls / tcp)
     elif tcp:
@@ -65,30 +68,52 @@ def rows(v):
                        ("pair.lib.bus.us", "pair over the bus, libpylocker-dbus")):
         if v.get(key) and bus:
             row("pylockerd", label, us(v[key]), f"2 × bus call {us(2 * bus)}", v[key] / (2 * bus), ("<=", 1.3))
-    for key, label in (("pair.raw.direct.us", "pair over the direct socket, raw sd-bus"),
-                       ("pair.lib.direct.us", "pair over the direct socket, libpylocker-dbus")):
+    for key, label in (("pair.raw.direct.us", "pair over the direct socket, D-Bus peer to peer, raw sd-bus"),):
         if v.get(key) and p2p:
             row("pylockerd", label, us(v[key]), f"2 × p2p call {us(2 * p2p)}", v[key] / (2 * p2p), ("<=", 1.3))
+    for key, label, target in (("wire.pair.us", "pair over the direct socket, raw wire protocol", ("<=", 1.3)),
+                               ("wire.pair.nowait.us", "pair over the direct socket, raw wire, Release without reply",
+                                None)):
+        if v.get(key) and wire:
+            row("pylockerd", label, us(v[key]), f"2 × wire PING {us(2 * wire)}", v[key] / (2 * wire), target)
+    if v.get("pair.lib.direct.us") and wire:
+        row("pylockerd", "pair over the direct socket, libpylocker-dbus", us(v["pair.lib.direct.us"]),
+            f"2 × wire PING {us(2 * wire)}", v["pair.lib.direct.us"] / (2 * wire), ("<=", 1.3))
     alt, redis1 = get("alt.pylockerd.direct.us", "redis.1.us")
     if alt and redis1:
         row("pylockerd", "pairs/s, direct socket, library, 1 client", rate(per_s(alt)),
-            f"Redis 1 client {rate(per_s(redis1))}", redis1 / alt, (">=", 1.1))
+            f"Redis 1 client {rate(per_s(redis1))}", redis1 / alt, (">=", 1.3))
+    nowait = v.get("alt.pylockerd.direct.nowait.us")
+    if nowait and redis1:
+        row("pylockerd", "pairs/s, direct socket, library, 1 client, Release without reply", rate(per_s(nowait)),
+            f"Redis 1 client {rate(per_s(redis1))}", redis1 / nowait, (">=", 1.8))
 
     # Many clients.
-    for via in ("bus", "direct"):
+    names = {"bus": "bus", "direct": "direct socket, D-Bus peer to peer", "wire": "direct socket, wire"}
+    for via in ("bus", "direct", "wire"):
         one = v.get(f"distinct.{via}.1.rate")
         for n in (1, 8, 64):
             r = v.get(f"distinct.{via}.{n}.rate")
             if r and one:
-                name = "direct socket" if via == "direct" else "bus"
-                row("pylockerd", f"pairs/s, {n} client{'s' if n > 1 else ''} on distinct paths, {name}", rate(r),
-                    f"1 client {rate(one)}", r / one, (">=", 1.5) if n == 64 else None)
+                row("pylockerd", f"pairs/s, {n} client{'s' if n > 1 else ''} on distinct paths, {names[via]}",
+                    rate(r), f"1 client {rate(one)}", r / one, (">=", 1.5) if n == 64 and via != "direct" else None)
+    r64, redis64 = get("distinct.wire.64.rate", "redis.64.rate")
+    if r64 and redis64:
+        row("pylockerd", "pairs/s, 64 clients on distinct paths, direct socket, wire", rate(r64),
+            f"Redis 64 clients {rate(redis64)}", r64 / redis64, (">=", 1.0))
     raw_bus = v.get("pair.raw.bus.us")
     for n in (2, 8, 64):
         r = v.get(f"contended.bus.{n}.rate")
         if r and raw_bus and bus:
             row("pylockerd", f"hand-over, {n} clients on one path, bus ({rate(r)})", us(1e6 / r),
                 f"uncontended pair + 1 bus call {us(raw_bus + bus)}", (1e6 / r) / (raw_bus + bus),
+                ("<=", 1.0) if n == 2 else None)
+    wire_pair = v.get("wire.pair.us")
+    for n in (2, 8, 64):
+        r = v.get(f"contended.wire.{n}.rate")
+        if r and wire_pair and wire:
+            row("pylockerd", f"hand-over, {n} clients on one path, direct socket, wire ({rate(r)})", us(1e6 / r),
+                f"uncontended pair + 1 wire PING {us(wire_pair + wire)}", (1e6 / r) / (wire_pair + wire),
                 ("<=", 1.0) if n == 2 else None)
     for p in ("p50", "p99"):
         w, b = v.get(f"wakeup.{p}.us"), v.get(f"rtt.bus.{p}.us")
@@ -106,7 +131,7 @@ def rows(v):
                     x / base, ("<=", 1.2) if (n == "1000000" and p == "p50") else None)
     mem = v.get("rss.per_lock.bytes")
     if mem:
-        row("pylockerd", "resident memory per held lock, at 1 000 000", f"{mem:,.0f} B", "300 B", mem / 300,
+        row("pylockerd", "resident memory per held lock, at 1 000 000", f"{mem:,.0f} B", "200 B", mem / 200,
             ("<=", 1.0), f"RSS {v.get('rss.empty.bytes', 0) / 2**20:.1f} → {v.get('rss.full.bytes', 0) / 2**20:.1f} MiB")
 
     # Messages.
@@ -123,6 +148,10 @@ def rows(v):
             f"Redis 1 client {rate(per_s(redis1))}", b / per_s(redis1), (">=", 1.0))
     else:
         missing("pylockerd", "bridge pairs/s, 1 client, loopback TLS-PSK", "no bridge in this tree yet")
+    b = v.get("bridge.1.nowait.rate")
+    if b and redis1:
+        row("pylockerd", "bridge pairs/s, 1 client, loopback TLS-PSK, Release without reply", rate(b),
+            f"Redis 1 client {rate(per_s(redis1))}", b / per_s(redis1), (">=", 1.3))
 
     # The alternatives.
     if redis1 and alt:
@@ -131,10 +160,10 @@ def rows(v):
     elif not redis1:
         missing("others", "Redis SET NX PX + DEL, 1 client", "redis-server not available")
     for n in (8, 64):
-        r, ours = v.get(f"redis.{n}.rate"), v.get(f"distinct.direct.{n}.rate")
+        r, ours = v.get(f"redis.{n}.rate"), v.get(f"distinct.wire.{n}.rate")
         if r and ours:
-            row("others", f"Redis SET NX PX + DEL, {n} clients", rate(r), f"pylockerd direct, {n} clients {rate(ours)}",
-                r / ours)
+            row("others", f"Redis SET NX PX + DEL, {n} clients", rate(r),
+                f"pylockerd direct, wire, {n} clients {rate(ours)}", r / ours)
     e = v.get("etcd.1.us")
     if e and alt:
         row("others", "etcd txn put-if-absent + lease, delete; 1 client", rate(per_s(e)),

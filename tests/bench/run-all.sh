@@ -88,7 +88,7 @@ export LD_LIBRARY_PATH="$build/src/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 results=$tmp/results.txt
 : >"$results"
-for prog in bench/bench-limits bench/bench-pairs bench/bench-scale bench/bench-messages bench/bench-alternatives \
+for prog in bench/bench-limits bench/bench-pairs bench/bench-wire bench/bench-scale bench/bench-messages bench/bench-alternatives \
             client/bench-bridge; do
         note "== $prog"
         t0=$(date +%s)
