@@ -1,181 +1,20 @@
 # -*- coding: utf-8 -*-
-"""Fixtures of the Python package's tests: a private dbus-daemon (tests/data/session.conf) and a real
-pylockerd on it, with its direct socket, as tests/common/harness.c starts them; stopped by PID, and
-pylockerd must exit 0 (a sanitizer report fails it). meson test sets the environment (PYLOCKERD,
-PYLOCKCTL, PYLOCKER_TEST_BUS_CONFIG, PYTHONPATH)."""
-import ctypes
+"""Fixtures of the Python package's tests: pylockerd on a private bus (pylocker_testing.Daemon), for a
+module or for one test, lockers pointed at it, child Python processes. meson test sets the
+environment (PYLOCKERD, PYLOCKCTL, PYLOCKER_TEST_BUS_CONFIG, PYTHONPATH)."""
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
-import time
 
 import pytest
 
-PYLOCKERD = os.environ.get('PYLOCKERD')
-PYLOCKCTL = os.environ.get('PYLOCKCTL')
-BUS_CONFIG = os.environ.get('PYLOCKER_TEST_BUS_CONFIG')
+from pylocker_testing import (BUS_CONFIG, PYLOCKCTL, PYLOCKERD, Daemon, die_with_parent, free_port,  # noqa: F401
+                              tool_env, wait_until)
 
 if not (PYLOCKERD and PYLOCKCTL and BUS_CONFIG):
     raise RuntimeError("PYLOCKERD, PYLOCKCTL and PYLOCKER_TEST_BUS_CONFIG are not set: run the tests through "
                        "meson test")
-
-_libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent():
-    # A test that dies leaves no daemon behind.
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def tool_env(extra=None):
-    """The environment of the programs we start that are not Python (dbus-daemon, pylockerd,
-    pylockctl): without the interpreter's preloaded sanitizer runtime, with the daemon's own
-    sanitizer options."""
-    env = dict(os.environ)
-    env.pop('LD_PRELOAD', None)
-    if 'PYLOCKER_TEST_DAEMON_ASAN_OPTIONS' in env:
-        env['ASAN_OPTIONS'] = env['PYLOCKER_TEST_DAEMON_ASAN_OPTIONS']
-    env.update(extra or {})
-    return env
-
-
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
-def wait_status(proc, timeout):
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        return None
-
-
-class Daemon(object):
-    """A private session bus and a pylockerd on it. env() gives the variables that point pylocker at
-    them (PYLOCKER_ADDRESS, PYLOCKER_PRIVATE_SOCKET)."""
-
-    def __init__(self, args=(), direct=True):
-        self.tmpdir = tempfile.mkdtemp(prefix='pylocker-py-test-')
-        os.chmod(self.tmpdir, 0o755)
-        self.args = list(args)
-        self.direct = direct
-        self.bus = None
-        self.daemon = None
-        self.address = None
-        self.private_socket = os.path.join(self.tmpdir, 'run', 'private')
-        self.notify_path = os.path.join(self.tmpdir, 'notify')
-        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.notify.bind(self.notify_path)
-        self._start_bus()
-        self.start_daemon()
-
-    def _start_bus(self):
-        self.bus = subprocess.Popen(['dbus-daemon', '--nofork', '--print-address=1', '--config-file=' + BUS_CONFIG],
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                    env=tool_env({'XDG_RUNTIME_DIR': self.tmpdir}), preexec_fn=_die_with_parent)
-        line = self.bus.stdout.readline().decode().strip()
-        self.bus.stdout.close()
-        assert line.startswith('unix:'), "dbus-daemon printed %r" % line
-        self.address = line
-
-    def start_daemon(self, extra_args=()):
-        config = os.path.join(self.tmpdir, 'empty.conf')
-        open(config, 'w').close()
-        argv = [PYLOCKERD, '--address', self.address, '--config', config,
-                '--private-socket=' + self.private_socket] + self.args + list(extra_args)
-        self.daemon = subprocess.Popen(argv, env=tool_env({'NOTIFY_SOCKET': self.notify_path}),
-                                       preexec_fn=_die_with_parent)
-        # READY=1 comes once the bus name is ours.
-        deadline = time.monotonic() + 30
-        seen = b''
-        while b'READY=1' not in seen:
-            left = deadline - time.monotonic()
-            assert left > 0, "pylockerd sent no READY=1 (got %r)" % seen
-            assert self.daemon.poll() is None, "pylockerd exited with %s" % self.daemon.returncode
-            self.notify.settimeout(min(left, 0.5))
-            try:
-                seen += self.notify.recv(4096) + b'\n'
-            except socket.timeout:
-                pass
-        self.notify.settimeout(0)
-
-    def _drain_notify(self):
-        # pylockerd's STATUS= updates must not fill the socket (it would block in sendmsg).
-        try:
-            while self.notify.recv(4096):
-                pass
-        except (BlockingIOError, OSError):
-            pass
-
-    def env(self):
-        env = {'PYLOCKER_ADDRESS': self.address}
-        env['PYLOCKER_PRIVATE_SOCKET'] = self.private_socket if self.direct else 'none'
-        return env
-
-    def stop_daemon(self):
-        """SIGTERM; returns the exit status."""
-        if not self.daemon:
-            return None
-        self._drain_notify()
-        self.daemon.send_signal(signal.SIGTERM)
-        status = wait_status(self.daemon, 30)
-        if status is None:
-            self.daemon.kill()
-            self.daemon.wait()
-        self.daemon = None
-        return status
-
-    def stop(self):
-        status = self.stop_daemon()
-        if self.bus:
-            self.bus.send_signal(signal.SIGTERM)
-            if wait_status(self.bus, 10) is None:
-                self.bus.kill()
-                self.bus.wait()
-            self.bus = None
-        self.notify.close()
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
-        assert status == 0, "pylockerd exited with status %s" % status
-
-    def status(self):
-        """The daemon's properties, through a locker of our own."""
-        from pylocker import _pylocker
-        c = _pylocker.Client()
-        c.open(_pylocker.TRANSPORT_ADDRESS, self.address, None, None, None,
-               self.private_socket if self.direct else None, not self.direct)
-        try:
-            return c.status()
-        finally:
-            c.close()
-
-    def pylockctl(self, *args, timeout=60, check=True):
-        argv = [PYLOCKCTL, '--address', self.address] + list(args)
-        p = subprocess.run(argv, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-        if check:
-            assert p.returncode == 0, "pylockctl %s: %s %s" % (args, p.returncode, p.stderr.decode())
-        return p
-
-
-def wait_until(predicate, timeout=20, what='condition'):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.01)
 
 
 @pytest.fixture(scope='module')
@@ -224,7 +63,7 @@ class Child(object):
         # see what it took.
         self.proc = subprocess.Popen([sys.executable, '-c', textwrap.dedent(script)] + list(args), bufsize=0,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=full_env, preexec_fn=_die_with_parent)
+                                     env=full_env, preexec_fn=die_with_parent)
 
     def readline(self, timeout=30):
         import select
