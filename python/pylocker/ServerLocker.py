@@ -72,6 +72,8 @@ def _machine_address():
 
 def _check_paths(path):
     """A path or a list, tuple or set of paths, as a tuple of str."""
+    if type(path) is str and path:
+        return (path,)
     if isinstance(path, (str, bytes, bytearray)):
         paths = (check_str(path, 'path'),)
     elif isinstance(path, (list, tuple, set, frozenset)):
@@ -439,10 +441,12 @@ class ServerLocker(object):
         """Set maximum allowed time for a lock to be acquired (seconds): each lock of this locker
         expires after it unless released (pylockerd's MaxLockTime caps it)."""
         self._maxLockTime = check_seconds(maxLockTime, 'maxLockTime')
+        self._ttlUsec = usec(self._maxLockTime)
 
     def set_default_timeout(self, defaultTimeout):
         """Set default timeout to acquire a lock (seconds)."""
         self._defaultTimeout = check_seconds(defaultTimeout, 'defaultTimeout')
+        self._defaultTimeoutUsec = usec(self._defaultTimeout)
 
     def set_server_file(self, serverFile):
         """set server file path (kept as the seed computes it; pylockerd needs none)"""
@@ -691,17 +695,19 @@ class ServerLocker(object):
         (False, code): 0 not had before timeout, 1 connection lost, 2 not connected, or the error
         message."""
         paths = _check_paths(path)
-        timeout = self._defaultTimeout if timeout is None else check_seconds(timeout, 'timeout')
-        check_bool(lockGlobal, 'lockGlobal')
-        self._check_fork()
+        timeout_usec = self._defaultTimeoutUsec if timeout is None else usec(check_seconds(timeout, 'timeout'))
+        if lockGlobal is not False:
+            check_bool(lockGlobal, 'lockGlobal')
+        if self._forked:
+            self._check_fork()
         if lockGlobal:
-            return self._acquire_global(paths, timeout)
-        return self._acquire(paths, timeout)
+            return self._acquire_global(paths, timeout_usec)
+        return self._acquire(paths, timeout_usec)
 
-    def _acquire(self, paths, timeout):
+    def _acquire(self, paths, timeout_usec):
         for attempt in (0, 1):
             try:
-                return True, self._client.acquire(paths, usec(timeout), usec(self._maxLockTime), False)
+                return True, self._client.acquire(paths, timeout_usec, self._ttlUsec, False)
             except Error as e:
                 if attempt == 0 and e.errno in _LOST + _CLOSED and self._may_reconnect():
                     continue
@@ -715,8 +721,9 @@ class ServerLocker(object):
                     raise PylockerValueError(e.strerror) from None
                 return False, e.strerror
 
-    def _acquire_global(self, paths, timeout):
+    def _acquire_global(self, paths, timeout_usec):
         key = frozenset(paths)
+        timeout = seconds(timeout_usec)
         deadline = time.monotonic() + timeout
         with self._lock:
             keyLock = self._globalLocks.setdefault(key, threading.Lock())
@@ -729,7 +736,7 @@ class ServerLocker(object):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False, 0
-            acquired, lockId = self._acquire(paths, remaining)
+            acquired, lockId = self._acquire(paths, usec(remaining))
             if acquired:
                 self._global[key] = lockId
             return acquired, lockId
@@ -744,15 +751,17 @@ class ServerLocker(object):
         """release acquired lock given its id. Returns (True, 0) not found (already released,
         expired, or a failure code of acquire_lock), (True, 1) released, (False, 2) connection lost,
         (False, 3) not connected. Another client's lock raises LockNotOwnedError."""
-        if isinstance(lockId, bool) or not isinstance(lockId, (str, bytes, bytearray, int)):
-            raise PylockerTypeError("lockId must be a lock id string, not %s" % type(lockId).__name__)
-        if isinstance(lockId, int):
-            # acquire_lock's failure code: there is no such lock.
-            return True, 0
-        lockId = check_str(lockId, 'lockId')
+        if type(lockId) is not str or len(lockId) != 32:
+            if isinstance(lockId, bool) or not isinstance(lockId, (str, bytes, bytearray, int)):
+                raise PylockerTypeError("lockId must be a lock id string, not %s" % type(lockId).__name__)
+            if isinstance(lockId, int):
+                # acquire_lock's failure code: there is no such lock.
+                return True, 0
+            lockId = check_str(lockId, 'lockId')
         if not _LOCK_ID.match(lockId):
             return True, 0
-        self._check_fork()
+        if self._forked:
+            self._check_fork()
         for attempt in (0, 1):
             try:
                 code = self._client.release(lockId)

@@ -61,6 +61,8 @@ def check_str(value, what, allow_bytes=True):
 
 def check_seconds(value, what, positive=True, allow_zero=False):
     """A number of seconds as a float: > 0 (or >= 0 with allow_zero); inf means forever."""
+    if (type(value) is float or type(value) is int) and value > 0 and value == value:
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise PylockerTypeError("%s must be a number of seconds, not %s" % (what, type(value).__name__))
     value = float(value)

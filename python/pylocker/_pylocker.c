@@ -101,7 +101,8 @@ typedef struct Waiter Waiter;
 struct Waiter {
         Waiter *next;
         Client *client;
-        int wake_fd;            /* eventfd the waiting thread polls; -1 once abandoned */
+        pthread_t thread;       /* the waiting thread */
+        int wake_fd;            /* its eventfd (the thread's own, see thread_wake_fd()); -1 once abandoned */
         bool done;
         bool abandoned;
         int r;
@@ -123,6 +124,7 @@ struct Client {
         bool closing;
         int reaper_wake_fd;
         int secret_fd;                  /* the bridge secret of a remote locker, in a memfd */
+        unsigned skip_tries;            /* acquires left that go out asynchronously at once */
         unsigned long n_taken_back;     /* interrupted waits taken back by reconnecting */
         unsigned long n_abandoned;      /* interrupted waits left to the reaper */
         PyObject *weakreflist;
@@ -131,10 +133,62 @@ struct Client {
 static void waiter_free(Waiter *w) {
         if (!w)
                 return;
-        if (w->wake_fd >= 0)
-                (void) close(w->wake_fd);
         pylocker_lock_unref(w->lock);
         free(w);
+}
+
+/* Each thread that waits has one eventfd, made on its first wait and closed when it exits; a child
+ * after fork() makes its own (the parent's is shared with it). */
+static pthread_key_t wake_fd_key;
+static pthread_once_t wake_fd_once = PTHREAD_ONCE_INIT;
+static unsigned fork_generation;
+
+typedef struct WakeFd {
+        int fd;
+        unsigned generation;
+} WakeFd;
+
+static void wake_fd_destroy(void *p) {
+        WakeFd *w = p;
+
+        if (w->fd >= 0)
+                (void) close(w->fd);
+        free(w);
+}
+
+static void wake_fd_after_fork(void) {
+        fork_generation++;
+}
+
+static void wake_fd_init(void) {
+        (void) pthread_key_create(&wake_fd_key, wake_fd_destroy);
+        (void) pthread_atfork(NULL, NULL, wake_fd_after_fork);
+}
+
+/* This thread's eventfd, or -1 with errno set. */
+static int thread_wake_fd(void) {
+        WakeFd *w;
+
+        (void) pthread_once(&wake_fd_once, wake_fd_init);
+        w = pthread_getspecific(wake_fd_key);
+        if (w && w->generation == fork_generation)
+                return w->fd;
+        if (w) {
+                /* Inherited through fork(): the descriptor is shared with the parent. */
+                (void) close(w->fd);
+        } else {
+                w = calloc(1, sizeof(WakeFd));
+                if (!w)
+                        return -1;
+                if (pthread_setspecific(wake_fd_key, w) != 0) {
+                        free(w);
+                        errno = ENOMEM;
+                        return -1;
+                }
+        }
+        w->generation = fork_generation;
+        w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        return w->fd;
 }
 
 static void waiter_unlink(Client *c, Waiter *w) {
@@ -192,7 +246,9 @@ static void on_acquired(PylockerLocker *locker, int r, PylockerLock *lock, const
                 waiter_free(w);
                 return;
         }
-        (void) eventfd_write(w->wake_fd, 1);
+        /* Processed by another thread: its own is awake. */
+        if (!pthread_equal(w->thread, pthread_self()))
+                (void) eventfd_write(w->wake_fd, 1);
 }
 
 /* Processes the locker until it is idle (callbacks run from here), and releases what abandoned
@@ -614,61 +670,81 @@ static char *lock_take_id(PylockerLock *lock) {
         return id;
 }
 
-/* Tries at once (a blocking call); if taken, sends the waiting Acquire. Returns 0 and *ret_id when
- * had, 1 and *ret_waiter when waiting, or a negative errno. No GIL. */
+/* After a try found the path taken, how many acquires skip the try. */
+#define SKIP_TRIES 8
+
+/* Acquires: returns 0 and *ret_id when had, 1 and *ret_waiter when its answer is to be waited for,
+ * or a negative errno. No GIL.
+ *
+ * A waiting Acquire goes out asynchronously: a blocking call would hold the mutex while it waits, and
+ * a thread of this locker that must release the path first would then wait for it. Where paths are
+ * free, a blocking try (nonblocking) is cheaper than an asynchronous call and its processing; where
+ * they are taken, it is a wasted round trip. So a locker tries first unless a recent try found the
+ * paths taken. nonblocking: try once, never wait. */
 static int acquire_start(Client *c, const char *const *paths, const PylockerAcquireOptions *o, bool nonblocking,
                          char **ret_id, Waiter **ret_waiter, PylockerError *error) {
-        PylockerAcquireOptions now = *o;
         PylockerLock *lock = NULL;
         Waiter *w;
         int r;
 
         client_lock(c);
         r = client_check(c, error);
-        if (r < 0)
-                goto finish;
-
-        now.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
-        r = pylocker_locker_acquire(c->locker, paths, &now, &lock, error);
-        if (r >= 0) {
-                *ret_id = lock_take_id(lock);
-                r = *ret_id ? 0 : error_set(error, -ENOMEM, "Out of memory.");
-                goto finish;
+        if (r < 0) {
+                client_unlock(c);
+                return r;
         }
-        if (r != -ETIMEDOUT || nonblocking)
-                goto finish;
+
+        if (nonblocking || c->skip_tries == 0) {
+                PylockerAcquireOptions once = *o;
+
+                once.flags |= PYLOCKER_ACQUIRE_NONBLOCKING;
+                r = pylocker_locker_acquire(c->locker, paths, &once, &lock, error);
+                if (r >= 0) {
+                        *ret_id = lock_take_id(lock);
+                        r = *ret_id ? 0 : error_set(error, -ENOMEM, "Out of memory.");
+                }
+                if (r != -ETIMEDOUT || nonblocking) {
+                        client_unlock(c);
+                        return r;
+                }
+                c->skip_tries = SKIP_TRIES;
+                memset(error, 0, sizeof(*error));
+        } else
+                c->skip_tries--;
 
         w = calloc(1, sizeof(Waiter));
         if (!w) {
-                r = error_set(error, -ENOMEM, "Out of memory.");
-                goto finish;
+                client_unlock(c);
+                return error_set(error, -ENOMEM, "Out of memory.");
         }
         w->client = c;
-        w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        w->thread = pthread_self();
+        w->wake_fd = thread_wake_fd();
         if (w->wake_fd < 0) {
                 r = error_set(error, -errno, "Cannot make an eventfd.");
                 waiter_free(w);
-                goto finish;
+                client_unlock(c);
+                return r;
         }
-        memset(error, 0, sizeof(*error));
         r = pylocker_locker_acquire_async(c->locker, paths, o, on_acquired, w, error);
         if (r < 0) {
                 waiter_free(w);
-                goto finish;
+                client_unlock(c);
+                return r;
         }
         w->next = c->waiters;
         c->waiters = w;
         *ret_waiter = w;
-        r = 1;
-
-finish:
-        client_unlock(c);
-        return r;
+        /* Sending read nothing, so nothing waits to be processed: no need to process on the way out. */
+        (void) pthread_mutex_unlock(&c->mutex);
+        return 1;
 }
 
 /* Waits up to one slice for w. Returns 0 and *ret_id when granted, 1 when the slice ran out, or a
- * negative errno. In every case but 1, w is freed. No GIL. */
-static int acquire_wait(Client *c, Waiter *w, char **ret_id, PylockerError *error) {
+ * negative errno. In every case but 1, w is freed. polled: whether the fd was polled since the
+ * locker was last processed (else what came is processed already, see the top of this file). No
+ * GIL. */
+static int acquire_wait(Client *c, Waiter *w, bool polled, char **ret_id, PylockerError *error) {
         uint64_t slice_end = now_usec() + PYLOCKER_PY_SLICE_MSEC * UINT64_C(1000);
 
         for (;;) {
@@ -677,7 +753,8 @@ static int acquire_wait(Client *c, Waiter *w, char **ret_id, PylockerError *erro
                 int r;
 
                 client_lock(c);
-                client_dispatch(c);
+                if (polled)
+                        client_dispatch(c);
                 if (!w->done && (!c->locker || (p[0].fd = pylocker_locker_get_fd(c->locker)) < 0)) {
                         /* Closed under us without the request failing: cannot happen, but never hang. */
                         waiter_unlink(c, w);
@@ -716,6 +793,7 @@ static int acquire_wait(Client *c, Waiter *w, char **ret_id, PylockerError *erro
 
                         (void) eventfd_read(w->wake_fd, &v);
                 }
+                polled = true;
         }
 }
 
@@ -738,7 +816,6 @@ static void acquire_cancel(Client *c, Waiter *w) {
         }
 
         w->abandoned = true;
-        (void) close(w->wake_fd);
         w->wake_fd = -1;
 
         alone = c->locker && pylocker_locker_is_connected(c->locker) && c->waiters == w && !w->next &&
@@ -781,9 +858,9 @@ static PyObject *client_acquire(Client *c, PyObject *args) {
         r = acquire_start(c, paths, &o, nonblocking, &id, &w, &error);
         Py_END_ALLOW_THREADS
 
-        while (r == 1) {
+        for (bool polled = false; r == 1; polled = true) {
                 Py_BEGIN_ALLOW_THREADS
-                r = acquire_wait(c, w, &id, &error);
+                r = acquire_wait(c, w, polled, &id, &error);
                 Py_END_ALLOW_THREADS
                 if (r == 1 && PyErr_CheckSignals() < 0) {
                         PyObject *type, *value, *traceback;

@@ -67,8 +67,6 @@ class Daemon(object):
         self.address = None
         self.private_socket = os.path.join(self.tmpdir, 'run', 'private')
         self.notify_path = os.path.join(self.tmpdir, 'notify')
-        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.notify.bind(self.notify_path)
         self._start_bus()
         self.start_daemon()
 
@@ -84,31 +82,32 @@ class Daemon(object):
     def start_daemon(self, extra_args=()):
         config = os.path.join(self.tmpdir, 'empty.conf')
         open(config, 'w').close()
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if os.path.exists(self.notify_path):
+            os.unlink(self.notify_path)
+        notify.bind(self.notify_path)
         argv = [PYLOCKERD, '--address', self.address, '--config', config,
                 '--private-socket=' + self.private_socket] + self.args + list(extra_args)
         self.daemon = subprocess.Popen(argv, env=tool_env({'NOTIFY_SOCKET': self.notify_path}),
                                        preexec_fn=die_with_parent)
         # READY=1 comes once the bus name is ours.
-        deadline = time.monotonic() + 30
-        seen = b''
-        while b'READY=1' not in seen:
-            left = deadline - time.monotonic()
-            assert left > 0, "pylockerd sent no READY=1 (got %r)" % seen
-            assert self.daemon.poll() is None, "pylockerd exited with %s" % self.daemon.returncode
-            self.notify.settimeout(min(left, 0.5))
-            try:
-                seen += self.notify.recv(4096) + b'\n'
-            except socket.timeout:
-                pass
-        self.notify.settimeout(0)
-
-    def _drain_notify(self):
-        # pylockerd's STATUS= updates must not fill the socket (it would block in sendmsg).
         try:
-            while self.notify.recv(4096):
-                pass
-        except (BlockingIOError, OSError):
-            pass
+            deadline = time.monotonic() + 30
+            seen = b''
+            while b'READY=1' not in seen:
+                left = deadline - time.monotonic()
+                assert left > 0, "pylockerd sent no READY=1 (got %r)" % seen
+                assert self.daemon.poll() is None, "pylockerd exited with %s" % self.daemon.returncode
+                notify.settimeout(min(left, 0.5))
+                try:
+                    seen += notify.recv(4096) + b'\n'
+                except socket.timeout:
+                    pass
+        finally:
+            # Nobody reads it any more: pylockerd's STATUS= updates would fill it and block the daemon
+            # in sendmsg(). Gone, its sd_notify() just fails.
+            notify.close()
+            os.unlink(self.notify_path)
 
     def env(self):
         env = {'PYLOCKER_ADDRESS': self.address}
@@ -119,7 +118,6 @@ class Daemon(object):
         """SIGTERM; returns the exit status."""
         if not self.daemon:
             return None
-        self._drain_notify()
         self.daemon.send_signal(signal.SIGTERM)
         status = wait_status(self.daemon, 30)
         if status is None:
@@ -136,7 +134,6 @@ class Daemon(object):
                 self.bus.kill()
                 self.bus.wait()
             self.bus = None
-        self.notify.close()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
         assert status == 0, "pylockerd exited with status %s" % status
 
