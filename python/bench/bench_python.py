@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Acquire+release pairs per second through the Python package, beside the C library's in the same run:
 one process on an uncontended path, and four processes on one path, on pylockerd's direct socket (the
-default way of a local locker). Each figure is the median of a few rounds, Python and C alternating,
-so that a noisy neighbour slows both alike. Prints RESULT lines for tests/bench/run-all.sh.
+default way of a local locker). Each figure is the median of five rounds of half the measuring time,
+Python and C alternating, so that a noisy neighbour slows both alike. Prints RESULT lines for tests/bench/run-all.sh.
 
     bench_python.py BENCH_PYTHON_PAIRS     (the C program tests/bench/bench-python-pairs)
 
@@ -17,7 +17,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests'))
 from pylocker_testing import Daemon, tool_env  # noqa: E402
 
-ROUNDS = 3
+ROUNDS = 5
 
 WORKER = r'''
 import sys, time
@@ -89,7 +89,7 @@ def main():
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
     pairs_program = sys.argv[1]
-    seconds = float(os.environ.get('PYLOCKER_BENCH_SECONDS') or 2)
+    seconds = max(0.5, float(os.environ.get('PYLOCKER_BENCH_SECONDS') or 2) / 2)
     d = Daemon()
     try:
         figures = {}
