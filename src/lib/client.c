@@ -51,7 +51,7 @@ int locker_map_error(PylockerLocker *l, int r, const sd_bus_error *bus_error, co
 
                 /* Whatever we held is gone with the daemon or the connection: say so to the holders
                  * now, not at the next event. */
-                if (l && l->bus)
+                if (l && locker_has_connection(l))
                         locker_set_lost(l);
                 return pylocker_error_setf(error, -ECONNRESET, "%s: connection to pylockerd lost: %s", what,
                                            detail);
@@ -78,7 +78,7 @@ int locker_map_error(PylockerLocker *l, int r, const sd_bus_error *bus_error, co
 }
 
 int locker_check_usable(PylockerLocker *l, PylockerError *error) {
-        if (!l->bus)
+        if (!locker_has_connection(l))
                 return pylocker_error_setf(error, -ENOTCONN, "The locker is not connected.");
         if (l->lost)
                 return pylocker_error_setf(error, -ECONNRESET, "The connection to pylockerd was lost.");
@@ -167,7 +167,7 @@ void locker_set_lost(PylockerLocker *l) {
         l->lost = true;
         /* Nothing more will come from this connection; a closed socket would only wake the loop
          * in vain. A restart attaches the new one. */
-        loop_detach_bus(l);
+        loop_detach(l);
         pylocker_locker_ref(l);
         locker_lose_all(l, PYLOCKER_LOCK_LOST_DISCONNECTED);
         /* Their replies would never be dispatched now. */
@@ -341,11 +341,14 @@ _public_ void pylocker_locker_unrefp(PylockerLocker **p) {
 }
 
 _public_ int pylocker_locker_is_connected(const PylockerLocker *locker) {
-        return locker && locker->bus && !locker->lost;
+        return locker && locker_has_connection(locker) && !locker->lost;
 }
 
 _public_ int pylocker_locker_is_direct(const PylockerLocker *locker) {
-        return locker && locker->bus && locker->direct && !locker->remote_link;
+        if (!locker)
+                return 0;
+        /* The direct socket speaks the wire protocol, or D-Bus to an older daemon. */
+        return locker->wire || (locker->bus && locker->direct && !locker->remote_link);
 }
 
 _public_ int pylocker_locker_set_lock_lost_callback(PylockerLocker *locker, PylockerLockLostFunc callback,
