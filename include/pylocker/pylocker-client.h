@@ -290,6 +290,15 @@ int pylocker_locker_release(PylockerLocker *locker, const char *lock_id, Pylocke
 int pylocker_locker_release_async(PylockerLocker *locker, const char *lock_id, PylockerReleaseFunc callback,
                                   void *userdata, PylockerError *error);
 
+/* Releases a lock by id without waiting for the daemon's answer (since PYLOCKER_1.1). The lock leaves
+ * the owned set at once (not held, no lost-lock callback for it). The request is written at once if
+ * the socket takes it, else it stays queued and goes with the next write or processing. Nothing of
+ * the answer comes back: on the direct socket a failure (another client's lock, an unknown one is no
+ * failure) arrives as an error the library logs at debug level ($PYLOCKER_LOG_LEVEL=debug) and
+ * otherwise drops; on a bus the daemon sends no answer at all. Returns 0 when the request is sent or
+ * queued, or a negative errno: -EINVAL (not a lock id), -ENOTCONN, -ECONNRESET. */
+int pylocker_locker_release_nowait(PylockerLocker *locker, const char *lock_id, PylockerError *error);
+
 /* Admin: releases anyone's lock (its holder gets LockExpired). Same codes as release. */
 int pylocker_locker_force_release(PylockerLocker *locker, const char *lock_id, PylockerError *error);
 

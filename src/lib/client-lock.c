@@ -626,6 +626,53 @@ _public_ int pylocker_locker_release_async(PylockerLocker *locker, const char *l
         return pending_call_send(locker, m, CALL_TIMEOUT_USEC, p, on_release_reply, error);
 }
 
+_public_ int pylocker_locker_release_nowait(PylockerLocker *locker, const char *lock_id, PylockerError *error) {
+        g_autoptr(sd_bus_message) m = NULL;
+        PylockerLock *lock;
+        WireMessage wm;
+        uint8_t id[WIRE_LOCK_ID_SIZE];
+        int r;
+
+        pylocker_error_clear(error);
+        if (!locker)
+                return pylocker_error_setf(error, -EINVAL, "No locker given.");
+        r = check_lock_id(lock_id, error);
+        if (r < 0)
+                return r;
+        r = locker_check_usable(locker, error);
+        if (r < 0)
+                return r;
+        /* Checked here on the bus too: nobody would hear the daemon say it is not an id. */
+        r = wire_lock_id_parse(lock_id, id, error);
+        if (r < 0)
+                return r;
+
+        /* Built before the lock is forgotten: lock_id may be that lock's own string. */
+        if (locker->wire) {
+                wm = (WireMessage) { .header = { .type = WIRE_RELEASE, .flags = WIRE_FLAG_NO_REPLY } };
+                memcpy(wm.lock_ref.lock_id, id, sizeof(id));
+        } else {
+                r = release_message(locker, "Release", lock_id, &m, error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_set_expect_reply(m, 0);
+                if (r < 0)
+                        return pylocker_error_setf(error, r, "Release: failed to build the call: %s", g_strerror(-r));
+        }
+
+        lock = locker_find_owned(locker, lock_id);
+        if (lock)
+                locker_forget_lock(locker, lock);
+
+        if (locker->wire)
+                return wire_send(locker, &wm, NULL, 0, error);
+        /* Written now if the socket takes it, else with the next write or processing. */
+        r = sd_bus_send(locker->bus, m, NULL);
+        if (r < 0)
+                return locker_map_error(locker, r, NULL, "Release", error);
+        return 0;
+}
+
 void pending_call_fail_all(PylockerLocker *l, int code) {
         g_autoptr(GPtrArray) pending = g_steal_pointer(&l->pending);
         PylockerError error = PYLOCKER_ERROR_INIT;
