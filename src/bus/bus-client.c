@@ -47,10 +47,15 @@ static int new_signal_to(Client *client, const char *member, sd_bus_message **re
         return 0;
 }
 
-static void send_lock_expired(Client *client, Lock *lock) {
+static void send_lock_expired(Client *client, Lock *lock, LockLostReason reason) {
         g_autoptr(sd_bus_message) signal = NULL;
         char id[LOCK_ID_STRING_MAX];
         int r;
+
+        /* LockExpired is for leases and ForceRelease only: on D-Bus, a closed handle is the holder's
+         * own release, as documented. */
+        if (reason == LOCK_LOST_HANDLE_CLOSED)
+                return;
 
         /* Only the holder learns about its lock. */
         r = new_signal_to(client, "LockExpired", &signal);

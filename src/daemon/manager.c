@@ -16,8 +16,16 @@ static void on_clients_changed(Service *service, void *userdata) {
         manager_update_idle(userdata);
 }
 
+static void on_limit_changed(Service *service, const char *name, void *userdata) {
+        Manager *manager = userdata;
+
+        if (manager->bus_locker)
+                bus_locker_limit_changed(manager->bus_locker, name);
+}
+
 static const ServiceCallbacks manager_service_callbacks = {
         .on_clients_changed = on_clients_changed,
+        .on_limit_changed = on_limit_changed,
 };
 
 static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
