@@ -68,6 +68,9 @@ int manager_new(const Config *config, Manager **ret) {
         if (r < 0)
                 return r;
         manager->bus_locker = bus_locker_new(manager->service);
+        r = direct_socket_init(manager);
+        if (r < 0)
+                return r;
 
         *ret = g_steal_pointer(&manager);
         return 0;
@@ -81,7 +84,9 @@ Manager *manager_free(Manager *manager) {
         if (manager->service)
                 service_shutdown(manager->service);
 
-        /* The front ends first, each closing its clients; then the core. */
+        /* The front ends first, each closing its clients (the wire front end before the bus's, whose
+         * connection its polkit queries use); then the core. */
+        g_clear_pointer(&manager->wire_server, wire_server_free);
         g_clear_pointer(&manager->bridge, bridge_listener_free);
         g_clear_pointer(&manager->bus_locker, bus_locker_free);
         direct_socket_close(manager);
