@@ -47,7 +47,10 @@ int manager_new(const Config *config, Manager **ret) {
 
         config_copy(&manager->config, config);
 
-        r = sd_event_default(&manager->event);
+        /* Not sd_event_default(): the default loop checks its thread with gettid() on every iteration,
+         * a system call per request on the direct socket. Everything is attached to this one
+         * explicitly. */
+        r = sd_event_new(&manager->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
 
