@@ -578,6 +578,10 @@ static void send_message_published(Client *client, const Publication *publicatio
         WireConnection *c = client->link;
         int r;
 
+        /* Nothing comes before WELCOME (a HELLO may wait for polkit): the inbox has it anyway. */
+        if (c->state != WIRE_CONNECTION_READY)
+                return;
+
         r = wire_connection_send(c, &(WireMessage) {
                         .header = { .type = WIRE_MESSAGE_PUBLISHED },
                         .message_published = {

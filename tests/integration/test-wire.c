@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -606,6 +607,28 @@ static void test_admin(HarnessFixture *f, gconstpointer data) {
         }
 }
 
+/* A daemon that stops answers every waiting ACQUIRE first. */
+static void test_shutdown(HarnessFixture *f, gconstpointer data) {
+        g_autoptr(WireTestClient) a = wire_test_connect(&f->h, NULL);
+        g_autoptr(WireTestClient) b = wire_test_connect(&f->h, NULL);
+        uint8_t id[WIRE_LOCK_ID_SIZE];
+        uint32_t waiting, serial;
+        int status;
+
+        wire_test_acquire(a, PATHS("s"), 0, id);
+        waiting = wire_test_send(b, WIRE_ACQUIRE, 0, &(WireMessage) {
+                        .acquire = { .timeout_usec = 60 * SEC, .paths = (const char **) PATHS("s"), .n_paths = 1 } });
+        serial = wire_test_send(b, WIRE_PING, 0, NULL);
+        wire_test_expect(b, serial, WIRE_OK, NULL);
+
+        status = harness_stop_daemon(&f->h);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        wire_test_expect_error(b, waiting, "org.freedesktop.DBus.Error.NoServer");
+        wire_test_expect_eof(b, 5000);
+        wire_test_expect_eof(a, 5000);
+}
+
 /* ---- bad input: each ends at most its own connection ---- */
 
 static void test_bad_first_bytes(HarnessFixture *f, gconstpointer data) {
@@ -881,6 +904,7 @@ int main(int argc, char *argv[]) {
         harness_test_add("/wire/lock-lost", NULL, test_lock_lost);
         harness_test_add("/wire/publish", NULL, test_publish);
         harness_test_add("/wire/admin", NULL, test_admin);
+        harness_test_add("/wire/shutdown", NULL, test_shutdown);
         harness_test_add("/wire/bad/first-bytes", NULL, test_bad_first_bytes);
         harness_test_add("/wire/bad/version", NULL, test_bad_version);
         harness_test_add("/wire/bad/truncated", NULL, test_bad_truncated);
