@@ -29,6 +29,8 @@
 #define WIRE_FDS_MAX 16
 /* What one read asks for at least. */
 #define WIRE_READ_SIZE 16384
+/* How long closing waits for the daemon to close its end. */
+#define WIRE_CLOSE_TIMEOUT_USEC (1 * USEC_PER_SEC)
 
 struct WireFrame {
         int fd;
@@ -107,6 +109,12 @@ static ssize_t unix_send(void *transport, const void *buf, size_t size) {
         return n;
 }
 
+static int unix_shutdown(void *transport) {
+        UnixTransport *t = transport;
+
+        return shutdown(t->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
 static void unix_free(void *transport) {
         UnixTransport *t = transport;
 
@@ -118,6 +126,7 @@ static void unix_free(void *transport) {
 static const WireTransportOps unix_transport_ops = {
         .recv = unix_recv,
         .send = unix_send,
+        .shutdown = unix_shutdown,
         .free = unix_free,
 };
 
@@ -535,8 +544,14 @@ int wire_call(PylockerLocker *l, WireMessage *m, uint64_t timeout_usec, uint16_t
         if (r == -ETIMEDOUT)
                 wire_abandon(l, m->header.serial, handle);
         if (r < 0) {
+                g_autofree char *fatal = r == -ECONNRESET ? g_strdup(w->fatal) : NULL;
+
                 wire_reply_done(l, ret);
-                return locker_map_error(l, r, NULL, what, error);
+                r = locker_map_error(l, r, NULL, what, error);
+                if (fatal)
+                        /* The server said why it closed: that is the better word. */
+                        (void) pylocker_error_setf(error, r, "%s: connection to pylockerd lost: %s", what, fatal);
+                return r;
         }
 
         if (ret->message.header.type == WIRE_ERROR) {
@@ -660,6 +675,27 @@ int wire_open(PylockerLocker *l, const char *path, PylockerError *error) {
         return 0;
 }
 
+/* Ends our side and reads (and drops) what still comes until the daemon closes its own, which it does
+ * once it has let go of the client. So a client that connects right after, a restart with the same
+ * name say, finds the name free and the locks released. */
+static void wire_drain(WireConn *w) {
+        uint64_t deadline = usec_add(now_usec(), WIRE_CLOSE_TIMEOUT_USEC);
+        uint8_t scratch[4096];
+
+        if (w->ops->shutdown(w->transport) < 0)
+                return;
+        for (;;) {
+                uint64_t left = usec_left(deadline);
+                ssize_t n;
+
+                if (left == 0)
+                        return;
+                n = w->ops->recv(w->transport, scratch, sizeof(scratch), left, w->fds);
+                if (n == 0 || (n < 0 && n != -EAGAIN && n != -EINTR))
+                        return;
+        }
+}
+
 void wire_close(PylockerLocker *l) {
         WireConn *w = l->wire;
 
@@ -669,6 +705,8 @@ void wire_close(PylockerLocker *l) {
          * drops what is left of ours with the connection anyway. */
         if (!w->broken)
                 (void) wire_write(w);
+        if (!w->broken && !l->lost)
+                wire_drain(w);
         l->wire = NULL;
         wire_conn_free(w);
 }

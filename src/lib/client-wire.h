@@ -27,6 +27,8 @@ typedef struct WireTransportOps {
         ssize_t (*recv)(void *transport, void *buf, size_t size, uint64_t timeout_usec, GArray *fds);
         /* Writes what it can of buf without waiting: the number of bytes, -EAGAIN, or a negative errno. */
         ssize_t (*send)(void *transport, const void *buf, size_t size);
+        /* Ends our direction of the stream (the peer reads its end), keeping the other open. */
+        int (*shutdown)(void *transport);
         void (*free)(void *transport);
 } WireTransportOps;
 
@@ -72,7 +74,9 @@ const char *wire_request_name(uint16_t type);
  * mapped error when it refused (a taken name), -EPROTONOSUPPORT when something answers there but
  * not in this protocol (a D-Bus-only daemon), or the errno of connecting (nobody listens). */
 int wire_open(PylockerLocker *l, const char *path, PylockerError *error);
-/* Sends what can go without waiting, closes, and forgets every frame and descriptor. */
+/* Sends what can go without waiting, ends our side and waits a little for the daemon to close its
+ * own (it has then let go of the client: its locks and its name), then forgets every frame and
+ * descriptor. */
 void wire_close(PylockerLocker *l);
 
 /* Sends m (its serial is set here) and waits up to timeout_usec for its reply, which must be of
