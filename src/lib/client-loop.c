@@ -12,13 +12,18 @@
 #include "lib-util.h"
 #include "macro.h"
 
-/* What a loop polls, the same for a bus and the wire. */
+/* What a loop polls, the same for a bus and the wire. A lost wire connection has nothing to poll,
+ * as sd-bus says of a closed bus. */
 static int locker_poll_fd(PylockerLocker *l) {
-        return l->wire ? l->wire->fd : sd_bus_get_fd(l->bus);
+        if (l->wire)
+                return l->lost ? -ENOTCONN : l->wire->fd;
+        return sd_bus_get_fd(l->bus);
 }
 
 static int locker_poll_events(PylockerLocker *l) {
-        return l->wire ? wire_get_events(l) : sd_bus_get_events(l->bus);
+        if (l->wire)
+                return l->lost ? -ENOTCONN : wire_get_events(l);
+        return sd_bus_get_events(l->bus);
 }
 
 static int locker_poll_timeout(PylockerLocker *l, uint64_t *ret_usec) {
@@ -188,7 +193,8 @@ static int wire_event_attach(PylockerLocker *l) {
 int loop_attach(PylockerLocker *l) {
         int r;
 
-        if (!locker_has_connection(l))
+        /* A lost connection has nothing more to deliver; a restart attaches the new one. */
+        if (!locker_has_connection(l) || l->lost)
                 return 0;
         if (l->event) {
                 r = l->wire ? wire_event_attach(l) : sd_bus_attach_event(l->bus, l->event, l->event_priority);
