@@ -15,6 +15,7 @@
 #include "client-internal.h"
 #include "client-wire.h"
 #include "lib-util.h"
+#include "log.h"
 #include "macro.h"
 #include "sd-cleanup.h"
 
@@ -223,29 +224,27 @@ static int locker_connect_direct(PylockerLocker *l, const char *path, PylockerEr
         r = wire_open(l, path, &direct_error);
         if (r >= 0)
                 return 0;
-        if (r != -EPROTONOSUPPORT) {
-                /* The daemon answered and refused (a taken name, say): the bus would too. */
-                if (direct_error.name[0] && !error_name_is_connection_loss(direct_error.name)) {
-                        pylocker_error_copy(error, &direct_error);
-                        return r;
-                }
-                /* A stale socket, or a daemon without one: the bus still works. */
-                return 1;
+        if (r == -EPROTONOSUPPORT) {
+                log_debug("pylocker: %s; trying D-Bus there.", direct_error.message);
+                pylocker_error_clear(&direct_error);
+                r = bus_new_direct(path, &l->bus);
+                if (r >= 0) {
+                        l->direct = true;
+                        r = locker_handshake(l, &direct_error);
+                        if (r >= 0)
+                                return 0;
+                        locker_drop_connection(l);
+                } else
+                        (void) pylocker_error_setf(&direct_error, r, "D-Bus on %s: %s", path, g_strerror(-r));
         }
 
-        pylocker_error_clear(&direct_error);
-        r = bus_new_direct(path, &l->bus);
-        if (r < 0)
-                return 1;
-        l->direct = true;
-        r = locker_handshake(l, &direct_error);
-        if (r >= 0)
-                return 0;
-        locker_drop_connection(l);
+        /* The daemon answered and refused (a taken name, say): the bus would too. */
         if (direct_error.name[0] && !error_name_is_connection_loss(direct_error.name)) {
                 pylocker_error_copy(error, &direct_error);
                 return r;
         }
+        /* A stale socket, or a daemon without one: the bus still works. */
+        log_debug("pylocker: %s; using the bus.", direct_error.message);
         return 1;
 }
 

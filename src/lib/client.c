@@ -20,6 +20,10 @@ void pylocker_error_copy(PylockerError *dst, const PylockerError *src) {
                 *dst = *src;
 }
 
+static bool errno_is_connection_loss(int r) {
+        return r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE || r == -ESHUTDOWN || r == -ECONNABORTED;
+}
+
 bool error_name_is_connection_loss(const char *name) {
         static const char *const names[] = {
                 SD_BUS_ERROR_NO_REPLY,          /* the daemon died with our call, or never answered */
@@ -34,11 +38,14 @@ bool error_name_is_connection_loss(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (strcmp(name, names[i]) == 0)
                         return true;
-        return false;
-}
+        /* sd-bus's own name for an errno of the connection (the peer hung up during a call): not
+         * the daemon's answer. */
+        if (g_str_has_prefix(name, "System.Error.")) {
+                const sd_bus_error e = SD_BUS_ERROR_MAKE_CONST(name, NULL);
 
-static bool errno_is_connection_loss(int r) {
-        return r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE || r == -ESHUTDOWN || r == -ECONNABORTED;
+                return errno_is_connection_loss(-sd_bus_error_get_errno(&e));
+        }
+        return false;
 }
 
 int locker_map_error(PylockerLocker *l, int r, const sd_bus_error *bus_error, const char *what,
