@@ -4,6 +4,7 @@
 #undef G_DISABLE_ASSERT
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -246,6 +247,31 @@ static void script_oversize(Peer *p) {
                 peer_next(p, &m);
 }
 
+/* Reads nothing for a while, then counts the RELEASEs sent without a reply until REMOVE_MESSAGE, whose
+ * VALUE is the count. */
+static void script_slow_reader(Peer *p) {
+        uint64_t count = 0;
+        WireMessage m;
+
+        peer_next(p, &m);
+        peer_welcome(p, &m, WIRE_FRAME_MAX);
+        peer_flush(p, false, -1);
+        g_usleep(300 * 1000);
+        for (;;) {
+                peer_next(p, &m);
+                if (m.header.type != WIRE_RELEASE)
+                        break;
+                g_assert_cmpuint(m.header.flags, ==, WIRE_FLAG_NO_REPLY);
+                count++;
+        }
+        g_assert_cmpuint(m.header.type, ==, WIRE_REMOVE_MESSAGE);
+        peer_queue(p, (WireMessage) { .header = { .type = WIRE_VALUE, .serial = m.header.serial },
+                                      .value.value = count });
+        peer_flush(p, false, -1);
+        for (;;)
+                peer_next(p, &m);
+}
+
 typedef void (*Script)(Peer *p);
 
 _Noreturn static void serve(int listen_fd, Script script) {
@@ -417,6 +443,27 @@ static void test_oversize(Fixture *f, gconstpointer data) {
         g_assert_false(pylocker_locker_is_connected(l));
 }
 
+/* Releases that do not wait fill the socket: the rest waits in the locker, which asks for POLLOUT,
+ * and goes with the next write; none is lost, none is sent twice. */
+static void test_full_socket(Fixture *f, gconstpointer data) {
+        g_autoptr(PylockerLocker) l = peer_locker_open(f);
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        unsigned n = 0;
+
+        while (!(pylocker_locker_get_events(l) & POLLOUT)) {
+                g_assert_cmpuint(n, <, 1000000);
+                g_assert_cmpint(pylocker_locker_release_nowait(l, "0123456789abcdef0123456789abcdef", &error), ==, 0);
+                n++;
+        }
+        /* A few more behind them, queued without a try. */
+        for (int i = 0; i < 3; i++, n++)
+                g_assert_cmpint(pylocker_locker_release_nowait(l, "0123456789abcdef0123456789abcdef", &error), ==, 0);
+        g_assert_cmpint(pylocker_locker_process(l), >=, 0);
+        g_assert_cmpint(pylocker_locker_remove_message(l, "count", NULL, &error), ==, (int) n);
+        g_assert_cmpint(pylocker_locker_get_events(l), ==, POLLIN);
+        g_test_message("%u releases, the last ones queued in the locker", n);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -427,5 +474,6 @@ int main(int argc, char *argv[]) {
         ADD("/client/wire-peer/handles-in-order", script_handles, test_handles);
         ADD("/client/wire-peer/last-words", script_fatal, test_fatal);
         ADD("/client/wire-peer/frame-over-the-limit", script_oversize, test_oversize);
+        ADD("/client/wire-peer/full-socket", script_slow_reader, test_full_socket);
         return g_test_run();
 }
