@@ -99,6 +99,8 @@ void wire_connection_close(WireConnection *c) {
         if (c->state == WIRE_CONNECTION_CLOSING)
                 return;
         c->state = WIRE_CONNECTION_CLOSING;
+        /* Out of the epoll set at once: nothing more is read from it. */
+        wire_server_update_watch(c->server, c);
         wire_server_schedule_close(c->server, c);
 }
 
@@ -112,10 +114,9 @@ static void connection_overflow(WireConnection *c) {
         if (c->state == WIRE_CONNECTION_CLOSING || wire_buffer_length(&c->output) <= s->settings.max_output_size)
                 return;
 
-        if (!c->overflowed)
-                log_notice("Client %s reads nothing of what it is sent (%zu bytes waiting), disconnecting it.",
-                           c->client ? c->client->id : c->id, wire_buffer_length(&c->output));
-        c->overflowed = true;
+        /* Once: it is closing from now on, and nothing more is queued for it. */
+        log_notice("Client %s reads nothing of what it is sent (%zu bytes waiting), disconnecting it.",
+                   c->id, wire_buffer_length(&c->output));
         wire_connection_close(c);
 }
 
