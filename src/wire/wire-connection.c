@@ -15,6 +15,13 @@
 /* Free room for one read: small enough for thousands of idle connections, big enough for a burst of
  * pipelined requests. A frame larger than this gets room for itself once its header is in. */
 #define INPUT_ROOM 4096
+/* A buffer that grew past this for one large frame is given back once it is empty. */
+#define BUFFER_KEEP (64 * 1024)
+
+static void buffer_trim(WireBuffer *b) {
+        if (wire_buffer_length(b) == 0 && b->allocated > BUFFER_KEEP)
+                wire_buffer_done(b);
+}
 
 WireConnection *wire_connection_new(WireServer *server, const WireTransport *transport, const WirePeer *peer,
                                     WireConnectionState state) {
@@ -92,6 +99,8 @@ void wire_connection_close(WireConnection *c) {
         if (c->state == WIRE_CONNECTION_CLOSING)
                 return;
         c->state = WIRE_CONNECTION_CLOSING;
+        /* Out of the epoll set at once: nothing more is read from it. */
+        wire_server_update_watch(c->server, c);
         wire_server_schedule_close(c->server, c);
 }
 
@@ -105,10 +114,9 @@ static void connection_overflow(WireConnection *c) {
         if (c->state == WIRE_CONNECTION_CLOSING || wire_buffer_length(&c->output) <= s->settings.max_output_size)
                 return;
 
-        if (!c->overflowed)
-                log_notice("Client %s reads nothing of what it is sent (%zu bytes waiting), disconnecting it.",
-                           c->client ? c->client->id : c->id, wire_buffer_length(&c->output));
-        c->overflowed = true;
+        /* Once: it is closing from now on, and nothing more is queued for it. */
+        log_notice("Client %s reads nothing of what it is sent (%zu bytes waiting), disconnecting it.",
+                   c->id, wire_buffer_length(&c->output));
         wire_connection_close(c);
 }
 
@@ -197,8 +205,10 @@ void wire_connection_flush(WireConnection *c) {
                 if (c->output_blocked)
                         break;
         }
-        if (wire_buffer_length(&c->output) == 0)
+        if (wire_buffer_length(&c->output) == 0) {
                 c->output_blocked = false;
+                buffer_trim(&c->output);
+        }
 
         if (c->output_blocked != was_blocked)
                 wire_server_update_watch(c->server, c);
@@ -419,6 +429,7 @@ int wire_connection_run(WireConnection *c, uint32_t revents) {
 
         if (c->state == WIRE_CONNECTION_CLOSING)
                 return 0;
+        buffer_trim(&c->input);
 
         if (c->read_eof && !c->held && !input_has_frame(c)) {
                 /* Everything it sent is done (a truncated last frame is dropped): it goes, and its

@@ -54,7 +54,6 @@ struct WireConnection {
         uint64_t output_sent;           /* bytes sent so far */
         GArray *fds;                    /* WireQueuedFd, in frame order; NULL until the first */
         bool output_blocked;            /* the transport took less than offered: wait to write */
-        bool overflowed;                /* dropped for not reading (logged once) */
 
         unsigned n_in_flight;           /* requests unanswered, NO_REPLY ones aside */
         WireRequest *free_requests;
