@@ -217,7 +217,7 @@ static WireConn *wire_conn_new(const WireTransportOps *ops, void *transport, int
         w->fds = g_array_new(FALSE, FALSE, sizeof(int));
         g_queue_init(&w->frames);
         w->pending = g_hash_table_new(g_direct_hash, g_direct_equal);
-        w->max_frame_size = WIRE_FRAME_MAX;
+        w->max_send_size = WIRE_FRAME_MAX;
         return w;
 }
 
@@ -264,14 +264,14 @@ static uint32_t wire_next_serial(WireConn *w) {
 /* Encodes m with a fresh serial at the end of the output. */
 static int wire_enqueue(WireConn *w, WireMessage *m) {
         m->header.serial = wire_next_serial(w);
-        return wire_message_encode(&w->out, m, w->max_frame_size);
+        return wire_message_encode(&w->out, m, w->max_send_size);
 }
 
 static int wire_encode_error(PylockerLocker *l, int r, const char *what, PylockerError *error) {
         if (r == -EMSGSIZE) {
                 /* What the daemon would say of a request that large. */
                 r = pylocker_error_setf(error, -EDQUOT, "%s: the request exceeds the daemon's frame size of %u bytes.",
-                                        what, l->wire->max_frame_size);
+                                        what, l->wire->max_send_size);
                 if (error)
                         (void) g_strlcpy(error->name, PL_ERROR_LIMITS_EXCEEDED, sizeof(error->name));
                 return r;
@@ -305,7 +305,7 @@ static ssize_t wire_fill(WireConn *w, uint64_t timeout_usec) {
         if (w->broken)
                 return -ECONNRESET;
         /* Room for the whole of a large frame that has begun. */
-        if (have >= WIRE_HEADER_SIZE && wire_header_parse(wire_buffer_peek(&w->in), w->max_frame_size, &h) >= 0)
+        if (have >= WIRE_HEADER_SIZE && wire_header_parse(wire_buffer_peek(&w->in), WIRE_FRAME_MAX, &h) >= 0)
                 want = MAX(want, WIRE_HEADER_SIZE + (size_t) h.size - have);
         (void) wire_buffer_reserve(&w->in, want);
 
@@ -328,7 +328,7 @@ static int wire_peek(WireConn *w, WireHeader *ret) {
 
         if (have < WIRE_HEADER_SIZE)
                 return 0;
-        r = wire_header_parse(wire_buffer_peek(&w->in), w->max_frame_size, ret);
+        r = wire_header_parse(wire_buffer_peek(&w->in), WIRE_FRAME_MAX, ret);
         if (r < 0)
                 return wire_break(w, r);
         return have - WIRE_HEADER_SIZE >= ret->size;
@@ -664,7 +664,8 @@ int wire_open(PylockerLocker *l, const char *path, PylockerError *error) {
                 return pylocker_error_setf(error, -EPROTONOSUPPORT, "%s chose wire protocol version %u.", path,
                                            (unsigned) welcome->version);
         }
-        w->max_frame_size = MIN(welcome->max_frame_size ?: WIRE_FRAME_MAX, WIRE_FRAME_MAX);
+        /* What the daemon takes; what it sends may be as large as any frame (docs/wire.md, Limits). */
+        w->max_send_size = MIN(welcome->max_frame_size ?: WIRE_FRAME_MAX, WIRE_FRAME_MAX);
         g_free(l->client_id);
         l->client_id = g_strdup(welcome->client_id);
         g_free(l->server_version);
@@ -902,7 +903,7 @@ static bool wire_has_ready(WireConn *w) {
         if (have < WIRE_HEADER_SIZE)
                 return false;
         /* A bad header is something to do too: break the connection. */
-        return wire_header_parse(wire_buffer_peek(&w->in), w->max_frame_size, &h) < 0 ||
+        return wire_header_parse(wire_buffer_peek(&w->in), WIRE_FRAME_MAX, &h) < 0 ||
                have - WIRE_HEADER_SIZE >= h.size;
 }
 

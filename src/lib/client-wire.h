@@ -48,7 +48,8 @@ typedef struct WireConn {
         GHashTable *pending;            /* serial → PendingCall* (owned by the locker's list) */
 
         uint32_t last_serial;
-        uint32_t max_frame_size;        /* of frames from the server: WELCOME's */
+        uint32_t max_send_size;         /* body of a frame the server takes: WELCOME's max_frame_size
+                                         * (those it sends are at most WIRE_FRAME_MAX) */
         int broken;                     /* 0, or the negative errno that ended the stream */
         char *fatal;                    /* the server's last words (an ERROR with serial 0), if any */
 

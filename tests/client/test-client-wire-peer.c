@@ -1,6 +1,6 @@
 /* The library's wire client against a scripted stand-in for pylockerd on a direct socket, for what a
  * real daemon does not do on demand: frames that arrive a byte at a time, events and descriptors
- * ahead of a reply, an event of a later version, the server's last words, a frame over its limit. */
+ * ahead of a reply, an event of a later version, the server's last words, the frame size limits. */
 #undef G_DISABLE_ASSERT
 #include <errno.h>
 #include <fcntl.h>
@@ -229,7 +229,8 @@ static void script_fatal(Peer *p) {
         _exit(0);
 }
 
-/* A server that announced 256 bytes sends more. */
+/* A server that announced 256 bytes for its requests answers with 400 (which is fine), then with a
+ * header over any frame's size. */
 static void script_oversize(Peer *p) {
         g_autofree char *big = g_strnfill(400, 'x');
         WireMessage m;
@@ -242,6 +243,12 @@ static void script_oversize(Peer *p) {
                 .header = { .type = WIRE_PUBLISHED, .serial = m.header.serial },
                 .published.publication_id = big,
         });
+        peer_flush(p, false, -1);
+        peer_next(p, &m);
+        memcpy(wire_buffer_reserve(&p->out, WIRE_HEADER_SIZE), (const uint8_t[]) { 1, 0, 0x10, 0, 0x44, 0, 0, 0 },
+               8);
+        memcpy(p->out.data + p->out.end + 8, &m.header.serial, 4);
+        p->out.end += WIRE_HEADER_SIZE;
         peer_flush(p, false, -1);
         for (;;)
                 peer_next(p, &m);
@@ -431,14 +438,18 @@ static void test_fatal(Fixture *f, gconstpointer data) {
 static void test_oversize(Fixture *f, gconstpointer data) {
         g_autoptr(PylockerLocker) l = peer_locker_open(f);
         PylockerError error = PYLOCKER_ERROR_INIT;
-        g_autofree char *big = g_strnfill(300, 'y');
+        g_autofree char *big = g_strnfill(300, 'y'), *id = NULL;
 
         /* Over the frame size it announced: refused here, nothing sent. */
         g_assert_cmpint(pylocker_locker_publish(l, big, NULL, 0, 0, NULL, &error), ==, -EDQUOT);
         g_assert_cmpstr(error.name, ==, "org.pylocker.Locker.Error.LimitsExceeded");
         g_assert_true(pylocker_locker_is_connected(l));
 
-        /* And what it sends over it ends the connection. */
+        /* Its answers are not bound by it. */
+        g_assert_cmpint(pylocker_locker_publish(l, "small", NULL, 0, 0, &id, &error), ==, 1);
+        g_assert_cmpuint(strlen(id), ==, 400);
+
+        /* A frame larger than any ends the connection, as soon as its header says so. */
         g_assert_cmpint(pylocker_locker_publish(l, "small", NULL, 0, 0, NULL, &error), ==, -ECONNRESET);
         g_assert_false(pylocker_locker_is_connected(l));
 }
@@ -473,7 +484,7 @@ int main(int argc, char *argv[]) {
         ADD("/client/wire-peer/events-before-the-reply", script_events_first, test_events_first);
         ADD("/client/wire-peer/handles-in-order", script_handles, test_handles);
         ADD("/client/wire-peer/last-words", script_fatal, test_fatal);
-        ADD("/client/wire-peer/frame-over-the-limit", script_oversize, test_oversize);
+        ADD("/client/wire-peer/frame-limits", script_oversize, test_oversize);
         ADD("/client/wire-peer/full-socket", script_slow_reader, test_full_socket);
         return g_test_run();
 }
