@@ -330,7 +330,7 @@ int manager_enable_bridge(Manager *manager) {
         r = bridge_secret_find(&manager->config.bridge, &secret, &size);
         if (r < 0)
                 return r;
-        r = bridge_listener_new(manager->event, manager->bus_locker, &manager->config.bridge, secret, size,
+        r = bridge_listener_new(manager->event, manager->wire_server, &manager->config.bridge, secret, size,
                                 &manager->bridge);
         explicit_bzero(secret, size);
         g_free(secret);

@@ -100,7 +100,6 @@ void locker_drop_connection(PylockerLocker *l) {
         wire_close(l);
         l->filter_slot = sd_bus_slot_unref(l->filter_slot);
         g_clear_pointer(&l->bus, sd_bus_flush_close_unref);
-        g_clear_pointer(&l->remote_link, remote_link_close);
         g_clear_pointer(&l->daemon_unique, g_free);
         l->direct = false;
         l->lost = false;
@@ -174,44 +173,13 @@ static int locker_handshake(PylockerLocker *l, PylockerError *error) {
         return 0;
 }
 
-/* The bridge: peer to peer with the daemon, as on its private socket, through the TLS transport. */
+/* The bridge: the wire protocol inside a TLS session, as on the direct socket. */
 static int locker_connect_remote(PylockerLocker *l, PylockerError *error) {
-        g_autoptr(sd_bus) bus = NULL;
-        int fd, r;
+        int r;
 
-        r = remote_link_open(l->remote, l->secret_file, CALL_TIMEOUT_USEC, &l->remote_link, &fd, error);
+        r = remote_open(l, error);
         if (r < 0)
                 return r;
-
-        r = sd_bus_new(&bus);
-        if (r >= 0) {
-                r = sd_bus_set_fd(bus, fd, fd);
-                if (r < 0)
-                        (void) close(fd);
-        } else
-                (void) close(fd);
-        /* The secret authenticated us; inside TLS we are anonymous. No fds cross TCP. */
-        if (r >= 0)
-                r = sd_bus_set_anonymous(bus, 1);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(bus, 0);
-        if (r >= 0)
-                r = sd_bus_negotiate_fds(bus, 0);
-        if (r >= 0)
-                r = sd_bus_start(bus);
-        if (r < 0) {
-                g_clear_pointer(&l->remote_link, remote_link_close);
-                return pylocker_error_setf(error, r, "Failed to start the connection to %s: %s", l->remote,
-                                           g_strerror(-r));
-        }
-        l->bus = g_steal_pointer(&bus);
-        l->direct = true;
-
-        r = locker_handshake(l, error);
-        if (r < 0) {
-                locker_drop_connection(l);
-                return r;
-        }
         return loop_attach(l);
 }
 

@@ -22,7 +22,6 @@
 #define CALL_TIMEOUT_USEC (25 * UINT64_C(1000000))
 
 typedef struct PendingCall PendingCall;
-typedef struct RemoteLink RemoteLink;
 typedef struct WireConn WireConn;
 
 struct PylockerLocker {
@@ -39,11 +38,9 @@ struct PylockerLocker {
         char *private_socket;
 
         sd_bus *bus;                    /* NULL when closed or on the wire */
-        WireConn *wire;                 /* the wire protocol on the direct socket (client-wire.c), instead
-                                         * of bus */
-        bool direct;                    /* bus is peer to peer with the daemon: its private socket, or the
-                                         * bridge through remote_link */
-        RemoteLink *remote_link;        /* the bridge's TLS transport, for a remote locker */
+        WireConn *wire;                 /* the wire protocol (client-wire.c), instead of bus: on the direct
+                                         * socket, or inside the bridge's TLS session (client-remote.c) */
+        bool direct;                    /* bus is peer to peer with the daemon on its private socket */
         bool lost;                      /* the connection or the daemon went away */
         sd_bus_slot *filter_slot;
 
@@ -168,12 +165,9 @@ int loop_attach(PylockerLocker *l);
 void loop_detach(PylockerLocker *l);
 
 /* client-remote.c */
-/* Connects to the bridge at remote (HOST:PORT) with the secret in secret_file and starts the transport
- * thread; returns 0 and the fd to give sd-bus (peer to peer, anonymous), or a negative errno. */
-int remote_link_open(const char *remote, const char *secret_file, uint64_t timeout_usec, RemoteLink **ret,
-                     int *ret_bus_fd, PylockerError *error);
-/* Call after closing the sd-bus end: lets the thread pass on the last bytes, stops it, frees. */
-void remote_link_close(RemoteLink *link);
+/* Connects to the bridge at l->remote (HOST:PORT) with the secret in l->secret_file, does the TLS
+ * handshake and says HELLO inside: l->wire is set on success. */
+int remote_open(PylockerLocker *l, PylockerError *error);
 
 /* Fills error unless it is NULL, from another error. */
 void pylocker_error_copy(PylockerError *dst, const PylockerError *src);

@@ -340,6 +340,12 @@ _public_ int pylocker_locker_acquire_handle(PylockerLocker *locker, const char *
                 pylocker_error_clear(error);
                 return pylocker_error_setf(error, -EINVAL, "No place for the lock handle given.");
         }
+        /* No descriptor crosses TCP: said here, without a round trip. */
+        if (locker && locker->transport == PYLOCKER_TRANSPORT_REMOTE) {
+                pylocker_error_clear(error);
+                return pylocker_error_setf(error, -EOPNOTSUPP,
+                                           "Lock handles need a local connection: none crosses the bridge.");
+        }
         return acquire_blocking(locker, "AcquireHandle", paths, options, ret, ret_fd, error);
 }
 

@@ -45,23 +45,23 @@ typedef struct UnixTransport {
         uint64_t rcvtimeo_usec;         /* the socket's SO_RCVTIMEO; USEC_INFINITY: none */
 } UnixTransport;
 
-static int unix_set_rcvtimeo(UnixTransport *t, uint64_t timeout_usec) {
+int wire_socket_set_rcvtimeo(int fd, uint64_t *rcvtimeo_usec, uint64_t timeout_usec) {
         struct timeval tv;
 
         /* Set only when the one in place would wait too long: a shorter one just wakes the caller
          * early, who waits again. Blocking calls with the usual timeouts change nothing here. */
         if (timeout_usec == USEC_INFINITY)
                 return 0;
-        if (t->rcvtimeo_usec != USEC_INFINITY &&
-            t->rcvtimeo_usec <= usec_add(timeout_usec, timeout_usec / 16 + USEC_PER_MSEC))
+        if (*rcvtimeo_usec != USEC_INFINITY &&
+            *rcvtimeo_usec <= usec_add(timeout_usec, timeout_usec / 16 + USEC_PER_MSEC))
                 return 0;
 
         timeout_usec = MAX(timeout_usec, (uint64_t) 1);
         tv.tv_sec = (time_t) (timeout_usec / USEC_PER_SEC);
         tv.tv_usec = (suseconds_t) (timeout_usec % USEC_PER_SEC);
-        if (setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
                 return -errno;
-        t->rcvtimeo_usec = timeout_usec;
+        *rcvtimeo_usec = timeout_usec;
         return 0;
 }
 
@@ -82,7 +82,7 @@ static ssize_t unix_recv(void *transport, void *buf, size_t size, uint64_t timeo
         int r;
 
         if (timeout_usec != 0) {
-                r = unix_set_rcvtimeo(t, timeout_usec);
+                r = wire_socket_set_rcvtimeo(t->fd, &t->rcvtimeo_usec, timeout_usec);
                 if (r < 0)
                         return r;
         }
@@ -611,29 +611,18 @@ static void log_level_from_environment(void) {
         }
 }
 
-int wire_open(PylockerLocker *l, const char *path, PylockerError *error) {
+/* Says HELLO on l->wire, just set up, and reads WELCOME. where: the socket or the remote, for errors. */
+static int wire_greet(PylockerLocker *l, const char *where, PylockerError *error) {
         WireMessage hello = {
                 .header.type = WIRE_HELLO,
                 .hello.name = l->name ?: "",
         };
         PylockerError e = PYLOCKER_ERROR_INIT;
         WireReply reply = WIRE_REPLY_NULL;
+        WireConn *w = l->wire;
         const WireWelcome *welcome;
         uint8_t *preamble;
-        UnixTransport *t;
-        WireConn *w;
-        int fd = -1, r;
-
-        log_level_from_environment();
-
-        r = unix_connect(path, &fd);
-        if (r < 0)
-                return pylocker_error_setf(error, r, "Cannot connect to %s: %s", path, g_strerror(-r));
-        t = g_new0(UnixTransport, 1);
-        t->fd = fd;
-        t->rcvtimeo_usec = USEC_INFINITY;
-        w = wire_conn_new(&unix_transport_ops, t, fd);
-        l->wire = w;
+        int r;
 
         /* HELLO goes right behind the preamble, in one write. */
         preamble = wire_buffer_reserve(&w->out, WIRE_PREAMBLE_SIZE);
@@ -653,7 +642,7 @@ int wire_open(PylockerLocker *l, const char *path, PylockerError *error) {
                 }
                 /* Nothing that speaks this protocol answered: an older daemon, say, whose direct socket
                  * speaks D-Bus only. */
-                return pylocker_error_setf(error, -EPROTONOSUPPORT, "%s does not speak the wire protocol: %s", path,
+                return pylocker_error_setf(error, -EPROTONOSUPPORT, "%s does not speak the wire protocol: %s", where,
                                            e.message);
         }
 
@@ -661,7 +650,7 @@ int wire_open(PylockerLocker *l, const char *path, PylockerError *error) {
         if (welcome->version != WIRE_VERSION) {
                 wire_reply_done(l, &reply);
                 wire_close(l);
-                return pylocker_error_setf(error, -EPROTONOSUPPORT, "%s chose wire protocol version %u.", path,
+                return pylocker_error_setf(error, -EPROTONOSUPPORT, "%s chose wire protocol version %u.", where,
                                            (unsigned) welcome->version);
         }
         /* What the daemon takes; what it sends may be as large as any frame (docs/wire.md, Limits). */
@@ -674,6 +663,30 @@ int wire_open(PylockerLocker *l, const char *path, PylockerError *error) {
         l->server_default_timeout_usec = welcome->default_timeout_usec;
         wire_reply_done(l, &reply);
         return 0;
+}
+
+int wire_open(PylockerLocker *l, const char *path, PylockerError *error) {
+        UnixTransport *t;
+        int fd = -1, r;
+
+        log_level_from_environment();
+
+        r = unix_connect(path, &fd);
+        if (r < 0)
+                return pylocker_error_setf(error, r, "Cannot connect to %s: %s", path, g_strerror(-r));
+        t = g_new0(UnixTransport, 1);
+        t->fd = fd;
+        t->rcvtimeo_usec = USEC_INFINITY;
+        l->wire = wire_conn_new(&unix_transport_ops, t, fd);
+        return wire_greet(l, path, error);
+}
+
+int wire_open_transport(PylockerLocker *l, const WireTransportOps *ops, void *transport, int fd, const char *where,
+                        PylockerError *error) {
+        log_level_from_environment();
+
+        l->wire = wire_conn_new(ops, transport, fd);
+        return wire_greet(l, where, error);
 }
 
 /* Ends our side and reads (and drops) what still comes until the daemon closes its own, which it does

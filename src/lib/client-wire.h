@@ -75,6 +75,13 @@ const char *wire_request_name(uint16_t type);
  * mapped error when it refused (a taken name), -EPROTONOSUPPORT when something answers there but
  * not in this protocol (a D-Bus-only daemon), or the errno of connecting (nobody listens). */
 int wire_open(PylockerLocker *l, const char *path, PylockerError *error);
+/* As wire_open(), on a transport already connected (the bridge's TLS session), taken over: freed by
+ * the connection, on failure too. fd: what a loop polls. */
+int wire_open_transport(PylockerLocker *l, const WireTransportOps *ops, void *transport, int fd, const char *where,
+                        PylockerError *error);
+/* Sets fd's SO_RCVTIMEO for a read that may wait timeout_usec, unless the one in place
+ * (*rcvtimeo_usec, USEC_INFINITY for none) is short enough already. */
+int wire_socket_set_rcvtimeo(int fd, uint64_t *rcvtimeo_usec, uint64_t timeout_usec);
 /* Sends what can go without waiting, ends our side and waits a little for the daemon to close its
  * own (it has then let go of the client: its locks and its name), then forgets every frame and
  * descriptor. */

@@ -355,7 +355,7 @@ _public_ int pylocker_locker_is_direct(const PylockerLocker *locker) {
         if (!locker)
                 return 0;
         /* The direct socket speaks the wire protocol, or D-Bus to an older daemon. */
-        return locker->wire || (locker->bus && locker->direct && !locker->remote_link);
+        return locker->transport != PYLOCKER_TRANSPORT_REMOTE && (locker->wire || (locker->bus && locker->direct));
 }
 
 _public_ int pylocker_locker_set_lock_lost_callback(PylockerLocker *locker, PylockerLockLostFunc callback,

@@ -35,6 +35,8 @@ WireConnection *wire_connection_new(WireServer *server, const WireTransport *tra
         c->uid = peer->uid;
         c->pid = peer->pid;
         c->address = g_strdup(peer->address);
+        c->max_frame_size = peer->max_frame_size > 0 ? MIN(peer->max_frame_size, server->settings.max_frame_size)
+                                                      : server->settings.max_frame_size;
         c->link.data = c->run_link.data = c->flush_link.data = c->close_link.data = c->greeting_link.data = c;
         return c;
 }
@@ -266,14 +268,12 @@ static bool input_has_frame(const WireConnection *c) {
         if (length < WIRE_HEADER_SIZE)
                 return false;
         size = (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-        return size > c->server->settings.max_frame_size || length - WIRE_HEADER_SIZE >= size;
+        return size > c->max_frame_size || length - WIRE_HEADER_SIZE >= size;
 }
 
 /* Handles what is buffered, up to *budget frames. Returns 1 when it stopped for want of bytes, 0
  * otherwise (budget spent, paused, closing). */
 static int process_input(WireConnection *c, unsigned *budget) {
-        WireServer *s = c->server;
-
         for (;;) {
                 size_t length = wire_buffer_length(&c->input);
                 const uint8_t *p = wire_buffer_peek(&c->input);
@@ -312,14 +312,14 @@ static int process_input(WireConnection *c, unsigned *budget) {
 
                 /* The header is checked before the body is waited for: what a frame costs is known
                  * before it arrives. */
-                r = wire_header_parse(p, s->settings.max_frame_size, &header);
+                r = wire_header_parse(p, c->max_frame_size, &header);
                 if (r == -EMSGSIZE) {
                         log_debug("Connection %s: frame over the limit, closing it.", c->id);
                         wire_connection_reply_error(c, 0, SD_BUS_ERROR_LIMITS_EXCEEDED,
                                                     "Frame body of %" PRIu32 " bytes: at most %" PRIu32 " allowed.",
                                                     (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
                                                     (uint32_t) p[3] << 24,
-                                                    s->settings.max_frame_size);
+                                                    c->max_frame_size);
                         wire_connection_close(c);
                         return 0;
                 }

@@ -47,6 +47,7 @@ struct WireConnection {
         uid_t uid;
         pid_t pid;
         char *address;
+        uint32_t max_frame_size;        /* of a frame from this client: the server's, or less */
         Client *client;                 /* from HELLO on */
 
         WireBuffer input;

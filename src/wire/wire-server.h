@@ -41,6 +41,7 @@ typedef struct WirePeer {
         uid_t uid;
         pid_t pid;
         const char *address;            /* a remote peer's "[ADDR]:PORT", or NULL */
+        uint32_t max_frame_size;        /* body bytes of one frame from it; 0: the server's */
 } WirePeer;
 
 typedef struct WireServerCallbacks {

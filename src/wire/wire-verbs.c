@@ -206,7 +206,7 @@ static void verb_hello(WireConnection *c, const WireHeader *h, const uint8_t *bo
                         .server_version = PACKAGE_VERSION,
                         .max_lock_usec = limits->max_lock_usec,
                         .default_timeout_usec = limits->default_timeout_usec,
-                        .max_frame_size = s->settings.max_frame_size,
+                        .max_frame_size = c->max_frame_size,
                         .max_in_flight = s->settings.max_in_flight,
                         .max_paths = (uint32_t) MIN(limits->max_paths_per_request, UINT32_MAX),
                 },

@@ -1,12 +1,16 @@
 /* A raw wire protocol client for tests. */
 #undef G_DISABLE_ASSERT
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "bridge-psk.h"
+#include "bridge-tls.h"
 #include "wire-test.h"
 
 static void frame_free(gpointer p) {
@@ -37,8 +41,35 @@ WireTestClient *wire_test_connect_raw(Harness *h) {
         return c;
 }
 
-WireTestClient *wire_test_connect(Harness *h, const char *name) {
-        WireTestClient *c = wire_test_connect_raw(h);
+WireTestClient *wire_test_connect_bridge_raw(int port, const char *secret) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        WireTestClient *c = g_new0(WireTestClient, 1);
+        uint8_t psk[BRIDGE_PSK_SIZE];
+        int k;
+
+        c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        g_assert_cmpint(c->fd, >=, 0);
+        g_assert_cmpint(connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
+        g_assert_cmpint(bridge_psk_derive((const uint8_t *) secret, strlen(secret), psk), ==, 0);
+        g_assert_cmpint(fcntl(c->fd, F_SETFL, O_NONBLOCK), ==, 0);
+        g_assert_cmpint(bridge_tls_new_client(c->fd, psk, &c->tls), ==, 0);
+        while ((k = bridge_tls_handshake(c->tls)) == 0) {
+                struct pollfd p = { .fd = c->fd, .events = bridge_tls_wants_write(c->tls) ? POLLOUT : POLLIN };
+
+                g_assert_cmpint(poll(&p, 1, 10000), ==, 1);
+        }
+        if (k < 0)
+                g_error("TLS handshake with the bridge failed: %s", bridge_tls_get_error(c->tls));
+        /* Blocking from here on, as on the direct socket. */
+        g_assert_cmpint(fcntl(c->fd, F_SETFL, 0), ==, 0);
+        c->fds = g_array_new(false, false, sizeof(int));
+        g_queue_init(&c->events);
+        g_queue_init(&c->replies);
+        return c;
+}
+
+static void say_hello(WireTestClient *c, const char *name) {
         g_auto(WireTestFrame) welcome = {};
         uint32_t serial;
 
@@ -49,12 +80,26 @@ WireTestClient *wire_test_connect(Harness *h, const char *name) {
         c->client_id = g_strdup(welcome.m.welcome.client_id);
         c->welcome.client_id = c->client_id;
         c->welcome.server_version = NULL;
+}
+
+WireTestClient *wire_test_connect_bridge(int port, const char *secret, const char *name) {
+        WireTestClient *c = wire_test_connect_bridge_raw(port, secret);
+
+        say_hello(c, name);
+        return c;
+}
+
+WireTestClient *wire_test_connect(Harness *h, const char *name) {
+        WireTestClient *c = wire_test_connect_raw(h);
+
+        say_hello(c, name);
         return c;
 }
 
 void wire_test_client_free(WireTestClient *c) {
         if (!c)
                 return;
+        bridge_tls_free(c->tls);
         if (c->fd >= 0)
                 close(c->fd);
         for (guint i = 0; i < c->fds->len; i++)
@@ -71,8 +116,18 @@ void wire_test_send_raw(WireTestClient *c, const void *data, size_t size) {
         const uint8_t *p = data;
 
         while (size > 0) {
-                ssize_t n = send(c->fd, p, size, MSG_NOSIGNAL);
+                ssize_t n;
 
+                if (c->tls) {
+                        struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+
+                        n = bridge_tls_send(c->tls, p, size);
+                        if (n == -EAGAIN) {
+                                g_assert_cmpint(poll(&pfd, 1, 10000), ==, 1);
+                                continue;
+                        }
+                } else
+                        n = send(c->fd, p, size, MSG_NOSIGNAL);
                 g_assert_cmpint(n, >, 0);
                 p += n;
                 size -= (size_t) n;
@@ -120,10 +175,27 @@ static bool fill(WireTestClient *c, int timeout_ms) {
         ssize_t n;
         int r;
 
-        r = poll(&p, 1, timeout_ms);
+        /* Records read ahead by TLS are there without the socket saying so. */
+        r = c->tls && bridge_tls_pending(c->tls) > 0 ? 1 : poll(&p, 1, timeout_ms);
         g_assert_cmpint(r, >=, 0);
         if (r == 0)
                 g_error("nothing from pylockerd within %d ms", timeout_ms);
+
+        if (c->tls) {
+                n = bridge_tls_recv(c->tls, wire_buffer_reserve(&c->in, 65536), 65536);
+                if (n == -EAGAIN)
+                        return true;    /* a partial record: poll again */
+                if (n < 0) {
+                        c->eof = true;
+                        return false;
+                }
+                if (n == 0) {
+                        c->eof = true;
+                        return false;
+                }
+                c->in.end += (size_t) n;
+                return true;
+        }
 
         iov = (struct iovec) { .iov_base = wire_buffer_reserve(&c->in, 65536), .iov_len = 65536 };
         n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
@@ -255,6 +327,7 @@ void wire_test_expect_event(WireTestClient *c, uint16_t type, WireTestFrame *ret
 void wire_test_assert_quiet(WireTestClient *c, int ms) {
         struct pollfd p = { .fd = c->fd, .events = POLLIN };
 
+        g_assert_true(!c->tls || bridge_tls_pending(c->tls) == 0);
         g_assert_cmpuint(wire_buffer_length(&c->in), ==, 0);
         g_assert_true(g_queue_is_empty(&c->events));
         g_assert_true(g_queue_is_empty(&c->replies));

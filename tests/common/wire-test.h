@@ -1,6 +1,6 @@
 /* A raw wire protocol client for tests (docs/wire.md), on the codec: frames in and out of a blocking
- * unix socket to pylockerd's direct socket, replies matched by serial, events and received
- * descriptors kept aside. Every failure fails the test. */
+ * unix socket to pylockerd's direct socket, or of a TLS session with its bridge; replies matched by
+ * serial, events and received descriptors kept aside. Every failure fails the test. */
 #pragma once
 
 #include <stdbool.h>
@@ -18,8 +18,11 @@ typedef struct WireTestFrame {
         uint8_t *body;
 } WireTestFrame;
 
+typedef struct BridgeTls BridgeTls;
+
 typedef struct WireTestClient {
         int fd;
+        BridgeTls *tls;         /* the bridge's session, or NULL on the direct socket */
         WireBuffer in;
         uint32_t serial;
         GQueue events;          /* WireTestFrame*: events received while waiting for replies */
@@ -30,6 +33,11 @@ typedef struct WireTestClient {
         bool eof;
 } WireTestClient;
 
+/* Connects to the bridge at 127.0.0.1:port with the secret and does the TLS handshake; sends nothing
+ * inside yet. */
+WireTestClient *wire_test_connect_bridge_raw(int port, const char *secret);
+/* And says HELLO. */
+WireTestClient *wire_test_connect_bridge(int port, const char *secret, const char *name);
 /* Connects to the harness's direct socket and sends nothing. */
 WireTestClient *wire_test_connect_raw(Harness *h);
 /* Connects, sends the preamble and HELLO (name NULL: none) and waits for WELCOME. */

@@ -1,8 +1,7 @@
-/* libFuzzer target: the input is what a bridge peer sends once its TLS handshake is done. It goes
- * through the bridge's connection handling as it is: the shuttle with its D-Bus framing checks, the
- * socketpair, the sd-bus server connection and the org.pylocker.Locker handlers, with one lock table
- * shared by every input. The first byte also picks which other parser sees the rest: HOST:PORT
- * splitting and the framer on its own. */
+/* libFuzzer target: the input is what a wire client sends (a bridge peer once its TLS handshake is
+ * done, or a direct-socket client after its first bytes). It goes through the daemon's wire front
+ * end as it is: framing and limits, HELLO, every request's handler and the service core, with one
+ * lock table shared by every input. A first byte 0xff sends the rest to HOST:PORT splitting instead. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -11,11 +10,10 @@
 
 #include <systemd/sd-event.h>
 
-#include "bridge-frame.h"
-#include "bridge-listener.h"
-#include "bridge-peer.h"
+#include "bridge-psk.h"
 #include "log.h"
 #include "manager.h"
+#include "wire-server.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -23,23 +21,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static Manager *manager;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-        static const uint8_t secret[] = "fuzzing secret, 32 bytes long!!";
         Config config;
 
         log_set_max_level(LOG_CRIT);
         config_init_defaults(&config);
-        config.bridge.max_message_size = 64 * 1024;
         if (manager_new(&config, &manager) < 0)
                 abort();
         config_done(&config);
-        if (bridge_listener_new(manager->event, manager->bus_locker, &manager->config.bridge, secret,
-                                sizeof(secret) - 1, &manager->bridge) < 0)
-                abort();
         return 0;
 }
 
+static size_t n_connections(void) {
+        return wire_server_get_n_connections(manager->wire_server, CLIENT_TRANSPORT_BRIDGE);
+}
+
 static void run_loop(unsigned iterations) {
-        for (unsigned i = 0; i < iterations && g_hash_table_size(manager->bridge->peers) > 0; i++)
+        for (unsigned i = 0; i < iterations && n_connections() > 0; i++)
                 if (sd_event_run(manager->event, 0) < 0)
                         abort();
 }
@@ -53,18 +50,20 @@ static void drain(int fd) {
 
 static void fuzz_parsers(const uint8_t *data, size_t size) {
         g_autofree char *text = g_strndup((const char *) data, size), *host = NULL;
-        BridgeFramer framer;
         uint16_t port;
 
         if (bridge_split_host_port(text, &host, &port) == 0 && port == 0)
                 abort();
-        bridge_framer_init(&framer, 4096);
-        for (size_t i = 0; i < size; i += 7)
-                if (bridge_framer_feed(&framer, data + i, MIN((size_t) 7, size - i)) < 0)
-                        break;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        WirePeer peer = {
+                .id = "bridge-fuzz",
+                .transport = CLIENT_TRANSPORT_BRIDGE,
+                .uid = 65534,
+                .address = "[fuzz]:1",
+        };
+        WireTransport transport;
         size_t written = 0;
         int pair[2];
 
@@ -75,11 +74,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0)
                 abort();
-        if (bridge_peer_new_plain(manager->bridge, pair[1], "[fuzz]:1") < 0)
+        /* As the bridge does it, without TLS: no descriptors pass. */
+        wire_transport_unix(pair[1], &transport);
+        transport.can_pass_fds = false;
+        if (wire_server_add(manager->wire_server, &transport, &peer) < 0)
                 abort();
 
         /* In the pieces the socket takes, letting the daemon's loop run in between. */
-        while (written < size && g_hash_table_size(manager->bridge->peers) > 0) {
+        while (written < size && n_connections() > 0) {
                 ssize_t n = send(pair[0], data + written, size - written, MSG_DONTWAIT | MSG_NOSIGNAL);
 
                 if (n > 0)
@@ -90,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 drain(pair[0]);
         }
         (void) shutdown(pair[0], SHUT_WR);
-        for (int round = 0; round < 64 && g_hash_table_size(manager->bridge->peers) > 0; round++) {
+        for (int round = 0; round < 64 && n_connections() > 0; round++) {
                 run_loop(4);
                 drain(pair[0]);
         }
@@ -98,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         run_loop(64);
 
         /* The end of the stream must end the connection, and the client with it. */
-        if (g_hash_table_size(manager->bridge->peers) > 0)
+        if (n_connections() > 0 || service_get_n_clients(manager->service) > 0)
                 abort();
         return 0;
 }
