@@ -106,7 +106,7 @@ def rows(v):
                     x / base, ("<=", 1.2) if (n == "1000000" and p == "p50") else None)
     mem = v.get("rss.per_lock.bytes")
     if mem:
-        row("pylockerd", "resident memory per held lock, at 1 000 000", f"{mem:,.0f} B", "300 B", mem / 300,
+        row("pylockerd", "resident memory per held lock, at 1 000 000", f"{mem:,.0f} B", "200 B", mem / 200,
             ("<=", 1.0), f"RSS {v.get('rss.empty.bytes', 0) / 2**20:.1f} → {v.get('rss.full.bytes', 0) / 2**20:.1f} MiB")
 
     # Messages.
