@@ -1,8 +1,8 @@
 /* The D-Bus client of pylockerd: the seed's ServerLocker, SingleLocker and LockersFactory as a C API.
  *
  * A PylockerLocker is one connection to pylockerd: over its private socket when it can (peer to peer,
- * no bus daemon in between), else over the system bus, the user's session bus or a given D-Bus
- * address. Locks are taken with pylocker_locker_acquire() (blocking) or pylocker_locker_acquire_async()
+ * no bus daemon in between, in the lean wire protocol of docs/wire.md), else over the system bus, the
+ * user's session bus or a given D-Bus address. Locks are taken with pylocker_locker_acquire() (blocking) or pylocker_locker_acquire_async()
  * (a callback), and come back as PylockerLock objects.
  *
  * Threads: a PylockerLocker and its locks are not thread-safe. Every call on a locker, on its locks and
@@ -134,9 +134,12 @@ enum {
 /* Why a held lock was lost. */
 typedef enum PylockerLockLostReason {
         PYLOCKER_LOCK_LOST_EXPIRED = 0,       /* the daemon ended it: lease or MaxLockTime ran out, or an
-                                               * admin's ForceRelease (the daemon's LockExpired signal) */
+                                               * admin's ForceRelease (the daemon's LockExpired signal, or
+                                               * LOCK_LOST on the private socket) */
         PYLOCKER_LOCK_LOST_DISCONNECTED = 1,  /* the connection to pylockerd was lost or pylockerd exited */
-        PYLOCKER_LOCK_LOST_NOT_FOUND = 2      /* a Refresh found it gone (e.g. its handle was closed) */
+        PYLOCKER_LOCK_LOST_NOT_FOUND = 2      /* gone without its lease running out: its handle was closed
+                                               * (told by the daemon on the private socket), or a Refresh
+                                               * found it gone */
 } PylockerLockLostReason;
 
 /* Called once per held lock that is lost; the lock is no longer held when it runs. */
@@ -188,7 +191,8 @@ int pylocker_locker_set_lock_lost_callback(PylockerLocker *locker, PylockerLockL
 
 /* Properties. Strings are owned by the locker and valid until it is restarted or freed; after a
  * close or a loss they keep the last connection's values. Version, MaxLockTime and DefaultTimeout
- * are read at open and kept current from the daemon's PropertiesChanged. */
+ * are read at open; on a bus they are kept current from the daemon's PropertiesChanged, on the
+ * private socket each pylocker_locker_get_status() refreshes them. */
 const char *pylocker_locker_get_name(const PylockerLocker *locker);
 const char *pylocker_locker_get_client_id(const PylockerLocker *locker);
 const char *pylocker_locker_get_server_version(const PylockerLocker *locker);
@@ -290,6 +294,15 @@ int pylocker_locker_release(PylockerLocker *locker, const char *lock_id, Pylocke
 int pylocker_locker_release_async(PylockerLocker *locker, const char *lock_id, PylockerReleaseFunc callback,
                                   void *userdata, PylockerError *error);
 
+/* Releases a lock by id without waiting for the daemon's answer (since PYLOCKER_1.1). The lock leaves
+ * the owned set at once (not held, no lost-lock callback for it). The request is written at once if
+ * the socket takes it, else it stays queued and goes with the next write or processing. Nothing of
+ * the answer comes back: on the direct socket a failure (another client's lock, an unknown one is no
+ * failure) arrives as an error the library logs at debug level ($PYLOCKER_LOG_LEVEL=debug) and
+ * otherwise drops; on a bus the daemon sends no answer at all. Returns 0 when the request is sent or
+ * queued, or a negative errno: -EINVAL (not a lock id), -ENOTCONN, -ECONNRESET. */
+int pylocker_locker_release_nowait(PylockerLocker *locker, const char *lock_id, PylockerError *error);
+
 /* Admin: releases anyone's lock (its holder gets LockExpired). Same codes as release. */
 int pylocker_locker_force_release(PylockerLocker *locker, const char *lock_id, PylockerError *error);
 
@@ -304,8 +317,8 @@ const char *pylocker_lock_get_id(const PylockerLock *lock);
 uint64_t pylocker_lock_get_token(const PylockerLock *lock);
 const char *const *pylocker_lock_get_paths(const PylockerLock *lock);
 int pylocker_lock_get_shared(const PylockerLock *lock);
-/* CLOCK_REALTIME microseconds the lease ends at: reckoned from the requested lease (or MaxLockTime)
- * when granted, exact after a refresh. */
+/* CLOCK_REALTIME microseconds the lease ends at: on a bus reckoned from the requested lease (or
+ * MaxLockTime) when granted, exact after a refresh; on the private socket always the daemon's. */
 uint64_t pylocker_lock_get_expires(const PylockerLock *lock);
 /* 1 while held (neither released nor lost), else 0. */
 int pylocker_lock_is_held(const PylockerLock *lock);

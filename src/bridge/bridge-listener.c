@@ -57,13 +57,13 @@ static void peer_free_void(gpointer p) {
         bridge_peer_free(p);
 }
 
-int bridge_listener_new(sd_event *event, BusLocker *locker, const BridgeConfig *config, const uint8_t *secret,
+int bridge_listener_new(sd_event *event, WireServer *wire, const BridgeConfig *config, const uint8_t *secret,
                         size_t secret_size, BridgeListener **ret) {
         g_autoptr(BridgeListener) l = g_new0(BridgeListener, 1);
         int r;
 
         l->event = event;
-        l->locker = locker;
+        l->wire = wire;
         l->config = config;
         l->sources = g_ptr_array_new_with_free_func(source_free_void);
         l->peers = g_hash_table_new_full(NULL, NULL, peer_free_void, NULL);

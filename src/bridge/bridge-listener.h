@@ -11,7 +11,7 @@
 
 #include "bridge-config.h"
 #include "bridge-psk.h"
-#include "bus-locker.h"
+#include "wire-server.h"
 
 typedef struct BridgePeer BridgePeer;
 
@@ -25,7 +25,8 @@ typedef struct BridgeAddress {
 
 typedef struct BridgeListener {
         sd_event *event;
-        BusLocker *locker;              /* serves each peer's connection */
+        WireServer *wire;               /* serves each peer's connection once authenticated; must be
+                                         * freed before the listener (its connections own their peers) */
         const BridgeConfig *config;     /* the daemon's */
         uint8_t psk[BRIDGE_PSK_SIZE];
         GPtrArray *sources;             /* sd_event_source* of each listening socket (owning its fd) */
@@ -45,7 +46,7 @@ typedef struct BridgeListener {
  * a negative errno, logged. */
 int bridge_secret_find(const BridgeConfig *config, uint8_t **ret_secret, size_t *ret_size);
 
-int bridge_listener_new(sd_event *event, BusLocker *locker, const BridgeConfig *config, const uint8_t *secret,
+int bridge_listener_new(sd_event *event, WireServer *wire, const BridgeConfig *config, const uint8_t *secret,
                         size_t secret_size, BridgeListener **ret);
 BridgeListener *bridge_listener_free(BridgeListener *l);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BridgeListener, bridge_listener_free)

@@ -4,29 +4,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "bridge-peer.h"
 #include "bridge-tls.h"
 #include "log.h"
 #include "macro.h"
-#include "peer-bus.h"
-#include "sd-cleanup.h"
+#include "wire-server.h"
 
 struct BridgePeer {
         BridgeListener *listener;
         char *address;
         char *display;
-        int fd;                         /* TCP (or, for the fuzz target, the clear stream) */
-        sd_event_source *io;
+        int fd;                         /* TCP */
+        sd_event_source *io;            /* during the handshake */
         sd_event_source *deadline;
-        BridgeTls *tls;                 /* NULL for a clear stream */
+        BridgeTls *tls;
         bool handshake_done;
-        int plain_fd;                   /* our end of the socketpair */
-        sd_event_source *plain_io;
-        BridgeShuttle *shuttle;
-        Client *client;                 /* owns the sd-bus server connection */
+        bool handed_over;               /* the wire server owns the peer, as its transport */
         bool freeing;
 };
 
@@ -39,27 +34,13 @@ BridgePeer *bridge_peer_free(BridgePeer *peer) {
         l = peer->listener;
 
         peer->io = sd_event_source_disable_unref(peer->io);
-        peer->plain_io = sd_event_source_disable_unref(peer->plain_io);
         peer->deadline = sd_event_source_disable_unref(peer->deadline);
-        if (peer->tls && peer->handshake_done && peer->shuttle && !peer->shuttle->secure_broken)
+        if (peer->tls && peer->handshake_done)
                 bridge_tls_bye(peer->tls);
-        peer->shuttle = bridge_shuttle_free(peer->shuttle);
         peer->tls = bridge_tls_free(peer->tls);
-        /* Our end of the socketpair goes first: client_free() flushes the server connection, which
-         * would otherwise wait (up to sd-bus's call timeout, the whole daemon with it) for a reader
-         * that will never come. Closed, the flush fails at once. */
-        if (peer->plain_fd >= 0)
-                (void) close(peer->plain_fd);
-        peer->plain_fd = -1;
         if (peer->fd >= 0)
                 (void) close(peer->fd);
         peer->fd = -1;
-
-        /* Its locks, waiters and inbox go now, as with a bus client's disconnect. */
-        if (peer->client) {
-                log_debug("Bridge client %s (%s) disconnected.", peer->client->id, peer->display);
-                g_clear_pointer(&peer->client, client_free);
-        }
 
         bridge_listener_peer_gone(l, peer, peer->address, !peer->handshake_done);
         g_hash_table_steal(l->peers, peer);
@@ -69,83 +50,70 @@ BridgePeer *bridge_peer_free(BridgePeer *peer) {
         return NULL;
 }
 
-/* epoll reports a hangup even to an fd waited on for nothing: such a source is turned off instead. */
-static void io_source_wait_for(sd_event_source *source, uint32_t events) {
-        if (events == 0) {
-                (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
-                return;
-        }
-        (void) sd_event_source_set_io_events(source, events);
-        (void) sd_event_source_set_enabled(source, SD_EVENT_ON);
+/* ---- the TLS session as a wire connection's transport ---- */
+
+static ssize_t tls_transport_recv(void *ctx, void *buf, size_t size) {
+        BridgePeer *peer = ctx;
+        ssize_t n = bridge_tls_recv(peer->tls, buf, size);
+
+        if (n < 0 && n != -EAGAIN)
+                log_debug("Bridge connection from %s: %s", peer->display, bridge_tls_get_error(peer->tls));
+        return n;
 }
 
-static void peer_update_events(BridgePeer *peer) {
-        uint32_t secure, plain;
+static ssize_t tls_transport_send(void *ctx, const struct iovec *iov, size_t n_iov, int fd) {
+        BridgePeer *peer = ctx;
 
-        bridge_shuttle_get_events(peer->shuttle, &secure, &plain);
-        io_source_wait_for(peer->io, secure);
-        io_source_wait_for(peer->plain_io, plain);
+        /* One record at a time; the connection offers the rest again. No descriptors cross TCP (the
+         * transport says so: none is ever given). */
+        if (fd >= 0 || n_iov == 0)
+                return -EINVAL;
+        return bridge_tls_send(peer->tls, iov[0].iov_base, iov[0].iov_len);
 }
 
-static void peer_pump(BridgePeer *peer) {
-        int r;
+static size_t tls_transport_pending(void *ctx) {
+        BridgePeer *peer = ctx;
 
-        r = bridge_shuttle_pump(peer->shuttle);
-        if (r < 0) {
-                log_full_errno(LOG_NOTICE, r, "Bridge client %s (%s) broke the D-Bus framing, dropping it: %m",
-                                 peer->client ? peer->client->id : "?", peer->display);
-                bridge_peer_free(peer);
-                return;
-        }
-        if (r == 0) {
-                /* The server connection closed: nothing more to say on this one. */
-                bridge_peer_free(peer);
-                return;
-        }
-        peer_update_events(peer);
+        return bridge_tls_pending(peer->tls);
 }
 
-static int on_plain_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        peer_pump(userdata);
-        return 0;
+static void tls_transport_free(void *ctx) {
+        /* The wire connection is done with it: the session, the socket and the listener's counts go. */
+        bridge_peer_free(ctx);
 }
 
-static int on_server_disconnected(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        /* The peer's stream ended (the shuttle passed the end on) or broke the protocol. */
-        bridge_peer_free(userdata);
-        return 0;
-}
+static const WireTransportOps tls_transport_ops = {
+        .recv = tls_transport_recv,
+        .send = tls_transport_send,
+        .pending = tls_transport_pending,
+        .free = tls_transport_free,
+};
 
-/* The sd-bus server connection on one end of a socketpair, the shuttle on the other. */
-static int peer_start_session(BridgePeer *peer, const BridgeSecureOps *ops, void *ctx) {
+/* Authenticated: the wire protocol's front end serves the connection from now on. */
+static int peer_start_session(BridgePeer *peer) {
         BridgeListener *l = peer->listener;
-        g_autoptr(sd_bus) bus = NULL;
-        g_autofree char *id = NULL;
-        int pair[2], r;
+        g_autofree char *id = g_strdup_printf("bridge-%" G_GUINT64_FORMAT, ++l->n_peers_started);
+        WireTransport transport = {
+                .ops = &tls_transport_ops,
+                .ctx = peer,
+                .fd = peer->fd,
+                .can_pass_fds = false,
+        };
+        WirePeer who = {
+                .id = id,
+                .transport = CLIENT_TRANSPORT_BRIDGE,
+                .uid = BRIDGE_PEER_UID,
+                .pid = BRIDGE_PEER_PID,
+                .address = peer->display,
+                .max_frame_size = (uint32_t) MIN(l->config->max_message_size, (size_t) WIRE_FRAME_MAX),
+        };
 
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0)
-                return log_warning_errno(errno, "Failed to create a socketpair for a bridge client: %m");
-        peer->plain_fd = pair[1];
-
-        /* The secret authenticated the peer; inside TLS it authenticates anonymously. The socketpair
-         * could carry fds, TCP cannot: never agree to them (AcquireHandle is refused here). */
-        r = peer_bus_new(l->locker, l->event, pair[0], PEER_BUS_ANONYMOUS, "bridge", on_server_disconnected, peer, &bus);
-        if (r < 0)
-                return r;
-
-        peer->shuttle = bridge_shuttle_new(ops, ctx, peer->plain_fd, peer->listener->config->max_message_size);
-        r = sd_event_add_io(l->event, &peer->plain_io, peer->plain_fd, EPOLLIN, on_plain_io, peer);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to watch a bridge socketpair: %m");
-        (void) sd_event_source_set_description(peer->plain_io, "bridge-plain");
-
-        id = g_strdup_printf("bridge-%" G_GUINT64_FORMAT, ++peer->listener->n_peers_started);
-        peer->client = bus_locker_add_peer(l->locker, bus, id, CLIENT_TRANSPORT_BRIDGE, BRIDGE_PEER_UID, BRIDGE_PEER_PID);
-        peer->client->address = g_strdup(peer->display);
-        /* The client owns the connection now; our cleanup would close it. */
-        sd_bus_unref(g_steal_pointer(&bus));
+        /* The wire server watches the socket in its own epoll set. */
+        peer->io = sd_event_source_disable_unref(peer->io);
+        peer->handed_over = true;
         log_debug("Bridge client %s connected from %s.", id, peer->display);
-        return 0;
+        /* On failure it has freed the transport, and with it the peer. */
+        return wire_server_add(l->wire, &transport, &who);
 }
 
 static void peer_handshake(BridgePeer *peer) {
@@ -166,22 +134,12 @@ static void peer_handshake(BridgePeer *peer) {
         peer->deadline = sd_event_source_disable_unref(peer->deadline);
         bridge_listener_handshake_done(peer->listener, peer->address);
 
-        r = peer_start_session(peer, &bridge_tls_ops, peer->tls);
-        if (r < 0) {
-                bridge_peer_free(peer);
-                return;
-        }
-        /* Bytes may have come with the last handshake record. */
-        peer_pump(peer);
+        /* Bytes that came with the last handshake record are read ahead: the wire server looks. */
+        (void) peer_start_session(peer);
 }
 
-static int on_secure_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        BridgePeer *peer = userdata;
-
-        if (!peer->handshake_done)
-                peer_handshake(peer);
-        else
-                peer_pump(peer);
+static int on_handshake_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        peer_handshake(userdata);
         return 0;
 }
 
@@ -199,12 +157,11 @@ static int peer_new(BridgeListener *l, int fd, const char *address, const char *
 
         peer->listener = l;
         peer->fd = fd;
-        peer->plain_fd = -1;
         peer->address = g_strdup(address);
         peer->display = g_strdup(display);
         g_hash_table_add(l->peers, peer);
 
-        r = sd_event_add_io(l->event, &peer->io, fd, EPOLLIN, on_secure_io, peer);
+        r = sd_event_add_io(l->event, &peer->io, fd, EPOLLIN, on_handshake_io, peer);
         if (r < 0) {
                 bridge_peer_free(peer);
                 return log_warning_errno(r, "Failed to watch a bridge connection: %m");
@@ -215,7 +172,7 @@ static int peer_new(BridgeListener *l, int fd, const char *address, const char *
 }
 
 int bridge_peer_new(BridgeListener *l, int fd, const char *address, const char *display) {
-        BridgePeer *peer;
+        BridgePeer *peer = NULL;
         int r;
 
         r = peer_new(l, fd, address, display, &peer);
@@ -233,44 +190,5 @@ int bridge_peer_new(BridgeListener *l, int fd, const char *address, const char *
                 bridge_peer_free(peer);
                 return log_warning_errno(r, "Failed to add a handshake deadline: %m");
         }
-        return 0;
-}
-
-static ssize_t plain_recv(void *ctx, void *buf, size_t n) {
-        ssize_t r = recv(*(int *) ctx, buf, n, MSG_DONTWAIT);
-
-        return r < 0 ? -errno : r;
-}
-
-static ssize_t plain_send(void *ctx, const void *buf, size_t n) {
-        ssize_t r = send(*(int *) ctx, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-        return r < 0 ? -errno : r;
-}
-
-static bool plain_wants_write(void *ctx) {
-        return false;
-}
-
-static const BridgeSecureOps plain_ops = {
-        .recv = plain_recv,
-        .send = plain_send,
-        .wants_write = plain_wants_write,
-};
-
-int bridge_peer_new_plain(BridgeListener *l, int fd, const char *display) {
-        BridgePeer *peer;
-        int r;
-
-        r = peer_new(l, fd, display, display, &peer);
-        if (r < 0)
-                return r;
-        peer->handshake_done = true;
-        r = peer_start_session(peer, &plain_ops, &peer->fd);
-        if (r < 0) {
-                bridge_peer_free(peer);
-                return r;
-        }
-        peer_pump(peer);
         return 0;
 }

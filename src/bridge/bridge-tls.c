@@ -16,6 +16,8 @@ struct BridgeTls {
         bool server;
         bool handshake_done;
         bool over_limit;
+        bool blocking_reads;            /* the library's calls wait in recv() itself */
+        bool send_pending;              /* a record send gave GNUTLS_E_AGAIN: it is resumed, not redone */
         size_t handshake_bytes;
         size_t max_handshake_bytes;
         uint8_t psk[BRIDGE_PSK_SIZE];
@@ -33,9 +35,9 @@ static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t n) {
                 if (n > allowed)
                         n = allowed;
         }
-        r = recv(t->fd, buf, n, MSG_DONTWAIT);
+        r = recv(t->fd, buf, n, t->blocking_reads && t->handshake_done ? 0 : MSG_DONTWAIT);
         if (r < 0) {
-                gnutls_transport_set_errno(t->session, errno);
+                gnutls_transport_set_errno(t->session, errno == EWOULDBLOCK ? EAGAIN : errno);
                 return -1;
         }
         if (!t->handshake_done && t->max_handshake_bytes > 0) {
@@ -217,8 +219,11 @@ void bridge_tls_bye(BridgeTls *t) {
                 (void) gnutls_bye(t->session, GNUTLS_SHUT_WR);
 }
 
-static ssize_t tls_ops_recv(void *ctx, void *buf, size_t n) {
-        BridgeTls *t = ctx;
+void bridge_tls_set_blocking_reads(BridgeTls *t, bool b) {
+        t->blocking_reads = b;
+}
+
+ssize_t bridge_tls_recv(BridgeTls *t, void *buf, size_t n) {
         ssize_t r;
 
         r = gnutls_record_recv(t->session, buf, n);
@@ -232,25 +237,23 @@ static ssize_t tls_ops_recv(void *ctx, void *buf, size_t n) {
         return -ECONNRESET;
 }
 
-static ssize_t tls_ops_send(void *ctx, const void *buf, size_t n) {
-        BridgeTls *t = ctx;
+ssize_t bridge_tls_send(BridgeTls *t, const void *buf, size_t n) {
         ssize_t r;
 
-        r = gnutls_record_send(t->session, buf, n);
+        /* GnuTLS wants an interrupted record finished, not started again: NULL, 0 resumes it (and
+         * counts its bytes, which are still the first of buf). */
+        r = t->send_pending ? gnutls_record_send(t->session, NULL, 0) : gnutls_record_send(t->session, buf, n);
+        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+                t->send_pending = true;
+                return -EAGAIN;
+        }
+        t->send_pending = false;
         if (r >= 0)
                 return r;
-        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-                return -EAGAIN;
         (void) g_snprintf(t->error, sizeof(t->error), "TLS send failed: %s", gnutls_strerror((int) r));
         return -ECONNRESET;
 }
 
-static bool tls_ops_wants_write(void *ctx) {
-        return bridge_tls_wants_write(ctx);
+size_t bridge_tls_pending(BridgeTls *t) {
+        return gnutls_record_check_pending(t->session);
 }
-
-const BridgeSecureOps bridge_tls_ops = {
-        .recv = tls_ops_recv,
-        .send = tls_ops_send,
-        .wants_write = tls_ops_wants_write,
-};

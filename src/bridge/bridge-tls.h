@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "bridge-psk.h"
-#include "bridge-shuttle.h"
+#include <sys/types.h>
 
 typedef struct BridgeTls BridgeTls;
 
@@ -28,5 +28,13 @@ const char *bridge_tls_get_error(BridgeTls *t);
 /* Sends close_notify, without waiting. */
 void bridge_tls_bye(BridgeTls *t);
 
-/* The record layer as the shuttle's secure side (ctx: the BridgeTls). */
-extern const BridgeSecureOps bridge_tls_ops;
+/* The record layer, after the handshake. recv: > 0 bytes, 0 at the end of the stream, -EAGAIN, or
+ * -ECONNRESET (bridge_tls_get_error() says why). send: > 0 bytes taken (at most one record), -EAGAIN
+ * (the next send resumes the interrupted record: pass the same bytes again), or -ECONNRESET. */
+ssize_t bridge_tls_recv(BridgeTls *t, void *buf, size_t n);
+ssize_t bridge_tls_send(BridgeTls *t, const void *buf, size_t n);
+/* Decrypted bytes read ahead, which no poll on the socket would announce. */
+size_t bridge_tls_pending(BridgeTls *t);
+/* After the handshake, reads wait in recv() (for a blocking socket with SO_RCVTIMEO, as the library
+ * uses it) instead of passing MSG_DONTWAIT; sends never wait. */
+void bridge_tls_set_blocking_reads(BridgeTls *t, bool b);

@@ -2,7 +2,6 @@
  * about lost locks and publications, and how the core's errors read on the bus. */
 #include <errno.h>
 
-#include "bus-errors.h"
 #include "bus-internal.h"
 #include "bus-polkit.h"
 #include "log.h"
@@ -16,25 +15,10 @@ typedef struct BusLink {
         sd_bus *bus;
 } BusLink;
 
-static const char *const service_error_names[_SERVICE_ERROR_MAX] = {
-        [SERVICE_ERROR_INVALID_ARGS]    = SD_BUS_ERROR_INVALID_ARGS,
-        [SERVICE_ERROR_TIMEOUT]         = PL_ERROR_TIMEOUT,
-        [SERVICE_ERROR_NOT_OWNER]       = PL_ERROR_NOT_OWNER,
-        [SERVICE_ERROR_LIMITS_EXCEEDED] = PL_ERROR_LIMITS_EXCEEDED,
-        [SERVICE_ERROR_ALREADY_EXISTS]  = PL_ERROR_ALREADY_EXISTS,
-        [SERVICE_ERROR_NOT_FOUND]       = PL_ERROR_NOT_FOUND,
-        [SERVICE_ERROR_DEADLOCK]        = PL_ERROR_DEADLOCK,
-        [SERVICE_ERROR_UNAVAILABLE]     = PL_ERROR_UNAVAILABLE,
-        [SERVICE_ERROR_ACCESS_DENIED]   = SD_BUS_ERROR_ACCESS_DENIED,
-        [SERVICE_ERROR_NOT_SUPPORTED]   = SD_BUS_ERROR_NOT_SUPPORTED,
-        [SERVICE_ERROR_SHUTTING_DOWN]   = SD_BUS_ERROR_NO_SERVER,
-        [SERVICE_ERROR_CANCELLED]       = SD_BUS_ERROR_NO_REPLY,
-};
-
 int bus_error_from_service(sd_bus_error *error, const ServiceError *e) {
         if (!service_error_is_set(e))
                 return -EIO;
-        return sd_bus_error_set(error, service_error_names[e->code], e->message);
+        return sd_bus_error_set(error, service_error_code_to_name(e->code), e->message);
 }
 
 int bus_reply_service_error(sd_bus_message *call, const ServiceError *e) {
@@ -63,10 +47,15 @@ static int new_signal_to(Client *client, const char *member, sd_bus_message **re
         return 0;
 }
 
-static void send_lock_expired(Client *client, Lock *lock) {
+static void send_lock_expired(Client *client, Lock *lock, LockLostReason reason) {
         g_autoptr(sd_bus_message) signal = NULL;
         char id[LOCK_ID_STRING_MAX];
         int r;
+
+        /* LockExpired is for leases and ForceRelease only: on D-Bus, a closed handle is the holder's
+         * own release, as documented. */
+        if (reason == LOCK_LOST_HANDLE_CLOSED)
+                return;
 
         /* Only the holder learns about its lock. */
         r = new_signal_to(client, "LockExpired", &signal);

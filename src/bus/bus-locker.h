@@ -33,3 +33,5 @@ Client *bus_locker_add_peer(BusLocker *locker, sd_bus *bus, const char *id, Clie
 Client *bus_locker_get_peer(BusLocker *locker, sd_bus *bus);
 /* A bus name went away: its client goes. */
 void bus_locker_name_gone(BusLocker *locker, const char *name);
+/* A limit changed (the core's on_limit_changed): PropertiesChanged for it on the bus. */
+void bus_locker_limit_changed(BusLocker *locker, const char *property);

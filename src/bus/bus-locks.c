@@ -280,27 +280,32 @@ int bus_method_list_clients(sd_bus_message *message, void *userdata, sd_bus_erro
         return bus_send_array_reply(reply);
 }
 
+/* PropertiesChanged follows from the core's on_limit_changed, whichever front end set the limit. */
 static int set_limit(sd_bus_message *message, BusLocker *locker, bool max_lock_time, sd_bus_error *error) {
         g_auto(ServiceError) e = SERVICE_ERROR_NULL;
-        const char *property = max_lock_time ? "MaxLockTime" : "DefaultTimeout";
-        uint64_t usec, before;
+        uint64_t usec;
         int r;
 
         r = sd_bus_message_read(message, "t", &usec);
         if (r < 0)
                 return r;
 
-        before = max_lock_time ? locker->service->settings.limits.max_lock_usec :
-                                 locker->service->settings.limits.default_timeout_usec;
         r = max_lock_time ? service_set_max_lock_time(locker->service, usec, &e) :
                             service_set_default_timeout(locker->service, usec, &e);
         if (r < 0)
                 return bus_error_from_service(error, &e);
 
-        if (usec != before && locker->bus)
-                (void) sd_bus_emit_properties_changed(locker->bus, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE,
-                                                      property, NULL);
         return sd_bus_reply_method_return(message, NULL);
+}
+
+void bus_locker_limit_changed(BusLocker *locker, const char *property) {
+        int r;
+
+        if (!locker->bus)
+                return;
+        r = sd_bus_emit_properties_changed(locker->bus, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE, property, NULL);
+        if (r < 0)
+                log_debug_errno(r, "Failed to signal that %s changed, ignoring: %m", property);
 }
 
 int bus_method_set_max_lock_time(sd_bus_message *message, void *userdata, sd_bus_error *error) {

@@ -58,18 +58,36 @@ static int on_check_authorization(sd_bus_message *reply, void *userdata, sd_bus_
         return 1;
 }
 
+/* The process at the other end of a socket, as its credentials name it. A start time of 0 has
+ * polkitd look it up: the daemon's sandbox hides other users' processes from it. */
+static int polkit_subject_append_process(sd_bus_message *m, pid_t pid, uid_t uid) {
+        return sd_bus_message_append(m, "(sa{sv})", "unix-process", 3,
+                                     "pid", "u", (uint32_t) pid,
+                                     "start-time", "t", UINT64_C(0),
+                                     "uid", "i", (int32_t) uid);
+}
+
 static int polkit_subject_append(sd_bus_message *m, sd_bus_message *request, Client *client) {
         const char *sender = sd_bus_message_get_sender(request);
 
         if (sender)
                 return sd_bus_message_append(m, "(sa{sv})", "system-bus-name", 1, "name", "s", sender);
 
-        /* Peer to peer: the process at the other end, as its socket credentials name it. A start time
-         * of 0 has polkitd look it up: the daemon's sandbox hides other users' processes from it. */
-        return sd_bus_message_append(m, "(sa{sv})", "unix-process", 3,
-                                     "pid", "u", (uint32_t) client->pid,
-                                     "start-time", "t", UINT64_C(0),
-                                     "uid", "i", (int32_t) client->uid);
+        /* Peer to peer: the process at the other end. */
+        return polkit_subject_append_process(m, client->pid, client->uid);
+}
+
+/* CheckAuthorization of a subject appended by the caller: the call up to the subject. */
+static int polkit_check_new(BusLocker *locker, sd_bus_message **ret) {
+        return sd_bus_message_new_method_call(locker->bus, ret, "org.freedesktop.PolicyKit1",
+                                              "/org/freedesktop/PolicyKit1/Authority",
+                                              "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
+}
+
+/* The rest of CheckAuthorization after the subject. */
+static int polkit_check_append(sd_bus_message *call, ServiceAction action, bool interactive) {
+        /* Flag 1: AllowUserInteraction, only when the caller said it may wait for an agent. */
+        return sd_bus_message_append(call, "sa{ss}us", service_action_to_string(action), 0, (uint32_t) interactive, "");
 }
 
 static int polkit_query_start(BusLocker *locker, sd_bus_message *request, Client *client, ServiceAction action,
@@ -78,18 +96,13 @@ static int polkit_query_start(BusLocker *locker, sd_bus_message *request, Client
         PolkitQuery *query;
         int r;
 
-        r = sd_bus_message_new_method_call(locker->bus, &call, "org.freedesktop.PolicyKit1",
-                                           "/org/freedesktop/PolicyKit1/Authority",
-                                           "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
+        r = polkit_check_new(locker, &call);
         if (r < 0)
                 return r;
         r = polkit_subject_append(call, request, client);
         if (r < 0)
                 return r;
-        /* Flag 1: AllowUserInteraction, only when the caller said it may wait for an agent. */
-        r = sd_bus_message_append(call, "sa{ss}us", service_action_to_string(action), 0,
-                                  (uint32_t) (sd_bus_message_get_allow_interactive_authorization(request) > 0),
-                                  "");
+        r = polkit_check_append(call, action, sd_bus_message_get_allow_interactive_authorization(request) > 0);
         if (r < 0)
                 return r;
 
@@ -113,22 +126,23 @@ static int polkit_query_start(BusLocker *locker, sd_bus_message *request, Client
 
 /* Turns polkit's answer into a verdict: > 0 allowed, < 0 refused with error set. final tells
  * whether the verdict may be kept for the client. */
-static int polkit_query_verdict(PolkitQuery *query, bool *ret_final, sd_bus_error *error) {
-        const sd_bus_error *e = sd_bus_message_get_error(query->reply);
+static int polkit_verdict(sd_bus_message *reply, ServiceAction action, bool interactive, bool *ret_final,
+                          sd_bus_error *error) {
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
         int authorized, challenge, r;
 
         *ret_final = false;
         if (e) {
                 /* polkitd gone, not installed or failing: an error for this call, never a hang. */
-                log_warning("polkit could not decide on %s: %s", service_action_to_string(query->action),
+                log_warning("polkit could not decide on %s: %s", service_action_to_string(action),
                             e->message ?: e->name);
                 return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                          "Authorization could not be checked: %s", e->message ?: e->name);
         }
 
-        r = sd_bus_message_enter_container(query->reply, 'r', "bba{ss}");
+        r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
         if (r >= 0)
-                r = sd_bus_message_read(query->reply, "bb", &authorized, &challenge);
+                r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to parse polkit's answer: %m");
 
@@ -138,12 +152,80 @@ static int polkit_query_verdict(PolkitQuery *query, bool *ret_final, sd_bus_erro
         }
         /* A challenge tells a caller that did not allow interaction to ask again allowing it; one that
          * did has had its chance. */
-        if (challenge && sd_bus_message_get_allow_interactive_authorization(query->request) <= 0)
+        if (challenge && !interactive)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
                                         "Interactive authentication required.");
         *ret_final = true;
         return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized for %s.",
-                                 service_action_to_string(query->action));
+                                 service_action_to_string(action));
+}
+
+static int polkit_query_verdict(PolkitQuery *query, bool *ret_final, sd_bus_error *error) {
+        return polkit_verdict(query->reply, query->action,
+                              sd_bus_message_get_allow_interactive_authorization(query->request) > 0, ret_final, error);
+}
+
+/* ---- a process, for front ends without D-Bus messages ---- */
+
+struct BusPolkitQuery {
+        sd_bus_slot *slot;
+        ServiceAction action;
+        BusPolkitCallback callback;
+        void *userdata;
+};
+
+BusPolkitQuery *bus_polkit_query_free(BusPolkitQuery *query) {
+        if (!query)
+                return NULL;
+        sd_bus_slot_unref(query->slot);
+        g_free(query);
+        return NULL;
+}
+
+static int on_process_checked(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        BusPolkitQuery *query = userdata;
+        BusPolkitCallback callback = query->callback;
+        void *callback_userdata = query->userdata;
+        bool final;
+        int r;
+
+        r = polkit_verdict(reply, query->action, /* interactive= */ false, &final, &error);
+        /* The query is over before its owner hears of it: the callback may free what owns it. */
+        bus_polkit_query_free(query);
+        callback(r, final, &error, callback_userdata);
+        return 1;
+}
+
+int bus_polkit_check_process(BusLocker *locker, pid_t pid, uid_t uid, ServiceAction action,
+                             BusPolkitCallback callback, void *userdata, BusPolkitQuery **ret) {
+        g_autoptr(sd_bus_message) call = NULL;
+        BusPolkitQuery *query;
+        int r;
+
+        if (!locker->bus)
+                return -ENOTCONN;
+
+        r = polkit_check_new(locker, &call);
+        if (r >= 0)
+                r = polkit_subject_append_process(call, pid, uid);
+        if (r >= 0)
+                r = polkit_check_append(call, action, /* interactive= */ false);
+        if (r < 0)
+                return r;
+
+        query = g_new0(BusPolkitQuery, 1);
+        query->action = action;
+        query->callback = callback;
+        query->userdata = userdata;
+        r = sd_bus_call_async(locker->bus, &query->slot, call, on_process_checked, query, POLKIT_CALL_TIMEOUT_USEC);
+        if (r < 0) {
+                bus_polkit_query_free(query);
+                return r;
+        }
+
+        *ret = query;
+        return 0;
 }
 
 int bus_authorize_filter(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {

@@ -29,10 +29,18 @@ typedef enum ClientTransport {
 #define CLIENT_NAME_MAX 255
 #define CLIENT_N_ACTIONS 3 /* _SERVICE_ACTION_MAX */
 
+/* Why a held lock ended without its owner releasing it. */
+typedef enum LockLostReason {
+        LOCK_LOST_EXPIRED,              /* its lease (or MaxLockTime) ran out */
+        LOCK_LOST_FORCED,               /* an admin force-released it */
+        LOCK_LOST_HANDLE_CLOSED,        /* every copy of its handle was closed */
+        _LOCK_LOST_REASON_MAX,
+} LockLostReason;
+
 /* How the core reaches a client back; implemented by its front end. */
 typedef struct ClientOps {
-        /* A held lock ended without its owner asking (lease run out, force-released). */
-        void (*lock_lost)(Client *client, Lock *lock);
+        /* A held lock ended without its owner releasing it; called just before the lock is freed. */
+        void (*lock_lost)(Client *client, Lock *lock, LockLostReason reason);
         /* A publication was delivered into its inbox. */
         void (*message_published)(Client *client, const Publication *publication);
         /* The client is being freed: let go of the connection. */

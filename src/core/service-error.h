@@ -36,3 +36,6 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ServiceError, service_error_clear)
 
 /* The errno a code stands for (positive), as the library reports it. */
 int service_error_code_to_errno(ServiceErrorCode code);
+/* The error name a code is answered with, on D-Bus and on the wire alike: one of
+ * org.pylocker.Locker.Error.* or org.freedesktop.DBus.Error.*. */
+const char *service_error_code_to_name(ServiceErrorCode code);

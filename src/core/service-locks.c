@@ -22,6 +22,7 @@ typedef struct LockBinding {
         int handle_read_fd;
         int handle_write_fd;
         sd_event_source *handle_source;
+        bool handle_closed;             /* ending because its handle was closed */
 } LockBinding;
 
 static LockBinding *lock_binding_free(LockBinding *binding) {
@@ -48,8 +49,10 @@ static LockBinding *lock_binding_new(Service *service) {
 static int on_handle_closed(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         LockBinding *binding = userdata;
 
-        /* Every copy of the write end is closed: the lock goes, as if released by its owner. */
+        /* Every copy of the write end is closed: the lock goes, as if released by its owner (who is
+         * told, where its front end says so: the handle may have been closed by another process). */
         log_debug("Handle of a lock closed, releasing it.");
+        binding->handle_closed = true;
         lock_table_end(binding->service->table, binding->lock, LOCK_END_RELEASED);
         return 0;
 }
@@ -113,9 +116,15 @@ void service_lock_ended(LockTable *table, Lock *lock, LockEndReason reason, void
 
                 (void) binding->done(service, client, &(AcquireResult) { .handle_fd = -1, .error = &error },
                                      binding->done_userdata);
-        } else if ((reason == LOCK_END_EXPIRED || reason == LOCK_END_FORCED) && client->ops->lock_lost)
+        } else if (client->ops->lock_lost) {
                 /* No holder may lose a lock silently. */
-                client->ops->lock_lost(client, lock);
+                if (reason == LOCK_END_EXPIRED)
+                        client->ops->lock_lost(client, lock, LOCK_LOST_EXPIRED);
+                else if (reason == LOCK_END_FORCED)
+                        client->ops->lock_lost(client, lock, LOCK_LOST_FORCED);
+                else if (reason == LOCK_END_RELEASED && binding && binding->handle_closed)
+                        client->ops->lock_lost(client, lock, LOCK_LOST_HANDLE_CLOSED);
+        }
 }
 
 static int table_error(Service *service, int code, size_t index, ServiceError *error) {
@@ -263,9 +272,13 @@ static int set_limit(Service *service, uint64_t *field, const char *name, uint64
                 return service_error_setf(error, SERVICE_ERROR_INVALID_ARGS, "Invalid %s: %" PRIu64 ".",
                                           infinity_ok ? "default timeout" : "maximum lock time", usec);
 
+        if (*field == usec)
+                return 0;
         *field = usec;
         lock_table_set_limits(service->table, &service->settings.limits);
         log_info("%s set to %s.", name, format_time_span(buf, sizeof(buf), usec));
+        if (service->callbacks && service->callbacks->on_limit_changed)
+                service->callbacks->on_limit_changed(service, name, service->userdata);
         return 0;
 }
 

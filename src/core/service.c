@@ -27,12 +27,32 @@ static void arm_timer(Service *service, sd_event_source *source, uint64_t deadli
                 (void) sd_event_exit(service->event, log_error_errno(r, "Failed to arm deadline timer: %m"));
 }
 
+/* Arms the timer for deadline if it is not armed for that or earlier already; never moves it later. A
+ * timer that fires early finds nothing due and is armed for what is next (on_deadline()), so leases
+ * and timeouts still end on time. Moving it on every change would cost a timerfd_settime() each time
+ * the earliest deadline changes (sd-event re-arms its timerfd then): twice per Acquire and Release
+ * pair with nothing else held, where the lease of each new lock is later than the last one's. */
+static void advance_timer(Service *service, sd_event_source *source, uint64_t deadline) {
+        int enabled = SD_EVENT_OFF;
+        uint64_t armed;
+
+        if (deadline == UINT64_MAX)
+                return;
+
+        (void) sd_event_source_get_enabled(source, &enabled);
+        if (enabled != SD_EVENT_OFF && sd_event_source_get_time(source, &armed) >= 0 && armed <= deadline)
+                return;
+
+        arm_timer(service, source, deadline);
+}
+
 static void on_deadline_changed(LockTable *table, uint64_t deadline, void *userdata) {
         Service *service = userdata;
 
-        arm_timer(service, service->deadline_source, deadline);
+        advance_timer(service, service->deadline_source, deadline);
 }
 
+/* Also when nothing is due: the deadline it was armed for may have gone, or moved later. */
 static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
         Service *service = userdata;
 
@@ -44,7 +64,7 @@ static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
 static void on_message_deadline_changed(MessageStore *store, uint64_t deadline, void *userdata) {
         Service *service = userdata;
 
-        arm_timer(service, service->message_deadline_source, deadline);
+        advance_timer(service, service->message_deadline_source, deadline);
 }
 
 static int on_message_deadline(sd_event_source *source, uint64_t usec, void *userdata) {

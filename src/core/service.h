@@ -28,6 +28,8 @@ typedef struct ServiceSettings {
 typedef struct ServiceCallbacks {
         /* A client came or went. */
         void (*on_clients_changed)(Service *service, void *userdata);
+        /* A limit was set to a new value, by whichever front end: "MaxLockTime" or "DefaultTimeout". */
+        void (*on_limit_changed)(Service *service, const char *name, void *userdata);
 } ServiceCallbacks;
 
 struct Service {

@@ -76,7 +76,7 @@ void config_init_defaults(Config *config) {
                         .max_failed_handshakes = 5,
                         .failed_handshake_backoff_usec = 60 * USEC_PER_SEC,
                         .max_handshake_bytes = 16 * 1024,
-                        .max_message_size = 4 * 1024 * 1024,
+                        .max_message_size = 1024 * 1024,   /* the wire protocol's frame limit */
                         .keepalive_time_usec = 60 * USEC_PER_SEC,
                         .keepalive_interval_usec = 10 * USEC_PER_SEC,
                         .keepalive_count = 6,

@@ -1,4 +1,5 @@
-/* The direct socket: D-Bus peer to peer on a private unix socket, the bus daemon's two hops saved. */
+/* The direct socket: the wire protocol, or D-Bus peer to peer, on a private unix socket; the bus
+ * daemon's two hops saved. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -26,36 +27,69 @@ static int on_peer_disconnected(sd_bus_message *message, void *userdata, sd_bus_
         if (client) {
                 log_debug("Client %s disconnected.", client->id);
                 client_free(client);
+                g_assert(manager->n_direct_dbus_peers > 0);
+                manager->n_direct_dbus_peers--;
         }
         return 0;
 }
 
+/* The client's first byte was 0: D-Bus peer to peer, served as before the wire protocol. */
+static void on_dbus_peer(WireServer *server, int fd, const WirePeer *peer, void *userdata) {
+        Manager *manager = userdata;
+        g_autoptr(sd_bus) bus = NULL;
+        int r;
+
+        r = peer_bus_new(manager->bus_locker, manager->event, fd, PEER_BUS_ALLOW_FDS, "direct", on_peer_disconnected,
+                         manager, &bus);
+        if (r < 0)
+                return;
+
+        (void) bus_locker_add_peer(manager->bus_locker, bus, peer->id, peer->transport, peer->uid, peer->pid);
+        manager->n_direct_dbus_peers++;
+        /* The client owns the connection now; our cleanup would close it. */
+        sd_bus_unref(g_steal_pointer(&bus));
+        log_debug("Client %s connected over D-Bus (uid %u, pid %d).", peer->id, (unsigned) peer->uid, (int) peer->pid);
+}
+
+static const WireServerCallbacks direct_wire_callbacks = {
+        .on_dbus_peer = on_dbus_peer,
+};
+
+int direct_socket_init(Manager *manager) {
+        WireServerSettings settings = WIRE_SERVER_SETTINGS_DEFAULT;
+
+        /* A connection that says nothing may hold its slot as long as a bridge handshake may take. */
+        settings.hello_timeout_usec = manager->config.bridge.handshake_timeout_usec;
+        return wire_server_new(manager->event, manager->service, manager->bus_locker, &settings,
+                               &direct_wire_callbacks, manager, &manager->wire_server);
+}
+
 static int direct_connection_start(Manager *manager, int fd) {
         _cleanup_close_ int fd_owned = fd;
-        g_autoptr(sd_bus) bus = NULL;
         g_autofree char *id = NULL;
         struct ucred ucred;
         socklen_t length = sizeof(ucred);
-        int r;
+        size_t n;
 
-        if (g_hash_table_size(manager->bus_locker->peer_clients) >= manager->config.max_direct_connections)
+        /* Wire clients, D-Bus peers and those that have not said which yet, alike. */
+        n = wire_server_get_n_connections(manager->wire_server, CLIENT_TRANSPORT_BUS) + manager->n_direct_dbus_peers;
+        if (n >= manager->config.max_direct_connections)
                 return log_warning_errno(EMFILE, "Refusing direct connection: %u connections already.",
                                          manager->config.max_direct_connections);
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &ucred, &length) < 0)
                 return log_warning_errno(errno, "Failed to read peer credentials: %m");
 
-        r = peer_bus_new(manager->bus_locker, manager->event, steal_fd(&fd_owned), PEER_BUS_ALLOW_FDS, "direct", on_peer_disconnected, manager,
-                         &bus);
-        if (r < 0)
-                return r;
-
+        /* Its first bytes tell a wire client from a D-Bus one; the wire server reads them, never
+         * waiting for them. */
         id = g_strdup_printf("direct-%" G_GUINT64_FORMAT, ++manager->n_direct_connections);
-        (void) bus_locker_add_peer(manager->bus_locker, bus, id, CLIENT_TRANSPORT_BUS, ucred.uid, ucred.pid);
-        /* The client owns the connection now; our cleanup would close it. */
-        sd_bus_unref(g_steal_pointer(&bus));
-        log_debug("Client %s connected (uid %u, pid %d).", id, (unsigned) ucred.uid, (int) ucred.pid);
-        return 0;
+        return wire_server_add_unix(manager->wire_server, steal_fd(&fd_owned),
+                                    &(WirePeer) {
+                                            .id = id,
+                                            .transport = CLIENT_TRANSPORT_BUS,
+                                            .uid = ucred.uid,
+                                            .pid = ucred.pid,
+                                    });
 }
 
 static int on_direct_connection(sd_event_source *source, int fd, uint32_t revents, void *userdata) {

@@ -16,8 +16,16 @@ static void on_clients_changed(Service *service, void *userdata) {
         manager_update_idle(userdata);
 }
 
+static void on_limit_changed(Service *service, const char *name, void *userdata) {
+        Manager *manager = userdata;
+
+        if (manager->bus_locker)
+                bus_locker_limit_changed(manager->bus_locker, name);
+}
+
 static const ServiceCallbacks manager_service_callbacks = {
         .on_clients_changed = on_clients_changed,
+        .on_limit_changed = on_limit_changed,
 };
 
 static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
@@ -39,7 +47,10 @@ int manager_new(const Config *config, Manager **ret) {
 
         config_copy(&manager->config, config);
 
-        r = sd_event_default(&manager->event);
+        /* Not sd_event_default(): the default loop checks its thread with gettid() on every iteration,
+         * a system call per request on the direct socket. Everything is attached to this one
+         * explicitly. */
+        r = sd_event_new(&manager->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
 
@@ -60,6 +71,9 @@ int manager_new(const Config *config, Manager **ret) {
         if (r < 0)
                 return r;
         manager->bus_locker = bus_locker_new(manager->service);
+        r = direct_socket_init(manager);
+        if (r < 0)
+                return r;
 
         *ret = g_steal_pointer(&manager);
         return 0;
@@ -73,7 +87,9 @@ Manager *manager_free(Manager *manager) {
         if (manager->service)
                 service_shutdown(manager->service);
 
-        /* The front ends first, each closing its clients; then the core. */
+        /* The front ends first, each closing its clients (the wire front end before the bus's, whose
+         * connection its polkit queries use); then the core. */
+        g_clear_pointer(&manager->wire_server, wire_server_free);
         g_clear_pointer(&manager->bridge, bridge_listener_free);
         g_clear_pointer(&manager->bus_locker, bus_locker_free);
         direct_socket_close(manager);
@@ -314,7 +330,7 @@ int manager_enable_bridge(Manager *manager) {
         r = bridge_secret_find(&manager->config.bridge, &secret, &size);
         if (r < 0)
                 return r;
-        r = bridge_listener_new(manager->event, manager->bus_locker, &manager->config.bridge, secret, size,
+        r = bridge_listener_new(manager->event, manager->wire_server, &manager->config.bridge, secret, size,
                                 &manager->bridge);
         explicit_bzero(secret, size);
         g_free(secret);

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "pylocker-names.h"
 #include "service.h"
+#include "wire-server.h"
 
 
 typedef enum BusKind {
@@ -30,7 +31,9 @@ typedef struct Manager {
         char *direct_socket_wanted; /* where to listen once the bus name is ours, or NULL */
         char *direct_socket_path;   /* where we listen */
         sd_event_source *direct_source;
-        uint64_t n_direct_connections;
+        uint64_t n_direct_connections;  /* for the direct-N client ids */
+        WireServer *wire_server;    /* the wire front end; each direct connection starts there */
+        size_t n_direct_dbus_peers; /* direct connections that turned out to speak D-Bus */
         BridgeListener *bridge;     /* the TCP bridge, when enabled */
         bool bridge_adopted;        /* its socket came from systemd */
         uint64_t idle_exit_usec;      /* 0: never */

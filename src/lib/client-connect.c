@@ -13,7 +13,9 @@
 
 #include "bus-errors.h"
 #include "client-internal.h"
+#include "client-wire.h"
 #include "lib-util.h"
+#include "log.h"
 #include "macro.h"
 #include "sd-cleanup.h"
 
@@ -94,10 +96,10 @@ static int bus_new_bus(PylockerLocker *l, sd_bus **ret) {
 }
 
 void locker_drop_connection(PylockerLocker *l) {
-        loop_detach_bus(l);
+        loop_detach(l);
+        wire_close(l);
         l->filter_slot = sd_bus_slot_unref(l->filter_slot);
         g_clear_pointer(&l->bus, sd_bus_flush_close_unref);
-        g_clear_pointer(&l->remote_link, remote_link_close);
         g_clear_pointer(&l->daemon_unique, g_free);
         l->direct = false;
         l->lost = false;
@@ -171,45 +173,47 @@ static int locker_handshake(PylockerLocker *l, PylockerError *error) {
         return 0;
 }
 
-/* The bridge: peer to peer with the daemon, as on its private socket, through the TLS transport. */
+/* The bridge: the wire protocol inside a TLS session, as on the direct socket. */
 static int locker_connect_remote(PylockerLocker *l, PylockerError *error) {
-        g_autoptr(sd_bus) bus = NULL;
-        int fd, r;
+        int r;
 
-        r = remote_link_open(l->remote, l->secret_file, CALL_TIMEOUT_USEC, &l->remote_link, &fd, error);
+        r = remote_open(l, error);
         if (r < 0)
                 return r;
+        return loop_attach(l);
+}
 
-        r = sd_bus_new(&bus);
-        if (r >= 0) {
-                r = sd_bus_set_fd(bus, fd, fd);
-                if (r < 0)
-                        (void) close(fd);
-        } else
-                (void) close(fd);
-        /* The secret authenticated us; inside TLS we are anonymous. No fds cross TCP. */
+/* The direct socket: the wire protocol, or D-Bus peer to peer with a daemon that speaks only that
+ * there. Returns 0 when connected, 1 when the bus should be tried instead, or the daemon's refusal. */
+static int locker_connect_direct(PylockerLocker *l, const char *path, PylockerError *error) {
+        PylockerError direct_error = PYLOCKER_ERROR_INIT;
+        int r;
+
+        r = wire_open(l, path, &direct_error);
         if (r >= 0)
-                r = sd_bus_set_anonymous(bus, 1);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(bus, 0);
-        if (r >= 0)
-                r = sd_bus_negotiate_fds(bus, 0);
-        if (r >= 0)
-                r = sd_bus_start(bus);
-        if (r < 0) {
-                g_clear_pointer(&l->remote_link, remote_link_close);
-                return pylocker_error_setf(error, r, "Failed to start the connection to %s: %s", l->remote,
-                                           g_strerror(-r));
+                return 0;
+        if (r == -EPROTONOSUPPORT) {
+                log_debug("pylocker: %s; trying D-Bus there.", direct_error.message);
+                pylocker_error_clear(&direct_error);
+                r = bus_new_direct(path, &l->bus);
+                if (r >= 0) {
+                        l->direct = true;
+                        r = locker_handshake(l, &direct_error);
+                        if (r >= 0)
+                                return 0;
+                        locker_drop_connection(l);
+                } else
+                        (void) pylocker_error_setf(&direct_error, r, "D-Bus on %s: %s", path, g_strerror(-r));
         }
-        l->bus = g_steal_pointer(&bus);
-        l->direct = true;
 
-        r = locker_handshake(l, error);
-        if (r < 0) {
-                locker_drop_connection(l);
+        /* The daemon answered and refused (a taken name, say): the bus would too. */
+        if (direct_error.name[0] && !error_name_is_connection_loss(direct_error.name)) {
+                pylocker_error_copy(error, &direct_error);
                 return r;
         }
-        return loop_attach_bus(l);
+        /* A stale socket, or a daemon without one: the bus still works. */
+        log_debug("pylocker: %s; using the bus.", direct_error.message);
+        return 1;
 }
 
 int locker_connect(PylockerLocker *l, PylockerError *error) {
@@ -221,23 +225,11 @@ int locker_connect(PylockerLocker *l, PylockerError *error) {
 
         path = private_socket_path(l);
         if (path && access(path, F_OK) >= 0) {
-                PylockerError direct_error = PYLOCKER_ERROR_INIT;
-
-                r = bus_new_direct(path, &l->bus);
-                if (r >= 0) {
-                        l->direct = true;
-                        r = locker_handshake(l, &direct_error);
-                        if (r >= 0)
-                                return loop_attach_bus(l);
-                        /* The daemon answered and refused (a taken name, say): the bus would too. */
-                        if (direct_error.name[0] && !error_name_is_connection_loss(direct_error.name)) {
-                                pylocker_error_copy(error, &direct_error);
-                                locker_drop_connection(l);
-                                return r;
-                        }
-                        locker_drop_connection(l);
-                }
-                /* A stale socket, or a daemon without one: the bus still works. */
+                r = locker_connect_direct(l, path, error);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return loop_attach(l);
         }
 
         r = bus_new_bus(l, &l->bus);
@@ -251,7 +243,7 @@ int locker_connect(PylockerLocker *l, PylockerError *error) {
                 locker_drop_connection(l);
                 return r;
         }
-        return loop_attach_bus(l);
+        return loop_attach(l);
 }
 
 static int options_check(const PylockerLockerOptions *o, PylockerError *error) {
@@ -336,7 +328,7 @@ _public_ int pylocker_locker_open(const PylockerLockerOptions *options, Pylocker
 _public_ int pylocker_locker_close(PylockerLocker *locker) {
         if (!locker)
                 return -EINVAL;
-        if (!locker->bus)
+        if (!locker_has_connection(locker))
                 return 0;
 
         pylocker_locker_ref(locker);
@@ -352,7 +344,7 @@ _public_ int pylocker_locker_restart(PylockerLocker *locker, PylockerError *erro
         pylocker_error_clear(error);
         if (!locker)
                 return pylocker_error_setf(error, -EINVAL, "No locker given.");
-        if (locker->bus && !locker->lost)
+        if (locker_has_connection(locker) && !locker->lost)
                 return 0;
 
         (void) pylocker_locker_close(locker);

@@ -1,5 +1,5 @@
 /* What the daemon knows, for anyone who asks: its properties (status), every held lock (ListLocks) and
- * every client (ListClients). */
+ * every client (ListClients), on the bus or the wire. */
 #include <errno.h>
 #include <string.h>
 
@@ -8,8 +8,29 @@
 #include <pylocker/pylocker-client.h>
 
 #include "client-internal.h"
+#include "client-wire.h"
 #include "lib-util.h"
 #include "sd-cleanup.h"
+
+static int get_status_wire(PylockerLocker *locker, PylockerStatus *ret, PylockerError *error) {
+        WireMessage m = { .header.type = WIRE_GET_STATUS };
+        PylockerStatus status = {};
+        WireReply reply;
+        int r;
+
+        r = wire_call(locker, &m, CALL_TIMEOUT_USEC, WIRE_STATUS, &reply, error);
+        if (r < 0)
+                return r;
+        (void) g_strlcpy(status.version, reply.message.status.version, sizeof(status.version));
+        status.max_lock_time_usec = reply.message.status.max_lock_usec;
+        status.default_timeout_usec = reply.message.status.default_timeout_usec;
+        status.lock_count = reply.message.status.lock_count;
+        status.waiter_count = reply.message.status.waiter_count;
+        status.client_count = reply.message.status.client_count;
+        wire_reply_done(locker, &reply);
+        *ret = status;
+        return 0;
+}
 
 _public_ int pylocker_locker_get_status(PylockerLocker *locker, PylockerStatus *ret, PylockerError *error) {
         g_auto(sd_bus_error) bus_error = SD_BUS_ERROR_NULL;
@@ -24,15 +45,22 @@ _public_ int pylocker_locker_get_status(PylockerLocker *locker, PylockerStatus *
         if (r < 0)
                 return r;
 
-        r = sd_bus_call_method(locker->bus, locker->direct ? NULL : locker->daemon_unique, PYLOCKER_OBJECT_PATH,
-                               "org.freedesktop.DBus.Properties", "GetAll", &bus_error, &reply, "s",
-                               PYLOCKER_INTERFACE);
-        if (r < 0)
-                return locker_map_error(locker, r, &bus_error, "GetAll", error);
-        r = locker_read_properties(reply, &status);
-        if (r < 0)
-                return locker_map_error(locker, r, NULL, "GetAll", error);
+        if (locker->wire) {
+                r = get_status_wire(locker, &status, error);
+                if (r < 0)
+                        return r;
+        } else {
+                r = sd_bus_call_method(locker->bus, locker->direct ? NULL : locker->daemon_unique,
+                                       PYLOCKER_OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll", &bus_error,
+                                       &reply, "s", PYLOCKER_INTERFACE);
+                if (r < 0)
+                        return locker_map_error(locker, r, &bus_error, "GetAll", error);
+                r = locker_read_properties(reply, &status);
+                if (r < 0)
+                        return locker_map_error(locker, r, NULL, "GetAll", error);
+        }
 
+        /* The wire has no PropertiesChanged: what we keep is as fresh as the last status. */
         locker->max_lock_usec = status.max_lock_time_usec;
         locker->server_default_timeout_usec = status.default_timeout_usec;
         *ret = status;
@@ -92,6 +120,42 @@ static int read_lock_infos(sd_bus_message *reply, GArray *infos) {
         return sd_bus_message_exit_container(reply);
 }
 
+static int list_locks_wire(PylockerLocker *locker, PylockerLockInfo **ret, size_t *ret_n, PylockerError *error) {
+        WireMessage m = { .header.type = WIRE_LIST_LOCKS };
+        PylockerLockInfo *infos;
+        WireReply reply;
+        size_t n;
+        int r;
+
+        r = wire_call(locker, &m, CALL_TIMEOUT_USEC, WIRE_LOCKS, &reply, error);
+        if (r < 0)
+                return r;
+        n = reply.message.locks.n_items;
+        infos = g_new0(PylockerLockInfo, n);
+        for (size_t i = 0; i < n; i++) {
+                const WireLockInfo *w = &reply.message.locks.items[i];
+                char id[WIRE_LOCK_ID_SIZE * 2 + 1];
+
+                wire_lock_id_format(w->lock_id, id);
+                infos[i] = (PylockerLockInfo) {
+                        .lock_id = g_strdup(id),
+                        .paths = g_new0(char *, w->n_paths + 1),
+                        .owner_id = g_strdup(w->owner),
+                        .owner_name = g_strdup(w->owner_name),
+                        .token = w->token,
+                        .acquired_usec = w->acquired_usec,
+                        .expires_usec = w->expires_usec,
+                        .flags = w->shared ? PYLOCKER_LOCK_INFO_SHARED : 0,
+                };
+                for (size_t j = 0; j < w->n_paths; j++)
+                        infos[i].paths[j] = g_strdup(w->paths[j]);
+        }
+        wire_reply_done(locker, &reply);
+        *ret_n = n;
+        *ret = infos;
+        return 0;
+}
+
 _public_ int pylocker_locker_list_locks(PylockerLocker *locker, PylockerLockInfo **ret, size_t *ret_n,
                                         PylockerError *error) {
         g_autoptr(sd_bus_message) m = NULL, reply = NULL;
@@ -101,6 +165,8 @@ _public_ int pylocker_locker_list_locks(PylockerLocker *locker, PylockerLockInfo
         pylocker_error_clear(error);
         if (!locker || !ret || !ret_n)
                 return pylocker_error_setf(error, -EINVAL, "No locker or no place for the locks given.");
+        if (locker->wire)
+                return list_locks_wire(locker, ret, ret_n, error);
 
         r = locker_new_call(locker, "ListLocks", &m, error);
         if (r < 0)
@@ -176,6 +242,36 @@ _public_ void pylocker_client_info_array_free(PylockerClientInfo *infos, size_t 
         g_free(infos);
 }
 
+static int list_clients_wire(PylockerLocker *locker, PylockerClientInfo **ret, size_t *ret_n,
+                             PylockerError *error) {
+        WireMessage m = { .header.type = WIRE_LIST_CLIENTS };
+        PylockerClientInfo *infos;
+        WireReply reply;
+        size_t n;
+        int r;
+
+        r = wire_call(locker, &m, CALL_TIMEOUT_USEC, WIRE_CLIENTS, &reply, error);
+        if (r < 0)
+                return r;
+        n = reply.message.clients.n_items;
+        infos = g_new0(PylockerClientInfo, n);
+        for (size_t i = 0; i < n; i++) {
+                const WireClientInfo *w = &reply.message.clients.items[i];
+
+                infos[i] = (PylockerClientInfo) {
+                        .client_id = g_strdup(w->id),
+                        .name = g_strdup(w->name),
+                        .uid = w->uid,
+                        .pid = w->pid,
+                        .transport = g_strdup(w->transport),
+                };
+        }
+        wire_reply_done(locker, &reply);
+        *ret_n = n;
+        *ret = infos;
+        return 0;
+}
+
 _public_ int pylocker_locker_list_clients(PylockerLocker *locker, PylockerClientInfo **ret, size_t *ret_n,
                                           PylockerError *error) {
         g_autoptr(sd_bus_message) m = NULL, reply = NULL;
@@ -188,6 +284,8 @@ _public_ int pylocker_locker_list_clients(PylockerLocker *locker, PylockerClient
         pylocker_error_clear(error);
         if (!locker || !ret || !ret_n)
                 return pylocker_error_setf(error, -EINVAL, "No locker or no place for the clients given.");
+        if (locker->wire)
+                return list_clients_wire(locker, ret, ret_n, error);
 
         r = locker_new_call(locker, "ListClients", &m, error);
         if (r < 0)

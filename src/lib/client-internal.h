@@ -12,6 +12,7 @@
 #include <pylocker/pylocker-messages.h>
 
 #include "pylocker-names.h"
+#include "wire.h"
 
 
 /* How much longer than the lock timeout a waiting Acquire's D-Bus call may take: the daemon answers
@@ -21,7 +22,7 @@
 #define CALL_TIMEOUT_USEC (25 * UINT64_C(1000000))
 
 typedef struct PendingCall PendingCall;
-typedef struct RemoteLink RemoteLink;
+typedef struct WireConn WireConn;
 
 struct PylockerLocker {
         gint n_ref;
@@ -36,10 +37,10 @@ struct PylockerLocker {
         PylockerPrivateSocket private_socket_mode;
         char *private_socket;
 
-        sd_bus *bus;                    /* NULL when closed */
-        bool direct;                    /* bus is peer to peer with the daemon: its private socket, or the
-                                         * bridge through remote_link */
-        RemoteLink *remote_link;        /* the bridge's TLS transport, for a remote locker */
+        sd_bus *bus;                    /* NULL when closed or on the wire */
+        WireConn *wire;                 /* the wire protocol (client-wire.c), instead of bus: on the direct
+                                         * socket, or inside the bridge's TLS session (client-remote.c) */
+        bool direct;                    /* bus is peer to peer with the daemon on its private socket */
         bool lost;                      /* the connection or the daemon went away */
         sd_bus_slot *filter_slot;
 
@@ -80,6 +81,11 @@ struct PylockerLock {
         void *lost_userdata;
 };
 
+/* Connected (not closed), whether on a bus or on the wire. */
+static inline bool locker_has_connection(const PylockerLocker *l) {
+        return l->bus || l->wire;
+}
+
 /* client.c */
 /* D-Bus errors that mean the daemon or the connection is gone. */
 bool error_name_is_connection_loss(const char *name);
@@ -111,10 +117,18 @@ int locker_connect(PylockerLocker *l, PylockerError *error);
 void locker_drop_connection(PylockerLocker *l);
 
 /* client-lock.c */
-/* An asynchronous call: exactly one of the callbacks is set. */
+/* An asynchronous call: exactly one of the callbacks is set (none for an abandoned one). */
 struct PendingCall {
         PylockerLocker *locker;
         sd_bus_slot *slot;
+        /* On the wire: the request's serial, when a stuck daemon counts as gone (CLOCK_MONOTONIC),
+         * whether its grant brings a handle, and what takes the reply (and frees the call). A blocking
+         * call that gave up waiting is left here abandoned, so that a late grant is given back. */
+        uint32_t serial;
+        uint64_t deadline_usec;
+        bool handle;
+        bool abandoned;
+        void (*wire_reply)(PylockerLocker *l, PendingCall *p, const WireMessage *m, int fd);
         /* Acquire: what the lock object will say; the reply does not repeat it. */
         char **paths;
         bool shared;
@@ -142,18 +156,18 @@ void pending_call_fail_all(PylockerLocker *l, int code);
 /* client-messages.c */
 /* MessagePublished from the daemon: to the message callback. */
 void locker_on_message_published(PylockerLocker *l, sd_bus_message *m);
+/* A publication received, on the bus or the wire, to the message callback. */
+void locker_deliver_message(PylockerLocker *l, const char *publication_id, const char *sender, const char *message,
+                            uint64_t expires_usec);
 
 /* client-loop.c */
-int loop_attach_bus(PylockerLocker *l);
-void loop_detach_bus(PylockerLocker *l);
+int loop_attach(PylockerLocker *l);
+void loop_detach(PylockerLocker *l);
 
 /* client-remote.c */
-/* Connects to the bridge at remote (HOST:PORT) with the secret in secret_file and starts the transport
- * thread; returns 0 and the fd to give sd-bus (peer to peer, anonymous), or a negative errno. */
-int remote_link_open(const char *remote, const char *secret_file, uint64_t timeout_usec, RemoteLink **ret,
-                     int *ret_bus_fd, PylockerError *error);
-/* Call after closing the sd-bus end: lets the thread pass on the last bytes, stops it, frees. */
-void remote_link_close(RemoteLink *link);
+/* Connects to the bridge at l->remote (HOST:PORT) with the secret in l->secret_file, does the TLS
+ * handshake and says HELLO inside: l->wire is set on success. */
+int remote_open(PylockerLocker *l, PylockerError *error);
 
 /* Fills error unless it is NULL, from another error. */
 void pylocker_error_copy(PylockerError *dst, const PylockerError *src);

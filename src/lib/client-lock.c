@@ -1,5 +1,5 @@
-/* Locks: Acquire, AcquireHandle, Release, Refresh and ForceRelease, blocking and asynchronous, and
- * the lock objects they give. */
+/* Locks: Acquire, AcquireHandle, Release, Refresh and ForceRelease, blocking and asynchronous, on the
+ * bus or the wire, and the lock objects they give. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -12,6 +12,7 @@
 
 #include "bus-options.h"
 #include "client-internal.h"
+#include "client-wire.h"
 #include "lib-util.h"
 #include "macro.h"
 #include "sd-cleanup.h"
@@ -138,62 +139,103 @@ static const BusOption acquire_options[] = {
           PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK, .invert = true },
 };
 
-/* What every acquire does before sending: checks paths and options (NULL options become the
- * defaults, in *options), and builds the Acquire or AcquireHandle call and the D-Bus timeout it needs.
- * Nothing is sent when it fails. */
-static int acquire_prepare(PylockerLocker *l, const char *member, const char *const *paths,
-                           const PylockerAcquireOptions **options, sd_bus_message **ret,
-                           uint64_t *ret_call_timeout, PylockerError *error) {
+/* What every acquire checks before sending: paths and options (NULL options become the defaults, in
+ * *options). Nothing is sent when it fails. */
+static int acquire_check(const char *const *paths, const PylockerAcquireOptions **options, PylockerError *error) {
         static const PylockerAcquireOptions defaults = PYLOCKER_ACQUIRE_OPTIONS_INIT;
-        g_autoptr(sd_bus_message) m = NULL;
-        const PylockerAcquireOptions *o;
-        uint64_t timeout, effective;
         int r;
 
         if (!*options)
                 *options = &defaults;
-        o = *options;
         r = check_paths(paths, error);
         if (r < 0)
                 return r;
-        r = check_acquire_options(o, error);
-        if (r < 0)
-                return r;
+        return check_acquire_options(*options, error);
+}
+
+/* The timeout sent: 0 lets the daemon apply its DefaultTimeout, current at the time of the call. */
+static uint64_t acquire_timeout(PylockerLocker *l, const PylockerAcquireOptions *o) {
+        return o->timeout_usec ?: l->default_timeout_usec;
+}
+
+/* How long we wait for the answer. The daemon defers it until the grant or the lock timeout: the
+ * call must outlast the latter, and "forever" must not be cut short by a default. */
+static uint64_t acquire_call_timeout(PylockerLocker *l, const PylockerAcquireOptions *o) {
+        uint64_t effective = acquire_timeout(l, o) ?: l->server_default_timeout_usec;
+
+        if (o->flags & PYLOCKER_ACQUIRE_NONBLOCKING)
+                return CALL_TIMEOUT_USEC;
+        if (effective == PYLOCKER_INFINITY)
+                return UINT64_MAX;
+        return usec_add(effective, CALL_TIMEOUT_MARGIN_USEC);
+}
+
+/* The Acquire or AcquireHandle call on the bus. */
+static int acquire_bus_message(PylockerLocker *l, const char *member, const char *const *paths,
+                               const PylockerAcquireOptions *o, sd_bus_message **ret, PylockerError *error) {
+        g_autoptr(sd_bus_message) m = NULL;
+        int r;
 
         r = locker_new_call(l, member, &m, error);
         if (r < 0)
                 return r;
-
-        /* 0 lets the daemon apply its DefaultTimeout, current at the time of the call. */
-        timeout = o->timeout_usec ?: l->default_timeout_usec;
         r = sd_bus_message_append_strv(m, (char **) paths);
         if (r >= 0)
-                r = sd_bus_message_append(m, "t", timeout);
+                r = sd_bus_message_append(m, "t", acquire_timeout(l, o));
         if (r >= 0)
                 r = bus_options_append(m, acquire_options, ELEMENTSOF(acquire_options), o);
         if (r < 0)
                 return pylocker_error_setf(error, r, "%s: failed to build the call: %s", member, g_strerror(-r));
 
-        /* The daemon defers its reply until the grant or the lock timeout: the D-Bus call must
-         * outlast the latter, and "forever" must not be cut short by a D-Bus default. */
-        effective = timeout ?: l->server_default_timeout_usec;
-        if (o->flags & PYLOCKER_ACQUIRE_NONBLOCKING)
-                *ret_call_timeout = CALL_TIMEOUT_USEC;
-        else if (effective == PYLOCKER_INFINITY)
-                *ret_call_timeout = UINT64_MAX;
-        else
-                *ret_call_timeout = usec_add(effective, CALL_TIMEOUT_MARGIN_USEC);
-
         *ret = g_steal_pointer(&m);
         return 0;
 }
 
-/* Turns a granted reply into a held lock: one reference in the owned set, one returned. */
+/* The ACQUIRE frame: the same options, every one explicit. paths are borrowed until it is sent. */
+static void acquire_wire_message(PylockerLocker *l, const char *const *paths, const PylockerAcquireOptions *o,
+                                 bool handle, WireMessage *ret) {
+        size_t n = 0;
+
+        while (paths[n])
+                n++;
+        *ret = (WireMessage) {
+                .header.type = WIRE_ACQUIRE,
+                .acquire = {
+                        .flags = (o->flags & PYLOCKER_ACQUIRE_SHARED ? WIRE_ACQUIRE_SHARED : 0) |
+                                 (o->flags & PYLOCKER_ACQUIRE_NONBLOCKING ? WIRE_ACQUIRE_NONBLOCKING : 0) |
+                                 (o->flags & PYLOCKER_ACQUIRE_NO_DEADLOCK_CHECK ? WIRE_ACQUIRE_NO_DEADLOCK_CHECK : 0) |
+                                 (handle ? WIRE_ACQUIRE_HANDLE : 0),
+                        .timeout_usec = acquire_timeout(l, o),
+                        .ttl_usec = o->ttl_usec,
+                        .paths = (const char **) paths,
+                        .n_paths = n,
+                },
+        };
+}
+
+/* A grant, on the bus or the wire, becomes a held lock: one reference in the owned set, one returned. */
+static PylockerLock *lock_grant(PylockerLocker *l, const char *id, const char *const *paths, uint64_t token,
+                                bool shared, uint64_t expires_usec) {
+        PylockerLock *lock = lock_new(l, id, paths, token, shared, expires_usec);
+
+        g_ptr_array_add(l->owned, pylocker_lock_ref(lock));
+        return lock;
+}
+
+/* ACQUIRED says when the lease ends, exactly. */
+static PylockerLock *lock_from_acquired(PylockerLocker *l, const WireAcquired *a, const char *const *paths,
+                                        bool shared) {
+        char id[WIRE_LOCK_ID_SIZE * 2 + 1];
+
+        wire_lock_id_format(a->lock_id, id);
+        return lock_grant(l, id, paths, a->token, shared, a->expires_usec);
+}
+
+/* Turns a granted reply into a held lock. */
 static int lock_from_reply(PylockerLocker *l, sd_bus_message *reply, const char *const *paths, bool shared,
                            uint64_t ttl_usec, int *ret_fd, PylockerLock **ret, PylockerError *error) {
         const char *id;
         uint64_t token;
-        PylockerLock *lock;
         int r, fd;
 
         r = sd_bus_message_read(reply, "st", &id, &token);
@@ -211,9 +253,40 @@ static int lock_from_reply(PylockerLocker *l, sd_bus_message *reply, const char 
                 *ret_fd = fd;
         }
 
-        lock = lock_new(l, id, paths, token, shared, lease_end(l, ttl_usec));
-        g_ptr_array_add(l->owned, pylocker_lock_ref(lock));
-        *ret = lock;
+        *ret = lock_grant(l, id, paths, token, shared, lease_end(l, ttl_usec));
+        return 0;
+}
+
+static int acquire_blocking_wire(PylockerLocker *l, const char *const *paths, const PylockerAcquireOptions *o,
+                                 PylockerLock **ret, int *ret_fd, PylockerError *error) {
+        WireReply reply;
+        WireMessage m;
+        int r;
+
+        acquire_wire_message(l, paths, o, ret_fd != NULL, &m);
+        r = wire_call(l, &m, acquire_call_timeout(l, o), WIRE_ACQUIRED, &reply, error);
+        if (r < 0)
+                return r;
+        if (ret_fd) {
+                int fd = steal_fd(&reply.fd);
+
+                /* Away from the standard streams, as the bus path keeps it. */
+                if (fd < 3) {
+                        int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+                        (void) close(fd);
+                        if (moved < 0) {
+                                r = -errno;
+                                wire_reply_done(l, &reply);
+                                return pylocker_error_setf(error, r, "Failed to keep the lock handle: %s",
+                                                           g_strerror(-r));
+                        }
+                        fd = moved;
+                }
+                *ret_fd = fd;
+        }
+        *ret = lock_from_acquired(l, &reply.message.acquired, paths, o->flags & PYLOCKER_ACQUIRE_SHARED);
+        wire_reply_done(l, &reply);
         return 0;
 }
 
@@ -221,16 +294,21 @@ static int acquire_blocking(PylockerLocker *locker, const char *member, const ch
                             const PylockerAcquireOptions *options, PylockerLock **ret, int *ret_fd,
                             PylockerError *error) {
         g_autoptr(sd_bus_message) m = NULL, reply = NULL;
-        uint64_t call_timeout;
         int r;
 
         pylocker_error_clear(error);
         if (!locker || !ret)
                 return pylocker_error_setf(error, -EINVAL, "No locker or no place for the lock given.");
-        r = acquire_prepare(locker, member, paths, &options, &m, &call_timeout, error);
+        r = acquire_check(paths, &options, error);
         if (r < 0)
                 return r;
-        r = locker_call(locker, m, call_timeout, &reply, error);
+        if (locker->wire)
+                return acquire_blocking_wire(locker, paths, options, ret, ret_fd, error);
+
+        r = acquire_bus_message(locker, member, paths, options, &m, error);
+        if (r < 0)
+                return r;
+        r = locker_call(locker, m, acquire_call_timeout(locker, options), &reply, error);
         if (r < 0)
                 return r;
         return lock_from_reply(locker, reply, paths, options->flags & PYLOCKER_ACQUIRE_SHARED, options->ttl_usec,
@@ -261,6 +339,12 @@ _public_ int pylocker_locker_acquire_handle(PylockerLocker *locker, const char *
         if (!ret_fd) {
                 pylocker_error_clear(error);
                 return pylocker_error_setf(error, -EINVAL, "No place for the lock handle given.");
+        }
+        /* No descriptor crosses TCP: said here, without a round trip. */
+        if (locker && locker->transport == PYLOCKER_TRANSPORT_REMOTE) {
+                pylocker_error_clear(error);
+                return pylocker_error_setf(error, -EOPNOTSUPP,
+                                           "Lock handles need a local connection: none crosses the bridge.");
         }
         return acquire_blocking(locker, "AcquireHandle", paths, options, ret, ret_fd, error);
 }
@@ -306,20 +390,46 @@ int pending_call_send(PylockerLocker *l, sd_bus_message *m, uint64_t call_timeou
         return 0;
 }
 
+static void on_acquire_wire_reply(PylockerLocker *l, PendingCall *p, const WireMessage *m, int fd) {
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLock *lock = NULL;
+        int r;
+
+        pylocker_locker_ref(l);
+        if (fd >= 0)
+                (void) close(fd);
+        if (m->header.type == WIRE_ACQUIRED) {
+                lock = lock_from_acquired(l, &m->acquired, (const char *const *) p->paths, p->shared);
+                r = 0;
+        } else if (m->header.type == WIRE_ERROR)
+                r = wire_map_error(l, &m->error, "Acquire", &error);
+        else
+                r = pylocker_error_setf(&error, -EBADMSG, "Acquire: unexpected reply %s.",
+                                        wire_type_to_string(m->header.type));
+
+        p->acquire_callback(l, r, lock, r < 0 ? &error : NULL, p->userdata);
+        pending_call_free(p);
+        pylocker_locker_unref(l);
+}
+
 _public_ int pylocker_locker_acquire_async(PylockerLocker *locker, const char *const *paths,
                                            const PylockerAcquireOptions *options, PylockerAcquireFunc callback,
                                            void *userdata, PylockerError *error) {
         g_autoptr(sd_bus_message) m = NULL;
-        uint64_t call_timeout;
         PendingCall *p;
         int r;
 
         pylocker_error_clear(error);
         if (!locker || !callback)
                 return pylocker_error_setf(error, -EINVAL, "No locker or no callback given.");
-        r = acquire_prepare(locker, "Acquire", paths, &options, &m, &call_timeout, error);
+        r = acquire_check(paths, &options, error);
         if (r < 0)
                 return r;
+        if (!locker->wire) {
+                r = acquire_bus_message(locker, "Acquire", paths, options, &m, error);
+                if (r < 0)
+                        return r;
+        }
 
         p = g_new0(PendingCall, 1);
         p->paths = g_strdupv((char **) paths);
@@ -327,7 +437,14 @@ _public_ int pylocker_locker_acquire_async(PylockerLocker *locker, const char *c
         p->ttl_usec = options->ttl_usec;
         p->acquire_callback = callback;
         p->userdata = userdata;
-        return pending_call_send(locker, m, call_timeout, p, on_acquire_reply, error);
+        if (locker->wire) {
+                WireMessage wm;
+
+                acquire_wire_message(locker, paths, options, /* handle= */ false, &wm);
+                p->wire_reply = on_acquire_wire_reply;
+                return wire_send(locker, &wm, p, acquire_call_timeout(locker, options), error);
+        }
+        return pending_call_send(locker, m, acquire_call_timeout(locker, options), p, on_acquire_reply, error);
 }
 
 static int check_lock_id(const char *lock_id, PylockerError *error) {
@@ -336,20 +453,25 @@ static int check_lock_id(const char *lock_id, PylockerError *error) {
         return 0;
 }
 
-/* The reply of Release or ForceRelease: the code, and our own lock forgotten if it was one. */
+/* The answer of Release: the code, and our own lock forgotten if it was one. */
+static int release_code(PylockerLocker *l, const char *lock_id, uint64_t released) {
+        PylockerLock *lock = locker_find_owned(l, lock_id);
+
+        if (lock)
+                /* Released at our request, or already gone: either way nobody needs telling. */
+                locker_forget_lock(l, lock);
+        return released == 0 ? PYLOCKER_RELEASE_NOT_FOUND : PYLOCKER_RELEASE_RELEASED;
+}
+
+/* The reply of Release on the bus. */
 static int release_result(PylockerLocker *l, sd_bus_message *reply, const char *lock_id, PylockerError *error) {
-        PylockerLock *lock;
         uint32_t code;
         int r;
 
         r = sd_bus_message_read(reply, "u", &code);
         if (r < 0)
                 return locker_map_error(l, r, NULL, "Release reply", error);
-        lock = locker_find_owned(l, lock_id);
-        if (lock)
-                /* Released at our request, or already gone: either way nobody needs telling. */
-                locker_forget_lock(l, lock);
-        return code == 0 ? PYLOCKER_RELEASE_NOT_FOUND : PYLOCKER_RELEASE_RELEASED;
+        return release_code(l, lock_id, code);
 }
 
 static int release_message(PylockerLocker *l, const char *member, const char *lock_id, sd_bus_message **ret,
@@ -367,6 +489,39 @@ static int release_message(PylockerLocker *l, const char *member, const char *lo
         return 0;
 }
 
+/* RELEASE or FORCE_RELEASE (or REFRESH) of an id given as text; the id is checked as the daemon would. */
+static int lock_ref_wire_message(PylockerLocker *l, uint16_t type, const char *lock_id, WireMessage *ret,
+                                 PylockerError *error) {
+        int r;
+
+        r = locker_check_usable(l, error);
+        if (r < 0)
+                return r;
+        *ret = (WireMessage) { .header.type = type };
+        return wire_lock_id_parse(lock_id, type == WIRE_REFRESH ? ret->refresh.lock_id : ret->lock_ref.lock_id,
+                                  error);
+}
+
+static int release_blocking_wire(PylockerLocker *l, bool force, const char *lock_id, PylockerError *error) {
+        WireReply reply;
+        WireMessage m;
+        uint64_t value;
+        int r;
+
+        r = lock_ref_wire_message(l, force ? WIRE_FORCE_RELEASE : WIRE_RELEASE, lock_id, &m, error);
+        if (r < 0)
+                return r;
+        r = wire_call(l, &m, CALL_TIMEOUT_USEC, WIRE_VALUE, &reply, error);
+        if (r < 0)
+                return r;
+        value = reply.message.value.value;
+        wire_reply_done(l, &reply);
+        if (force)
+                /* Our own lock, if it was, is reported lost by the LOCK_LOST that follows. */
+                return value == 0 ? PYLOCKER_RELEASE_NOT_FOUND : PYLOCKER_RELEASE_RELEASED;
+        return release_code(l, lock_id, value);
+}
+
 static int release_blocking(PylockerLocker *locker, const char *member, const char *lock_id,
                             PylockerError *error) {
         g_autoptr(sd_bus_message) m = NULL, reply = NULL;
@@ -378,6 +533,8 @@ static int release_blocking(PylockerLocker *locker, const char *member, const ch
         r = check_lock_id(lock_id, error);
         if (r < 0)
                 return r;
+        if (locker->wire)
+                return release_blocking_wire(locker, strcmp(member, "ForceRelease") == 0, lock_id, error);
 
         r = release_message(locker, member, lock_id, &m, error);
         if (r < 0)
@@ -424,9 +581,30 @@ static int on_release_reply(sd_bus_message *reply, void *userdata, sd_bus_error 
         return 0;
 }
 
+static void on_release_wire_reply(PylockerLocker *l, PendingCall *p, const WireMessage *m, int fd) {
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        int r;
+
+        pylocker_locker_ref(l);
+        if (fd >= 0)
+                (void) close(fd);
+        if (m->header.type == WIRE_VALUE)
+                r = release_code(l, p->lock_id, m->value.value);
+        else if (m->header.type == WIRE_ERROR)
+                r = wire_map_error(l, &m->error, "Release", &error);
+        else
+                r = pylocker_error_setf(&error, -EBADMSG, "Release: unexpected reply %s.",
+                                        wire_type_to_string(m->header.type));
+
+        p->release_callback(l, r, r < 0 ? &error : NULL, p->userdata);
+        pending_call_free(p);
+        pylocker_locker_unref(l);
+}
+
 _public_ int pylocker_locker_release_async(PylockerLocker *locker, const char *lock_id,
                                            PylockerReleaseFunc callback, void *userdata, PylockerError *error) {
         g_autoptr(sd_bus_message) m = NULL;
+        WireMessage wm;
         PendingCall *p;
         int r;
 
@@ -436,7 +614,10 @@ _public_ int pylocker_locker_release_async(PylockerLocker *locker, const char *l
         r = check_lock_id(lock_id, error);
         if (r < 0)
                 return r;
-        r = release_message(locker, "Release", lock_id, &m, error);
+        if (locker->wire)
+                r = lock_ref_wire_message(locker, WIRE_RELEASE, lock_id, &wm, error);
+        else
+                r = release_message(locker, "Release", lock_id, &m, error);
         if (r < 0)
                 return r;
 
@@ -444,7 +625,58 @@ _public_ int pylocker_locker_release_async(PylockerLocker *locker, const char *l
         p->lock_id = g_strdup(lock_id);
         p->release_callback = callback;
         p->userdata = userdata;
+        if (locker->wire) {
+                p->wire_reply = on_release_wire_reply;
+                return wire_send(locker, &wm, p, CALL_TIMEOUT_USEC, error);
+        }
         return pending_call_send(locker, m, CALL_TIMEOUT_USEC, p, on_release_reply, error);
+}
+
+_public_ int pylocker_locker_release_nowait(PylockerLocker *locker, const char *lock_id, PylockerError *error) {
+        g_autoptr(sd_bus_message) m = NULL;
+        PylockerLock *lock;
+        WireMessage wm;
+        uint8_t id[WIRE_LOCK_ID_SIZE];
+        int r;
+
+        pylocker_error_clear(error);
+        if (!locker)
+                return pylocker_error_setf(error, -EINVAL, "No locker given.");
+        r = check_lock_id(lock_id, error);
+        if (r < 0)
+                return r;
+        r = locker_check_usable(locker, error);
+        if (r < 0)
+                return r;
+        /* Checked here on the bus too: nobody would hear the daemon say it is not an id. */
+        r = wire_lock_id_parse(lock_id, id, error);
+        if (r < 0)
+                return r;
+
+        /* Built before the lock is forgotten: lock_id may be that lock's own string. */
+        if (locker->wire) {
+                wm = (WireMessage) { .header = { .type = WIRE_RELEASE, .flags = WIRE_FLAG_NO_REPLY } };
+                memcpy(wm.lock_ref.lock_id, id, sizeof(id));
+        } else {
+                r = release_message(locker, "Release", lock_id, &m, error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_set_expect_reply(m, 0);
+                if (r < 0)
+                        return pylocker_error_setf(error, r, "Release: failed to build the call: %s", g_strerror(-r));
+        }
+
+        lock = locker_find_owned(locker, lock_id);
+        if (lock)
+                locker_forget_lock(locker, lock);
+
+        if (locker->wire)
+                return wire_send(locker, &wm, NULL, 0, error);
+        /* Written now if the socket takes it, else with the next write or processing. */
+        r = sd_bus_send(locker->bus, m, NULL);
+        if (r < 0)
+                return locker_map_error(locker, r, NULL, "Release", error);
+        return 0;
 }
 
 void pending_call_fail_all(PylockerLocker *l, int code) {
@@ -453,6 +685,9 @@ void pending_call_fail_all(PylockerLocker *l, int code) {
         bool notify = code < 0;
 
         l->pending = g_ptr_array_new();
+        /* No reply on the wire finds them any more either. */
+        if (l->wire)
+                g_hash_table_remove_all(l->wire->pending);
         if (code == -ECANCELED)
                 (void) pylocker_error_setf(&error, code, "The locker was closed before the daemon answered.");
         else if (notify)
@@ -484,7 +719,7 @@ _public_ int pylocker_lock_release(PylockerLock *lock, PylockerError *error) {
 _public_ int pylocker_lock_refresh(PylockerLock *lock, uint64_t ttl_usec, PylockerError *error) {
         g_autoptr(sd_bus_message) m = NULL, reply = NULL;
         PylockerLocker *l;
-        uint64_t expires;
+        uint64_t expires = 0;
         int r;
 
         pylocker_error_clear(error);
@@ -496,13 +731,33 @@ _public_ int pylocker_lock_refresh(PylockerLock *lock, uint64_t ttl_usec, Pylock
         if (!lock->held)
                 return pylocker_error_setf(error, -ENOENT, "The lock %s is no longer held.", lock->id);
 
-        r = locker_new_call(l, "Refresh", &m, error);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "st", lock->id, ttl_usec);
-        if (r < 0)
-                return pylocker_error_setf(error, r, "Refresh: failed to build the call: %s", g_strerror(-r));
-        r = locker_call(l, m, CALL_TIMEOUT_USEC, &reply, error);
+        if (l->wire) {
+                WireReply wire_reply;
+                WireMessage wm;
+
+                r = lock_ref_wire_message(l, WIRE_REFRESH, lock->id, &wm, error);
+                if (r < 0)
+                        return r;
+                wm.refresh.ttl_usec = ttl_usec;
+                r = wire_call(l, &wm, CALL_TIMEOUT_USEC, WIRE_VALUE, &wire_reply, error);
+                if (r >= 0) {
+                        expires = wire_reply.message.value.value;
+                        wire_reply_done(l, &wire_reply);
+                }
+        } else {
+                r = locker_new_call(l, "Refresh", &m, error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(m, "st", lock->id, ttl_usec);
+                if (r < 0)
+                        return pylocker_error_setf(error, r, "Refresh: failed to build the call: %s", g_strerror(-r));
+                r = locker_call(l, m, CALL_TIMEOUT_USEC, &reply, error);
+                if (r >= 0) {
+                        r = sd_bus_message_read(reply, "t", &expires);
+                        if (r < 0)
+                                return locker_map_error(l, r, NULL, "Refresh reply", error);
+                }
+        }
         if (r == -ENOENT && lock->held) {
                 /* Gone without a LockExpired (its handle was closed, say): still a loss to report. */
                 locker_lose_lock(l, lock, PYLOCKER_LOCK_LOST_NOT_FOUND);
@@ -510,9 +765,6 @@ _public_ int pylocker_lock_refresh(PylockerLock *lock, uint64_t ttl_usec, Pylock
         }
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(reply, "t", &expires);
-        if (r < 0)
-                return locker_map_error(l, r, NULL, "Refresh reply", error);
         lock->expires_usec = expires;
         return 0;
 }

@@ -1,17 +1,37 @@
 /* Event loops: sd-event, a GLib main context, or the caller's own poll(). */
 #include <errno.h>
 #include <poll.h>
+#include <sys/epoll.h>
 
 #include <glib.h>
 
 #include <pylocker/pylocker-client.h>
 
 #include "client-internal.h"
+#include "client-wire.h"
 #include "lib-util.h"
 #include "macro.h"
 
+/* What a loop polls, the same for a bus and the wire. A lost wire connection has nothing to poll,
+ * as sd-bus says of a closed bus. */
+static int locker_poll_fd(PylockerLocker *l) {
+        if (l->wire)
+                return l->lost ? -ENOTCONN : l->wire->fd;
+        return sd_bus_get_fd(l->bus);
+}
+
+static int locker_poll_events(PylockerLocker *l) {
+        if (l->wire)
+                return l->lost ? -ENOTCONN : wire_get_events(l);
+        return sd_bus_get_events(l->bus);
+}
+
+static int locker_poll_timeout(PylockerLocker *l, uint64_t *ret_usec) {
+        return l->wire ? wire_get_timeout(l, ret_usec) : sd_bus_get_timeout(l->bus, ret_usec);
+}
+
 /* A GSource that polls the locker's connection and processes it, as sd_bus_attach_event() does for
- * sd-event. It follows the locker, not one sd_bus, so a restart needs only a new fd. */
+ * sd-event. It follows the locker, not one connection, so a restart needs only a new fd. */
 typedef struct BusSource {
         GSource source;
         PylockerLocker *locker;         /* weak: the locker destroys the source first */
@@ -20,19 +40,19 @@ typedef struct BusSource {
 
 static gboolean bus_source_prepare(GSource *source, gint *timeout) {
         BusSource *s = (BusSource *) source;
-        sd_bus *bus = s->locker->bus;
+        PylockerLocker *l = s->locker;
         uint64_t until;
         int events;
 
         *timeout = -1;
-        if (!bus)
+        if (!locker_has_connection(l))
                 return FALSE;
 
         /* GIOCondition values are poll(2)'s on Linux. */
-        events = sd_bus_get_events(bus);
+        events = locker_poll_events(l);
         g_source_modify_unix_fd(source, s->fd_tag, events > 0 ? (GIOCondition) events : 0);
 
-        if (sd_bus_get_timeout(bus, &until) < 0 || until == UINT64_MAX)
+        if (locker_poll_timeout(l, &until) < 0 || until == UINT64_MAX)
                 return FALSE;
         /* Both are CLOCK_MONOTONIC microseconds. */
         if (until <= (uint64_t) g_get_monotonic_time()) {
@@ -47,11 +67,11 @@ static gboolean bus_source_check(GSource *source) {
         BusSource *s = (BusSource *) source;
         uint64_t until;
 
-        if (!s->locker->bus)
+        if (!locker_has_connection(s->locker))
                 return FALSE;
         if (g_source_query_unix_fd(source, s->fd_tag) != 0)
                 return TRUE;
-        return sd_bus_get_timeout(s->locker->bus, &until) >= 0 && until <= (uint64_t) g_get_monotonic_time();
+        return locker_poll_timeout(s->locker, &until) >= 0 && until <= (uint64_t) g_get_monotonic_time();
 }
 
 static gboolean bus_source_dispatch(GSource *source, GSourceFunc callback, gpointer user_data) {
@@ -83,7 +103,7 @@ static int glib_source_create(PylockerLocker *l) {
         BusSource *s;
         int fd;
 
-        fd = sd_bus_get_fd(l->bus);
+        fd = locker_poll_fd(l);
         if (fd < 0)
                 return fd;
 
@@ -97,13 +117,87 @@ static int glib_source_create(PylockerLocker *l) {
         return 0;
 }
 
-int loop_attach_bus(PylockerLocker *l) {
+/* The wire on sd-event, as sd_bus_attach_event() does it for a bus: an io source whose prepare
+ * callback sets the events and the time source (the earliest call deadline, or now when frames wait
+ * for dispatch). A dispatch processes a bounded batch; what is left makes the timer fire at once. */
+#define WIRE_EVENT_BATCH 64
+
+static int wire_event_dispatch(PylockerLocker *l) {
+        pylocker_locker_ref(l);
+        for (unsigned i = 0; i < WIRE_EVENT_BATCH; i++)
+                /* A callback may close, restart or detach the locker. */
+                if (pylocker_locker_process(l) <= 0 || !l->wire || !l->event)
+                        break;
+        pylocker_locker_unref(l);
+        return 0;
+}
+
+static int on_wire_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        return wire_event_dispatch(userdata);
+}
+
+static int on_wire_time(sd_event_source *s, uint64_t usec, void *userdata) {
+        return wire_event_dispatch(userdata);
+}
+
+static int on_wire_prepare(sd_event_source *s, void *userdata) {
+        PylockerLocker *l = userdata;
+        WireConn *w = l->wire;
+        uint64_t until;
         int r;
 
-        if (!l->bus)
+        r = sd_event_source_set_io_events(w->io_source, (uint32_t) wire_get_events(l));
+        if (r < 0)
+                return r;
+        (void) wire_get_timeout(l, &until);
+        if (until == UINT64_MAX)
+                return sd_event_source_set_enabled(w->time_source, SD_EVENT_OFF);
+        r = sd_event_source_set_time(w->time_source, until);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(w->time_source, SD_EVENT_ONESHOT);
+}
+
+static void wire_event_detach(PylockerLocker *l) {
+        if (!l->wire)
+                return;
+        l->wire->io_source = sd_event_source_disable_unref(l->wire->io_source);
+        l->wire->time_source = sd_event_source_disable_unref(l->wire->time_source);
+}
+
+static int wire_event_attach(PylockerLocker *l) {
+        WireConn *w = l->wire;
+        int r;
+
+        r = sd_event_add_io(l->event, &w->io_source, w->fd, EPOLLIN, on_wire_io, l);
+        if (r >= 0)
+                r = sd_event_source_set_prepare(w->io_source, on_wire_prepare);
+        if (r >= 0)
+                r = sd_event_source_set_priority(w->io_source, l->event_priority);
+        /* Call deadlines are the caller's: an explicit accuracy, not sd-event's default of 250 ms. */
+        if (r >= 0)
+                r = sd_event_add_time(l->event, &w->time_source, CLOCK_MONOTONIC, 0, 1, on_wire_time, l);
+        if (r >= 0)
+                r = sd_event_source_set_priority(w->time_source, l->event_priority);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(w->time_source, SD_EVENT_OFF);
+        if (r >= 0) {
+                (void) sd_event_source_set_description(w->io_source, "pylocker-wire");
+                (void) sd_event_source_set_description(w->time_source, "pylocker-wire-timer");
+        }
+        if (r < 0)
+                wire_event_detach(l);
+        return r;
+}
+
+int loop_attach(PylockerLocker *l) {
+        int r;
+
+        /* A lost connection has nothing more to deliver; a restart attaches the new one. */
+        if (!locker_has_connection(l) || l->lost)
                 return 0;
         if (l->event) {
-                r = sd_bus_attach_event(l->bus, l->event, l->event_priority);
+                r = l->wire ? wire_event_attach(l) : sd_bus_attach_event(l->bus, l->event, l->event_priority);
                 if (r < 0)
                         return r;
         }
@@ -112,8 +206,10 @@ int loop_attach_bus(PylockerLocker *l) {
         return 0;
 }
 
-void loop_detach_bus(PylockerLocker *l) {
-        if (l->bus && l->event)
+void loop_detach(PylockerLocker *l) {
+        if (l->wire)
+                wire_event_detach(l);
+        else if (l->bus && l->event)
                 (void) sd_bus_detach_event(l->bus);
         glib_source_destroy(l);
 }
@@ -137,7 +233,7 @@ _public_ int pylocker_locker_attach_event(PylockerLocker *locker, struct sd_even
 
         locker->event = sd_event_ref(event);
         locker->event_priority = priority;
-        r = loop_attach_bus(locker);
+        r = loop_attach(locker);
         if (r < 0) {
                 locker->event = sd_event_unref(locker->event);
                 return pylocker_error_setf(error, r, "Failed to attach to the event loop: %s", g_strerror(-r));
@@ -158,7 +254,7 @@ _public_ int pylocker_locker_attach_glib(PylockerLocker *locker, struct _GMainCo
 
         locker->glib_context = g_main_context_ref(context ?: g_main_context_default());
         locker->glib_priority = priority;
-        r = loop_attach_bus(locker);
+        r = loop_attach(locker);
         if (r < 0) {
                 g_clear_pointer(&locker->glib_context, g_main_context_unref);
                 return pylocker_error_setf(error, r, "Failed to attach to the main context: %s", g_strerror(-r));
@@ -169,7 +265,7 @@ _public_ int pylocker_locker_attach_glib(PylockerLocker *locker, struct _GMainCo
 _public_ int pylocker_locker_detach(PylockerLocker *locker) {
         if (!locker)
                 return -EINVAL;
-        loop_detach_bus(locker);
+        loop_detach(locker);
         locker->event = sd_event_unref(locker->event);
         g_clear_pointer(&locker->glib_context, g_main_context_unref);
         return 0;
@@ -178,17 +274,17 @@ _public_ int pylocker_locker_detach(PylockerLocker *locker) {
 _public_ int pylocker_locker_get_fd(PylockerLocker *locker) {
         if (!locker)
                 return -EINVAL;
-        if (!locker->bus)
+        if (!locker_has_connection(locker))
                 return -ENOTCONN;
-        return sd_bus_get_fd(locker->bus);
+        return locker_poll_fd(locker);
 }
 
 _public_ int pylocker_locker_get_events(PylockerLocker *locker) {
         if (!locker)
                 return -EINVAL;
-        if (!locker->bus)
+        if (!locker_has_connection(locker))
                 return -ENOTCONN;
-        return sd_bus_get_events(locker->bus);
+        return locker_poll_events(locker);
 }
 
 _public_ int pylocker_locker_get_timeout(PylockerLocker *locker, uint64_t *ret_usec) {
@@ -196,9 +292,9 @@ _public_ int pylocker_locker_get_timeout(PylockerLocker *locker, uint64_t *ret_u
 
         if (!locker || !ret_usec)
                 return -EINVAL;
-        if (!locker->bus)
+        if (!locker_has_connection(locker))
                 return -ENOTCONN;
-        r = sd_bus_get_timeout(locker->bus, ret_usec);
+        r = locker_poll_timeout(locker, ret_usec);
         if (r < 0 && locker->lost) {
                 /* A closed connection has nothing more to wait for. */
                 *ret_usec = PYLOCKER_INFINITY;
@@ -212,8 +308,11 @@ _public_ int pylocker_locker_process(PylockerLocker *locker) {
 
         if (!locker)
                 return -EINVAL;
-        if (!locker->bus)
+        if (!locker_has_connection(locker))
                 return -ENOTCONN;
+        if (locker->wire)
+                /* A loss is reported from there, through the lost-lock callbacks. */
+                return wire_process(locker);
 
         r = sd_bus_process(locker->bus, NULL);
         if (r < 0 && (locker->lost || r == -ENOTCONN || r == -ECONNRESET)) {
@@ -233,8 +332,10 @@ _public_ int pylocker_locker_wait(PylockerLocker *locker, uint64_t timeout_usec)
 
         if (!locker)
                 return -EINVAL;
-        if (!locker->bus)
+        if (!locker_has_connection(locker))
                 return -ENOTCONN;
+        if (locker->wire)
+                return wire_wait(locker, timeout_usec);
         r = sd_bus_wait(locker->bus, timeout_usec);
         if (r < 0 && locker->lost)
                 return 0;

@@ -1,43 +1,31 @@
-/* Remote lockers: the TCP bridge's client end.
- *
- * sd-bus speaks to one end of a socketpair as it would to the private socket; a transport thread,
- * one per connected remote locker, moves the bytes between the other end and a TLS session on the
- * TCP connection. The thread touches nothing of the locker: the locker's API stays single-threaded.
- * The TCP connection and the TLS handshake happen in the caller's thread, in open (or restart), so
- * that their errors are the call's. */
+/* Remote lockers: the TCP bridge's client end. The TCP connection and the TLS handshake happen in
+ * the caller's thread, in open (or restart), so that their errors are the call's; then the TLS session
+ * is the transport of the locker's wire connection (docs/wire.md), on the caller's loop like the
+ * direct socket's: no thread, no socketpair. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <glib.h>
 
 #include "bridge-psk.h"
-#include "bridge-shuttle.h"
 #include "bridge-tls.h"
 #include "client-internal.h"
+#include "client-wire.h"
 #include "lib-util.h"
 #include "macro.h"
 
-/* How long closing waits for the thread to pass on the last bytes before it is told to stop. */
-#define LINK_DRAIN_TIMEOUT_MS 1000
-
-struct RemoteLink {
-        int tcp_fd;
-        int plain_fd;           /* the thread's end of the socketpair */
-        int stop_fd;            /* eventfd: the locker tells the thread to stop */
-        int done_fd;            /* eventfd: the thread says it has finished */
+typedef struct TlsTransport {
+        int fd;                         /* TCP, blocking: reads that must not wait pass MSG_DONTWAIT */
         BridgeTls *tls;
-        pthread_t thread;
-        bool thread_started;
-};
+        uint64_t rcvtimeo_usec;         /* the socket's SO_RCVTIMEO; USEC_INFINITY: none */
+} TlsTransport;
 
 static int millis_left(gint64 deadline) {
         gint64 left = deadline - g_get_monotonic_time();
@@ -99,76 +87,19 @@ static int tcp_connect(const char *remote, gint64 deadline, int *ret_fd, Pylocke
         return pylocker_error_setf(error, last, "Cannot connect to %s: %s", remote, g_strerror(-last));
 }
 
-static void *link_thread(void *userdata) {
-        RemoteLink *k = userdata;
-        BridgeShuttle *s = bridge_shuttle_new(&bridge_tls_ops, k->tls, k->plain_fd, /* max_message_size= */ 0);
-        uint64_t one = 1;
-
+static int tls_handshake(TlsTransport *t, const char *remote, gint64 deadline, PylockerError *error) {
         for (;;) {
-                struct pollfd p[3] = {
-                        { .fd = k->tcp_fd }, { .fd = k->plain_fd }, { .fd = k->stop_fd, .events = POLLIN },
-                };
-                uint32_t secure, plain;
+                struct pollfd p = { .fd = t->fd };
                 int r;
 
-                r = bridge_shuttle_pump(s);
-                if (r <= 0)
-                        break;
-                bridge_shuttle_get_events(s, &secure, &plain);
-                /* An fd waited on for nothing would still report its hangup, over and over. */
-                p[0].events = (short) secure;
-                p[0].fd = secure ? k->tcp_fd : -1;
-                p[1].events = (short) plain;
-                p[1].fd = plain ? k->plain_fd : -1;
-                if (poll(p, 3, -1) < 0 && errno != EINTR)
-                        break;
-                if (p[2].revents)
-                        break;
-        }
-
-        if (!s->secure_broken)
-                bridge_tls_bye(k->tls);
-        bridge_shuttle_free(s);
-        /* sd-bus sees the end of its stream, if it is still there. */
-        (void) shutdown(k->plain_fd, SHUT_RDWR);
-        (void) write(k->done_fd, &one, sizeof(one));
-        return NULL;
-}
-
-void remote_link_close(RemoteLink *k) {
-        uint64_t one = 1;
-
-        if (!k)
-                return;
-        if (k->thread_started) {
-                struct pollfd p = { .fd = k->done_fd, .events = POLLIN };
-
-                /* The sd-bus end is closed by now: the thread passes on what it still has and ends.
-                 * A forked child holding a copy of that end would keep it waiting: then stop it. */
-                if (poll(&p, 1, LINK_DRAIN_TIMEOUT_MS) <= 0)
-                        (void) write(k->stop_fd, &one, sizeof(one));
-                (void) pthread_join(k->thread, NULL);
-        }
-        bridge_tls_free(k->tls);
-        for (int *fd = &k->tcp_fd; fd <= &k->done_fd; fd++)
-                if (*fd >= 0)
-                        (void) close(*fd);
-        g_free(k);
-}
-
-static int link_handshake(RemoteLink *k, const char *remote, gint64 deadline, PylockerError *error) {
-        for (;;) {
-                struct pollfd p = { .fd = k->tcp_fd };
-                int r;
-
-                r = bridge_tls_handshake(k->tls);
+                r = bridge_tls_handshake(t->tls);
                 if (r > 0)
                         return 0;
                 if (r < 0)
                         return pylocker_error_setf(error, -ECONNREFUSED,
                                                    "TLS handshake with %s failed (a different secret, or not a "
-                                                   "pylockerd bridge): %s", remote, bridge_tls_get_error(k->tls));
-                p.events = bridge_tls_wants_write(k->tls) ? POLLOUT : POLLIN;
+                                                   "pylockerd bridge): %s", remote, bridge_tls_get_error(t->tls));
+                p.events = bridge_tls_wants_write(t->tls) ? POLLOUT : POLLIN;
                 r = poll(&p, 1, millis_left(deadline));
                 if (r == 0)
                         return pylocker_error_setf(error, -ETIMEDOUT, "TLS handshake with %s timed out.", remote);
@@ -178,18 +109,63 @@ static int link_handshake(RemoteLink *k, const char *remote, gint64 deadline, Py
         }
 }
 
-int remote_link_open(const char *remote, const char *secret_file, uint64_t timeout_usec, RemoteLink **ret,
-                     int *ret_bus_fd, PylockerError *error) {
-        gint64 deadline = g_get_monotonic_time() + (gint64) timeout_usec;
+/* ---- the TLS session as the wire connection's transport ---- */
+
+static ssize_t tls_recv(void *transport, void *buf, size_t size, uint64_t timeout_usec, GArray *fds) {
+        TlsTransport *t = transport;
+        int r;
+
+        /* Records read ahead are returned without touching the socket; otherwise a read that may wait
+         * waits in recv() itself, under SO_RCVTIMEO, so that a call costs one send and one recv. */
+        if (timeout_usec != 0) {
+                r = wire_socket_set_rcvtimeo(t->fd, &t->rcvtimeo_usec, timeout_usec);
+                if (r < 0)
+                        return r;
+        }
+        bridge_tls_set_blocking_reads(t->tls, timeout_usec != 0);
+        return bridge_tls_recv(t->tls, buf, size);
+}
+
+static ssize_t tls_send(void *transport, const void *buf, size_t size) {
+        TlsTransport *t = transport;
+
+        return bridge_tls_send(t->tls, buf, size);
+}
+
+static int tls_shutdown(void *transport) {
+        TlsTransport *t = transport;
+
+        /* close_notify, then the end of our side of the TCP stream; the daemon's answers may still come. */
+        bridge_tls_bye(t->tls);
+        return shutdown(t->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+static void tls_free(void *transport) {
+        TlsTransport *t = transport;
+
+        bridge_tls_free(t->tls);
+        if (t->fd >= 0)
+                (void) close(t->fd);
+        g_free(t);
+}
+
+static const WireTransportOps tls_transport_ops = {
+        .recv = tls_recv,
+        .send = tls_send,
+        .shutdown = tls_shutdown,
+        .free = tls_free,
+};
+
+int remote_open(PylockerLocker *l, PylockerError *error) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) CALL_TIMEOUT_USEC;
         g_autofree char *message = NULL;
         uint8_t psk[BRIDGE_PSK_SIZE];
         uint8_t *secret = NULL;
         size_t size = 0;
-        RemoteLink *k;
-        sigset_t all, saved;
-        int pair[2], r;
+        TlsTransport *t;
+        int r;
 
-        r = bridge_secret_load(secret_file, &secret, &size, &message);
+        r = bridge_secret_load(l->secret_file, &secret, &size, &message);
         if (r < 0)
                 return pylocker_error_setf(error, r, "%s", message);
         r = bridge_psk_derive(secret, size, psk);
@@ -198,49 +174,33 @@ int remote_link_open(const char *remote, const char *secret_file, uint64_t timeo
         if (r < 0)
                 return pylocker_error_setf(error, r, "Failed to derive the bridge key.");
 
-        k = g_new0(RemoteLink, 1);
-        k->tcp_fd = k->plain_fd = k->stop_fd = k->done_fd = -1;
+        t = g_new0(TlsTransport, 1);
+        t->fd = -1;
+        t->rcvtimeo_usec = USEC_INFINITY;
 
-        r = tcp_connect(remote, deadline, &k->tcp_fd, error);
+        r = tcp_connect(l->remote, deadline, &t->fd, error);
         if (r < 0)
                 goto fail;
-        r = bridge_tls_new_client(k->tcp_fd, psk, &k->tls);
+        r = bridge_tls_new_client(t->fd, psk, &t->tls);
         if (r < 0) {
                 r = pylocker_error_setf(error, r, "Failed to set up TLS: %s", g_strerror(-r));
                 goto fail;
         }
-        r = link_handshake(k, remote, deadline, error);
+        r = tls_handshake(t, l->remote, deadline, error);
         if (r < 0)
                 goto fail;
-
-        k->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        k->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (k->stop_fd < 0 || k->done_fd < 0 ||
-            socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0) {
-                r = pylocker_error_setf(error, -errno, "Failed to set up the transport: %s", g_strerror(errno));
+        /* From here on every read or write says itself whether it may wait. */
+        if (fcntl(t->fd, F_SETFL, fcntl(t->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+                r = pylocker_error_setf(error, -errno, "Failed to set up the connection: %s", g_strerror(errno));
                 goto fail;
         }
-        k->plain_fd = pair[1];
-
-        /* Signals are the application's threads' business, not ours. */
-        sigfillset(&all);
-        (void) pthread_sigmask(SIG_SETMASK, &all, &saved);
-        r = pthread_create(&k->thread, NULL, link_thread, k);
-        (void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
-        if (r != 0) {
-                (void) close(pair[0]);
-                r = pylocker_error_setf(error, -r, "Failed to start the transport thread: %s", g_strerror(r));
-                goto fail;
-        }
-        k->thread_started = true;
-
         explicit_bzero(psk, sizeof(psk));
-        *ret = k;
-        *ret_bus_fd = pair[0];
-        return 0;
+
+        /* Taken over by the wire connection, on failure too. */
+        return wire_open_transport(l, &tls_transport_ops, t, t->fd, l->remote, error);
 
 fail:
         explicit_bzero(psk, sizeof(psk));
-        remote_link_close(k);
+        tls_free(t);
         return r;
 }

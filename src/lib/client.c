@@ -20,6 +20,10 @@ void pylocker_error_copy(PylockerError *dst, const PylockerError *src) {
                 *dst = *src;
 }
 
+static bool errno_is_connection_loss(int r) {
+        return r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE || r == -ESHUTDOWN || r == -ECONNABORTED;
+}
+
 bool error_name_is_connection_loss(const char *name) {
         static const char *const names[] = {
                 SD_BUS_ERROR_NO_REPLY,          /* the daemon died with our call, or never answered */
@@ -34,11 +38,14 @@ bool error_name_is_connection_loss(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (strcmp(name, names[i]) == 0)
                         return true;
-        return false;
-}
+        /* sd-bus's own name for an errno of the connection (the peer hung up during a call): not
+         * the daemon's answer. */
+        if (g_str_has_prefix(name, "System.Error.")) {
+                const sd_bus_error e = SD_BUS_ERROR_MAKE_CONST(name, NULL);
 
-static bool errno_is_connection_loss(int r) {
-        return r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE || r == -ESHUTDOWN || r == -ECONNABORTED;
+                return errno_is_connection_loss(-sd_bus_error_get_errno(&e));
+        }
+        return false;
 }
 
 int locker_map_error(PylockerLocker *l, int r, const sd_bus_error *bus_error, const char *what,
@@ -51,7 +58,7 @@ int locker_map_error(PylockerLocker *l, int r, const sd_bus_error *bus_error, co
 
                 /* Whatever we held is gone with the daemon or the connection: say so to the holders
                  * now, not at the next event. */
-                if (l && l->bus)
+                if (l && locker_has_connection(l))
                         locker_set_lost(l);
                 return pylocker_error_setf(error, -ECONNRESET, "%s: connection to pylockerd lost: %s", what,
                                            detail);
@@ -78,7 +85,7 @@ int locker_map_error(PylockerLocker *l, int r, const sd_bus_error *bus_error, co
 }
 
 int locker_check_usable(PylockerLocker *l, PylockerError *error) {
-        if (!l->bus)
+        if (!locker_has_connection(l))
                 return pylocker_error_setf(error, -ENOTCONN, "The locker is not connected.");
         if (l->lost)
                 return pylocker_error_setf(error, -ECONNRESET, "The connection to pylockerd was lost.");
@@ -167,7 +174,7 @@ void locker_set_lost(PylockerLocker *l) {
         l->lost = true;
         /* Nothing more will come from this connection; a closed socket would only wake the loop
          * in vain. A restart attaches the new one. */
-        loop_detach_bus(l);
+        loop_detach(l);
         pylocker_locker_ref(l);
         locker_lose_all(l, PYLOCKER_LOCK_LOST_DISCONNECTED);
         /* Their replies would never be dispatched now. */
@@ -341,11 +348,14 @@ _public_ void pylocker_locker_unrefp(PylockerLocker **p) {
 }
 
 _public_ int pylocker_locker_is_connected(const PylockerLocker *locker) {
-        return locker && locker->bus && !locker->lost;
+        return locker && locker_has_connection(locker) && !locker->lost;
 }
 
 _public_ int pylocker_locker_is_direct(const PylockerLocker *locker) {
-        return locker && locker->bus && locker->direct && !locker->remote_link;
+        if (!locker)
+                return 0;
+        /* The direct socket speaks the wire protocol, or D-Bus to an older daemon. */
+        return locker->transport != PYLOCKER_TRANSPORT_REMOTE && (locker->wire || (locker->bus && locker->direct));
 }
 
 _public_ int pylocker_locker_set_lock_lost_callback(PylockerLocker *locker, PylockerLockLostFunc callback,

@@ -1,56 +1,105 @@
 /* The lock table: FIFO-fair all-or-nothing locks on opaque string paths, with leases and fencing
  * tokens.
  *
- * Every path has a queue of every request on it, held or waiting, in arrival order, and a second
- * queue of just the exclusive ones. A request is enqueued on all its paths at once and granted
- * when, on each of them, it is at the head (exclusive) or no exclusive request is ahead of it
- * (shared): lock_slot_is_clear(), the one rule for a new request and a woken one alike. Since every
- * queue orders requests by the same arrival sequence, the oldest waiting request is never blocked
- * by a younger one: the table itself never deadlocks, and nobody starves. (Owners that wait while
- * holding locks can still wait for each other in a cycle: lock_would_deadlock() refuses that.)
- * Granting looks only at the queues a departing request was in, from where it stood, so its cost
- * does not depend on the locks held elsewhere. */
+ * Every path has a queue of every request on it, held or waiting, in arrival order, and knows the
+ * first exclusive request in it. A request is enqueued on all its paths at once and granted when, on
+ * each of them, it is at the head (exclusive) or no exclusive request is ahead of it (shared):
+ * lock_slot_is_clear(), the one rule for a new request and a woken one alike. Since every queue
+ * orders requests by the same arrival sequence, the oldest waiting request is never blocked by a
+ * younger one: the table itself never deadlocks, and nobody starves. (Owners that wait while holding
+ * locks can still wait for each other in a cycle: lock_would_deadlock() refuses that.) Granting looks
+ * only at the queues a departing request was in, from where it stood, so its cost does not depend on
+ * the locks held elsewhere.
+ *
+ * Memory is what a million held locks cost, so the layout is compact: a single-path lock is one
+ * 120-byte allocation (its one queue entry inline, every list link intrusive, the flags and path count
+ * in the spare bytes of its deadline node, and what only a waiting or only a held request needs
+ * sharing the same bytes), a path's queue is one allocation with the path inline, and both lookups,
+ * path → queue and id → lock, are intrusive chained hash tables whose entries keep no hash. Paths come
+ * from clients, so they are hashed with SipHash under a key drawn when the table is made: nobody can
+ * choose paths that pile up in one chain. Lock ids are random already, so their first bytes are their
+ * hash. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain-table.h"
 #include "deadline-heap.h"
 #include "lock-table.h"
 #include "macro.h"
 #include "random-id.h"
+#include "siphash24.h"
 
 G_STATIC_ASSERT(LOCK_ID_SIZE == RANDOM_ID_SIZE);
 
-typedef struct PathQueue {
-        GQueue entries;      /* every request on this path: link data is the Lock */
-        GQueue exclusive;    /* the exclusive requests among them, same order */
-        char path[];
-} PathQueue;
+typedef struct PathQueue PathQueue;
 
+/* A request's entry in the queue of one of its paths. A queue is linked forward to NULL and backward
+ * round to its tail (head->prev is the tail), so that a queue keeps just its head. */
 typedef struct LockSlot {
-        PathQueue *queue;
-        GList entry_link;
-        GList exclusive_link;
+        uintptr_t queue;             /* the PathQueue, and SLOT_HAS_LOCK_POINTER */
+        struct LockSlot *prev;
+        struct LockSlot *next;
 } LockSlot;
 
-struct Lock {
-        /* First, so that a Lock* is also a pointer to its id: the id table is a set keyed by it. */
-        uint8_t id[LOCK_ID_SIZE];
-        LockTable *table;
-        LockOwner *owner;
-        GList owner_link;
-        DeadlineHeapNode deadline;   /* the timeout while waiting, the lease once granted */
-        uint64_t seq;
-        uint64_t token;
-        uint64_t acquired_realtime;
-        uint64_t acquired_monotonic;
-        uint64_t lease_usec;
-        void *userdata;
-        bool granted;
-        bool shared;
-        size_t n_slots;
-        LockSlot slots[];
+/* A request made for one path finds its Lock from its slot by container_of(); one made for several
+ * cannot (the slot's place among them is not known), so each of its slots is followed by a pointer to
+ * the Lock, and says so in the low bit of its queue pointer. */
+#define SLOT_HAS_LOCK_POINTER ((uintptr_t) 1)
+
+typedef struct LockSlotEntry {
+        LockSlot slot;
+        Lock *lock;                  /* only with SLOT_HAS_LOCK_POINTER: not even allocated otherwise */
+} LockSlotEntry;
+
+struct PathQueue {
+        ChainLink table_link;        /* in LockTable.queues, keyed by path */
+        LockSlot *head;              /* every request on this path, held or waiting, in arrival order */
+        LockSlot *first_exclusive;   /* the first exclusive request among them; NULL when there is none */
+        char path[];
 };
+
+typedef struct LockLink {
+        Lock *prev;
+        Lock *next;
+} LockLink;
+
+typedef struct LockList {
+        Lock *head;
+        Lock *tail;
+        size_t length;
+} LockList;
+
+/* In the spare bytes of a Lock's deadline node: two flags, and the number of paths above them. */
+#define LOCK_FLAG_SHARED ((uint32_t) 1 << 0)
+#define LOCK_FLAG_GRANTED ((uint32_t) 1 << 1)
+#define LOCK_N_SLOTS_SHIFT 2
+#define LOCK_N_SLOTS_MAX (UINT32_MAX >> LOCK_N_SLOTS_SHIFT)
+
+struct Lock {
+        uint8_t id[LOCK_ID_SIZE];    /* all zero until granted */
+        LockOwner *owner;
+        LockLink owner_link;         /* in the owner's waiters, then in its locks */
+        ChainLink id_link;           /* in LockTable.locks, once granted */
+        DeadlineHeapNode deadline;   /* the timeout while waiting, the lease once granted; and the flags */
+        union {
+                struct {             /* while waiting */
+                        uint64_t seq;            /* arrival order, compared only between waiting requests */
+                        uint64_t lease_usec;     /* the lease it will get */
+                };
+                struct {             /* once granted */
+                        uint64_t token;
+                        uint64_t acquired_realtime;
+                        uint64_t acquired_monotonic;
+                };
+        };
+        void *userdata;
+        LockSlotEntry slots[];       /* a request for one path has just slots[0].slot */
+};
+
+/* A held single-path lock in a 128-byte malloc chunk (120 bytes and the allocator's 8). */
+G_STATIC_ASSERT(sizeof(void *) != 8 || offsetof(Lock, slots) + sizeof(LockSlot) == 120);
+G_STATIC_ASSERT(sizeof(void *) != 8 || sizeof(PathQueue) == 24);
 
 struct LockGroup {
         unsigned n_ref;
@@ -63,8 +112,8 @@ struct LockOwner {
         LockGroup *group;
         void *userdata;
         GList table_link;
-        GQueue locks;
-        GQueue waiters;
+        LockList locks;              /* in grant order */
+        LockList waiters;            /* in arrival order */
         uint64_t search;             /* the last deadlock search that reached it */
         LockOwner *search_next;      /* that search's stack */
         bool dying;
@@ -74,8 +123,9 @@ struct LockTable {
         LockTableLimits limits;
         LockTableCallbacks callbacks;
         void *userdata;
-        GHashTable *queues;          /* path → PathQueue */
-        GHashTable *locks;           /* set of held Locks, keyed by id */
+        uint8_t hash_key[SIPHASH_KEY_SIZE];
+        ChainTable queues;           /* PathQueue.table_link, by the keyed hash of the path */
+        ChainTable locks;            /* Lock.id_link of the held locks, by id */
         GQueue owners;
         DeadlineHeap deadlines;
         uint64_t announced_deadline;
@@ -91,16 +141,129 @@ struct LockTable {
         bool in_callback;
 };
 
-static guint lock_id_hash(gconstpointer p) {
-        guint h;
+static inline bool lock_has_flag(const Lock *lock, uint32_t flag) {
+        return lock->deadline.spare & flag;
+}
 
-        /* The id is uniformly random, so any four bytes of it are a good hash. */
-        memcpy(&h, p, sizeof(h));
+static inline size_t lock_n_slots(const Lock *lock) {
+        return lock->deadline.spare >> LOCK_N_SLOTS_SHIFT;
+}
+
+static inline LockSlot *lock_slot(Lock *lock, size_t i) {
+        return &lock->slots[i].slot;
+}
+
+static inline const LockSlot *lock_slot_const(const Lock *lock, size_t i) {
+        return &lock->slots[i].slot;
+}
+
+static inline PathQueue *slot_get_queue(const LockSlot *slot) {
+        return (PathQueue *) (slot->queue & ~SLOT_HAS_LOCK_POINTER);
+}
+
+static inline Lock *slot_get_lock(const LockSlot *slot) {
+        if (slot->queue & SLOT_HAS_LOCK_POINTER)
+                return container_of(slot, LockSlotEntry, slot)->lock;
+        return container_of(slot, Lock, slots);
+}
+
+static void lock_list_append(LockList *list, Lock *lock) {
+        lock->owner_link = (LockLink) { .prev = list->tail };
+        if (list->tail)
+                list->tail->owner_link.next = lock;
+        else
+                list->head = lock;
+        list->tail = lock;
+        list->length++;
+}
+
+static void lock_list_unlink(LockList *list, Lock *lock) {
+        if (lock->owner_link.prev)
+                lock->owner_link.prev->owner_link.next = lock->owner_link.next;
+        else
+                list->head = lock->owner_link.next;
+        if (lock->owner_link.next)
+                lock->owner_link.next->owner_link.prev = lock->owner_link.prev;
+        else
+                list->tail = lock->owner_link.prev;
+        lock->owner_link = (LockLink) {};
+        list->length--;
+}
+
+static void path_queue_append(PathQueue *queue, LockSlot *slot, bool exclusive) {
+        slot->next = NULL;
+        if (queue->head) {
+                LockSlot *tail = queue->head->prev;
+
+                tail->next = slot;
+                slot->prev = tail;
+                queue->head->prev = slot;
+        } else {
+                queue->head = slot;
+                slot->prev = slot;
+        }
+        if (exclusive && !queue->first_exclusive)
+                queue->first_exclusive = slot;
+}
+
+static void path_queue_unlink(PathQueue *queue, LockSlot *slot) {
+        if (queue->first_exclusive == slot) {
+                /* Each shared request is passed over here at most once: from now on it is ahead of the
+                 * first exclusive one, and nothing joins a queue but at its tail. */
+                LockSlot *s = slot->next;
+
+                while (s && lock_has_flag(slot_get_lock(s), LOCK_FLAG_SHARED))
+                        s = s->next;
+                queue->first_exclusive = s;
+        }
+
+        if (slot == queue->head) {
+                queue->head = slot->next;
+                if (queue->head)
+                        queue->head->prev = slot->prev;
+        } else {
+                slot->prev->next = slot->next;
+                if (slot->next)
+                        slot->next->prev = slot->prev;
+                else
+                        queue->head->prev = slot->prev;
+        }
+        slot->prev = slot->next = NULL;
+}
+
+static uint64_t table_path_hash(const LockTable *table, const char *path, size_t length) {
+        return siphash24(path, length, table->hash_key);
+}
+
+static uint64_t path_queue_hash(const LockTable *table, const PathQueue *queue) {
+        return table_path_hash(table, queue->path, strlen(queue->path));
+}
+
+static uint64_t path_queue_rehash(const ChainLink *link, const void *userdata) {
+        return path_queue_hash(userdata, container_of(link, const PathQueue, table_link));
+}
+
+/* The ids are uniformly random, so any 8 bytes of one are a good hash, and a client that looks up ids
+ * of its choosing only picks which chain it reads: it cannot make any chain longer. */
+static uint64_t lock_id_hash(const uint8_t id[LOCK_ID_SIZE]) {
+        uint64_t h;
+
+        memcpy(&h, id, sizeof(h));
         return h;
 }
 
-static gboolean lock_id_equal(gconstpointer a, gconstpointer b) {
-        return memcmp(a, b, LOCK_ID_SIZE) == 0;
+static uint64_t lock_rehash(const ChainLink *link, const void *userdata) {
+        return lock_id_hash(container_of(link, const Lock, id_link)->id);
+}
+
+static PathQueue *table_find_queue(const LockTable *table, const char *path, uint64_t hash) {
+        for (ChainLink *l = chain_table_first(&table->queues, hash); l; l = l->next) {
+                PathQueue *queue = container_of(l, PathQueue, table_link);
+
+                if (strcmp(queue->path, path) == 0)
+                        return queue;
+        }
+        return NULL;
 }
 
 static uint64_t clock_now(clockid_t clock, void *userdata) {
@@ -127,8 +290,9 @@ LockTable *lock_table_new(const LockTableLimits *limits,
         if (!table->callbacks.now)
                 table->callbacks.now = clock_now;
         table->userdata = userdata;
-        table->queues = g_hash_table_new(g_str_hash, g_str_equal);
-        table->locks = g_hash_table_new(lock_id_hash, lock_id_equal);
+        random_bytes(table->hash_key, sizeof(table->hash_key));
+        table->queues = (ChainTable) CHAIN_TABLE_INIT(path_queue_rehash, table);
+        table->locks = (ChainTable) CHAIN_TABLE_INIT(lock_rehash, table);
         table->deadlines = (DeadlineHeap) DEADLINE_HEAP_INIT;
         table->announced_deadline = UINT64_MAX;
         table->last_token = token_floor;
@@ -146,7 +310,7 @@ void lock_table_set_limits(LockTable *table, const LockTableLimits *limits) {
 }
 
 size_t lock_table_get_n_locks(const LockTable *table) {
-        return g_hash_table_size(table->locks);
+        return table->locks.n_entries;
 }
 
 size_t lock_table_get_n_waiters(const LockTable *table) {
@@ -157,10 +321,12 @@ uint64_t lock_table_get_last_token(const LockTable *table) {
         return table->last_token;
 }
 
+/* 128 bits from the kernel's CSPRNG: that two of a billion live locks share one is a 1 in 10^21
+ * chance, so there is no search for a duplicate. That search cost every grant a walk along a chain
+ * of locks scattered over the heap, a few cache misses each time with a million locks held. (Were it
+ * ever to happen, lock_table_check_invariants() would notice.) */
 static void table_new_lock_id(LockTable *table, uint8_t ret_id[LOCK_ID_SIZE]) {
-        do
-                random_id_generate(&table->random, ret_id);
-        while (g_hash_table_contains(table->locks, ret_id));
+        random_id_generate(&table->random, ret_id);
 }
 
 static void table_announce_deadline(LockTable *table) {
@@ -253,41 +419,25 @@ int lock_table_check_paths(const LockTable *table,
         return 0;
 }
 
-/* Removes duplicates in place, keeping the first occurrence of each path. Returns the new count. */
-static size_t paths_dedup(const char **paths, size_t n_paths) {
-        size_t n_unique = 0;
-
-        if (n_paths <= 16) {
-                for (size_t i = 0; i < n_paths; i++) {
-                        bool seen = false;
-
-                        for (size_t j = 0; j < n_unique && !seen; j++)
-                                seen = strcmp(paths[j], paths[i]) == 0;
-                        if (!seen)
-                                paths[n_unique++] = paths[i];
-                }
-                return n_unique;
-        }
-
-        g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
-        for (size_t i = 0; i < n_paths; i++)
-                if (g_hash_table_add(seen, (gpointer) paths[i]))
-                        paths[n_unique++] = paths[i];
-        return n_unique;
-}
-
 static PathQueue *table_get_queue(LockTable *table, const char *path) {
-        PathQueue *queue = g_hash_table_lookup(table->queues, path);
-        size_t length;
+        size_t length = strlen(path);
+        uint64_t hash = table_path_hash(table, path, length);
+        PathQueue *queue = table_find_queue(table, path, hash);
 
         if (queue)
                 return queue;
 
-        length = strlen(path);
-        queue = g_malloc0(sizeof(PathQueue) + length + 1);
+        queue = g_malloc(sizeof(PathQueue) + length + 1);
+        *queue = (PathQueue) {};
         memcpy(queue->path, path, length + 1);
-        g_hash_table_insert(table->queues, queue->path, queue);
+        chain_table_add(&table->queues, &queue->table_link, hash);
         return queue;
+}
+
+static void table_free_queue(LockTable *table, PathQueue *queue) {
+        g_assert_null(queue->head);
+        chain_table_remove(&table->queues, &queue->table_link, path_queue_hash(table, queue));
+        g_free(queue);
 }
 
 /* The grant rule, on one path: no request ahead of this one in the queue conflicts with it (either
@@ -295,43 +445,56 @@ static PathQueue *table_get_queue(LockTable *table, const char *path) {
  * exclusive request conflicts with it, and a shared one is held back only by an exclusive one
  * ahead, which is ahead of those behind it too. */
 static bool lock_slot_is_clear(const Lock *lock, const LockSlot *slot) {
-        const GList *first_exclusive;
+        const PathQueue *queue = slot_get_queue(slot);
+        const Lock *first_exclusive;
 
-        if (!lock->shared)
-                return slot->queue->entries.head == &slot->entry_link;
+        /* What was clear at the grant stays so: nothing joins a queue ahead of a holder. (A held lock
+         * has no arrival number to compare any more: its token took its place.) */
+        if (lock_has_flag(lock, LOCK_FLAG_GRANTED))
+                return true;
 
-        first_exclusive = slot->queue->exclusive.head;
-        return !first_exclusive || ((const Lock *) first_exclusive->data)->seq > lock->seq;
+        if (!lock_has_flag(lock, LOCK_FLAG_SHARED))
+                return queue->head == slot;
+
+        if (!queue->first_exclusive)
+                return true;
+        first_exclusive = slot_get_lock(queue->first_exclusive);
+        /* A held exclusive request is at the head, ahead of every waiting one; waiting requests are
+         * in arrival order. */
+        return !lock_has_flag(first_exclusive, LOCK_FLAG_GRANTED) && first_exclusive->seq > lock->seq;
 }
 
 static bool lock_is_grantable(const Lock *lock) {
-        for (size_t i = 0; i < lock->n_slots; i++)
-                if (!lock_slot_is_clear(lock, &lock->slots[i]))
+        for (size_t i = 0; i < lock_n_slots(lock); i++)
+                if (!lock_slot_is_clear(lock, lock_slot_const(lock, i)))
                         return false;
         return true;
 }
 
 static void lock_grant(LockTable *table, Lock *lock) {
+        uint64_t lease_usec = lock->lease_usec;
+
         table_new_lock_id(table, lock->id);
-        lock->granted = true;
+        lock->deadline.spare |= LOCK_FLAG_GRANTED;
         if (table->last_token >= table->token_ceiling)
                 table->token_ceiling = table->callbacks.reserve_tokens ?
                         table->callbacks.reserve_tokens(table, table->last_token, table->userdata) : UINT64_MAX;
         g_assert_cmpuint(table->token_ceiling, >, table->last_token);
+        /* From here on the bytes of seq and lease_usec hold token and times. */
         lock->token = ++table->last_token;
         if (lock->owner->group)
                 lock->owner->group->n_locks++;
         lock->acquired_realtime = lock_table_now(table, CLOCK_REALTIME);
         lock->acquired_monotonic = lock_table_now(table, CLOCK_MONOTONIC);
-        deadline_heap_put(&table->deadlines, &lock->deadline, usec_add(lock->acquired_monotonic, lock->lease_usec));
-        g_hash_table_add(table->locks, lock);
-        g_queue_push_tail_link(&lock->owner->locks, &lock->owner_link);
+        deadline_heap_put(&table->deadlines, &lock->deadline, usec_add(lock->acquired_monotonic, lease_usec));
+        chain_table_add(&table->locks, &lock->id_link, lock_id_hash(lock->id));
+        lock_list_append(&lock->owner->locks, lock);
 }
 
 /* Notes a request woken by a departure. Whether it is grantable no longer changes before it is
  * granted: what is left of the departure only unblocks more, and callbacks cannot touch queues. */
 static void table_wake(LockTable *table, Lock *lock) {
-        if (lock->granted || lock->owner->dying || !lock_is_grantable(lock))
+        if (lock_has_flag(lock, LOCK_FLAG_GRANTED) || lock->owner->dying || !lock_is_grantable(lock))
                 return;
         if (table->n_woken == table->n_woken_allocated) {
                 table->n_woken_allocated = MAX(table->n_woken_allocated * 2, 16u);
@@ -343,19 +506,20 @@ static void table_wake(LockTable *table, Lock *lock) {
 /* After a request left the queue from just before `next`, wakes what it was holding back. Only
  * requests that conflicted with it can be clear here now: after an exclusive one, those behind it,
  * so the clear prefix from `next` on; after a shared one, the first exclusive request. */
-static void path_queue_wake(LockTable *table, PathQueue *queue, GList *next, bool departed_exclusive) {
+static void path_queue_wake(LockTable *table, PathQueue *queue, LockSlot *next, bool departed_exclusive) {
         if (departed_exclusive) {
-                for (GList *l = next; l; l = l->next) {
-                        if (!lock_slot_is_clear(l->data, container_of(l, LockSlot, entry_link)))
-                                break;
-                        table_wake(table, l->data);
-                }
-        } else if (queue->exclusive.head) {
-                GList *first_exclusive = queue->exclusive.head;
+                for (LockSlot *s = next; s; s = s->next) {
+                        Lock *lock = slot_get_lock(s);
 
-                if (lock_slot_is_clear(first_exclusive->data,
-                                       container_of(first_exclusive, LockSlot, exclusive_link)))
-                        table_wake(table, first_exclusive->data);
+                        if (!lock_slot_is_clear(lock, s))
+                                break;
+                        table_wake(table, lock);
+                }
+        } else if (queue->first_exclusive) {
+                Lock *lock = slot_get_lock(queue->first_exclusive);
+
+                if (lock_slot_is_clear(lock, queue->first_exclusive))
+                        table_wake(table, lock);
         }
 }
 
@@ -368,7 +532,8 @@ static int lock_compare_seq(const void *a, const void *b) {
 /* Grants what one departure woke in arrival order, so that tokens follow arrival whichever queue
  * found a request first. A request woken on two paths is there twice. */
 static void table_grant_woken(LockTable *table) {
-        /* Found in arrival order already unless more than one queue woke something. */
+        /* Found in arrival order already unless more than one queue woke something. Sorted before
+         * any is granted: granting replaces a request's arrival number with its token. */
         for (size_t i = 1; i < table->n_woken; i++)
                 if (table->woken[i - 1]->seq > table->woken[i]->seq) {
                         qsort(table->woken, table->n_woken, sizeof(Lock *), lock_compare_seq);
@@ -378,10 +543,10 @@ static void table_grant_woken(LockTable *table) {
         for (size_t i = 0; i < table->n_woken; i++) {
                 Lock *lock = table->woken[i];
 
-                if (lock->granted)
+                if (lock_has_flag(lock, LOCK_FLAG_GRANTED))
                         continue;
 
-                g_queue_unlink(&lock->owner->waiters, &lock->owner_link);
+                lock_list_unlink(&lock->owner->waiters, lock);
                 table->n_waiters--;
                 if (lock->owner->group)
                         lock->owner->group->n_waiters--;
@@ -394,28 +559,32 @@ static void table_grant_woken(LockTable *table) {
                 }
         }
         table->n_woken = 0;
+
+        /* One wide hand-over does not keep its array for good. */
+        if (table->n_woken_allocated > 64) {
+                g_free(table->woken);
+                table->woken = NULL;
+                table->n_woken_allocated = 0;
+        }
 }
 
 static void lock_unlink_slots(LockTable *table, Lock *lock, bool wake) {
-        for (size_t i = 0; i < lock->n_slots; i++) {
-                LockSlot *slot = &lock->slots[i];
-                PathQueue *queue = slot->queue;
-                GList *next = slot->entry_link.next;
+        bool exclusive = !lock_has_flag(lock, LOCK_FLAG_SHARED);
 
-                g_queue_unlink(&queue->entries, &slot->entry_link);
-                if (!lock->shared)
-                        g_queue_unlink(&queue->exclusive, &slot->exclusive_link);
+        for (size_t i = 0; i < lock_n_slots(lock); i++) {
+                LockSlot *slot = lock_slot(lock, i), *next = slot->next;
+                PathQueue *queue = slot_get_queue(slot);
 
-                if (g_queue_is_empty(&queue->entries)) {
-                        g_hash_table_remove(table->queues, queue->path);
-                        g_free(queue);
+                path_queue_unlink(queue, slot);
+                if (!queue->head) {
+                        table_free_queue(table, queue);
                         continue;
                 }
 
                 /* Waking queue by queue is enough: a request blocked by this one on several paths is
                  * woken when the last of them is unlinked. */
                 if (wake)
-                        path_queue_wake(table, queue, next, !lock->shared);
+                        path_queue_wake(table, queue, next, exclusive);
         }
         if (table->n_woken > 0)
                 table_grant_woken(table);
@@ -423,13 +592,13 @@ static void lock_unlink_slots(LockTable *table, Lock *lock, bool wake) {
 
 static void lock_end_internal(LockTable *table, Lock *lock, LockEndReason reason, bool wake) {
         deadline_heap_remove(&table->deadlines, &lock->deadline);
-        if (lock->granted) {
-                g_queue_unlink(&lock->owner->locks, &lock->owner_link);
-                g_hash_table_remove(table->locks, lock);
+        if (lock_has_flag(lock, LOCK_FLAG_GRANTED)) {
+                lock_list_unlink(&lock->owner->locks, lock);
+                chain_table_remove(&table->locks, &lock->id_link, lock_id_hash(lock->id));
                 if (lock->owner->group)
                         lock->owner->group->n_locks--;
         } else {
-                g_queue_unlink(&lock->owner->waiters, &lock->owner_link);
+                lock_list_unlink(&lock->owner->waiters, lock);
                 table->n_waiters--;
                 if (lock->owner->group)
                         lock->owner->group->n_waiters--;
@@ -457,10 +626,10 @@ static void owner_end_all(LockOwner *owner, LockEndReason waiter_reason, LockEnd
 
         /* Waiters first, so that releasing the owner's locks does not grant them. */
         owner->dying = true;
-        while (!g_queue_is_empty(&owner->waiters))
-                lock_end_internal(table, owner->waiters.head->data, waiter_reason, wake);
-        while (!g_queue_is_empty(&owner->locks))
-                lock_end_internal(table, owner->locks.head->data, lock_reason, wake);
+        while (owner->waiters.head)
+                lock_end_internal(table, owner->waiters.head, waiter_reason, wake);
+        while (owner->locks.head)
+                lock_end_internal(table, owner->locks.head, lock_reason, wake);
 }
 
 LockOwner *lock_owner_free(LockOwner *owner) {
@@ -487,8 +656,8 @@ void lock_table_shutdown(LockTable *table) {
                 LockOwner *owner = l->data;
 
                 owner->dying = true;
-                while (!g_queue_is_empty(&owner->waiters))
-                        lock_end_internal(table, owner->waiters.head->data, LOCK_END_SHUTDOWN, false);
+                while (owner->waiters.head)
+                        lock_end_internal(table, owner->waiters.head, LOCK_END_SHUTDOWN, false);
         }
         for (GList *l = table->owners.head; l; l = l->next)
                 owner_end_all(l->data, LOCK_END_SHUTDOWN, LOCK_END_SHUTDOWN, false);
@@ -508,12 +677,13 @@ LockTable *lock_table_free(LockTable *table) {
                 g_free(owner);
         }
 
-        g_assert_cmpuint(g_hash_table_size(table->queues), ==, 0);
-        g_assert_cmpuint(g_hash_table_size(table->locks), ==, 0);
-        g_hash_table_unref(table->queues);
-        g_hash_table_unref(table->locks);
+        g_assert_cmpuint(table->queues.n_entries, ==, 0);
+        g_assert_cmpuint(table->locks.n_entries, ==, 0);
+        chain_table_deinit(&table->queues);
+        chain_table_deinit(&table->locks);
         deadline_heap_deinit(&table->deadlines);
         random_id_pool_wipe(&table->random);
+        explicit_bzero(table->hash_key, sizeof(table->hash_key));
         g_free(table->woken);
         g_free(table);
         return NULL;
@@ -527,11 +697,21 @@ static bool lock_slot_push_blockers(LockTable *table,
                                     const LockSlot *slot,
                                     const LockOwner *target,
                                     LockOwner **stack) {
-        const GList *l = lock->shared ? slot->queue->exclusive.head : slot->queue->entries.head;
+        bool shared = lock_has_flag(lock, LOCK_FLAG_SHARED);
+        const PathQueue *queue = slot_get_queue(slot);
 
-        for (; l && ((const Lock *) l->data)->seq < lock->seq; l = l->next) {
-                LockOwner *owner = ((const Lock *) l->data)->owner;
+        /* Then nothing ahead conflicts, and a shared request might not even be behind the first
+         * exclusive one, where the walk below starts. */
+        if (lock_slot_is_clear(lock, slot))
+                return false;
 
+        /* Every request ahead of a shared one's first conflicting request is shared. */
+        for (const LockSlot *s = shared ? queue->first_exclusive : queue->head; s != slot; s = s->next) {
+                const Lock *other = slot_get_lock(s);
+                LockOwner *owner = other->owner;
+
+                if (shared && lock_has_flag(other, LOCK_FLAG_SHARED))
+                        continue;
                 if (owner == lock->owner || owner->search == table->n_searches)
                         continue;
                 if (owner == target)
@@ -546,13 +726,10 @@ static bool lock_slot_push_blockers(LockTable *table,
 /* The same for every path of every waiting request of `owner`. */
 static bool owner_push_blockers(LockTable *table, const LockOwner *owner, const LockOwner *target,
                                 LockOwner **stack) {
-        for (const GList *l = owner->waiters.head; l; l = l->next) {
-                const Lock *waiter = l->data;
-
-                for (size_t i = 0; i < waiter->n_slots; i++)
-                        if (lock_slot_push_blockers(table, waiter, &waiter->slots[i], target, stack))
+        for (const Lock *waiter = owner->waiters.head; waiter; waiter = waiter->owner_link.next)
+                for (size_t i = 0; i < lock_n_slots(waiter); i++)
+                        if (lock_slot_push_blockers(table, waiter, lock_slot_const(waiter, i), target, stack))
                                 return true;
-        }
         return false;
 }
 
@@ -568,9 +745,9 @@ static bool lock_would_deadlock(LockTable *table, const Lock *lock, size_t *ret_
         LockOwner *stack = NULL;
 
         table->n_searches++;
-        for (size_t i = 0; i < lock->n_slots; i++) {
+        for (size_t i = 0; i < lock_n_slots(lock); i++) {
                 /* Its own owner is skipped here, so this only pushes the owners it would wait for. */
-                (void) lock_slot_push_blockers(table, lock, &lock->slots[i], lock->owner, &stack);
+                (void) lock_slot_push_blockers(table, lock, lock_slot_const(lock, i), lock->owner, &stack);
 
                 while (stack) {
                         LockOwner *owner = stack;
@@ -600,9 +777,9 @@ int lock_table_acquire(LockTable *table,
                        void *lock_userdata,
                        Lock **ret_lock,
                        size_t *ret_path_index) {
-        g_autofree const char **unique = NULL;
-        uint64_t timeout_usec = request->timeout_usec, ttl_usec = request->ttl_usec;
-        size_t n_unique, bad_index, slot_index;
+        uint64_t timeout_usec = request->timeout_usec;
+        size_t n_slots = 0, bad_index, slot_index;
+        bool lock_pointers;
         Lock *lock;
         int r;
 
@@ -618,31 +795,38 @@ int lock_table_acquire(LockTable *table,
                 return LOCK_E_QUOTA;
         if (owner->group && owner->group->n_locks + owner->group->n_waiters >= table->limits.max_locks_per_group)
                 return LOCK_E_GROUP_QUOTA;
+        g_assert_cmpuint(request->n_paths, <=, LOCK_N_SLOTS_MAX);
 
-        unique = g_memdup2(request->paths, request->n_paths * sizeof(char *));
-        n_unique = paths_dedup(unique, request->n_paths);
-
-        lock = g_malloc0(sizeof(Lock) + n_unique * sizeof(LockSlot));
-        lock->table = table;
+        /* Room for every path given: a path given twice leaves its entry unused, which costs only the
+         * client that sent it. */
+        lock_pointers = request->n_paths > 1;
+        lock = g_malloc0(offsetof(Lock, slots) +
+                         (lock_pointers ? request->n_paths * sizeof(LockSlotEntry) : sizeof(LockSlot)));
         lock->owner = owner;
-        lock->owner_link.data = lock;
         lock->seq = ++table->next_seq;
-        lock->shared = request->shared;
-        lock->lease_usec = lease_clamp(ttl_usec, table->limits.max_lock_usec);
+        lock->lease_usec = lease_clamp(request->ttl_usec, table->limits.max_lock_usec);
         lock->userdata = lock_userdata;
-        lock->n_slots = n_unique;
+        if (request->shared)
+                lock->deadline.spare |= LOCK_FLAG_SHARED;
 
-        for (size_t i = 0; i < n_unique; i++) {
-                LockSlot *slot = &lock->slots[i];
+        for (size_t i = 0; i < request->n_paths; i++) {
+                PathQueue *queue = table_get_queue(table, request->paths[i]);
+                LockSlot *slot;
 
-                slot->queue = table_get_queue(table, unique[i]);
-                slot->entry_link.data = lock;
-                g_queue_push_tail_link(&slot->queue->entries, &slot->entry_link);
-                if (!lock->shared) {
-                        slot->exclusive_link.data = lock;
-                        g_queue_push_tail_link(&slot->queue->exclusive, &slot->exclusive_link);
+                /* A path given before: this request is at the tail of its queue already. */
+                if (queue->head && slot_get_lock(queue->head->prev) == lock)
+                        continue;
+
+                slot = lock_slot(lock, n_slots);
+                slot->queue = (uintptr_t) queue;
+                if (lock_pointers) {
+                        slot->queue |= SLOT_HAS_LOCK_POINTER;
+                        lock->slots[n_slots].lock = lock;
                 }
+                path_queue_append(queue, slot, !request->shared);
+                n_slots++;
         }
+        lock->deadline.spare |= (uint32_t) n_slots << LOCK_N_SLOTS_SHIFT;
 
         if (lock_is_grantable(lock)) {
                 lock_grant(table, lock);
@@ -661,7 +845,7 @@ int lock_table_acquire(LockTable *table,
         else if (!request->skip_deadlock_check && lock_would_deadlock(table, lock, &slot_index)) {
                 r = LOCK_E_DEADLOCK;
                 if (ret_path_index)
-                        *ret_path_index = paths_index(request->paths, lock->slots[slot_index].queue->path);
+                        *ret_path_index = paths_index(request->paths, lock_get_path(lock, slot_index));
         }
         if (r != 0) {
                 /* It is last in every queue it joined, so leaving wakes nobody. */
@@ -675,7 +859,7 @@ int lock_table_acquire(LockTable *table,
         if (timeout_usec != UINT64_MAX)
                 deadline_heap_put(&table->deadlines, &lock->deadline,
                                   usec_add(lock_table_now(table, CLOCK_MONOTONIC), timeout_usec));
-        g_queue_push_tail_link(&owner->waiters, &lock->owner_link);
+        lock_list_append(&owner->waiters, lock);
         table->n_waiters++;
         if (owner->group)
                 owner->group->n_waiters++;
@@ -686,7 +870,13 @@ int lock_table_acquire(LockTable *table,
 }
 
 Lock *lock_table_find(const LockTable *table, const uint8_t id[LOCK_ID_SIZE]) {
-        return g_hash_table_lookup(table->locks, id);
+        for (ChainLink *l = chain_table_first(&table->locks, lock_id_hash(id)); l; l = l->next) {
+                Lock *lock = container_of(l, Lock, id_link);
+
+                if (memcmp(lock->id, id, LOCK_ID_SIZE) == 0)
+                        return lock;
+        }
+        return NULL;
 }
 
 int lock_table_release(LockTable *table, const LockOwner *owner, const uint8_t id[LOCK_ID_SIZE]) {
@@ -740,43 +930,91 @@ void lock_table_dispatch_deadlines(LockTable *table) {
         while ((node = deadline_heap_peek(&table->deadlines)) && node->deadline <= now) {
                 Lock *lock = container_of(node, Lock, deadline);
 
-                lock_end_internal(table, lock, lock->granted ? LOCK_END_EXPIRED : LOCK_END_TIMED_OUT, true);
+                lock_end_internal(table, lock,
+                                  lock_has_flag(lock, LOCK_FLAG_GRANTED) ? LOCK_END_EXPIRED : LOCK_END_TIMED_OUT,
+                                  true);
         }
         table_announce_deadline(table);
 }
 
 void lock_table_iter_init(LockTableIter *iter, LockTable *table) {
-        g_hash_table_iter_init(&iter->iter, table->locks);
+        *iter = (LockTableIter) { .owner_link = table->owners.head };
 }
 
 bool lock_table_iter_next(LockTableIter *iter, Lock **ret_lock) {
-        gpointer key;
+        while (!iter->lock) {
+                if (!iter->owner_link)
+                        return false;
+                iter->lock = ((LockOwner *) iter->owner_link->data)->locks.head;
+                iter->owner_link = iter->owner_link->next;
+        }
 
-        if (!g_hash_table_iter_next(&iter->iter, &key, NULL))
-                return false;
-        *ret_lock = key;
+        *ret_lock = iter->lock;
+        iter->lock = iter->lock->owner_link.next;
         return true;
 }
 
+static void hash_stats(const ChainTable *table, LockTableHashStats *ret) {
+        ChainTableStats stats;
+
+        chain_table_get_stats(table, &stats);
+        *ret = (LockTableHashStats) {
+                .n_entries = stats.n_entries,
+                .n_buckets = stats.n_buckets,
+                .longest_chain = stats.longest_chain,
+                .total_probes = stats.total_probes,
+        };
+}
+
+void lock_table_get_hash_stats(const LockTable *table,
+                               LockTableHashStats *ret_paths,
+                               LockTableHashStats *ret_ids) {
+        if (ret_paths)
+                hash_stats(&table->queues, ret_paths);
+        if (ret_ids)
+                hash_stats(&table->locks, ret_ids);
+}
+
+static void lock_list_check(const LockList *list) {
+        const Lock *prev = NULL;
+        size_t n = 0;
+
+        for (const Lock *l = list->head; l; prev = l, l = l->owner_link.next, n++)
+                g_assert_true(l->owner_link.prev == prev);
+        g_assert_true(list->tail == prev);
+        g_assert_cmpuint(list->length, ==, n);
+}
+
+static void chain_table_check(const ChainTable *table) {
+        if (table->n_buckets == 0) {
+                g_assert_cmpuint(table->n_entries, ==, 0);
+                return;
+        }
+        g_assert_cmpuint(table->n_buckets & (table->n_buckets - 1), ==, 0);
+        g_assert_cmpuint(table->n_entries, <=, CHAIN_TABLE_MAX_LOAD * table->n_buckets);
+        /* It gives memory back: never more than twice the buckets that would do. */
+        if (table->n_buckets > CHAIN_TABLE_MIN_BUCKETS)
+                g_assert_cmpuint(table->n_entries, >=, table->n_buckets / 2);
+}
+
 static void lock_check(const LockTable *table, const LockOwner *owner, const Lock *lock, bool granted) {
-        g_assert_true(lock->table == table);
+        size_t n_slots = lock_n_slots(lock);
+
         g_assert_true(lock->owner == owner);
-        g_assert_true(lock->owner_link.data == lock);
-        g_assert_cmpint(lock->granted, ==, granted);
-        g_assert_cmpuint(lock->n_slots, >, 0);
-        g_assert_cmpuint(lock->seq, >, 0);
-        g_assert_cmpuint(lock->seq, <=, table->next_seq);
+        g_assert_cmpint(lock_has_flag(lock, LOCK_FLAG_GRANTED), ==, granted);
+        g_assert_cmpuint(n_slots, >, 0);
 
         if (granted) {
-                g_assert_true(g_hash_table_lookup(table->locks, lock->id) == lock);
+                g_assert_true(lock_table_find(table, lock->id) == lock);
                 g_assert_cmpuint(lock->token, >, 0);
                 g_assert_cmpuint(lock->token, <=, table->last_token);
-                /* Nothing joins a queue ahead of a holder, so what was clear at the grant stays so. */
-                g_assert_true(lock_is_grantable(lock));
                 /* A lock always has a lease. */
                 g_assert_true(deadline_heap_node_is_queued(&lock->deadline));
         } else {
-                g_assert_cmpuint(lock->token, ==, 0);
+                g_assert_cmpuint(lock->seq, >, 0);
+                g_assert_cmpuint(lock->seq, <=, table->next_seq);
+                for (size_t i = 0; i < LOCK_ID_SIZE; i++)
+                        g_assert_cmpuint(lock->id[i], ==, 0);
                 /* Every departure wakes what it held back. */
                 g_assert_false(lock_is_grantable(lock));
         }
@@ -786,53 +1024,67 @@ static void lock_check(const LockTable *table, const LockOwner *owner, const Loc
                 g_assert_true(table->deadlines.nodes[lock->deadline.index - 1] == &lock->deadline);
         }
 
-        for (size_t i = 0; i < lock->n_slots; i++) {
-                const LockSlot *slot = &lock->slots[i];
+        for (size_t i = 0; i < n_slots; i++) {
+                const LockSlot *slot = lock_slot_const(lock, i);
+                const PathQueue *queue = slot_get_queue(slot);
 
-                g_assert_true(g_hash_table_lookup(table->queues, slot->queue->path) == slot->queue);
-                g_assert_true(slot->entry_link.data == lock);
-                if (!lock->shared)
-                        g_assert_true(slot->exclusive_link.data == lock);
+                g_assert_true(table_find_queue(table, queue->path, path_queue_hash(table, queue)) == queue);
+                g_assert_true(slot_get_lock(slot) == lock);
+                /* Only a request for one path may do without the pointers. */
+                if (!(slot->queue & SLOT_HAS_LOCK_POINTER))
+                        g_assert_cmpuint(n_slots, ==, 1);
+                /* Duplicates collapsed: one slot per queue. */
+                for (size_t j = 0; j < i && n_slots <= 64; j++)
+                        g_assert_true(slot_get_queue(lock_slot_const(lock, j)) != queue);
         }
 }
 
+/* The grant rule checked the long way, by walking the queue, against lock_slot_is_clear(): what a held
+ * request must be, and what decides for a waiting one. */
 static void path_queue_check(const PathQueue *queue, GHashTable *requests) {
-        const GList *exclusive = queue->exclusive.head, *prev = NULL;
-        size_t n_exclusive = 0, held_exclusive = 0, held_shared = 0;
+        const LockSlot *prev = NULL, *first_exclusive = NULL;
+        size_t held_exclusive = 0, held_shared = 0;
+        bool any_ahead = false, exclusive_ahead = false;
         uint64_t seq = 0;
 
         /* Emptied queues are dropped at once. */
-        g_assert_nonnull(queue->entries.head);
+        g_assert_nonnull(queue->head);
 
-        for (const GList *l = queue->entries.head; l; prev = l, l = l->next) {
-                const Lock *lock = l->data;
-                const LockSlot *slot = container_of(l, LockSlot, entry_link);
+        for (const LockSlot *s = queue->head; s; prev = s, s = s->next) {
+                const Lock *lock = slot_get_lock(s);
+                bool shared = lock_has_flag(lock, LOCK_FLAG_SHARED), clear;
+                ptrdiff_t offset = (const char *) s - (const char *) lock->slots;
 
                 g_assert_true(g_hash_table_contains(requests, lock));
-                g_assert_true(slot >= lock->slots && slot < lock->slots + lock->n_slots);
-                g_assert_true(slot->queue == queue);
-                g_assert_true(l->prev == prev);
-                /* Arrival order, and each request once. */
-                g_assert_cmpuint(lock->seq, >, seq);
-                seq = lock->seq;
+                /* One of the lock's own slots. */
+                g_assert_cmpint(offset, >=, 0);
+                g_assert_cmpint(offset % (ptrdiff_t) sizeof(LockSlotEntry), ==, 0);
+                g_assert_cmpuint((size_t) offset / sizeof(LockSlotEntry), <, lock_n_slots(lock));
+                g_assert_true(slot_get_queue(s) == queue);
+                if (prev)
+                        g_assert_true(s->prev == prev);
 
-                if (!lock->shared) {
-                        /* The exclusive sub-queue: exactly these, in the same order. */
-                        g_assert_true(exclusive == &slot->exclusive_link);
-                        exclusive = exclusive->next;
-                        n_exclusive++;
-                }
-
-                if (lock->granted) {
-                        if (lock->shared)
+                clear = shared ? !exclusive_ahead : !any_ahead;
+                if (lock_has_flag(lock, LOCK_FLAG_GRANTED)) {
+                        g_assert_true(clear);
+                        if (shared)
                                 held_shared++;
                         else
                                 held_exclusive++;
+                } else {
+                        /* Arrival order among the waiting (a held request keeps no arrival number). */
+                        g_assert_cmpuint(lock->seq, >, seq);
+                        seq = lock->seq;
+                        g_assert_cmpint(lock_slot_is_clear(lock, s), ==, clear);
                 }
+
+                if (!shared && !first_exclusive)
+                        first_exclusive = s;
+                any_ahead = true;
+                exclusive_ahead = exclusive_ahead || !shared;
         }
-        g_assert_true(queue->entries.tail == prev);
-        g_assert_null(exclusive);
-        g_assert_cmpuint(queue->exclusive.length, ==, n_exclusive);
+        g_assert_true(queue->head->prev == prev);
+        g_assert_true(queue->first_exclusive == first_exclusive);
 
         /* One exclusive holder alone, or shared holders only. */
         g_assert_true(held_exclusive == 0 || (held_exclusive == 1 && held_shared == 0));
@@ -842,6 +1094,7 @@ void lock_table_check_invariants(const LockTable *table) {
         g_autoptr(GHashTable) requests = g_hash_table_new(NULL, NULL);
         g_autoptr(GHashTable) groups = g_hash_table_new_full(NULL, NULL, NULL, g_free);
         size_t n_locks = 0, n_waiters = 0, n_slots = 0, n_entries = 0, n_deadlines = 0;
+        size_t n_queues = 0, n_ids = 0;
         GHashTableIter iter;
         gpointer key, value;
 
@@ -850,30 +1103,27 @@ void lock_table_check_invariants(const LockTable *table) {
 
         for (const GList *l = table->owners.head; l; l = l->next) {
                 const LockOwner *owner = l->data;
-                const GQueue *lists[2] = { &owner->locks, &owner->waiters };
+                const LockList *lists[2] = { &owner->locks, &owner->waiters };
 
                 g_assert_true(owner->table == table);
                 g_assert_true(&owner->table_link == l);
 
                 for (size_t k = 0; k < 2; k++) {
                         uint64_t last = 0;
-                        size_t n = 0;
 
-                        for (const GList *m = lists[k]->head; m; m = m->next, n++) {
-                                const Lock *lock = m->data;
+                        lock_list_check(lists[k]);
+                        for (const Lock *lock = lists[k]->head; lock; lock = lock->owner_link.next) {
                                 bool added;
 
-                                g_assert_true(&lock->owner_link == m);
                                 lock_check(table, owner, lock, /* granted= */ k == 0);
                                 added = g_hash_table_add(requests, (gpointer) lock);
                                 g_assert_true(added);
                                 /* Locks in grant order, waiters in arrival order. */
                                 g_assert_cmpuint(k == 0 ? lock->token : lock->seq, >, last);
                                 last = k == 0 ? lock->token : lock->seq;
-                                n_slots += lock->n_slots;
+                                n_slots += lock_n_slots(lock);
                                 n_deadlines += deadline_heap_node_is_queued(&lock->deadline);
                         }
-                        g_assert_cmpuint(lists[k]->length, ==, n);
                 }
                 n_locks += owner->locks.length;
                 n_waiters += owner->waiters.length;
@@ -890,7 +1140,7 @@ void lock_table_check_invariants(const LockTable *table) {
                         counts[2]++;
                 }
         }
-        g_assert_cmpuint(g_hash_table_size(table->locks), ==, n_locks);
+        g_assert_cmpuint(table->locks.n_entries, ==, n_locks);
         g_assert_cmpuint(table->n_waiters, ==, n_waiters);
 
         g_hash_table_iter_init(&iter, groups);
@@ -903,14 +1153,34 @@ void lock_table_check_invariants(const LockTable *table) {
                 g_assert_cmpuint(group->n_ref, >=, counts[2]);
         }
 
-        g_hash_table_iter_init(&iter, table->queues);
-        while (g_hash_table_iter_next(&iter, &key, &value)) {
-                const PathQueue *queue = value;
+        /* Each held lock in the chain its id hashes to, and nothing else in the id table. */
+        chain_table_check(&table->locks);
+        for (size_t b = 0; b < table->locks.n_buckets; b++)
+                for (const ChainLink *l = table->locks.buckets[b]; l; l = l->next) {
+                        const Lock *lock = container_of(l, const Lock, id_link);
 
-                g_assert_true(key == queue->path);
-                path_queue_check(queue, requests);
-                n_entries += queue->entries.length;
-        }
+                        g_assert_true(g_hash_table_contains(requests, lock));
+                        g_assert_true(lock_has_flag(lock, LOCK_FLAG_GRANTED));
+                        g_assert_cmpuint(chain_table_bucket_index(&table->locks, lock_id_hash(lock->id)),
+                                         ==, b);
+                        n_ids++;
+                }
+        g_assert_cmpuint(n_ids, ==, n_locks);
+
+        /* Each queue in the chain its path hashes to under the table's key. */
+        chain_table_check(&table->queues);
+        for (size_t b = 0; b < table->queues.n_buckets; b++)
+                for (const ChainLink *l = table->queues.buckets[b]; l; l = l->next) {
+                        const PathQueue *queue = container_of(l, const PathQueue, table_link);
+
+                        g_assert_cmpuint(chain_table_bucket_index(&table->queues, path_queue_hash(table, queue)),
+                                         ==, b);
+                        path_queue_check(queue, requests);
+                        for (const LockSlot *s = queue->head; s; s = s->next)
+                                n_entries++;
+                        n_queues++;
+                }
+        g_assert_cmpuint(n_queues, ==, table->queues.n_entries);
         /* Every slot of every request is in its queue once, and nothing else is in a queue. */
         g_assert_cmpuint(n_entries, ==, n_slots);
 
@@ -930,20 +1200,20 @@ LockOwner *lock_get_owner(const Lock *lock) {
 }
 
 bool lock_is_granted(const Lock *lock) {
-        return lock->granted;
+        return lock_has_flag(lock, LOCK_FLAG_GRANTED);
 }
 
 bool lock_is_shared(const Lock *lock) {
-        return lock->shared;
+        return lock_has_flag(lock, LOCK_FLAG_SHARED);
 }
 
 size_t lock_get_n_paths(const Lock *lock) {
-        return lock->n_slots;
+        return lock_n_slots(lock);
 }
 
 const char *lock_get_path(const Lock *lock, size_t i) {
-        g_assert_cmpuint(i, <, lock->n_slots);
-        return lock->slots[i].queue->path;
+        g_assert_cmpuint(i, <, lock_n_slots(lock));
+        return slot_get_queue(lock_slot_const(lock, i))->path;
 }
 
 const uint8_t *lock_get_id(const Lock *lock) {
@@ -951,15 +1221,15 @@ const uint8_t *lock_get_id(const Lock *lock) {
 }
 
 uint64_t lock_get_token(const Lock *lock) {
-        return lock->token;
+        return lock_is_granted(lock) ? lock->token : 0;
 }
 
 uint64_t lock_get_acquired_realtime(const Lock *lock) {
-        return lock->acquired_realtime;
+        return lock_is_granted(lock) ? lock->acquired_realtime : 0;
 }
 
 uint64_t lock_get_expires_realtime(const Lock *lock) {
-        if (!lock->granted)
+        if (!lock_is_granted(lock))
                 return 0;
 
         /* Deadlines are monotonic, immune to clock changes; shown as a time of day they are counted

@@ -179,16 +179,33 @@ uint64_t lock_table_get_next_deadline(const LockTable *table);
 /* Ends every request whose timeout and every lock whose lease has passed. */
 void lock_table_dispatch_deadlines(LockTable *table);
 
-/* Asserts that the table is consistent: queues in arrival order with their exclusive sub-queues, no
- * waiting request that the grant rule would grant, compatible holders, counts, ids and deadlines.
- * O(size of the table): for tests. */
+/* Asserts that the table is consistent: queues linked both ways, their waiting requests in arrival
+ * order, each queue knowing its first exclusive request; no waiting request that the grant rule would
+ * grant, compatible holders, counts, ids and deadlines; every path and id in the hash chain its hash
+ * names, and the hash tables neither overfull nor, once grown, more than half empty. O(size of the
+ * table): for tests. */
 void lock_table_check_invariants(const LockTable *table);
 
+/* Visits the held locks, owner by owner, each owner's in grant order. */
 typedef struct LockTableIter {
-        GHashTableIter iter;
+        GList *owner_link;
+        Lock *lock;
 } LockTableIter;
 void lock_table_iter_init(LockTableIter *iter, LockTable *table);
 bool lock_table_iter_next(LockTableIter *iter, Lock **ret_lock);
+
+/* The shape of one of the table's hash tables. */
+typedef struct LockTableHashStats {
+        size_t n_entries;
+        size_t n_buckets;
+        size_t longest_chain;
+        size_t total_probes;     /* entries read to find every entry once: n_entries when none collide */
+} LockTableHashStats;
+/* Of the path → queue table (one entry per path locked or waited for) and the id → lock table (one per
+ * held lock); either may be NULL. O(size of the table): for tests. */
+void lock_table_get_hash_stats(const LockTable *table,
+                               LockTableHashStats *ret_paths,
+                               LockTableHashStats *ret_ids);
 
 /* Accessors. Paths are in request order with duplicates removed. */
 LockOwner *lock_get_owner(const Lock *lock);

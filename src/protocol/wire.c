@@ -187,8 +187,32 @@ static bool count_fits(Reader *r, uint32_t count, size_t min_size) {
 #define STR_MIN 5
 #define STRV_MIN 4
 
-/* Strings of one strv, in one allocation added to the message's list. */
-static void get_strv(Reader *r, GPtrArray *allocated, const char ***ret, size_t *ret_n) {
+/* What decoding allocates: most bodies have one array at most, kept without a list. */
+typedef struct Allocations {
+        void *first;
+        GPtrArray *more;
+} Allocations;
+
+static void *allocations_add(Allocations *a, void *block) {
+        if (!a->first)
+                a->first = block;
+        else {
+                if (!a->more)
+                        a->more = g_ptr_array_new_with_free_func(g_free);
+                g_ptr_array_add(a->more, block);
+        }
+        return block;
+}
+
+static void allocations_free(Allocations *a) {
+        g_free(a->first);
+        if (a->more)
+                g_ptr_array_free(a->more, true);
+        *a = (Allocations) {};
+}
+
+/* Strings of one strv, in one allocation. */
+static void get_strv(Reader *r, Allocations *allocated, const char ***ret, size_t *ret_n) {
         uint32_t count = get_u32(r);
         const char **v;
 
@@ -197,8 +221,7 @@ static void get_strv(Reader *r, GPtrArray *allocated, const char ***ret, size_t 
         if (!count_fits(r, count, STR_MIN))
                 return;
 
-        v = g_new(const char *, (size_t) count + 1);
-        g_ptr_array_add(allocated, v);
+        v = allocations_add(allocated, g_new(const char *, (size_t) count + 1));
         for (uint32_t i = 0; i < count; i++)
                 v[i] = get_str(r);
         v[count] = NULL;
@@ -206,20 +229,19 @@ static void get_strv(Reader *r, GPtrArray *allocated, const char ***ret, size_t 
         *ret_n = count;
 }
 
-static void *get_array(Reader *r, GPtrArray *allocated, size_t item_size, size_t min_size, size_t *ret_n) {
+static void *get_array(Reader *r, Allocations *allocated, size_t item_size, size_t min_size, size_t *ret_n) {
         uint32_t count = get_u32(r);
         void *items;
 
         *ret_n = 0;
         if (!count_fits(r, count, min_size))
                 return NULL;
-        items = g_malloc0_n(MAX(count, 1u), item_size);
-        g_ptr_array_add(allocated, items);
+        items = allocations_add(allocated, g_malloc0_n(MAX(count, 1u), item_size));
         *ret_n = count;
         return items;
 }
 
-static int decode_body(Reader *r, GPtrArray *allocated, WireMessage *m) {
+static int decode_body(Reader *r, Allocations *allocated, WireMessage *m) {
         switch (m->header.type) {
         case WIRE_HELLO:
         case WIRE_SET_NAME:
@@ -389,42 +411,37 @@ static int decode_body(Reader *r, GPtrArray *allocated, WireMessage *m) {
         return r->failed ? -EBADMSG : 0;
 }
 
-static void free_allocated(GPtrArray *allocated) {
-        g_ptr_array_free(allocated, true);
-}
-
 int wire_message_decode(const WireHeader *header, const uint8_t *body, WireMessage *ret) {
         static const uint8_t empty[1];
         /* An empty body may come as NULL. */
         Reader r = { .p = body ?: empty, .end = (body ?: empty) + header->size };
-        GPtrArray *allocated = NULL;
+        Allocations allocated = {};
         int k;
 
         *ret = (WireMessage) { .header = *header };
 
-        /* Only bodies with arrays allocate; most frames need no list at all. */
-        switch (header->type) {
-        case WIRE_ACQUIRE: case WIRE_PUBLISH: case WIRE_REMOVE_MESSAGE: case WIRE_PUBLICATIONS:
-        case WIRE_LOCKS: case WIRE_CLIENTS:
-                allocated = g_ptr_array_new_with_free_func(g_free);
-                break;
-        }
-
-        k = decode_body(&r, allocated, ret);
+        k = decode_body(&r, &allocated, ret);
         if (k < 0) {
-                if (allocated)
-                        free_allocated(allocated);
+                allocations_free(&allocated);
                 *ret = (WireMessage) { .header = *header };
                 return k;
         }
-        ret->allocated = allocated;
+        if (allocated.more) {
+                g_ptr_array_add(allocated.more, allocated.first);
+                ret->allocated = allocated.more;
+                ret->allocated_list = true;
+        } else
+                ret->allocated = allocated.first;
         return 0;
 }
 
 void wire_message_clear(WireMessage *m) {
-        if (m->allocated)
-                free_allocated(m->allocated);
+        if (m->allocated_list)
+                g_ptr_array_free(m->allocated, true);
+        else
+                g_free(m->allocated);
         m->allocated = NULL;
+        m->allocated_list = false;
 }
 
 /* ---- buffers ---- */

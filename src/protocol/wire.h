@@ -264,6 +264,7 @@ typedef struct WireMessage {
                 WireMessagePublished message_published;
         };
         void *allocated;                /* what decoding allocated; freed by wire_message_clear() */
+        bool allocated_list;            /* allocated is a GPtrArray of blocks, not one block */
 } WireMessage;
 
 /* Decodes a body of header->size bytes. Strings point into body (which must stay); arrays are

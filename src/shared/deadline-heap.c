@@ -12,7 +12,7 @@ void deadline_heap_deinit(DeadlineHeap *heap) {
 
 static void heap_set(DeadlineHeap *heap, size_t pos, DeadlineHeapNode *node) {
         heap->nodes[pos] = node;
-        node->index = pos + 1;
+        node->index = (uint32_t) (pos + 1);
 }
 
 static void heap_sift_up(DeadlineHeap *heap, size_t pos) {
@@ -60,8 +60,10 @@ void deadline_heap_put(DeadlineHeap *heap, DeadlineHeapNode *node, uint64_t dead
                 return;
         }
 
+        /* A 32-bit index: 4 billion deadlines would take far more memory than there is. */
+        g_assert_cmpuint(heap->n_nodes, <, UINT32_MAX);
         if (heap->n_nodes == heap->n_allocated) {
-                heap->n_allocated = MAX(heap->n_allocated * 2, 64);
+                heap->n_allocated = MAX(heap->n_allocated * 2, DEADLINE_HEAP_MIN_ALLOCATED);
                 heap->nodes = g_renew(DeadlineHeapNode *, heap->nodes, heap->n_allocated);
         }
         node->deadline = deadline;
@@ -79,12 +81,18 @@ void deadline_heap_remove(DeadlineHeap *heap, DeadlineHeapNode *node) {
         pos = node->index - 1;
         node->index = 0;
         last = heap->nodes[--heap->n_nodes];
-        if (last == node)
-                return;
+        if (last != node) {
+                heap_set(heap, pos, last);
+                if (pos > 0 && heap->nodes[(pos - 1) / 2]->deadline > last->deadline)
+                        heap_sift_up(heap, pos);
+                else
+                        heap_sift_down(heap, pos);
+        }
 
-        heap_set(heap, pos, last);
-        if (pos > 0 && heap->nodes[(pos - 1) / 2]->deadline > last->deadline)
-                heap_sift_up(heap, pos);
-        else
-                heap_sift_down(heap, pos);
+        /* Halving at a quarter, not at a half, so that a heap that hovers around a size does not
+         * resize on every put and remove. */
+        if (heap->n_allocated > DEADLINE_HEAP_MIN_ALLOCATED && heap->n_nodes < heap->n_allocated / 4) {
+                heap->n_allocated /= 2;
+                heap->nodes = g_renew(DeadlineHeapNode *, heap->nodes, heap->n_allocated);
+        }
 }

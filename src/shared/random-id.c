@@ -7,11 +7,12 @@
 
 #include "random-id.h"
 
-static void random_fill(uint8_t *buf, size_t size) {
+void random_bytes(void *buf, size_t size) {
+        uint8_t *p = buf;
         size_t done = 0;
 
         while (done < size) {
-                ssize_t n = getrandom(buf + done, size - done, 0);
+                ssize_t n = getrandom(p + done, size - done, 0);
 
                 if (n < 0) {
                         /* getrandom() only fails on kernels older than 3.17, which we do not support:
@@ -27,7 +28,7 @@ static void random_fill(uint8_t *buf, size_t size) {
 void random_id_generate(RandomIdPool *pool, uint8_t ret_id[RANDOM_ID_SIZE]) {
         /* One getrandom() per 64 ids keeps the syscall off most grants. */
         if (pool->used + RANDOM_ID_SIZE > sizeof(pool->pool)) {
-                random_fill(pool->pool, sizeof(pool->pool));
+                random_bytes(pool->pool, sizeof(pool->pool));
                 pool->used = 0;
         }
         memcpy(ret_id, pool->pool + pool->used, RANDOM_ID_SIZE);

@@ -17,6 +17,9 @@ typedef struct RandomIdPool {
 void random_id_generate(RandomIdPool *pool, uint8_t ret_id[RANDOM_ID_SIZE]);
 void random_id_pool_wipe(RandomIdPool *pool);
 
+/* Fills buf from the kernel's CSPRNG (hash keys and the like); aborts if it cannot. */
+void random_bytes(void *buf, size_t size);
+
 /* Ids on the wire are 32 lowercase hex digits. Parsing returns 0 or -EINVAL. */
 char *random_id_to_string(const uint8_t id[RANDOM_ID_SIZE], char buf[RANDOM_ID_STRING_MAX]);
 int random_id_from_string(const char *s, uint8_t ret_id[RANDOM_ID_SIZE]);

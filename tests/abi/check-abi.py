@@ -14,7 +14,8 @@ import sys
 import tempfile
 
 SONAME = "libpylocker-dbus.so.1"
-NODE = "PYLOCKER_1.0"
+# The version nodes, oldest first; each inherits the one before it.
+NODES = ["PYLOCKER_1.0", "PYLOCKER_1.1"]
 
 results = []
 
@@ -41,13 +42,14 @@ def header_functions(include_dir):
 
 
 def version_script(path):
-    """{node: set(global symbols)} of the version script."""
+    """{node: set(global symbols)} of the version script, in its order, and {node: the node it inherits}."""
     text = strip_comments(open(path, encoding="utf-8").read())
-    nodes = {}
-    for node, body in re.findall(r"([A-Za-z_][\w.]*)\s*\{(.*?)\}\s*[\w.]*\s*;", text, flags=re.S):
+    nodes, parents = {}, {}
+    for node, body, parent in re.findall(r"([A-Za-z_][\w.]*)\s*\{(.*?)\}\s*([\w.]*)\s*;", text, flags=re.S):
         glob_part = body.split("local:")[0].replace("global:", "")
         nodes[node] = {s.strip() for s in glob_part.split(";") if s.strip()}
-    return nodes
+        parents[node] = parent or None
+    return nodes, parents
 
 
 def exported(nm, library):
@@ -91,13 +93,18 @@ def main():
     a = ap.parse_args()
 
     declared = header_functions(a.include)
-    nodes = version_script(a.sym)
+    nodes, parents = version_script(a.sym)
     listed = set().union(*nodes.values()) if nodes else set()
+    node_of = {name: node for node, names in nodes.items() for name in names}
     symbols = exported(a.nm, a.library)
     functions = {name for name, kind, _ in symbols if kind in "TtWi"}
 
     check("the headers declare pylocker_* functions", len(declared) > 0, "none found")
-    check(f"the version script has one node, {NODE}", list(nodes) == [NODE], f"nodes: {sorted(nodes)}")
+    check(f"the version script's nodes are {', '.join(NODES)}", list(nodes) == NODES, f"nodes: {list(nodes)}")
+    expected_parents = {node: NODES[i - 1] if i else None for i, node in enumerate(NODES)}
+    check("each node inherits the one before it", parents == expected_parents, f"inherits: {parents}")
+    twice = sorted(name for name in listed if sum(name in names for names in nodes.values()) > 1)
+    check("no symbol is in two nodes", not twice, "twice: " + " ".join(twice))
     check("every function the headers declare is in the version script", declared <= listed,
           "missing: " + " ".join(sorted(declared - listed)))
     check("the version script lists nothing the headers do not declare", listed <= declared,
@@ -105,11 +112,12 @@ def main():
     check("the library exports every function of the version script", listed <= functions,
           "not exported: " + " ".join(sorted(listed - functions)))
     others = sorted(f"{name} ({kind})" for name, kind, version in symbols
-                    if name not in listed and not (name == NODE and kind == "A"))
+                    if name not in listed and not (name in NODES and kind == "A"))
     check("the library exports nothing else", not others, "also exported: " + " ".join(others))
-    unversioned = sorted(name for name, _, version in symbols if name in listed and version != NODE)
-    check(f"every exported function has version {NODE}", not unversioned,
-          "other version: " + " ".join(unversioned))
+    misversioned = sorted(f"{name}@{version}" for name, _, version in symbols
+                          if name in listed and version != node_of[name])
+    check("every exported function has the version of its node", not misversioned,
+          "other version: " + " ".join(misversioned))
     name = soname(a.readelf, a.library)
     check(f"the soname is {SONAME}", name == SONAME, f"soname: {name}")
 

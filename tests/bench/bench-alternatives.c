@@ -184,11 +184,11 @@ int main(int argc, char *argv[]) {
         double seconds = bench_seconds();
         int redis_port = env_port("PYLOCKER_BENCH_REDIS_PORT"), etcd_port = env_port("PYLOCKER_BENCH_ETCD_PORT");
         g_autofree char *direct_socket = NULL;
-        BenchLibPair lib = { .path = "/bench/alt" };
+        BenchLibPair lib = { .path = "/bench/alt" }, lib_nowait = { .path = "/bench/alt-nowait" };
         RedisPair redis = {};
         EtcdPair etcd = {};
         Harness h = {};
-        BenchOp ops[3];
+        BenchOp ops[4];
         size_t n_ops = 0;
 
         bench_harness_start(&h, (const char *const[]) { "--max-lock-time=1h", NULL });
@@ -196,6 +196,10 @@ int main(int argc, char *argv[]) {
         lib.locker = bench_locker_open(&h, direct_socket);
         ops[n_ops++] = (BenchOp) { "alt.pylockerd.direct.us", "Acquire+Release, libpylocker-dbus, direct socket",
                                    bench_lib_pair, &lib };
+        lib_nowait.locker = bench_locker_open(&h, direct_socket);
+        ops[n_ops++] = (BenchOp) { "alt.pylockerd.direct.nowait.us",
+                                   "Acquire+Release without waiting for the release, libpylocker-dbus, direct socket",
+                                   bench_lib_pair_nowait, &lib_nowait };
 
         if (redis_port > 0) {
                 int fd = net_connect_loopback(redis_port, 20000);
@@ -234,6 +238,7 @@ int main(int argc, char *argv[]) {
         }
 
         pylocker_locker_unref(lib.locker);
+        pylocker_locker_unref(lib_nowait.locker);
         harness_stop(&h);
         return 0;
 }

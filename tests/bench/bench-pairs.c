@@ -153,7 +153,7 @@ int main(int argc, char *argv[]) {
         Echo echo = {};
         EchoOp echo_bus, echo_p2p;
         RawPair raw_bus, raw_direct;
-        BenchLibPair lib_bus, lib_direct;
+        BenchLibPair lib_bus, lib_direct, lib_direct_nowait;
         double p50, p99;
 
         bench_harness_start(&h, daemon_args);
@@ -182,6 +182,8 @@ int main(int argc, char *argv[]) {
         raw_direct = (RawPair) { .bus = harness_connect_direct(&h), .direct = true };
         lib_bus = (BenchLibPair) { .locker = bench_locker_open(&h, NULL), .path = "/bench/library" };
         lib_direct = (BenchLibPair) { .locker = bench_locker_open(&h, direct_socket), .path = "/bench/library" };
+        lib_direct_nowait = (BenchLibPair) { .locker = bench_locker_open(&h, direct_socket),
+                                             .path = "/bench/library-nowait" };
 
         {
                 BenchOp ops[] = {
@@ -194,12 +196,16 @@ int main(int argc, char *argv[]) {
                           &raw_direct },
                         { "pair.lib.direct.us", "Acquire+Release, libpylocker-dbus, direct socket", bench_lib_pair,
                           &lib_direct },
+                        { "pair.lib.direct.nowait.us",
+                          "Acquire+Release without waiting for the release, libpylocker-dbus, direct socket",
+                          bench_lib_pair_nowait, &lib_direct_nowait },
                 };
 
                 bench_ops_run(ops, G_N_ELEMENTS(ops), seconds);
         }
         pylocker_locker_unref(lib_bus.locker);
         pylocker_locker_unref(lib_direct.locker);
+        pylocker_locker_unref(lib_direct_nowait.locker);
 
         for (int direct = 0; direct <= 1; direct++)
                 for (unsigned n = 1; n <= 64; n *= 8) {

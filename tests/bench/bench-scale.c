@@ -3,18 +3,25 @@
  *
  * Three daemons, each on its own private bus. Loader clients (LOADERS connections to the direct
  * socket) take single-path locks with pipelined asynchronous Acquires (WINDOW in flight each) and
- * keep them: 10 in the first daemon, 10 000 in the second, 1 000 000 in the third. A probe client
- * on each direct socket then times Acquire alone (its Release is not timed) on paths of its own,
- * going round the three in turns of 100. Memory: VmRSS of the third daemon with no locks held,
- * then with 1 000 000. */
+ * keep them: 10 in the first daemon, 10 000 in the second, 1 000 000 in the third (or the number
+ * given as the first argument). A probe client on each direct socket then times Acquire alone (its
+ * Release is not timed) on paths of its own, going round the three in turns of 100. Memory: VmRSS of
+ * the third daemon with no locks held, then with 1 000 000.
+ *
+ * Last come the two ratios the targets are stated in, as results and in words on stderr: resident
+ * bytes per held lock against TARGET_BYTES_PER_LOCK, and the Acquire p50 with the most locks held
+ * against the p50 with 10 held (flat: at most TARGET_P50_RATIO). */
 #undef G_DISABLE_ASSERT
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench-util.h"
 
 #define LOADERS 4
 #define WINDOW 512
+#define TARGET_BYTES_PER_LOCK 200.0
+#define TARGET_P50_RATIO 1.2
 /* Samples per level; $PYLOCKER_BENCH_SAMPLES overrides (more, to profile the daemon meanwhile). */
 static unsigned n_samples = 3000;
 
@@ -149,31 +156,51 @@ static void probe(Instance *in, unsigned n, bool record) {
         }
 }
 
-static void report(Instance *in) {
+/* Prints the p50 and p99; returns the p50. */
+static double report(Instance *in) {
         double *v = (double *) in->samples->data;
         size_t n = in->samples->len;
+        double p50 = bench_percentile(v, n, 50);
         g_autofree char *k50 = g_strdup_printf("acquire.held.%s.p50.us", in->tag);
         g_autofree char *k99 = g_strdup_printf("acquire.held.%s.p99.us", in->tag);
         g_autofree char *w50 = g_strdup_printf("uncontended Acquire, %s locks held, direct socket, p50", in->label);
         g_autofree char *w99 = g_strdup_printf("uncontended Acquire, %s locks held, direct socket, p99", in->label);
 
-        bench_result(k50, bench_percentile(v, n, 50), "us", w50);
+        bench_result(k50, p50, "us", w50);
         bench_result(k99, bench_percentile(v, n, 99), "us", w99);
+        return p50;
+}
+
+/* 1000000 as "1 000 000". */
+static char *format_count(unsigned n) {
+        g_autofree char *digits = g_strdup_printf("%u", n);
+        GString *s = g_string_new(NULL);
+        size_t length = strlen(digits);
+
+        for (size_t i = 0; i < length; i++) {
+                if (i > 0 && (length - i) % 3 == 0)
+                        g_string_append_c(s, ' ');
+                g_string_append_c(s, digits[i]);
+        }
+        return g_string_free(s, FALSE);
 }
 
 /* Three daemons side by side, holding 10, 10 000 and 1 000 000 locks; the probe goes round them in
  * short turns, so that whatever else runs on the machine weighs on all three alike. */
 int main(int argc, char *argv[]) {
         unsigned big = argc > 1 ? (unsigned) atoi(argv[1]) : 1000000;
+        g_autofree char *big_label = format_count(big);
+        g_autofree char *what = NULL;
         Instance in[3] = {};
         uint64_t rss_empty, rss_full;
+        double p50[3], per_lock, memory_ratio, p50_ratio;
         sd_bus *bus;
 
         if (g_getenv("PYLOCKER_BENCH_SAMPLES"))
                 n_samples = MAX(atoi(g_getenv("PYLOCKER_BENCH_SAMPLES")), 100);
         instance_start(&in[0], 10, "10", "10");
         instance_start(&in[1], 10000, "10000", "10 000");
-        instance_start(&in[2], big, big == 1000000 ? "1000000" : "big", "1 000 000");
+        instance_start(&in[2], big, big == 1000000 ? "1000000" : "big", big_label);
 
         /* Every connection registered and the allocator warm before the baseline. */
         for (int i = 0; i < 3; i++)
@@ -194,12 +221,33 @@ int main(int argc, char *argv[]) {
                 for (int i = 0; i < 3; i++)
                         probe(&in[i], 100, true);
         for (int i = 0; i < 3; i++)
-                report(&in[i]);
+                p50[i] = report(&in[i]);
 
+        per_lock = (double) (rss_full - rss_empty) / big;
         bench_result("rss.empty.bytes", rss_empty, "bytes", "pylockerd VmRSS, no locks held");
-        bench_result("rss.full.bytes", rss_full, "bytes", "pylockerd VmRSS, 1 000 000 locks held");
-        bench_result("rss.per_lock.bytes", (double) (rss_full - rss_empty) / big, "bytes",
-                     "pylockerd resident memory per held single-path lock, at 1 000 000");
+        what = g_strdup_printf("pylockerd VmRSS, %s locks held", big_label);
+        bench_result("rss.full.bytes", rss_full, "bytes", what);
+        g_free(what);
+        what = g_strdup_printf("pylockerd resident memory per held single-path lock, at %s", big_label);
+        bench_result("rss.per_lock.bytes", per_lock, "bytes", what);
+
+        /* The targets' ratios. */
+        memory_ratio = per_lock / TARGET_BYTES_PER_LOCK;
+        p50_ratio = p50[2] / p50[0];
+        g_free(what);
+        what = g_strdup_printf("resident bytes per held lock at %s / %.0f B (target <= 1.0)", big_label,
+                               TARGET_BYTES_PER_LOCK);
+        bench_result("rss.per_lock.target_ratio", memory_ratio, "ratio", what);
+        g_free(what);
+        what = g_strdup_printf("uncontended Acquire p50, %s held / 10 held (target <= %.1f)", big_label,
+                               TARGET_P50_RATIO);
+        bench_result("acquire.held.p50_ratio", p50_ratio, "ratio", what);
+        bench_note("memory: %.1f B per held lock at %s locks (RSS %.1f -> %.1f MiB): %.3f x %.0f B, %s",
+                   per_lock, big_label, rss_empty / 1048576.0, rss_full / 1048576.0, memory_ratio,
+                   TARGET_BYTES_PER_LOCK, memory_ratio <= 1.0 ? "met" : "MISSED");
+        bench_note("Acquire p50: %.1f us with 10 held, %.1f us with 10 000, %.1f us with %s: %.3f x, %s",
+                   p50[0], p50[1], p50[2], big_label, p50_ratio,
+                   p50_ratio <= TARGET_P50_RATIO ? "met" : "MISSED");
 
         for (int i = 0; i < 3; i++)
                 instance_stop(&in[i]);

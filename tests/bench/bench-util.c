@@ -107,6 +107,21 @@ void bench_lib_pair(void *data) {
         pylocker_lock_unref(lock);
 }
 
+void bench_lib_pair_nowait(void *data) {
+        BenchLibPair *p = data;
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLock *lock = NULL;
+
+        /* Each grant also shows that the release before it went through: one connection, in order. */
+        if (pylocker_locker_acquire_path(p->locker, p->path, NULL, &lock, &error) < 0)
+                g_error("pylocker_locker_acquire_path: %s", error.message);
+        g_assert_cmpuint(pylocker_lock_get_token(lock), >, p->last_token);
+        p->last_token = pylocker_lock_get_token(lock);
+        g_assert_cmpint(pylocker_locker_release_nowait(p->locker, pylocker_lock_get_id(lock), &error), ==, 0);
+        g_assert_false(pylocker_lock_is_held(lock));
+        pylocker_lock_unref(lock);
+}
+
 PylockerLocker *bench_locker_open(Harness *h, const char *private_socket) {
         PylockerLockerOptions options = PYLOCKER_LOCKER_OPTIONS_INIT;
         PylockerError error = PYLOCKER_ERROR_INIT;

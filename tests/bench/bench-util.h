@@ -67,6 +67,8 @@ typedef struct BenchLibPair {
 } BenchLibPair;
 
 void bench_lib_pair(void *data);
+/* The same, with the release not waiting for its answer (pylocker_locker_release_nowait()). */
+void bench_lib_pair_nowait(void *data);
 /* A locker on the harness's bus, or on its direct socket when private_socket is given. */
 PylockerLocker *bench_locker_open(Harness *h, const char *private_socket);
 

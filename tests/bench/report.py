@@ -79,6 +79,10 @@ def rows(v):
     if v.get("pair.lib.direct.us") and wire:
         row("pylockerd", "pair over the direct socket, libpylocker-dbus", us(v["pair.lib.direct.us"]),
             f"2 × wire PING {us(2 * wire)}", v["pair.lib.direct.us"] / (2 * wire), ("<=", 1.3))
+    lib_nowait, raw_nowait = get("pair.lib.direct.nowait.us", "wire.pair.nowait.us")
+    if lib_nowait and raw_nowait:
+        row("pylockerd", "pair over the direct socket, libpylocker-dbus, Release without reply", us(lib_nowait),
+            f"raw wire, Release without reply {us(raw_nowait)}", lib_nowait / raw_nowait)
     alt, redis1 = get("alt.pylockerd.direct.us", "redis.1.us")
     if alt and redis1:
         row("pylockerd", "pairs/s, direct socket, library, 1 client", rate(per_s(alt)),

@@ -23,9 +23,9 @@
 #include <glib/gstdio.h>
 
 #include "bridge-psk.h"
-#include "bridge-shuttle.h"
 #include "bridge-tls.h"
 #include "client-util.h"
+#include "wire-test.h"
 
 #define SECRET "correct horse battery staple 42"
 
@@ -110,35 +110,6 @@ static const PylockerClientInfo *find_client(PylockerClientInfo *clients, size_t
         return NULL;
 }
 
-/* --- a raw sd-bus connection over the bridge, for calls the library does not make --- */
-
-typedef struct RawRemote {
-        sd_bus *bus;
-        int tcp_fd;
-        int plain_fd;
-        BridgeTls *tls;
-        pthread_t thread;
-} RawRemote;
-
-static void *raw_thread(void *userdata) {
-        RawRemote *r = userdata;
-        BridgeShuttle *s = bridge_shuttle_new(&bridge_tls_ops, r->tls, r->plain_fd, 0);
-
-        while (bridge_shuttle_pump(s) > 0) {
-                uint32_t secure, plain;
-                struct pollfd p[2];
-
-                bridge_shuttle_get_events(s, &secure, &plain);
-                p[0] = (struct pollfd) { .fd = secure ? r->tcp_fd : -1, .events = (short) secure };
-                p[1] = (struct pollfd) { .fd = plain ? r->plain_fd : -1, .events = (short) plain };
-                if (poll(p, 2, -1) < 0 && errno != EINTR)
-                        break;
-        }
-        bridge_shuttle_free(s);
-        (void) shutdown(r->plain_fd, SHUT_RDWR);
-        return NULL;
-}
-
 static int tcp_connect(const char *source, const char *host, int port) {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -153,58 +124,6 @@ static int tcp_connect(const char *source, const char *host, int port) {
         g_assert_cmpint(inet_pton(AF_INET, host, &sa.sin_addr), ==, 1);
         g_assert_cmpint(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
         return fd;
-}
-
-static RawRemote *raw_remote_open(Fixture *f) {
-        RawRemote *r = g_new0(RawRemote, 1);
-        uint8_t psk[BRIDGE_PSK_SIZE];
-        int pair[2], k;
-
-        g_assert_cmpint(bridge_psk_derive((const uint8_t *) SECRET, strlen(SECRET), psk), ==, 0);
-        r->tcp_fd = tcp_connect(NULL, "127.0.0.1", f->port);
-        g_assert_cmpint(fcntl(r->tcp_fd, F_SETFL, O_NONBLOCK), ==, 0);
-        g_assert_cmpint(bridge_tls_new_client(r->tcp_fd, psk, &r->tls), ==, 0);
-        while ((k = bridge_tls_handshake(r->tls)) == 0) {
-                struct pollfd p = { .fd = r->tcp_fd, .events = bridge_tls_wants_write(r->tls) ? POLLOUT : POLLIN };
-
-                g_assert_cmpint(poll(&p, 1, 5000), ==, 1);
-        }
-        g_assert_cmpint(k, ==, 1);
-
-        g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), ==, 0);
-        r->plain_fd = pair[1];
-        g_assert_cmpint(pthread_create(&r->thread, NULL, raw_thread, r), ==, 0);
-
-        g_assert_cmpint(sd_bus_new(&r->bus), >=, 0);
-        g_assert_cmpint(sd_bus_set_fd(r->bus, pair[0], pair[0]), >=, 0);
-        g_assert_cmpint(sd_bus_set_anonymous(r->bus, 1), >=, 0);
-        g_assert_cmpint(sd_bus_start(r->bus), >=, 0);
-        return r;
-}
-
-static void raw_remote_close(RawRemote *r) {
-        sd_bus_flush_close_unref(r->bus);
-        g_assert_cmpint(pthread_join(r->thread, NULL), ==, 0);
-        bridge_tls_free(r->tls);
-        close(r->plain_fd);
-        close(r->tcp_fd);
-        g_free(r);
-}
-
-static void raw_pump_until(sd_bus *bus, const bool *flag, int timeout_ms) {
-        gint64 deadline = g_get_monotonic_time() + timeout_ms * 1000;
-
-        while (!*flag) {
-                int r;
-
-                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-                while ((r = sd_bus_process(bus, NULL)) > 0)
-                        ;
-                g_assert_cmpint(r, >=, 0);
-                if (*flag)
-                        break;
-                (void) sd_bus_wait(bus, 20 * 1000);
-        }
 }
 
 /* Whether the server closes fd within ms, without our sending anything more. */
@@ -335,57 +254,54 @@ static void publish(sd_bus *bus, const char *message, const char *to) {
 }
 
 static void test_messages(Fixture *f, gconstpointer data) {
-        RawRemote *remote = raw_remote_open(f);
+        g_autoptr(WireTestClient) remote = wire_test_connect_bridge(f->port, SECRET, "remote-peer");
         sd_bus *bus = harness_connect(&f->h);
-        g_autofree char *remote_id = call_register(remote->bus, "remote-peer");
         g_autofree char *bus_id = call_register(bus, "bus-peer");
-        g_autoptr(sd_bus_message) reply = NULL;
-        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
-        Received at_remote = {}, at_bus = {};
-        int has;
+        g_auto(WireTestFrame) event = {}, reply = {};
+        const char *receivers[] = { bus_id };
+        Received at_bus = {};
+        uint32_t serial;
 
-        g_assert_true(g_str_has_prefix(remote_id, "bridge-"));
-        g_assert_cmpint(locker_match_signal(remote->bus, "MessagePublished", on_message_published,
-                                            &at_remote), >=, 0);
+        g_assert_true(g_str_has_prefix(remote->client_id, "bridge-"));
         g_assert_cmpint(locker_match_signal(bus, "MessagePublished", on_message_published, &at_bus), >=, 0);
 
         /* Bus → bridge peer, by its name. */
         publish(bus, "hello remote", "remote-peer");
-        raw_pump_until(remote->bus, &at_remote.flag, 5000);
-        g_assert_cmpstr(at_remote.message, ==, "hello remote");
-        g_assert_cmpstr(at_remote.sender, ==, bus_id);
-        g_assert_cmpint(locker_call_method(remote->bus, "HasMessage", NULL, &reply, "s",
-                                           "hello remote"), >=, 0);
-        g_assert_cmpint(sd_bus_message_read(reply, "b", &has), >=, 0);
-        g_assert_true(has);
-        g_clear_pointer(&reply, sd_bus_message_unref);
+        wire_test_expect_event(remote, WIRE_MESSAGE_PUBLISHED, &event);
+        g_assert_cmpstr(event.m.message_published.message, ==, "hello remote");
+        g_assert_cmpstr(event.m.message_published.sender, ==, bus_id);
+        serial = wire_test_send(remote, WIRE_HAS_MESSAGE, 0,
+                                &(WireMessage) { .message_ref = { .message = "hello remote" } });
+        wire_test_expect(remote, serial, WIRE_VALUE, &reply);
+        g_assert_cmpuint(reply.m.value.value, ==, 1);
 
         /* to_self: the publisher got its own copy. */
         harness_pump_until(&f->h, &at_bus.flag, 5000);
         g_assert_cmpstr(at_bus.message, ==, "hello remote");
         at_bus.flag = false;
+        g_clear_pointer(&at_bus.message, g_free);
+        g_clear_pointer(&at_bus.sender, g_free);
 
         /* Bridge peer → bus, by its client id. */
-        publish(remote->bus, "hello bus", bus_id);
+        serial = wire_test_send(remote, WIRE_PUBLISH, 0, &(WireMessage) {
+                .publish = { .flags = WIRE_PUBLISH_TO_SELF | WIRE_PUBLISH_REPLACE, .message = "hello bus",
+                             .receivers = receivers, .n_receivers = 1 } });
+        wire_test_expect(remote, serial, WIRE_PUBLISHED, NULL);
         harness_pump_until(&f->h, &at_bus.flag, 5000);
         g_assert_cmpstr(at_bus.message, ==, "hello bus");
-        g_assert_cmpstr(at_bus.sender, ==, remote_id);
+        g_assert_cmpstr(at_bus.sender, ==, remote->client_id);
 
-        /* What a bridge peer may not do: manage, or ask for a handle (no fds cross TCP). */
-        g_assert_cmpint(locker_call_method(remote->bus, "SetMaxLockTime", &error, NULL, "t",
-                                           UINT64_C(1000000)), <, 0);
-        g_assert_cmpstr(error.name, ==, SD_BUS_ERROR_ACCESS_DENIED);
-        sd_bus_error_free(&error);
-        g_assert_cmpint(locker_call_method(remote->bus, "AcquireHandle", &error, NULL, "asta{sv}", 1,
-                                           "/handle", UINT64_C(0), 0), <, 0);
-        g_assert_cmpstr(error.name, ==, SD_BUS_ERROR_NOT_SUPPORTED);
-        sd_bus_error_free(&error);
+        /* What a bridge peer may not do: manage, or ask for a handle (no descriptors cross TCP). */
+        serial = wire_test_send(remote, WIRE_SET_MAX_LOCK_TIME, 0, &(WireMessage) { .usec = { 1000000 } });
+        wire_test_expect_error(remote, serial, SD_BUS_ERROR_ACCESS_DENIED);
+        serial = wire_test_send(remote, WIRE_ACQUIRE, 0, &(WireMessage) {
+                .acquire = { .flags = WIRE_ACQUIRE_HANDLE, .paths = (const char *[]) { "/handle" }, .n_paths = 1 } });
+        wire_test_expect_error(remote, serial, SD_BUS_ERROR_INVALID_ARGS);
+        g_assert_cmpuint(count_locks(bus), ==, 0);
         /* The connection is still good after both. */
-        g_assert_cmpint(locker_call_method(remote->bus, "ListLocks", NULL, NULL, ""), >=, 0);
+        serial = wire_test_send(remote, WIRE_LIST_LOCKS, 0, NULL);
+        wire_test_expect(remote, serial, WIRE_LOCKS, NULL);
 
-        raw_remote_close(remote);
-        g_free(at_remote.message);
-        g_free(at_remote.sender);
         g_free(at_bus.message);
         g_free(at_bus.sender);
 }
@@ -520,86 +436,45 @@ static void test_refused(Fixture *f, gconstpointer data) {
         pylocker_locker_unref(healthy);
 }
 
-/* A method call without arguments to the locker, little-endian, as bytes. */
-static void append_call(GByteArray *out, uint32_t serial, const char *member) {
-        const struct {
-                uint8_t code;
-                char type;
-                const char *value;
-        } fields[] = { { 1, 'o', PYLOCKER_OBJECT_PATH }, { 2, 's', PYLOCKER_INTERFACE }, { 3, 's', member } };
-        GByteArray *h = g_byte_array_new();
-        uint32_t fields_length;
-        uint8_t fixed[16] = { 'l', 1, 0, 1 };
-
-        for (size_t i = 0; i < G_N_ELEMENTS(fields); i++) {
-                uint32_t length = (uint32_t) strlen(fields[i].value);
-                uint8_t sig[4] = { fields[i].code, 1, (uint8_t) fields[i].type, 0 };
-
-                while (h->len % 8)
-                        g_byte_array_append(h, (const uint8_t *) "", 1);
-                g_byte_array_append(h, sig, 4);
-                g_byte_array_append(h, (const uint8_t *) &length, 4);
-                g_byte_array_append(h, (const uint8_t *) fields[i].value, length + 1);
-        }
-        fields_length = h->len;
-        memcpy(fixed + 8, &serial, 4);
-        memcpy(fixed + 12, &fields_length, 4);
-        g_byte_array_append(out, fixed, 16);
-        g_byte_array_append(out, h->data, h->len);
-        while (out->len % 8)
-                g_byte_array_append(out, (const uint8_t *) "", 1);
-        g_byte_array_unref(h);
-}
-
-/* A peer that sends call after call, never reads a reply, and drops the connection: the daemon must
- * let go of it at once, not wait on replies nobody will read. */
+/* A peer that sends request after request, never reads a reply, and drops the connection: the daemon
+ * must let go of it at once, not wait on replies nobody will read. */
 static void test_unread_replies(Fixture *f, gconstpointer data) {
         sd_bus *bus = harness_connect(&f->h);
-        GByteArray *stream = g_byte_array_new();
-        uint8_t psk[BRIDGE_PSK_SIZE];
-        BridgeTls *tls = NULL;
+        g_autoptr(WireTestClient) c = wire_test_connect_bridge(f->port, SECRET, "unread");
+        WireBuffer stream = {};
         gint64 start;
         size_t sent = 0;
-        int fd, k;
 
-        g_byte_array_append(stream, (const uint8_t *) "\0AUTH ANONYMOUS\r\nBEGIN\r\n", 24);
-        for (uint32_t serial = 1; serial <= 20000; serial++)
-                append_call(stream, serial, "ListClients");
+        for (unsigned i = 0; i < 20000; i++)
+                (void) wire_test_encode(c, &stream, WIRE_LIST_CLIENTS, 0, NULL);
 
-        g_assert_cmpint(bridge_psk_derive((const uint8_t *) SECRET, strlen(SECRET), psk), ==, 0);
-        fd = tcp_connect(NULL, "127.0.0.1", f->port);
         /* Keep our receive buffer small, so the daemon's replies back up quickly. */
-        (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int) { 4096 }, sizeof(int));
-        g_assert_cmpint(fcntl(fd, F_SETFL, O_NONBLOCK), ==, 0);
-        g_assert_cmpint(bridge_tls_new_client(fd, psk, &tls), ==, 0);
-        while ((k = bridge_tls_handshake(tls)) == 0) {
-                struct pollfd p = { .fd = fd, .events = bridge_tls_wants_write(tls) ? POLLOUT : POLLIN };
-
-                g_assert_cmpint(poll(&p, 1, 5000), ==, 1);
-        }
-        g_assert_cmpint(k, ==, 1);
+        (void) setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &(int) { 4096 }, sizeof(int));
+        g_assert_cmpint(fcntl(c->fd, F_SETFL, O_NONBLOCK), ==, 0);
 
         /* As much as goes in 2 seconds. */
-        for (start = g_get_monotonic_time(); sent < stream->len && g_get_monotonic_time() < start + 2 * G_USEC_PER_SEC;) {
-                struct pollfd p = { .fd = fd, .events = POLLOUT };
-                ssize_t n = bridge_tls_ops.send(tls, stream->data + sent, MIN(stream->len - sent, (size_t) 16384));
+        for (start = g_get_monotonic_time();
+             sent < wire_buffer_length(&stream) && g_get_monotonic_time() < start + 2 * G_USEC_PER_SEC;) {
+                struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+                ssize_t n = bridge_tls_send(c->tls, wire_buffer_peek(&stream) + sent,
+                                            MIN(wire_buffer_length(&stream) - sent, (size_t) 16384));
 
                 if (n == -EAGAIN) {
                         (void) poll(&p, 1, 100);
                         continue;
                 }
-                g_assert_cmpint(n, >, 0);
+                if (n < 0)
+                        break;          /* the daemon gave up on us first */
                 sent += (size_t) n;
         }
-        g_test_message("sent %zu of %u bytes of calls", sent, stream->len);
+        g_test_message("sent %zu of %zu bytes of requests", sent, wire_buffer_length(&stream));
         g_assert_cmpuint(sent, >, 100000);
 
         /* Unread data makes the close a reset. */
-        (void) setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger) { .l_onoff = 1, .l_linger = 0 },
+        (void) setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &(struct linger) { .l_onoff = 1, .l_linger = 0 },
                           sizeof(struct linger));
         start = g_get_monotonic_time();
-        close(fd);
-        bridge_tls_free(tls);
+        g_clear_pointer(&c, wire_test_client_free);
 
         /* The daemon answers others at once, and the peer is gone. */
         g_assert_cmpuint(count_locks(bus), ==, 0);
@@ -619,7 +494,7 @@ static void test_unread_replies(Fixture *f, gconstpointer data) {
                 g_usleep(10 * 1000);
         }
         g_test_message("dropped %.1f ms after the reset", (g_get_monotonic_time() - start) / 1000.0);
-        g_byte_array_unref(stream);
+        wire_buffer_done(&stream);
 }
 
 static void test_kill_client(Fixture *f, gconstpointer data) {
@@ -732,14 +607,27 @@ static void test_backoff(Fixture *f, gconstpointer data) {
 
 static void test_message_size(Fixture *f, gconstpointer data) {
         PylockerLocker *healthy = remote_open_ok(f, "healthy"), *big = remote_open_ok(f, "big");
+        g_autoptr(WireTestClient) raw = wire_test_connect_bridge(f->port, SECRET, "raw");
         PylockerError error = PYLOCKER_ERROR_INIT;
         g_autofree char *path = g_strnfill(6000, 'p');
+        g_auto(WireTestFrame) frame = {};
         PylockerLock *lock = NULL;
 
         path[0] = '/';
-        /* One message over MaxMessageSize=4096 ends that connection, and only that one. */
-        g_assert_cmpint(pylocker_locker_acquire_path(big, path, NULL, &lock, &error), ==, -ECONNRESET);
-        g_assert_cmpint(pylocker_locker_is_connected(big), ==, 0);
+        /* WELCOME said MaxMessageSize=4096: the library does not send what the daemon would refuse. */
+        g_assert_cmpuint(raw->welcome.max_frame_size, ==, 4096);
+        g_assert_cmpint(pylocker_locker_acquire_path(big, path, NULL, &lock, &error), ==, -EDQUOT);
+        g_assert_cmpint(pylocker_locker_is_connected(big), ==, 1);
+        assert_remote_works(big);
+
+        /* A frame over it all the same ends that connection, before its body is read, and only that one. */
+        (void) wire_test_send(raw, WIRE_ACQUIRE, 0, &(WireMessage) {
+                .acquire = { .paths = (const char *[]) { path }, .n_paths = 1 } });
+        g_assert_true(wire_test_recv(raw, &frame, 5000));
+        g_assert_cmpuint(frame.m.header.type, ==, WIRE_ERROR);
+        g_assert_cmpuint(frame.m.header.serial, ==, 0);
+        g_assert_cmpstr(frame.m.error.name, ==, SD_BUS_ERROR_LIMITS_EXCEEDED);
+        wire_test_expect_eof(raw, 5000);
         assert_remote_works(healthy);
         pylocker_locker_unref(big);
         pylocker_locker_unref(healthy);

@@ -148,7 +148,10 @@ static int on_connection(sd_event_source *s, int fd, uint32_t revents, void *use
         g_assert_cmpint(sd_bus_add_object_vtable(bus, NULL, "/org/pylocker/Locker", "org.pylocker.Locker",
                                                  locker_vtable, NULL), >=, 0);
         g_assert_cmpint(sd_bus_attach_event(bus, sd_event_source_get_event(s), 0), >=, 0);
-        g_assert_cmpint(sd_bus_start(bus), >=, 0);
+        /* Like an older pylockerd, the stand-in speaks only D-Bus there: a client that begins in the
+         * wire protocol is hung up on, and the library tries D-Bus next. */
+        if (sd_bus_start(bus) < 0)
+                sd_bus_flush_close_unref(bus);
         return 0;
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-# Writes the seed corpus of fuzz-wire: frame streams of each message type (docs/wire.md).
+# Writes the seed corpora of fuzz-wire (frame streams of each message type, docs/wire.md) and of
+# fuzz-wire-server (the requests among them, as a client's stream: preamble, HELLO, requests).
 import os
 import struct
 import sys
@@ -38,8 +39,19 @@ seeds = {
     "events": frame(0x80, 0, ID + u32(1)) + frame(0x81, 0, s("p") + s(":1.2") + s("m") + u64(0)),
 }
 
-out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus", "wire")
-os.makedirs(out, exist_ok=True)
-for name, data in seeds.items():
-    with open(os.path.join(out, name), "wb") as f:
-        f.write(data)
+HELLO = PREAMBLE + frame(0x01, 1, u64(0) + s("fuzz"))
+requests = {name: data for name, data in seeds.items() if name not in ("replies", "events")}
+requests["session"] = seeds["session"]
+requests["pipelined"] = HELLO + b"".join(frame(0x03, 100 + i, u64(0) + u64(1000) + u64(0) + sv(f"/p/{i % 3}"))
+                                         for i in range(8))
+requests["bad-then-good"] = HELLO + frame(0x3e, 2) + frame(0x03, 3, u64(1 << 9)) + frame(0x12, 4)
+
+base = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+for directory, corpus in ((sys.argv[1] if len(sys.argv) > 1 else os.path.join(base, "wire"), seeds),
+                          (sys.argv[2] if len(sys.argv) > 2 else os.path.join(base, "wire-server"), requests)):
+    os.makedirs(directory, exist_ok=True)
+    for name, data in corpus.items():
+        if directory.endswith("wire-server") and not data.startswith(PREAMBLE):
+            data = HELLO + data
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(data)

@@ -15,6 +15,7 @@
 #include <glib.h>
 
 #include "harness.h"
+#include "wire-test.h"
 
 static char user_plain[32], user_admin[32], group_admin[32];
 
@@ -96,7 +97,9 @@ typedef enum ChildScript {
         SCRIPT_CALLS,           /* Acquire, Publish, SetMaxLockTime, ForceRelease, own the name */
         SCRIPT_CALLS_INTERACTIVE,
         SCRIPT_DIRECT_CALLS,    /* Acquire and SetMaxLockTime over the direct socket */
+        SCRIPT_WIRE_CALLS,      /* the same in the wire protocol, after HELLO with a name */
         SCRIPT_ACQUIRE_ONLY,
+        SCRIPT_WIRE_ACQUIRE_ONLY,
 } ChildScript;
 
 static void append_result(GString *s, const char *what, int r, const sd_bus_error *error) {
@@ -112,6 +115,51 @@ static sd_bus_message *new_call(sd_bus *bus, const char *member, bool interactiv
         return m;
 }
 
+static void append_wire_result(GString *s, const char *what, const WireTestFrame *f) {
+        g_string_append_printf(s, "%s%s=%s", s->len ? " " : "", what,
+                               f->m.header.type == WIRE_ERROR ? f->m.error.name : "ok");
+}
+
+/* The wire protocol on the direct socket: each request's result, in the order of the answers. */
+static void child_run_wire(Harness *h, ChildScript script, int out_fd) {
+        g_autoptr(GString) s = g_string_new(NULL);
+        WireTestClient *w = wire_test_connect_raw(h);
+        WireTestFrame f = {};
+        WireBuffer out = {};
+
+        wire_test_send_preamble(w, 1, 1);
+        /* A name is a Register: asked about as publish. */
+        (void) wire_test_send(w, WIRE_HELLO, 0, &(WireMessage) {
+                        .hello.name = script == SCRIPT_WIRE_CALLS ? "wire-under-polkit" : "" });
+        if (!wire_test_recv(w, &f, 60000))
+                _exit(14);
+        append_wire_result(s, "Hello", &f);
+        wire_test_frame_clear(&f);
+
+        (void) wire_test_send(w, WIRE_ACQUIRE, 0, &(WireMessage) {
+                        .acquire = { .paths = (const char **) PATHS("polkit/wire"), .n_paths = 1 } });
+        if (!wire_test_recv(w, &f, 60000))
+                _exit(14);
+        append_wire_result(s, "Acquire", &f);
+        wire_test_frame_clear(&f);
+
+        if (script == SCRIPT_WIRE_CALLS) {
+                /* Behind a request that waits for polkit, the next one waits too: answers in order. */
+                (void) wire_test_encode(w, &out, WIRE_SET_MAX_LOCK_TIME, 0, &(WireMessage) { .usec.usec = 60 * SEC });
+                (void) wire_test_encode(w, &out, WIRE_PING, 0, NULL);
+                wire_test_send_raw(w, wire_buffer_peek(&out), wire_buffer_length(&out));
+                wire_buffer_done(&out);
+                for (unsigned i = 0; i < 2; i++) {
+                        if (!wire_test_recv(w, &f, 60000))
+                                _exit(14);
+                        append_wire_result(s, i == 0 ? "SetMaxLockTime" : "Ping", &f);
+                        wire_test_frame_clear(&f);
+                }
+        }
+
+        _exit(write(out_fd, s->str, s->len) == (ssize_t) s->len ? 0 : 12);
+}
+
 static void child_run(Harness *h, ChildScript script, const char *foreign_lock, int out_fd) {
         g_autoptr(GString) s = g_string_new(NULL);
         bool interactive = script == SCRIPT_CALLS_INTERACTIVE;
@@ -119,6 +167,9 @@ static void child_run(Harness *h, ChildScript script, const char *foreign_lock, 
         sd_bus *bus = NULL;
         sd_bus_message *m;
         int r;
+
+        if (script == SCRIPT_WIRE_CALLS || script == SCRIPT_WIRE_ACQUIRE_ONLY)
+                child_run_wire(h, script, out_fd);
 
         if (script == SCRIPT_DIRECT_CALLS) {
                 g_autofree char *path = harness_direct_socket_path(h);
@@ -267,6 +318,23 @@ static void test_direct_socket_authorized_alike(HarnessFixture *f, gconstpointer
         g_assert_cmpstr(admin, ==, "Acquire=ok SetMaxLockTime=ok");
 }
 
+/* The wire protocol asks polkit about the process behind the socket, as for a D-Bus peer, and never
+ * interactively. */
+static void test_wire_authorized_alike(HarnessFixture *f, gconstpointer data) {
+        sd_bus *bus = harness_connect(&f->h);
+        g_autofree char *plain = run_as(&f->h, user_plain, SCRIPT_WIRE_CALLS, NULL, NULL, NULL);
+        g_autofree char *admin = NULL;
+
+        g_assert_cmpstr(plain, ==,
+                        "Hello=ok Acquire=ok "
+                        "SetMaxLockTime=org.freedesktop.DBus.Error.InteractiveAuthorizationRequired Ping=ok");
+        g_assert_cmpuint(get_property_t(bus, "MaxLockTime"), ==, 120 * SEC);
+
+        admin = run_as(&f->h, user_admin, SCRIPT_WIRE_CALLS, NULL, NULL, NULL);
+        g_assert_cmpstr(admin, ==, "Hello=ok Acquire=ok SetMaxLockTime=ok Ping=ok");
+        g_assert_cmpuint(get_property_t(bus, "MaxLockTime"), ==, 60 * SEC);
+}
+
 static void test_polkitd_gone_is_an_error(HarnessFixture *f, gconstpointer data) {
         char buf[512] = {};
         pid_t pid;
@@ -285,11 +353,13 @@ static void test_polkitd_gone_is_an_error(HarnessFixture *f, gconstpointer data)
         g_assert_cmpint(n, >, 0);
         g_assert_cmpstr(buf, ==, "Acquire=org.freedesktop.DBus.Error.AccessDenied");
 
-        /* And with polkitd gone for good, at once. */
+        /* And with polkitd gone for good, at once; on the wire too. */
         {
                 g_autofree char *report = run_as(&f->h, user_plain, SCRIPT_ACQUIRE_ONLY, NULL, NULL, NULL);
+                g_autofree char *wire = run_as(&f->h, user_plain, SCRIPT_WIRE_ACQUIRE_ONLY, NULL, NULL, NULL);
 
                 g_assert_cmpstr(report, ==, "Acquire=org.freedesktop.DBus.Error.AccessDenied");
+                g_assert_cmpstr(wire, ==, "Hello=ok Acquire=org.freedesktop.DBus.Error.AccessDenied");
         }
 
         /* Root needs no polkit. */
@@ -314,6 +384,7 @@ int main(int argc, char *argv[]) {
         ADD("user-may-lock-not-manage", test_user_may_lock_not_manage);
         ADD("group-rule-grants-manage", test_group_rule_grants_manage);
         ADD("direct-socket-authorized-alike", test_direct_socket_authorized_alike);
+        ADD("wire-authorized-alike", test_wire_authorized_alike);
         ADD("polkitd-gone-is-an-error", test_polkitd_gone_is_an_error);
 #undef ADD
 

@@ -85,9 +85,41 @@ static void test_move(void) {
         g_assert_false(deadline_heap_node_is_queued(&b));
 }
 
+/* A heap that grew gives its memory back as it empties, and stays a heap meanwhile; the spare field is
+ * its embedder's. */
+static void test_shrink(void) {
+        enum { N = 100000 };
+        DeadlineHeap heap = DEADLINE_HEAP_INIT;
+        DeadlineHeapNode *nodes = g_new0(DeadlineHeapNode, N);
+        uint64_t last = 0;
+
+        for (uint32_t i = 0; i < N; i++) {
+                nodes[i].spare = i;
+                deadline_heap_put(&heap, &nodes[i], (uint64_t) (i * 7919u % N));
+        }
+        g_assert_cmpuint(heap.n_allocated, >=, N);
+
+        for (size_t i = 0; i < N - 10; i++) {
+                DeadlineHeapNode *top = deadline_heap_peek(&heap);
+
+                g_assert_cmpuint(top->deadline, >=, last);
+                last = top->deadline;
+                deadline_heap_remove(&heap, top);
+                g_assert_cmpuint(heap.n_allocated, >=, heap.n_nodes);
+        }
+        g_assert_cmpuint(heap.n_nodes, ==, 10);
+        g_assert_cmpuint(heap.n_allocated, ==, DEADLINE_HEAP_MIN_ALLOCATED);
+
+        for (uint32_t i = 0; i < N; i++)
+                g_assert_cmpuint(nodes[i].spare, ==, i);
+        deadline_heap_deinit(&heap);
+        g_free(nodes);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/deadline-heap/random-operations", test_random_operations);
         g_test_add_func("/deadline-heap/move", test_move);
+        g_test_add_func("/deadline-heap/shrink", test_shrink);
         return g_test_run();
 }

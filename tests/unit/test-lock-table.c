@@ -686,7 +686,7 @@ static void test_duplicates(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(lock_get_path(l, 1), ==, "b");
         release_ok(f, o, l);
 
-        /* Past the small-list path, with 200 paths of which 100 distinct. */
+        /* Many paths: 200, of which 100 distinct. */
         for (int i = 0; i < 200; i++)
                 g_ptr_array_add(many, g_strdup_printf("p%d", i % 100));
         r = table_acquire(f->table, o, (const char *const *) many->pdata, many->len, 0, 0, 0,
@@ -708,6 +708,60 @@ static void test_duplicates(Fixture *f, gconstpointer data) {
         release_ok(f, o, l);
         release_ok(f, o, l2);
         release_ok(f, o, l3);
+}
+
+/* Paths made of two-byte blocks that add the same to g_str_hash (djb2: h * 33 + c, and
+ * 'A' * 33 + 'b' == 'B' * 33 + 'A') all have one g_str_hash value: in a table hashed by it they would
+ * all be in one chain, and every lookup would read all of them. Under the table's keyed hash they
+ * spread as any paths do. Chains are counted, not timed. Then, all released, both hash tables are
+ * back at their smallest. */
+static void test_colliding_paths(Fixture *f, gconstpointer data) {
+        enum { N_BLOCKS = 14, N = 1 << N_BLOCKS };
+        static const char *const blocks[2] = { "Ab", "BA" };
+        LockTableLimits limits = LOCK_TABLE_LIMITS_DEFAULT;
+        LockTableHashStats paths, ids;
+        g_autofree Lock **locks = g_new(Lock *, N);
+        guint djb_hash = 0;
+        LockOwner *o;
+
+        limits.max_locks_per_owner = N;
+        limits.max_locks_per_group = N;
+        lock_table_set_limits(f->table, &limits);
+        o = lock_owner_new(f->table, NULL, NULL);
+
+        for (unsigned i = 0; i < N; i++) {
+                char path[1 + 2 * N_BLOCKS + 1] = "/";
+
+                for (unsigned b = 0; b < N_BLOCKS; b++)
+                        strcat(path, blocks[(i >> b) & 1]);
+                if (i == 0)
+                        djb_hash = g_str_hash(path);
+                g_assert_cmpuint(g_str_hash(path), ==, djb_hash);
+                locks[i] = acquire_ok(f, o, "C", 0, path);
+        }
+        lock_table_check_invariants(f->table);
+
+        lock_table_get_hash_stats(f->table, &paths, &ids);
+        g_test_message("%zu paths in %zu buckets: longest chain %zu, %.2f entries read per path found",
+                       paths.n_entries, paths.n_buckets, paths.longest_chain,
+                       (double) paths.total_probes / (double) paths.n_entries);
+        g_assert_cmpuint(paths.n_entries, ==, N);
+        g_assert_cmpuint(ids.n_entries, ==, N);
+        /* One chain would be N long, and N (N + 1) / 2 reads find every path once. With at most two
+         * entries per bucket on average the longest of thousands of chains is about 10. */
+        g_assert_cmpuint(paths.longest_chain, <=, 16);
+        g_assert_cmpuint(paths.total_probes, <=, 3 * N);
+        g_assert_cmpuint(ids.longest_chain, <=, 16);
+        g_assert_cmpuint(ids.total_probes, <=, 3 * N);
+
+        for (unsigned i = 0; i < N; i++)
+                release_ok(f, o, locks[i]);
+        g_ptr_array_set_size(f->events, 0);
+        lock_table_get_hash_stats(f->table, &paths, &ids);
+        g_assert_cmpuint(paths.n_entries, ==, 0);
+        g_assert_cmpuint(ids.n_entries, ==, 0);
+        g_assert_cmpuint(paths.n_buckets, <=, 16);
+        g_assert_cmpuint(ids.n_buckets, <=, 16);
 }
 
 static int acquire_path_index(Fixture *f, LockOwner *owner, const char *const *paths, size_t n_paths,
@@ -1033,6 +1087,7 @@ int main(int argc, char *argv[]) {
         ADD("deadlock/shared", test_deadlock_shared);
         ADD("deadlock/self", test_deadlock_self);
         ADD("paths/duplicates", test_duplicates);
+        ADD("paths/colliding-hashes", test_colliding_paths);
         ADD("limits/paths", test_path_limits);
         ADD("limits/owner-quota", test_owner_quota);
         ADD("limits/change", test_limits_change);
