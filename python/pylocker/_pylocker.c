@@ -264,7 +264,8 @@ static void client_dispatch(Client *c) {
                 while (c->n_orphans > 0) {
                         PylockerLock *lock = c->orphans[--c->n_orphans];
 
-                        (void) pylocker_lock_release(lock, NULL);
+                        /* Nobody waits for the answer. */
+                        (void) pylocker_locker_release_nowait(c->locker, pylocker_lock_get_id(lock), NULL);
                         pylocker_lock_unref(lock);
                 }
         }
@@ -299,16 +300,20 @@ static void *reaper_main(void *userdata) {
         for (;;) {
                 struct pollfd p[2] = {};
                 uint64_t until = PYLOCKER_INFINITY;
+                int events;
 
                 client_dispatch(c);
-                if (c->closing || !c->locker || !client_has_abandoned(c))
+                if (c->closing || !c->locker)
+                        break;
+                /* Done once no abandoned request is pending and what it sent (a release that does not
+                 * wait for its answer, say) has gone out. */
+                events = pylocker_locker_get_events(c->locker);
+                if (!client_has_abandoned(c) && (events < 0 || !(events & POLLOUT)))
                         break;
                 p[0].fd = pylocker_locker_get_fd(c->locker);
                 if (p[0].fd < 0)
                         break;
-                p[0].events = (short) pylocker_locker_get_events(c->locker);
-                if (p[0].events <= 0)
-                        p[0].events = POLLIN;
+                p[0].events = events > 0 ? (short) events : POLLIN;
                 (void) pylocker_locker_get_timeout(c->locker, &until);
                 p[1].fd = c->reaper_wake_fd;
                 p[1].events = POLLIN;
@@ -809,7 +814,7 @@ static void acquire_cancel(Client *c, Waiter *w) {
                 /* Answered meanwhile: give back what it got. */
                 waiter_unlink(c, w);
                 if (w->r >= 0 && c->locker)
-                        (void) pylocker_lock_release(w->lock, NULL);
+                        (void) pylocker_locker_release_nowait(c->locker, pylocker_lock_get_id(w->lock), NULL);
                 waiter_free(w);
                 client_unlock(c);
                 return;
