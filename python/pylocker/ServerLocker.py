@@ -315,9 +315,11 @@ class ServerLocker(object):
 
     @property
     def serverMaxLockTime(self):
-        """pylockerd's MaxLockTime in seconds, or None when not connected"""
-        connected, _, _, max_lock, _, _ = self._client.info()
-        return seconds(max_lock) if connected else None
+        """pylockerd's MaxLockTime in seconds (asked now), or None when not connected"""
+        try:
+            return seconds(self._client.status()['max_lock_time_usec'])
+        except Error:
+            return None
 
     @property
     def address(self):
