@@ -75,7 +75,8 @@ int cli_lock_take_paths(CliLockArgs *a, const char *verb, char **argv, int first
                 if (argv[i][0] == '\0')
                         return cli_error(EXIT_USAGE, "An empty PATH cannot be locked.");
                 if (!g_utf8_validate(argv[i], -1, NULL))
-                        return cli_error(EXIT_USAGE, "PATH '%s' is not valid UTF-8.", argv[i]);
+                        /* Not echoed: a terminal would show its bytes as it pleases. */
+                        return cli_error(EXIT_USAGE, "PATH %d is not valid UTF-8.", i - first + 1);
         }
 
         g_strfreev(a->paths);
