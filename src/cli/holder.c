@@ -82,6 +82,10 @@ static int release(Holder *h, char **ret_why) {
                         *ret_why = g_strdup(error.message);
                         return EXIT_FAILURE;
                 }
+                /* Found gone: pylockerd told why before it answered, and that may still wait to be
+                 * read. */
+                for (int i = 0; i < 16 && !h->lost && pylocker_locker_process(h->locker) > 0; i++)
+                        ;
         }
         /* Lost before, or meanwhile (told by the callback during the call), or found gone. */
         *ret_why = g_strdup(h->lost_message ?: "it was no longer held");
