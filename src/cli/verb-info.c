@@ -51,6 +51,9 @@ static int print_all(Printer *p) {
         int r = printer_flush(p);
 
         pager_close();
+        /* A reader that stopped reading (grep -q) wants no message about it. */
+        if (r == -EPIPE)
+                return EXIT_FAILURE;
         if (r < 0)
                 return cli_error(EXIT_FAILURE, "Failed to write: %s", g_strerror(-r));
         return EXIT_SUCCESS;

@@ -129,7 +129,9 @@ static void on_message(PylockerLocker *locker, const PylockerPublication *p, voi
         /* Flushed at once: a pipe's reader sees each message as it comes. */
         r = printer_flush(l->printer);
         if (r < 0) {
-                (void) cli_error(0, "Failed to write: %s", g_strerror(-r));
+                /* A reader that stopped reading (head -1) wants no message about it. */
+                if (r != -EPIPE)
+                        (void) cli_error(0, "Failed to write: %s", g_strerror(-r));
                 return finish(l, EXIT_FAILURE);
         }
 
