@@ -79,7 +79,7 @@ static void test_json_modes(Fixture *f, gconstpointer data) {
         g_assert_cmpint(pylocker_locker_acquire(f->l, PATHS("/j1", "/j2"), NULL, &held, &error), ==, 0);
 
         for (size_t v = 0; v < G_N_ELEMENTS(verbs); v++) {
-                g_autofree char *bare = NULL, *pretty = NULL, *shrt = NULL, *global = NULL, *off = NULL, *text = NULL;
+                g_autofree char *bare = NULL, *pretty = NULL, *shrt = NULL, *global = NULL, *off = NULL;
                 g_autoptr(JsonNode) node = NULL;
 
                 g_test_message("verb %s", verbs[v][0]);
@@ -109,7 +109,7 @@ static void test_json_modes(Fixture *f, gconstpointer data) {
 
         /* listen streams: one object a line by default, indented when asked. */
         {
-                g_autofree char *line = NULL, *rest = NULL;
+                g_autofree char *line = NULL;
                 g_autoptr(JsonNode) node = NULL;
 
                 child_spawn_pylockctl(&f->child, &f->h, NULL, "listen", "--json", "--count", "1", "--name", "jl",
