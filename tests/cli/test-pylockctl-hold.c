@@ -66,7 +66,7 @@ static void test_hold_ready_only_when_granted(Fixture *f, gconstpointer data) {
         PylockerError error = PYLOCKER_ERROR_INIT;
         g_autoptr(PylockerLock) held = NULL;
         g_autofree char *notify_env = NULL, *ready = NULL, *waiting = NULL, *id = NULL, *line = NULL,
-                        *name = NULL;
+                        *name = NULL, *stopping = NULL;
 
         sd_bus *bus = harness_connect(&f->h);
 
@@ -99,7 +99,8 @@ static void test_hold_ready_only_when_granted(Fixture *f, gconstpointer data) {
         g_assert_cmpint(kill(f->child.pid, SIGTERM), ==, 0);
         g_assert_cmpint(child_wait(&f->child, 10000), ==, 0);
         g_assert_cmpuint(test_count_locks(f->l), ==, 0);
-        g_assert_nonnull(notify_wait(f->notify_fd, "STOPPING=1", 5000));
+        stopping = notify_wait(f->notify_fd, "STOPPING=1", 5000);
+        g_assert_nonnull(stopping);
 }
 
 static void test_hold_refreshes_and_lost(Fixture *f, gconstpointer data) {
@@ -325,6 +326,7 @@ static void test_run_waits_past_default_timeout(Fixture *f, gconstpointer data) 
         g_assert_cmpint(g_get_monotonic_time() - start, >=, 2500 * 1000);
 
         /* --timeout still bounds it. */
+        g_clear_pointer(&held, pylocker_lock_unref);
         g_assert_cmpint(pylocker_locker_acquire_path(f->l, "/rw", NULL, &held, &error), ==, 0);
         start = g_get_monotonic_time();
         g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "run", "--timeout", "0.4", "/rw", "--", "true", NULL), ==, 75);
