@@ -278,6 +278,27 @@ static void test_usage_errors(Fixture *f, gconstpointer data) {
         }
         /* Nothing was locked by any of them. */
         g_assert_cmpuint(test_count_locks(f->l), ==, 0);
+
+        /* A malformed id is a usage error for someone pylockerd would not let manage, too; a well-formed
+         * one gets as far as the daemon, which refuses. */
+        if (getuid() != 0) {
+                g_test_message("not root: the other user's case is not tried");
+                return;
+        }
+        for (int well_formed = 0; well_formed <= 1; well_formed++) {
+                g_autofree char *q_ctl = g_shell_quote(g_getenv("PYLOCKCTL"));
+                g_autofree char *q_addr = g_shell_quote(f->h.bus_address);
+                g_autofree char *cmd = g_strdup_printf("setpriv --reuid=65534 --regid=65534 --clear-groups %s "
+                                                       "--address %s force-release %s", q_ctl, q_addr,
+                                                       well_formed ? "0123456789abcdef0123456789abcdef" : "XYZ");
+                g_autofree char *err = NULL;
+                int status;
+
+                g_assert_true(g_spawn_command_line_sync(cmd, NULL, &err, &status, NULL));
+                g_test_message("as nobody: %s", err);
+                g_assert_cmpint(test_exit_code(status), ==, well_formed ? 1 : 64);
+                g_assert_true(g_str_has_prefix(err, "pylockctl: "));
+        }
 }
 
 static void test_user_without_session_bus(Fixture *f, gconstpointer data) {
