@@ -196,6 +196,28 @@ static void test_acquire_text_and_waits(Fixture *f, gconstpointer data) {
         g_assert_cmpint(pylockctl_run(&f->h, NULL, NULL, "acquire", "--nonblock", "/aw", NULL), ==, 75);
         g_assert_cmpuint(test_count_locks(f->l), ==, 1);
 
+        /* On a terminal (a pty from script(1)) it says who holds what it waits for, as run does: the
+         * holder finds out, acquire says it. */
+        {
+                g_autofree char *q_ctl = g_shell_quote(g_getenv("PYLOCKCTL"));
+                g_autofree char *q_addr = g_shell_quote(f->h.bus_address);
+                g_autofree char *cmd = g_strdup_printf("%s --address %s acquire --timeout 0.3 /aw", q_ctl, q_addr);
+                g_autofree char *terminal = NULL, *expected = NULL;
+                g_autoptr(GError) gerror = NULL;
+                int status;
+
+                g_assert_true(g_spawn_sync(NULL, (char **) (const char *[]) { "script", "-qec", cmd, "/dev/null", NULL },
+                                           NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                                           test_child_die_with_parent, NULL, &terminal, NULL, &status, &gerror));
+                g_assert_no_error(gerror);
+                g_test_message("terminal: %s", terminal);
+                g_assert_cmpint(test_exit_code(status), ==, 75);
+                expected = g_strdup_printf("pylockctl: waiting for '/aw', held by %s (test-holder) since ",
+                                           pylocker_locker_get_client_id(f->l));
+                g_assert_nonnull(strstr(terminal, expected));
+                g_assert_nonnull(strstr(terminal, "pylockctl: Lock on '/aw' not had in time."));
+        }
+
         /* Without --timeout it waits (here past the daemon's DefaultTimeout of 1s) until granted; its
          * text output is the lock id alone. */
         child_spawn_pylockctl(&f->child, &f->h, NULL, "acquire", "/aw", NULL);
