@@ -48,7 +48,9 @@ static const CliOption options[] = {
           "Exit after N messages (default: run until SIGTERM/SIGINT)" },
         { "name",  0, ARG_NAME,  CLI_ARG_TEXT,   false, "NAME",
           "Register with this name, so publishers can use --to NAME" },
-        CLI_OPTION_JSON("Print each message"),
+        /* A stream: a bare --json is short here, one object a line. */
+        { "json",  0, CLI_OPT_JSON, CLI_ARG_JSON_MODE, true, "MODE",
+          "Print each message as JSON: short (the default, one\nobject a line), pretty or off" },
 };
 
 const CliVerb cli_verb_listen = {
