@@ -30,8 +30,11 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
         /* A terminal's signal (SI_KERNEL) already reached CMD, which shares our process group; only pass
          * on those sent to us alone. */
-        if (si->ssi_code != SI_KERNEL)
-                command_runner_kill(r, (int) si->ssi_signo);
+        if (si->ssi_code == SI_KERNEL)
+                return 0;
+        if (si->ssi_signo == SIGTERM || si->ssi_signo == SIGINT)
+                r->stop_signal = (int) si->ssi_signo;
+        command_runner_kill(r, (int) si->ssi_signo);
         return 0;
 }
 
@@ -112,7 +115,20 @@ int command_runner_wait(CommandRunner *r) {
          * have to be released. */
         while (!r->exited && (ret = sd_event_run(r->event, UINT64_MAX)) >= 0)
                 ;
+        if (ret < 0)
+                return ret;
+
+        /* What came with CMD's end is dispatched too: systemd's stop sends SIGTERM to us and to CMD at
+         * once, and CMD's end may be seen first. */
+        while ((ret = sd_event_run(r->event, 0)) > 0)
+                ;
         return ret < 0 ? ret : 0;
+}
+
+bool command_runner_stopped(const CommandRunner *r) {
+        if (!r->exited || r->stop_signal == 0)
+                return false;
+        return r->exit_status == 128 + SIGTERM || r->exit_status == 128 + SIGINT;
 }
 
 void command_runner_done(CommandRunner *r) {

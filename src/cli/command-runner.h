@@ -24,6 +24,8 @@ typedef struct CommandRunner {
         pid_t child;            /* -1 before the spawn */
         bool exited;
         int exit_status;        /* once exited: as a shell says it, N or 128+N after signal N */
+        int stop_signal;        /* SIGTERM or SIGINT sent to us alone (by systemctl stop, kill) and passed on
+                                 * to CMD, else 0 */
 } CommandRunner;
 
 #define COMMAND_RUNNER_INIT { .child = -1 }
@@ -45,6 +47,10 @@ void command_runner_kill(CommandRunner *r, int sig);
 /* Runs the loop until CMD has exited: then r->exit_status is its status. Returns 0, or a negative errno
  * when the loop failed. */
 int command_runner_wait(CommandRunner *r);
+
+/* Once CMD has exited: true when a SIGTERM or SIGINT passed on to it ended it (it was killed by SIGTERM
+ * or SIGINT, or exited 128+N as shells do), so the stop was asked for and is no failure of CMD's. */
+bool command_runner_stopped(const CommandRunner *r);
 
 /* Restores the signal mask and frees; a CMD still running (after a failure) gets SIGTERM and is waited
  * for. */

@@ -15,7 +15,8 @@ struct Printer {
         PrinterStyle style;
         const PrinterColumn *columns;
         size_t n_columns;
-        bool json;
+        CliJson json;
+        bool legend;
 
         size_t column;          /* the next cell's */
         JsonObject *object;     /* the row being filled (JSON) */
@@ -26,13 +27,16 @@ struct Printer {
         int error;              /* the first failure to write */
 };
 
-Printer *printer_new(PrinterStyle style, const PrinterColumn *columns, size_t n_columns, bool json) {
+Printer *printer_new(PrinterStyle style, const PrinterColumn *columns, size_t n_columns, CliJson json,
+                     bool legend) {
         Printer *p = g_new0(Printer, 1);
 
+        g_assert(json != CLI_JSON_DEFAULT);     /* resolved by cli_json_mode() */
         p->style = style;
         p->columns = columns;
         p->n_columns = n_columns;
         p->json = json;
+        p->legend = legend;
         p->objects = json_array_new();
         p->text_rows = g_ptr_array_new_with_free_func((GDestroyNotify) g_ptr_array_unref);
         return p;
@@ -55,12 +59,12 @@ static int print_line(Printer *p, const char *line) {
         return p->error;
 }
 
-static char *json_to_text(JsonNode *node, bool pretty) {
+static char *json_to_text(Printer *p, JsonNode *node) {
         g_autoptr(JsonGenerator) gen = json_generator_new();
 
         json_generator_set_root(gen, node);
-        /* Not pretty: JSON strings escape every control character, so this is one line. */
-        json_generator_set_pretty(gen, pretty);
+        /* Short: JSON strings escape every control character, so this is one line. */
+        json_generator_set_pretty(gen, p->json == CLI_JSON_PRETTY);
         return json_generator_to_data(gen, NULL);
 }
 
@@ -80,7 +84,7 @@ static void row_end(Printer *p) {
 
         if (p->json) {
                 g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), object);
-                g_autofree char *line = json_to_text(node, /* pretty= */ false);
+                g_autofree char *line = json_to_text(p, node);
 
                 (void) print_line(p, line);
         } else {
@@ -175,7 +179,8 @@ static void print_table(Printer *p) {
                 if (p->columns[i].header)
                         g_ptr_array_add(header, (char *) p->columns[i].header);
         n = header->len;
-        g_ptr_array_insert(p->text_rows, 0, g_ptr_array_ref(header));
+        if (p->legend)
+                g_ptr_array_insert(p->text_rows, 0, g_ptr_array_ref(header));
 
         for (guint i = 0; i < p->text_rows->len; i++) {
                 GPtrArray *row = p->text_rows->pdata[i];
@@ -227,7 +232,7 @@ int printer_flush(Printer *p) {
 
         if (p->style == PRINTER_TABLE && p->json) {
                 g_autoptr(JsonNode) node = json_node_init_array(json_node_alloc(), p->objects);
-                g_autofree char *text = json_to_text(node, /* pretty= */ true);
+                g_autofree char *text = json_to_text(p, node);
 
                 (void) print_line(p, text);
         } else if (p->style == PRINTER_RECORD && p->json) {
@@ -236,7 +241,7 @@ int printer_flush(Printer *p) {
 
                 if (json_array_get_length(p->objects) > 0) {
                         node = json_node_init_object(json_node_alloc(), json_array_get_object_element(p->objects, 0));
-                        text = json_to_text(node, /* pretty= */ true);
+                        text = json_to_text(p, node);
                         (void) print_line(p, text);
                 }
         } else if (p->style == PRINTER_TABLE)

@@ -8,6 +8,8 @@
 
 #include <glib.h>
 
+#include "verbs.h"
+
 typedef enum CellType {
         CELL_STRING,
         CELL_UINT,
@@ -27,17 +29,20 @@ typedef struct PrinterColumn {
 } PrinterColumn;
 
 typedef enum PrinterStyle {
-        PRINTER_TABLE,          /* text: a header line, then a line a row, columns aligned; JSON: an array
-                                 * of objects, indented */
+        PRINTER_TABLE,          /* text: a header line (the legend), then a line a row, columns aligned;
+                                 * JSON: an array of objects */
         PRINTER_RECORD,         /* one row; text: a "Header: value" line a column, headers aligned right;
-                                 * JSON: an object, indented */
+                                 * JSON: an object */
         PRINTER_LINES,          /* each row printed as soon as it is complete; text: its cells separated by
-                                 * spaces; JSON: an object on one line */
+                                 * spaces; JSON: an object (on one line when short) */
 } PrinterStyle;
 
 typedef struct Printer Printer;
 
-Printer *printer_new(PrinterStyle style, const PrinterColumn *columns, size_t n_columns, bool json);
+/* json: CLI_JSON_OFF for text, else CLI_JSON_PRETTY (indented) or CLI_JSON_SHORT (no whitespace, one
+ * line); see cli_json_mode(). legend: a table's header line. */
+Printer *printer_new(PrinterStyle style, const PrinterColumn *columns, size_t n_columns, CliJson json,
+                     bool legend);
 Printer *printer_free(Printer *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Printer, printer_free)
 

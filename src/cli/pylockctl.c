@@ -1,5 +1,5 @@
 /* pylockctl: the command line client. Global options, then one verb from the table. */
-#include <getopt.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,27 +16,88 @@ CliGlobals cli_globals = {
         .transport = PYLOCKER_TRANSPORT_SYSTEM,
 };
 
-typedef struct Verb {
-        const char *name;
-        int (*run)(int argc, char *argv[]);
-        const char *summary;
-} Verb;
+const CliVerb *const cli_verbs[] = {
+        &cli_verb_run,
+        &cli_verb_hold,
+        &cli_verb_acquire,
+        &cli_verb_release,
+        &cli_verb_locks,
+        &cli_verb_clients,
+        &cli_verb_status,
+        &cli_verb_force_release,
+        &cli_verb_publish,
+        &cli_verb_listen,
+        &cli_verb_file_lock,
+        &cli_verb_complete,
+};
+const size_t cli_n_verbs = ELEMENTSOF(cli_verbs);
 
-static const Verb verbs[] = {
-        { "run",           verb_run,           "Hold pylockerd locks on PATHs while a command runs" },
-        { "locks",         verb_locks,         "List the locks held" },
-        { "clients",       verb_clients,       "List the daemon's clients" },
-        { "status",        verb_status,        "Show the daemon's properties" },
-        { "force-release", verb_force_release, "Release anyone's lock (admin)" },
-        { "publish",       verb_publish,       "Publish a message to some or every client" },
-        { "listen",        verb_listen,        "Print the messages published to this client" },
-        { "file-lock",     verb_file_lock,     "Hold a pylocker lock file while a command runs" },
+enum {
+        ARG_VERSION = CLI_OPT_VERB,
+        ARG_SYSTEM,
+        ARG_USER,
+        ARG_ADDRESS,
+        ARG_REMOTE,
+        ARG_SECRET_FILE,
+        ARG_PRIVATE_SOCKET,
+        ARG_NO_PRIVATE_SOCKET,
+        ARG_NO_PAGER,
 };
 
-PylockerLocker *cli_open_locker(const char *name) {
+static const CliOption global_options[] = {
+        CLI_OPTION_HELP,
+        { "version",           0, ARG_VERSION,           CLI_ARG_NONE,      false, NULL, "Show the version" },
+        { "system",            0, ARG_SYSTEM,            CLI_ARG_NONE,      false, NULL,
+          "Talk to the system's pylockerd (the default)" },
+        { "user",              0, ARG_USER,              CLI_ARG_NONE,      false, NULL,
+          "Talk to the user's pylockerd (session bus)" },
+        { "address",           0, ARG_ADDRESS,           CLI_ARG_ADDRESS,   false, "ADDRESS",
+          "Talk to pylockerd on this D-Bus address" },
+        { "remote",            0, ARG_REMOTE,            CLI_ARG_HOST_PORT, false, "HOST:PORT",
+          "Talk to a remote pylockerd through its bridge" },
+        { "secret-file",       0, ARG_SECRET_FILE,       CLI_ARG_FILE,      false, "FILE",
+          "Shared secret of the bridge, with --remote" },
+        { "private-socket",    0, ARG_PRIVATE_SOCKET,    CLI_ARG_FILE,      false, "PATH",
+          "Try pylockerd's private socket at PATH first" },
+        { "no-private-socket", 0, ARG_NO_PRIVATE_SOCKET, CLI_ARG_NONE,      false, NULL,
+          "Always go through the bus" },
+        CLI_OPTION_JSON("Print data"),
+        CLI_OPTION_NO_LEGEND,
+        { "no-pager",          0, ARG_NO_PAGER,          CLI_ARG_NONE,      false, NULL,
+          "Do not pipe the lists of locks and clients into a pager" },
+};
+
+const CliVerb cli_globals_verb = {
+        .description = "Client of pylocker-dbus: locks on paths and messages through pylockerd.",
+        .options = global_options,
+        .n_options = ELEMENTSOF(global_options),
+};
+
+/* The library says what failed; where the bus itself is missing, say what to do about it. */
+static void explain_no_bus(int r, PylockerError *error) {
+        const char *runtime_dir = getenv("XDG_RUNTIME_DIR");
+
+        if (r != -ENOMEDIUM && r != -ENOENT && r != -ECONNREFUSED)
+                return;
+        if (cli_globals.transport == PYLOCKER_TRANSPORT_USER && !getenv("DBUS_SESSION_BUS_ADDRESS")) {
+                if (!runtime_dir)
+                        g_snprintf(error->message, sizeof(error->message),
+                                   "No session bus for --user: neither $DBUS_SESSION_BUS_ADDRESS nor "
+                                   "$XDG_RUNTIME_DIR is set (is this a login session?). Use --system, or "
+                                   "--address with the address of a bus pylockerd serves.");
+                else
+                        g_snprintf(error->message, sizeof(error->message),
+                                   "No session bus for --user: nothing listens on %s/bus and "
+                                   "$DBUS_SESSION_BUS_ADDRESS is not set. Use --system, or --address with the "
+                                   "address of a bus pylockerd serves.", runtime_dir);
+        } else if (cli_globals.transport == PYLOCKER_TRANSPORT_SYSTEM && !getenv("DBUS_SYSTEM_BUS_ADDRESS"))
+                g_snprintf(error->message, sizeof(error->message),
+                           "No system bus: nothing listens on /run/dbus/system_bus_socket (is D-Bus running?).");
+}
+
+int cli_open_locker_full(const char *name, PylockerLocker **ret, PylockerError *error) {
         PylockerLockerOptions options = PYLOCKER_LOCKER_OPTIONS_INIT;
-        PylockerError error = PYLOCKER_ERROR_INIT;
-        PylockerLocker *locker = NULL;
+        int r;
 
         options.transport = cli_globals.transport;
         options.address = cli_globals.address;
@@ -46,7 +107,17 @@ PylockerLocker *cli_open_locker(const char *name) {
         options.private_socket_mode = cli_globals.no_private_socket ? PYLOCKER_PRIVATE_SOCKET_DISABLED :
                                                                       PYLOCKER_PRIVATE_SOCKET_AUTO;
         options.name = name;
-        if (pylocker_locker_open(&options, &locker, &error) < 0) {
+        r = pylocker_locker_open(&options, ret, error);
+        if (r < 0)
+                explain_no_bus(r, error);
+        return r;
+}
+
+PylockerLocker *cli_open_locker(const char *name) {
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        PylockerLocker *locker = NULL;
+
+        if (cli_open_locker_full(name, &locker, &error) < 0) {
                 (void) cli_error(0, "%s", error.message);
                 return NULL;
         }
@@ -62,34 +133,18 @@ const char *cli_format_time_of_day(char buf[static 16], uint64_t usec) {
         return buf;
 }
 
-int cli_parse_simple(int argc, char *argv[], const char *usage) {
-        enum {
-                ARG_JSON = 0x100,
-        };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h'      },
-                { "json", no_argument, NULL, ARG_JSON },
-                {}
-        };
-        int c;
-
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        (void) fputs(usage, stdout);
-                        return 1;
-                case ARG_JSON:
-                        cli_globals.json = true;
-                        break;
-                default:
-                        return -EXIT_USAGE;
-                }
-        return 0;
-}
-
 int cli_parse_span(const char *option, const char *value, uint64_t *ret) {
         if (parse_time_span(value, ret) < 0)
                 return cli_error(EXIT_USAGE, "Invalid time span for --%s: '%s'.", option, value);
+        return 0;
+}
+
+int cli_check_lock_id(const char *id) {
+        size_t n = strspn(id, "0123456789abcdef");
+
+        if (n != 32 || id[n] != '\0')
+                return cli_error(EXIT_USAGE, "Invalid lock id '%.64s': expected 32 lowercase hex digits, as "
+                                 "'pylockctl locks' shows them.", id);
         return 0;
 }
 
@@ -104,64 +159,16 @@ int cli_error(int exit_code, const char *format, ...) {
         return exit_code;
 }
 
-static void help(FILE *f) {
-        (void) fprintf(f,
-                       "Usage: pylockctl [OPTIONS] VERB [VERB-ARGS]\n"
-                       "\n"
-                       "Client of pylocker-dbus.\n"
-                       "\n"
-                       "Options:\n"
-                       "  -h --help                 Show this help\n"
-                       "     --version              Show the version\n"
-                       "     --system               Talk to the system's pylockerd (the default)\n"
-                       "     --user                 Talk to the user's pylockerd (session bus)\n"
-                       "     --address ADDRESS      Talk to pylockerd on this D-Bus address\n"
-                       "     --remote HOST:PORT     Talk to a remote pylockerd through its bridge\n"
-                       "     --secret-file FILE     Shared secret of the bridge, with --remote\n"
-                       "     --private-socket PATH  Try pylockerd's private socket at PATH first\n"
-                       "     --no-private-socket    Always go through the bus\n"
-                       "     --json                 Print data as JSON (locks, clients, status, publish, listen)\n"
-                       "\n"
-                       "Verbs:\n");
-        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                (void) fprintf(f, "  %-14s  %s\n", verbs[i].name, verbs[i].summary);
-        (void) fprintf(f, "\nSee 'pylockctl VERB --help' for a verb's options.\n");
-}
-
 int main(int argc, char *argv[]) {
-        enum {
-                ARG_VERSION = 0x100,
-                ARG_SYSTEM,
-                ARG_USER,
-                ARG_ADDRESS,
-                ARG_REMOTE,
-                ARG_SECRET_FILE,
-                ARG_PRIVATE_SOCKET,
-                ARG_NO_PRIVATE_SOCKET,
-                ARG_JSON,
-        };
-        static const struct option options[] = {
-                { "help",              no_argument,       NULL, 'h'                   },
-                { "version",           no_argument,       NULL, ARG_VERSION           },
-                { "system",            no_argument,       NULL, ARG_SYSTEM            },
-                { "user",              no_argument,       NULL, ARG_USER              },
-                { "address",           required_argument, NULL, ARG_ADDRESS           },
-                { "remote",            required_argument, NULL, ARG_REMOTE            },
-                { "secret-file",       required_argument, NULL, ARG_SECRET_FILE       },
-                { "private-socket",    required_argument, NULL, ARG_PRIVATE_SOCKET    },
-                { "no-private-socket", no_argument,       NULL, ARG_NO_PRIVATE_SOCKET },
-                { "json",              no_argument,       NULL, ARG_JSON              },
-                {}
-        };
+        CliParser p;
         int c;
 
-        /* "+": stop at the verb, whose options are its own. */
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+        /* Stops at the verb, whose options are its own. */
+        cli_parser_init(&p, &cli_globals_verb, argc, argv, /* stop_at_positional= */ true);
+        while ((c = cli_parser_next(&p)) >= 0)
                 switch (c) {
-                case 'h':
-                        help(stdout);
-                        return EXIT_SUCCESS;
                 case ARG_VERSION:
+                        cli_parser_done(&p);
                         (void) printf("pylockctl %s\n", PACKAGE_VERSION);
                         return EXIT_SUCCESS;
                 case ARG_SYSTEM:
@@ -182,39 +189,37 @@ int main(int argc, char *argv[]) {
                         cli_globals.secret_file = optarg;
                         break;
                 case ARG_PRIVATE_SOCKET:
-                        if (optarg[0] != '/')
+                        if (optarg[0] != '/') {
+                                cli_parser_done(&p);
                                 return cli_error(EXIT_USAGE, "--private-socket needs an absolute path.");
+                        }
                         cli_globals.private_socket = optarg;
                         break;
                 case ARG_NO_PRIVATE_SOCKET:
                         cli_globals.no_private_socket = true;
                         break;
-                case ARG_JSON:
-                        cli_globals.json = true;
+                case ARG_NO_PAGER:
+                        cli_globals.no_pager = true;
                         break;
                 default:
-                        return EXIT_USAGE;      /* getopt has said what was wrong */
+                        g_assert_not_reached();
                 }
+        cli_parser_done(&p);
+        if (c == CLI_PARSE_EXIT)
+                return p.exit_status;
 
         if (cli_globals.transport == PYLOCKER_TRANSPORT_REMOTE && !cli_globals.secret_file)
                 return cli_error(EXIT_USAGE, "--remote needs --secret-file.");
         if (cli_globals.secret_file && cli_globals.transport != PYLOCKER_TRANSPORT_REMOTE)
                 return cli_error(EXIT_USAGE, "--secret-file goes with --remote.");
 
-        if (optind >= argc) {
-                help(stderr);
-                return EXIT_USAGE;
-        }
+        if (optind >= argc)
+                return cli_error(EXIT_USAGE, "No verb given. See 'pylockctl --help'.");
 
-        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                if (strcmp(argv[optind], verbs[i].name) == 0) {
-                        /* Each verb parses its options afresh with getopt. */
-                        int verb_argc = argc - optind;
-                        char **verb_argv = argv + optind;
-
-                        optind = 0;
-                        return verbs[i].run(verb_argc, verb_argv);
-                }
+        for (size_t i = 0; i < cli_n_verbs; i++)
+                if (strcmp(argv[optind], cli_verbs[i]->name) == 0)
+                        /* Each verb parses its options afresh, from its own name on. */
+                        return cli_verbs[i]->run(argc - optind, argv + optind);
 
         return cli_error(EXIT_USAGE, "Unknown verb '%s'. See 'pylockctl --help'.", argv[optind]);
 }

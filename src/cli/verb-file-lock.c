@@ -40,56 +40,56 @@ static void file_lock_args_done(FileLockArgs *a) {
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(FileLockArgs, file_lock_args_done)
 
-static void help(void) {
-        (void) printf("Usage: pylockctl file-lock [OPTIONS] [FILE] -- CMD [ARG...]\n"
-                      "\n"
-                      "Takes a pylocker lock file, runs CMD, releases the lock when CMD ends and exits\n"
-                      "with CMD's status (128+N if it was killed by signal N). The lock file is '.lock'\n"
-                      "beside FILE, or in the working directory without FILE; FILE is opened for\n"
-                      "appending (and created) while the lock is held, as pylocker's Locker does.\n"
-                      "\n"
-                      "Options:\n"
-                      "  -h --help            Show this help\n"
-                      "     --pass PASS       Lock pass (default: a random one)\n"
-                      "     --pass-file F     Read the lock pass from file F (one trailing newline dropped)\n"
-                      "     --lock-path F     Lock file to use instead of the default\n"
-                      "     --timeout S       Give up after S (default 60s; a bare number is seconds)\n"
-                      "     --wait S          Pause between attempts (default 0: a short back-off)\n"
-                      "     --dead-lock S     Take over a lock older than S (default 120s)\n"
-                      "\n"
-                      "Exit status: CMD's; 75 when the lock was not had in time; 64 on a usage error;\n"
-                      "1 on any other error. SIGTERM, SIGINT and SIGHUP are passed on to CMD.\n");
-}
+enum {
+        ARG_PASS = CLI_OPT_VERB,
+        ARG_PASS_FILE,
+        ARG_LOCK_PATH,
+        ARG_TIMEOUT,
+        ARG_WAIT,
+        ARG_DEAD_LOCK,
+};
+
+static const CliOption options[] = {
+        CLI_OPTION_HELP,
+        { "pass",      0, ARG_PASS,      CLI_ARG_TEXT, false, "PASS", "Lock pass (default: a random one)" },
+        { "pass-file", 0, ARG_PASS_FILE, CLI_ARG_FILE, false, "F",
+          "Read the lock pass from file F (one trailing newline\ndropped)" },
+        { "lock-path", 0, ARG_LOCK_PATH, CLI_ARG_FILE, false, "F", "Lock file to use instead of the default" },
+        { "timeout",   0, ARG_TIMEOUT,   CLI_ARG_SPAN, false, "S",
+          "Give up after S (default 60s; a bare number is seconds)" },
+        { "wait",      0, ARG_WAIT,      CLI_ARG_SPAN, false, "S",
+          "Pause between attempts (default 0: a short back-off)" },
+        { "dead-lock", 0, ARG_DEAD_LOCK, CLI_ARG_SPAN, false, "S", "Take over a lock older than S (default 120s)" },
+};
+
+const CliVerb cli_verb_file_lock = {
+        .name = "file-lock",
+        .run = verb_file_lock,
+        .summary = "Hold a pylocker lock file while a command runs",
+        .synopsis = "[OPTIONS] [FILE] -- CMD [ARG...]",
+        .description = "Takes a pylocker lock file, runs CMD, releases the lock when CMD ends and exits\n"
+                       "with CMD's status (128+N if it was killed by signal N). The lock file is '.lock'\n"
+                       "beside FILE, or in the working directory without FILE; FILE is opened for\n"
+                       "appending (and created) while the lock is held, as pylocker's Locker does.",
+        .options = options,
+        .n_options = ELEMENTSOF(options),
+        .positional = CLI_ARG_FILE,
+        .command = true,
+        .epilogue = "Exit status: CMD's; 0 when SIGTERM or SIGINT sent to pylockctl stopped CMD; 75\n"
+                    "when the lock was not had in time; 64 on a usage error; 1 on any other error.\n"
+                    "SIGTERM, SIGINT and SIGHUP are passed on to CMD.",
+};
 
 static int parse_args(int argc, char *argv[], FileLockArgs *a) {
-        enum {
-                ARG_PASS = 0x100,
-                ARG_PASS_FILE,
-                ARG_LOCK_PATH,
-                ARG_TIMEOUT,
-                ARG_WAIT,
-                ARG_DEAD_LOCK,
-        };
-        static const struct option options[] = {
-                { "help",      no_argument,       NULL, 'h'           },
-                { "pass",      required_argument, NULL, ARG_PASS      },
-                { "pass-file", required_argument, NULL, ARG_PASS_FILE },
-                { "lock-path", required_argument, NULL, ARG_LOCK_PATH },
-                { "timeout",   required_argument, NULL, ARG_TIMEOUT   },
-                { "wait",      required_argument, NULL, ARG_WAIT      },
-                { "dead-lock", required_argument, NULL, ARG_DEAD_LOCK },
-                {}
-        };
-        int c, r, n_opts, n_positional;
+        int c = 0, r = 0, n_opts, n_positional;
+        CliParser parser;
 
         /* Options and FILE come before the first "--", CMD after it. */
         n_opts = command_split(argc, argv, &a->command);
 
-        while ((c = getopt_long(n_opts, argv, "h", options, NULL)) >= 0)
+        cli_parser_init(&parser, &cli_verb_file_lock, n_opts, argv, /* stop_at_positional= */ false);
+        while (r == 0 && (c = cli_parser_next(&parser)) >= 0)
                 switch (c) {
-                case 'h':
-                        help();
-                        return 1;
                 case ARG_PASS:
                         g_free(a->pass);
                         a->pass = g_strdup(optarg);
@@ -104,22 +104,21 @@ static int parse_args(int argc, char *argv[], FileLockArgs *a) {
                         break;
                 case ARG_TIMEOUT:
                         r = cli_parse_span("timeout", optarg, &a->timeout_usec);
-                        if (r != 0)
-                                return -r;
                         break;
                 case ARG_WAIT:
                         r = cli_parse_span("wait", optarg, &a->wait_usec);
-                        if (r != 0)
-                                return -r;
                         break;
                 case ARG_DEAD_LOCK:
                         r = cli_parse_span("dead-lock", optarg, &a->dead_lock_usec);
-                        if (r != 0)
-                                return -r;
                         break;
                 default:
-                        return -EXIT_USAGE;     /* getopt has said what was wrong */
+                        g_assert_not_reached();
                 }
+        cli_parser_done(&parser);
+        if (r != 0)
+                return -r;
+        if (c == CLI_PARSE_EXIT)
+                return parser.exit_status == EXIT_SUCCESS ? 1 : -parser.exit_status;
 
         if (a->pass && a->pass_file)
                 return -cli_error(EXIT_USAGE, "--pass and --pass-file exclude each other.");
@@ -251,5 +250,8 @@ int verb_file_lock(int argc, char *argv[]) {
                 (void) cli_error(0, "Warning: lock '%s' was taken over by another pass while '%s' ran.",
                                  pylocker_file_lock_get_lock_path(lock), a.command[0]);
 
+        /* Stopped as asked (systemctl stop): a success, not CMD's 143 that would fail the unit. */
+        if (command_runner_stopped(&runner))
+                return EXIT_SUCCESS;
         return runner.exit_status;
 }

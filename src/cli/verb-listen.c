@@ -12,6 +12,7 @@
 
 #include <pylocker/pylocker.h>
 
+#include "macro.h"
 #include "printer.h"
 #include "sd-cleanup.h"
 #include "time-util.h"
@@ -29,31 +30,45 @@ typedef struct Listen {
 /* A line a message: the time it arrived, the sender and the message (escaped) as text; the
  * publication's id, sender, message and expiry as JSON. */
 static const PrinterColumn message_columns[] = {
-        { "TIME",    NULL,             CELL_TIME_OF_DAY },
         { NULL,      "publication_id", CELL_STRING },
+        { "TIME",    "received_usec",  CELL_TIME_OF_DAY },
         { "SENDER",  "sender",         CELL_STRING },
         { "MESSAGE", "message",        CELL_STRING },
         { NULL,      "expires_usec",   CELL_UINT },
 };
 
-static void help(void) {
-        (void) printf("Usage: pylockctl [GLOBAL-OPTIONS] listen [OPTIONS]\n"
-                      "\n"
-                      "Registers with pylockerd and prints each message published to it, one line\n"
-                      "each: time received, sender's client id, message (control characters and\n"
-                      "backslashes escaped C-style, so a message is always one line). Each message\n"
-                      "is taken out of the inbox once printed.\n"
-                      "\n"
-                      "Options:\n"
-                      "  -h --help          Show this help\n"
-                      "     --count N       Exit after N messages (default: run until SIGTERM/SIGINT)\n"
-                      "     --name NAME     Register with this name, so publishers can use --to NAME\n"
-                      "     --json          One JSON object a line: publication_id, sender, message,\n"
-                      "                     expires_usec (CLOCK_REALTIME microseconds, 0 = never)\n"
-                      "\n"
-                      "Exit status: 0 after N messages, or on SIGTERM or SIGINT; 64 on a usage error;\n"
-                      "1 on any other error (pylockerd went away, the name is taken).\n");
-}
+enum {
+        ARG_COUNT = CLI_OPT_VERB,
+        ARG_NAME,
+};
+
+static const CliOption options[] = {
+        CLI_OPTION_HELP,
+        { "count", 0, ARG_COUNT, CLI_ARG_NUMBER, false, "N",
+          "Exit after N messages (default: run until SIGTERM/SIGINT)" },
+        { "name",  0, ARG_NAME,  CLI_ARG_TEXT,   false, "NAME",
+          "Register with this name, so publishers can use --to NAME" },
+        /* A stream: a bare --json is short here, one object a line. */
+        { "json",  0, CLI_OPT_JSON, CLI_ARG_JSON_MODE, true, "MODE",
+          "Print each message as JSON: short (the default, one\nobject a line), pretty or off" },
+};
+
+const CliVerb cli_verb_listen = {
+        .name = "listen",
+        .run = verb_listen,
+        .summary = "Print the messages published to this client",
+        .synopsis = "[OPTIONS]",
+        .description = "Registers with pylockerd and prints each message published to it, one line\n"
+                       "each: time received, sender's client id, message (control characters and\n"
+                       "backslashes escaped C-style, so a message is always one line). Each message\n"
+                       "is taken out of the inbox once printed. --json prints one object a line (short;\n"
+                       "--json=pretty indents each): publication_id, received_usec, sender, message,\n"
+                       "expires_usec (CLOCK_REALTIME microseconds, 0 = never).",
+        .options = options,
+        .n_options = ELEMENTSOF(options),
+        .epilogue = "Exit status: 0 after N messages, or on SIGTERM or SIGINT; 64 on a usage error;\n"
+                    "1 on any other error (pylockerd went away, the name is taken).",
+};
 
 /* The message as one printable line: C escapes for control characters (C0, DEL, C1), the Unicode
  * line and paragraph separators and the backslash; other UTF-8 as it is. */
@@ -108,15 +123,17 @@ static void on_message(PylockerLocker *locker, const PylockerPublication *p, voi
                 return;
 
         escaped = escape_line(p->message);
-        printer_add_uint(l->printer, (uint64_t) g_get_real_time());
         printer_add_string(l->printer, p->publication_id);
+        printer_add_uint(l->printer, (uint64_t) g_get_real_time());
         printer_add_string(l->printer, p->sender_id);
         printer_add_string_text(l->printer, p->message, escaped);
         printer_add_uint(l->printer, p->expires_usec);
         /* Flushed at once: a pipe's reader sees each message as it comes. */
         r = printer_flush(l->printer);
         if (r < 0) {
-                (void) cli_error(0, "Failed to write: %s", g_strerror(-r));
+                /* A reader that stopped reading (head -1) wants no message about it. */
+                if (r != -EPIPE)
+                        (void) cli_error(0, "Failed to write: %s", g_strerror(-r));
                 return finish(l, EXIT_FAILURE);
         }
 
@@ -136,18 +153,6 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 }
 
 int verb_listen(int argc, char *argv[]) {
-        enum {
-                ARG_COUNT = 0x100,
-                ARG_NAME,
-                ARG_JSON,
-        };
-        static const struct option options[] = {
-                { "help",  no_argument,       NULL, 'h'       },
-                { "count", required_argument, NULL, ARG_COUNT },
-                { "name",  required_argument, NULL, ARG_NAME  },
-                { "json",  no_argument,       NULL, ARG_JSON  },
-                {}
-        };
         g_autoptr(PylockerLocker) locker = NULL;
         g_autoptr(Printer) printer = NULL;
         g_autoptr(sd_event) event = NULL;
@@ -155,29 +160,30 @@ int verb_listen(int argc, char *argv[]) {
         PylockerError error = PYLOCKER_ERROR_INIT;
         const char *name = NULL;
         Listen l = {};
+        CliParser parser;
         sigset_t mask;
-        int c, r;
+        int c = 0, r = 0;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        cli_parser_init(&parser, &cli_verb_listen, argc, argv, /* stop_at_positional= */ false);
+        while (r == 0 && (c = cli_parser_next(&parser)) >= 0)
                 switch (c) {
-                case 'h':
-                        help();
-                        return EXIT_SUCCESS;
                 case ARG_COUNT:
                         if (parse_uint(optarg, UINT64_MAX, &l.count) < 0 || l.count == 0)
-                                return cli_error(EXIT_USAGE, "--count needs a positive number, not '%s'.", optarg);
+                                r = cli_error(EXIT_USAGE, "--count needs a positive number, not '%s'.", optarg);
                         break;
                 case ARG_NAME:
                         if (!optarg[0])
-                                return cli_error(EXIT_USAGE, "--name needs a name.");
+                                r = cli_error(EXIT_USAGE, "--name needs a name.");
                         name = optarg;
                         break;
-                case ARG_JSON:
-                        cli_globals.json = true;
-                        break;
                 default:
-                        return EXIT_USAGE;      /* getopt has said what was wrong */
+                        g_assert_not_reached();
                 }
+        cli_parser_done(&parser);
+        if (r != 0)
+                return r;
+        if (c == CLI_PARSE_EXIT)
+                return parser.exit_status;
         if (optind < argc)
                 return cli_error(EXIT_USAGE, "'listen' takes no arguments.");
 
@@ -196,7 +202,8 @@ int verb_listen(int argc, char *argv[]) {
         if (r < 0)
                 return cli_error(EXIT_FAILURE, "Failed to set up the event loop: %s", g_strerror(-r));
         l.event = event;
-        printer = printer_new(PRINTER_LINES, message_columns, G_N_ELEMENTS(message_columns), cli_globals.json);
+        printer = printer_new(PRINTER_LINES, message_columns, G_N_ELEMENTS(message_columns),
+                              cli_json_mode(/* streams= */ true), /* legend= */ false);
         l.printer = printer;
 
         /* Opening registers: from here on, publications to us are queued until the loop runs. */

@@ -9,6 +9,7 @@
 
 #include <pylocker/pylocker.h>
 
+#include "macro.h"
 #include "printer.h"
 #include "verbs.h"
 
@@ -16,47 +17,46 @@ static const PrinterColumn publication_columns[] = {
         { "PUBLICATION ID", "publication_id", CELL_STRING },
 };
 
-static void help(void) {
-        (void) printf("Usage: pylockctl [GLOBAL-OPTIONS] publish [OPTIONS] MESSAGE\n"
-                      "\n"
-                      "Publishes MESSAGE into the inboxes of the receivers (every client of\n"
-                      "pylockerd when no --to is given, this one included unless --no-self) and\n"
-                      "prints the publication id.\n"
-                      "\n"
-                      "Options:\n"
-                      "  -h --help          Show this help\n"
-                      "     --to ID         A receiver, by client id or name (repeatable)\n"
-                      "     --timeout S     Remove it from the inboxes after S (default: never)\n"
-                      "     --unique        Receivers that hold MESSAGE already refuse it\n"
-                      "     --no-replace    Keep earlier publications of MESSAGE beside the new one\n"
-                      "     --no-self       Never deliver to this publisher\n"
-                      "     --json          Print {\"publication_id\": ...}\n"
-                      "\n"
-                      "Exit status: 0 when published (an empty id when there was nobody to deliver\n"
-                      "to); 2 when every receiver held MESSAGE already (--unique), so nothing was\n"
-                      "published; 64 on a usage error; 1 on any other error (an unknown receiver, a\n"
-                      "limit of pylockerd), in which case nothing was published.\n");
-}
+enum {
+        ARG_TO = CLI_OPT_VERB,
+        ARG_TIMEOUT,
+        ARG_UNIQUE,
+        ARG_NO_REPLACE,
+        ARG_NO_SELF,
+};
+
+static const CliOption options[] = {
+        CLI_OPTION_HELP,
+        { "to",         0, ARG_TO,         CLI_ARG_CLIENT, false, "ID",
+          "A receiver, by client id or name (repeatable)" },
+        { "timeout",    0, ARG_TIMEOUT,    CLI_ARG_SPAN,   false, "S",
+          "Remove it from the inboxes after S (default: never)" },
+        { "unique",     0, ARG_UNIQUE,     CLI_ARG_NONE,   false, NULL,
+          "Receivers that hold MESSAGE already refuse it" },
+        { "no-replace", 0, ARG_NO_REPLACE, CLI_ARG_NONE,   false, NULL,
+          "Keep earlier publications of MESSAGE beside the new one" },
+        { "no-self",    0, ARG_NO_SELF,    CLI_ARG_NONE,   false, NULL, "Never deliver to this publisher" },
+        CLI_OPTION_JSON("Print {\"publication_id\": ...}"),
+};
+
+const CliVerb cli_verb_publish = {
+        .name = "publish",
+        .run = verb_publish,
+        .summary = "Publish a message to some or every client",
+        .synopsis = "[OPTIONS] MESSAGE",
+        .description = "Publishes MESSAGE into the inboxes of the receivers (every client of\n"
+                       "pylockerd when no --to is given, this one included unless --no-self) and\n"
+                       "prints the publication id.",
+        .options = options,
+        .n_options = ELEMENTSOF(options),
+        .positional = CLI_ARG_TEXT,
+        .epilogue = "Exit status: 0 when published (an empty id when there was nobody to deliver\n"
+                    "to); 2 when every receiver held MESSAGE already (--unique), so nothing was\n"
+                    "published; 64 on a usage error; 1 on any other error (an unknown receiver, a\n"
+                    "limit of pylockerd), in which case nothing was published.",
+};
 
 int verb_publish(int argc, char *argv[]) {
-        enum {
-                ARG_TO = 0x100,
-                ARG_TIMEOUT,
-                ARG_UNIQUE,
-                ARG_NO_REPLACE,
-                ARG_NO_SELF,
-                ARG_JSON,
-        };
-        static const struct option options[] = {
-                { "help",       no_argument,       NULL, 'h'            },
-                { "to",         required_argument, NULL, ARG_TO         },
-                { "timeout",    required_argument, NULL, ARG_TIMEOUT    },
-                { "unique",     no_argument,       NULL, ARG_UNIQUE     },
-                { "no-replace", no_argument,       NULL, ARG_NO_REPLACE },
-                { "no-self",    no_argument,       NULL, ARG_NO_SELF    },
-                { "json",       no_argument,       NULL, ARG_JSON       },
-                {}
-        };
         g_autoptr(PylockerLocker) locker = NULL;
         g_autoptr(Printer) p = NULL;
         g_autoptr(GPtrArray) receivers = g_ptr_array_new();
@@ -64,21 +64,24 @@ int verb_publish(int argc, char *argv[]) {
         g_autofree char *id = NULL;
         uint64_t timeout_usec = 0;
         unsigned flags = 0;
+        CliParser parser;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        cli_parser_init(&parser, &cli_verb_publish, argc, argv, /* stop_at_positional= */ false);
+        while ((c = cli_parser_next(&parser)) >= 0)
                 switch (c) {
-                case 'h':
-                        help();
-                        return EXIT_SUCCESS;
                 case ARG_TO:
-                        if (!optarg[0])
+                        if (!optarg[0]) {
+                                cli_parser_done(&parser);
                                 return cli_error(EXIT_USAGE, "--to needs a client id or name.");
+                        }
                         g_ptr_array_add(receivers, optarg);
                         break;
                 case ARG_TIMEOUT:
-                        if (cli_parse_span("timeout", optarg, &timeout_usec) != 0)
+                        if (cli_parse_span("timeout", optarg, &timeout_usec) != 0) {
+                                cli_parser_done(&parser);
                                 return EXIT_USAGE;
+                        }
                         break;
                 case ARG_UNIQUE:
                         flags |= PYLOCKER_PUBLISH_UNIQUE;
@@ -89,12 +92,12 @@ int verb_publish(int argc, char *argv[]) {
                 case ARG_NO_SELF:
                         flags |= PYLOCKER_PUBLISH_NOT_TO_SELF;
                         break;
-                case ARG_JSON:
-                        cli_globals.json = true;
-                        break;
                 default:
-                        return EXIT_USAGE;      /* getopt has said what was wrong */
+                        g_assert_not_reached();
                 }
+        cli_parser_done(&parser);
+        if (c == CLI_PARSE_EXIT)
+                return parser.exit_status;
 
         if (optind >= argc)
                 return cli_error(EXIT_USAGE, "No MESSAGE given: use 'pylockctl publish [OPTIONS] MESSAGE'.");
@@ -115,7 +118,8 @@ int verb_publish(int argc, char *argv[]) {
                 (void) cli_error(0, "Nobody to deliver to: nothing was published.");
 
         /* Nobody took it: no id to print, but JSON still says so with an empty one. */
-        p = printer_new(PRINTER_LINES, publication_columns, G_N_ELEMENTS(publication_columns), cli_globals.json);
+        p = printer_new(PRINTER_LINES, publication_columns, G_N_ELEMENTS(publication_columns),
+                        cli_json_mode(/* streams= */ false), /* legend= */ false);
         if (cli_globals.json || r > 0)
                 printer_add_string(p, id);
         r = printer_flush(p);

@@ -146,8 +146,11 @@ static void test_listen_json_count(Fixture *f, gconstpointer data) {
                 g_assert_no_error(error);
                 g_assert_true(JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)));
                 o = json_node_get_object(json_parser_get_root(parser));
-                g_assert_cmpuint(json_object_get_size(o), ==, 4);
+                g_assert_cmpuint(json_object_get_size(o), ==, 5);
                 g_assert_cmpstr(json_object_get_string_member(o, "publication_id"), ==, i == 0 ? out1 : out2);
+                /* When it arrived, as the text's first column says in local time. */
+                g_assert_cmpint(json_object_get_int_member(o, "received_usec"), >=, before);
+                g_assert_cmpint(json_object_get_int_member(o, "received_usec"), <=, g_get_real_time());
                 g_assert_cmpstr(json_object_get_string_member(o, "message"), ==, i == 0 ? "one" : tricky);
                 /* Sent by the publishing pylockctl, a bus client. */
                 g_assert_true(g_str_has_prefix(json_object_get_string_member(o, "sender"), ":"));

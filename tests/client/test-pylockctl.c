@@ -303,9 +303,9 @@ static void test_clients_and_status(Fixture *f, gconstpointer data) {
         g_clear_pointer(&root, json_node_unref);
         g_assert_cmpint(pylockctl_run(&f->h, &text, NULL, "status", "--json", NULL), ==, 0);
         root = parse_json(text);
-        g_assert_cmpstr(json_object_get_string_member(json_node_get_object(root), "Version"), ==,
+        g_assert_cmpstr(json_object_get_string_member(json_node_get_object(root), "version"), ==,
                         g_getenv("PYLOCKER_VERSION"));
-        g_assert_cmpint(json_object_get_int_member(json_node_get_object(root), "MaxLockTime"), ==,
+        g_assert_cmpint(json_object_get_int_member(json_node_get_object(root), "max_lock_time_usec"), ==,
                         (gint64) pylocker_locker_get_max_lock_time(f->l));
 }
 

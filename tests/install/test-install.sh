@@ -43,6 +43,16 @@ expect "$(pkg-config --variable=policydir polkit-gobject-1)/org.pylocker.policy"
 expect "$prefix/share/dbus-1/interfaces/org.pylocker.Locker.xml"
 expect "$prefix/$libexecdir/pylockerd"
 expect "$prefix/bin/pylockctl"
+expect "$(pkg-config --variable=systemdsystemunitdir systemd)/pylocker-lock@.service"
+expect "$(pkg-config --variable=systemdsystemunitdir systemd)/pylocker-lock-shared@.service"
+expect "$prefix/share/zsh/site-functions/_pylockctl"
+for doc in bridge.md filelock.md libpylocker-dbus.md org.pylocker.Locker.md pylockctl.md pylockerd.md; do
+    expect "$prefix/share/doc/pylocker-dbus/$doc"
+done
+if [ -f "$dest$prefix/share/man/man8/pylockerd.8" ]; then
+    check "the man page of pylockerd points at the installed bridge.md" \
+        grep -qF "$prefix/share/doc/pylocker\-dbus/bridge.md" "$dest$prefix/share/man/man8/pylockerd.8"
+fi
 
 # A program outside the tree builds against the installed library, found by pkg-config.
 libdir=$(meson introspect "$build_dir" --buildoptions | python3 -c \
@@ -84,12 +94,19 @@ fi
 units=$(mktemp -d)
 trap 'rm -rf "$dest" "$units"' EXIT
 sysunits="$dest$(pkg-config --variable=systemdsystemunitdir systemd)"
-for u in pylockerd.service pylockerd-bridge.socket; do
-    sed "s|$prefix/$libexecdir/pylockerd|$dest$prefix/$libexecdir/pylockerd|" "$sysunits/$u" > "$units/$u"
+for u in pylockerd.service pylockerd-bridge.socket pylocker-lock@.service pylocker-lock-shared@.service; do
+    sed -e "s|$prefix/$libexecdir/pylockerd|$dest$prefix/$libexecdir/pylockerd|" \
+        -e "s|$prefix/bin/pylockctl|$dest$prefix/bin/pylockctl|" "$sysunits/$u" > "$units/$u"
 done
+check "the lock units run 'pylockctl hold' on the instance's path" \
+    grep -q "^ExecStart=$prefix/bin/pylockctl hold \$PYLOCKER_LOCK_OPTIONS %f\$" "$sysunits/pylocker-lock@.service"
+check "the shared lock unit holds shared locks" \
+    grep -q "^ExecStart=$prefix/bin/pylockctl hold --shared \$PYLOCKER_LOCK_OPTIONS %f\$" \
+    "$sysunits/pylocker-lock-shared@.service"
 check "ExecStart= names the installed daemon" grep -q "^ExecStart=$prefix/$libexecdir/pylockerd --system --idle-exit=30s\$" \
     "$sysunits/pylockerd.service"
-out=$(cd "$units" && systemd-analyze verify --man=no ./pylockerd.service ./pylockerd-bridge.socket 2>&1) || true
+out=$(cd "$units" && systemd-analyze verify --man=no ./pylockerd.service ./pylockerd-bridge.socket \
+      ./pylocker-lock@srv-backup.service ./pylocker-lock-shared@srv-backup.service 2>&1) || true
 check "systemd-analyze verify says nothing" test -z "$out"
 [ -z "$out" ] || echo "$out" | sed 's/^/# /'
 

@@ -83,8 +83,47 @@ Type=oneshot
 ExecStart=/usr/bin/pylockctl run --timeout 30 /srv/shared -- /bin/sh -c 'echo waiter >>/out/order'
 EOF
 
-# The example unit, as shipped.
-cp "$src_dir/examples/backup.service" "$T/units/"
+# The example units, as shipped.
+cp "$src_dir/examples/backup.service" "$src_dir/examples/backup-verify.service" "$T/units/"
+
+# Locks as units: job-a needs the exclusive lock on /srv/units, job-b the shared one; they contend.
+for job in a:pylocker-lock b:pylocker-lock-shared; do
+    cat >"$T/units/job-${job%%:*}.service" <<EOF
+[Unit]
+Description=Runs while ${job#*:}@srv-units.service holds its lock
+BindsTo=${job#*:}@srv-units.service
+After=${job#*:}@srv-units.service
+
+[Service]
+ExecStart=/bin/sh -c 'echo ${job%%:*}-start >>/out/units; exec sleep infinity'
+ExecStopPost=/bin/sh -c 'echo ${job%%:*}-stop >>/out/units'
+EOF
+done
+# A lock unit given a lease through a drop-in, and a unit that needs it.
+mkdir -p "$T/units/pylocker-lock@srv-lease.service.d"
+cat >"$T/units/pylocker-lock@srv-lease.service.d/lease.conf" <<'EOF'
+[Service]
+Environment=PYLOCKER_LOCK_OPTIONS=--ttl=7s
+EOF
+cat >"$T/units/job-lease.service" <<'EOF'
+[Unit]
+BindsTo=pylocker-lock@srv-lease.service
+After=pylocker-lock@srv-lease.service
+
+[Service]
+ExecStart=/bin/sleep infinity
+EOF
+# A long job under 'pylockctl run', to be stopped.
+cat >"$T/units/long-run.service" <<'EOF'
+[Unit]
+Requires=pylockerd.service
+After=pylockerd.service
+
+[Service]
+ExecStart=/usr/bin/pylockctl run /srv/long -- /bin/sleep infinity
+EOF
+# The exposure score the documentation gives.
+cp "$src_dir/docs/pylockerd.md" "$T/check/"
 
 # The bridge's secret, given to the service as a credential, as docs/bridge.md says.
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/check/bridge.secret"
@@ -135,6 +174,76 @@ check "the example unit runs its job under the lock" \
     bash -c 'systemctl start backup.service && [ "$(systemctl show -P Result backup.service)" = success ] &&
              journalctl -u backup.service -o cat | grep -q "backing up with fencing token [0-9]"'
 
+check "the example lock unit's consumer ran under the lock, and the lock went with it" \
+    bash -c 'systemctl start backup-verify.service && [ "$(systemctl show -P Result backup-verify.service)" = success ] &&
+             journalctl -u backup-verify.service -o cat | grep -q "^Holding lock [0-9a-f]* (token [0-9]*) on .*/srv/backup" &&
+             for _ in $(seq 100); do systemctl is-active -q pylocker-lock@srv-backup.service || break; sleep 0.1; done &&
+             ! systemctl is-active -q pylocker-lock@srv-backup.service && ! pylockctl locks --no-legend | grep -q /srv/backup'
+
+# Locks as units, contending: job-a's exclusive lock first; job-b's shared one waits for it.
+systemctl start job-a.service
+check "a unit bound to pylocker-lock@srv-units.service starts once the lock is held" \
+    bash -c '[ "$(systemctl show -P ActiveState pylocker-lock@srv-units.service)" = active ] &&
+             systemctl is-active -q job-a.service && pylockctl locks | grep -q "pylocker-lock@srv-units.service .*/srv/units"'
+systemctl start --no-block job-b.service
+wait_for bash -c '[ "$(systemctl show -P ActiveState pylocker-lock-shared@srv-units.service)" = activating ] &&
+                  pylockctl status | grep -q "WaiterCount: 1"'
+check "the contending unit waits: its lock unit is activating (no READY=1 yet), the unit not started" \
+    bash -c '[ "$(systemctl show -P ActiveState pylocker-lock-shared@srv-units.service)" = activating ] &&
+             ! systemctl is-active -q job-b.service && pylockctl status | grep -q "WaiterCount: 1"'
+systemctl stop job-a.service
+check "when the first unit stops, its lock unit stops (no longer needed) and the second starts" \
+    wait_for bash -c 'systemctl is-active -q job-b.service && ! systemctl is-active -q pylocker-lock@srv-units.service &&
+                      printf "a-start\na-stop\nb-start\n" | cmp -s - /out/units'
+check "the first lock unit ended cleanly" \
+    bash -c '[ "$(systemctl show -P Result pylocker-lock@srv-units.service)" = success ]'
+lock=$(pylockctl locks --no-legend | grep ' /srv/units$' | cut -d' ' -f1)
+pylockctl force-release "$lock"
+check "a force-release fails the lock unit (exit 76)" \
+    wait_for bash -c '[ "$(systemctl show -P ActiveState pylocker-lock-shared@srv-units.service)" = failed ] &&
+                      [ "$(systemctl show -P ExecMainStatus pylocker-lock-shared@srv-units.service)" = 76 ]'
+check "and stops the unit bound to it" \
+    wait_for bash -c '! systemctl is-active -q job-b.service && grep -qx b-stop /out/units'
+
+# Exclusive against exclusive: another holder has the lock; the lock unit waits for it.
+systemd-run --quiet --unit=other-holder.service /usr/bin/pylockctl hold /srv/units
+wait_for bash -c 'pylockctl locks | grep -q /srv/units'
+systemctl start --no-block job-a.service
+wait_for bash -c '[ "$(systemctl show -P ActiveState pylocker-lock@srv-units.service)" = activating ] &&
+                  pylockctl status | grep -q "WaiterCount: 1"'
+check "with the lock held elsewhere, the exclusive lock unit waits" \
+    bash -c '[ "$(systemctl show -P ActiveState pylocker-lock@srv-units.service)" = activating ] &&
+             ! systemctl is-active -q job-a.service'
+systemctl stop other-holder.service
+check "and its unit starts once the other holder let go" wait_for systemctl is-active -q job-a.service
+check "the other holder (pylockctl hold) ended cleanly on stop" \
+    bash -c '[ "$(systemctl show -P Result other-holder.service)" = success ]'
+systemctl stop job-a.service
+
+systemctl start job-lease.service
+check "a drop-in passes options to the lock unit (a 7 s lease, kept refreshed)" \
+    bash -c 'pylockctl locks --json=short | python3 -c "
+import json, sys
+lock = [l for l in json.load(sys.stdin) if l[\"paths\"] == [\"/srv/lease\"]][0]
+assert lock[\"owner_name\"] == \"pylocker-lock@srv-lease.service\", lock
+assert 6 <= (lock[\"expires_usec\"] - lock[\"acquired_usec\"]) / 1e6 <= 7, lock
+"'
+systemctl stop job-lease.service
+check "no lock is left once the units are stopped" wait_for bash -c '[ -z "$(pylockctl locks --no-legend)" ]'
+
+systemctl start long-run.service
+wait_for bash -c 'pylockctl locks | grep -q /srv/long'
+systemctl stop long-run.service
+check "systemctl stop of a unit running 'pylockctl run' leaves it inactive, not failed" \
+    bash -c '[ "$(systemctl show -P ActiveState long-run.service)" = inactive ] &&
+             [ "$(systemctl show -P Result long-run.service)" = success ] && ! pylockctl locks | grep -q /srv/long'
+
+score=$(systemd-analyze security pylockerd.service 2>/dev/null |
+        sed -n 's/.*Overall exposure level for pylockerd.service: \([0-9.]*\).*/\1/p')
+echo "systemd-analyze security pylockerd.service: $score"
+check "the exposure score of pylockerd.service ($score) is the one docs/pylockerd.md gives" \
+    grep -q "rates it $score (" /check/pylockerd.md
+
 systemctl stop pylockerd.service
 systemctl start pylockerd-bridge.socket
 check "pylockerd is stopped and its bridge socket listens" \
@@ -148,6 +257,8 @@ check "and is refused without it" \
     bash -c 'head -c 32 /dev/zero >/tmp/wrong && chmod 600 /tmp/wrong &&
              ! pylockctl --remote 127.0.0.1:3000 --secret-file /tmp/wrong status'
 
+# What the system said, for a failure's report.
+grep -q "^not ok" /out/results && journalctl -b -o short-monotonic --no-pager | tail -80
 echo "end" >>/out/results
 EOF
 chmod 755 "$T/check/run.sh"
@@ -177,6 +288,6 @@ else
     echo "not ok $n the container booted, ran every check and powered off (nspawn exit $status)"
     sed 's/^/# /' "$T/boot.log" | tail -30
 fi
-[ "$failed" -eq 0 ] || sed 's/^/# /' "$T/out/log" 2>/dev/null | tail -40
+[ "$failed" -eq 0 ] || sed 's/^/# /' "$T/out/log" 2>/dev/null | tail -150
 echo "1..$n"
 exit $((failed > 0))
