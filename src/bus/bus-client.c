@@ -201,6 +201,41 @@ BusLocker *bus_locker_free(BusLocker *locker) {
         return NULL;
 }
 
+int bus_read_strings(sd_bus_message *message, size_t max, const char *what, GPtrArray **ret, bool *ret_too_many,
+                     sd_bus_error *error) {
+        g_autoptr(GPtrArray) strings = g_ptr_array_new();
+        const char *s;
+        int r;
+
+        *ret_too_many = false;
+        r = sd_bus_message_enter_container(message, 'a', "s");
+        if (r < 0)
+                return r;
+        for (;;) {
+                r = sd_bus_message_read_basic(message, 's', &s);
+                if (r == -EBADMSG)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Invalid %s: not valid UTF-8 (or a Unicode noncharacter).", what);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                g_ptr_array_add(strings, (gpointer) s);
+                if (strings->len > max) {
+                        /* The caller refuses the list: no need to look at the rest. */
+                        *ret_too_many = true;
+                        *ret = g_steal_pointer(&strings);
+                        return 0;
+                }
+        }
+        r = sd_bus_message_exit_container(message);
+        if (r < 0)
+                return r;
+
+        *ret = g_steal_pointer(&strings);
+        return 0;
+}
+
 int bus_new_array_reply(sd_bus_message *call, const char *contents, sd_bus_message **ret) {
         g_autoptr(sd_bus_message) reply = NULL;
         int r;

@@ -1,0 +1,219 @@
+/* What one local user must not be able to do to everyone else, against a real pylockerd: stall the
+ * loop with a huge request, pass a name off as another client, and settings
+ * that would disarm a limit. Latencies are asserted only as generous bounds. */
+#undef G_DISABLE_ASSERT
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "harness.h"
+
+/* A call of another client while the attack runs must be answered within this long. */
+#define HEALTHY_BOUND_USEC (2 * SEC)
+
+static void acquire_answered_within_bound(sd_bus *bus, const char *path) {
+        g_autofree char *id = NULL;
+        int64_t start = g_get_monotonic_time();
+
+        id = acquire_ok(bus, PATHS(path), NULL);
+        g_assert_cmpint(g_get_monotonic_time() - start, <, HEALTHY_BOUND_USEC);
+}
+
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        AsyncCall *call = userdata;
+
+        call->reply = sd_bus_message_ref(m);
+        call->done = true;
+        return 0;
+}
+
+/* Sends member with an array of n copies of one string where the method takes its string array. */
+static void send_huge_array(sd_bus *bus, const char *member, size_t n, AsyncCall *call) {
+        sd_bus_message *m = NULL;
+
+        g_assert_cmpint(locker_new_method_call(bus, &m, member), >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "s", "hello"), >=, 0);
+        g_assert_cmpint(sd_bus_message_open_container(m, 'a', "s"), >=, 0);
+        for (size_t i = 0; i < n; i++)
+                g_assert_cmpint(sd_bus_message_append_basic(m, 's', "nobody-here"), >=, 0);
+        g_assert_cmpint(sd_bus_message_close_container(m), >=, 0);
+        if (strcmp(member, "Publish") == 0)
+                g_assert_cmpint(sd_bus_message_append(m, "ta{sv}", (uint64_t) 0, 0), >=, 0);
+        g_assert_cmpint(sd_bus_call_async(bus, &call->slot, m, on_reply, call, 120 * SEC), >=, 0);
+        sd_bus_message_unref(m);
+        g_assert_cmpint(sd_bus_flush(bus), >=, 0);
+}
+
+/* 400 000 receivers (about 5 MB) once took the loop 27 s, read whole (in quadratic time) before any
+ * check: now the array is refused after MaxReceiversPerMessage + 1 reads, and another client's
+ * Acquire sent right behind it is answered within the bound. The same for RemoveMessage's senders. */
+static void test_huge_string_arrays(HarnessFixture *f, gconstpointer data) {
+        sd_bus *attacker = harness_connect(&f->h), *healthy = harness_connect(&f->h);
+        static const char *const members[] = { "Publish", "RemoveMessage" };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(members); i++) {
+                AsyncCall call = {};
+
+                send_huge_array(attacker, members[i], 400000, &call);
+                /* Let the bus hand it over whole before the other client's call, which it would
+                 * otherwise forward first. */
+                harness_pump_for(&f->h, 500);
+                acquire_answered_within_bound(healthy, members[i]);
+                harness_pump_until(&f->h, &call.done, 5000);
+                assert_reply_error(call.reply, "org.pylocker.Locker.Error.LimitsExceeded");
+                async_call_clear(&call);
+        }
+}
+
+/* Too many paths: InvalidArgs "Too many paths", not whatever the unread rest of the call gives. */
+static void test_too_many_paths(HarnessFixture *f, gconstpointer data) {
+        sd_bus *bus = harness_connect(&f->h);
+        __attribute__((cleanup(sd_bus_error_free))) sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *m = NULL;
+
+        g_assert_cmpint(locker_new_method_call(bus, &m, "Acquire"), >=, 0);
+        g_assert_cmpint(sd_bus_message_open_container(m, 'a', "s"), >=, 0);
+        for (size_t i = 0; i < 300; i++) {
+                char p[32];
+
+                g_snprintf(p, sizeof(p), "/p/%zu", i);
+                g_assert_cmpint(sd_bus_message_append_basic(m, 's', p), >=, 0);
+        }
+        g_assert_cmpint(sd_bus_message_close_container(m), >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "ta{sv}", (uint64_t) 0, 0), >=, 0);
+        g_assert_cmpint(sd_bus_call(bus, m, 10 * SEC, &error, NULL), <, 0);
+        g_assert_cmpstr(error.name, ==, SD_BUS_ERROR_INVALID_ARGS);
+        g_assert_nonnull(strstr(error.message, "Too many paths"));
+        sd_bus_message_unref(m);
+}
+
+/* Paths with Unicode noncharacters: GDBus sends them (sd-bus would refuse to), pylockerd answers the
+ * documented InvalidArgs. */
+static void test_noncharacter_paths(HarnessFixture *f, gconstpointer data) {
+        static const char *const paths[] = { "/x\xef\xbf\xbe", "/x\xef\xb7\x90" };  /* U+FFFE, U+FDD0 */
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GDBusConnection) c = g_dbus_connection_new_for_address_sync(
+                f->h.bus_address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+
+        g_assert_no_error(error);
+        for (size_t i = 0; i < G_N_ELEMENTS(paths); i++) {
+                const char *one[] = { paths[i], NULL };
+                g_autoptr(GVariant) reply = NULL;
+                g_autofree char *remote = NULL;
+
+                g_clear_error(&error);
+                reply = g_dbus_connection_call_sync(c, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE,
+                                                    "Acquire", g_variant_new("(^asta{sv})", one, (guint64) 0, NULL),
+                                                    NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, &error);
+                g_assert_null(reply);
+                g_assert_nonnull(error);
+                remote = g_dbus_error_get_remote_error(error);
+                g_test_message("%s", error->message);
+                g_assert_cmpstr(remote, ==, SD_BUS_ERROR_INVALID_ARGS);
+        }
+}
+
+/* A friendly name shaped like a client id would pass for that client as a receiver. */
+static void test_name_like_id(HarnessFixture *f, gconstpointer data) {
+        sd_bus *a = harness_connect(&f->h), *b = harness_connect(&f->h);
+        static const char *const names[] = { ":1.1", "direct-1", "bridge-12", NULL };
+        const char *b_id;
+
+        g_assert_cmpint(sd_bus_get_unique_name(b, &b_id), >=, 0);
+        for (size_t i = 0; names[i]; i++) {
+                __attribute__((cleanup(sd_bus_error_free))) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                g_assert_cmpint(locker_call_method(a, "Register", &error, NULL, "s", names[i]), <, 0);
+                g_assert_cmpstr(error.name, ==, SD_BUS_ERROR_INVALID_ARGS);
+        }
+        {
+                __attribute__((cleanup(sd_bus_error_free))) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                g_assert_cmpint(locker_call_method(a, "Register", &error, NULL, "s", b_id), <, 0);
+                g_assert_cmpstr(error.name, ==, SD_BUS_ERROR_INVALID_ARGS);
+        }
+        /* Names that only start like one are fine. */
+        g_assert_cmpint(locker_call_method(a, "Register", NULL, NULL, "s", "direct-line"), >=, 0);
+}
+
+static void run_daemon_with_config(const char *config_text, int *ret_status, char **ret_stderr) {
+        g_autofree char *dir = g_dir_make_tmp("pylocker-conf-XXXXXX", NULL);
+        g_autofree char *path = g_build_filename(dir, "pylockerd.conf", NULL);
+        g_autoptr(GError) error = NULL;
+        const char *argv[] = { g_getenv("PYLOCKERD"), "--address=unix:path=/nonexistent", "--config", path, NULL };
+
+        g_assert_true(g_file_set_contents(path, config_text, -1, NULL));
+        g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                                   ret_stderr, ret_status, &error));
+        g_assert_no_error(error);
+        g_unlink(path);
+        g_rmdir(dir);
+}
+
+/* Settings that would disarm a limit are refused at start. */
+static void test_settings_out_of_range(void) {
+        static const struct {
+                const char *text;
+                const char *expected;
+        } cases[] = {
+                { "[Locker]\nMaxDirectConnections=0\n", "key MaxDirectConnections" },
+                { "[Locker]\nMaxLockTime=213503982d\n", "key MaxLockTime" },
+                { "[Locker]\nMaxLockTime=367d\n", "key MaxLockTime" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *err = NULL;
+                int status;
+
+                run_daemon_with_config(cases[i].text, &status, &err);
+                g_test_message("stderr: %s", err);
+                g_assert_false(g_spawn_check_wait_status(status, NULL));
+                g_assert_nonnull(strstr(err, cases[i].expected));
+        }
+}
+
+/* SetMaxLockTime refuses what the file would. */
+static void test_set_max_lock_time_range(HarnessFixture *f, gconstpointer data) {
+        sd_bus *bus = harness_connect(&f->h);
+        __attribute__((cleanup(sd_bus_error_free))) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        g_assert_cmpint(locker_call_method(bus, "SetMaxLockTime", &error, NULL, "t", UINT64_MAX - 1), <, 0);
+        g_assert_cmpstr(error.name, ==, SD_BUS_ERROR_INVALID_ARGS);
+        g_assert_cmpint(locker_call_method(bus, "SetMaxLockTime", NULL, NULL, "t", (uint64_t) 3600 * SEC), >=, 0);
+}
+
+/* SIGTERM stops the daemon within a second, and the direct socket goes with it. */
+static void test_prompt_stop(HarnessFixture *f, gconstpointer data) {
+        g_autofree char *direct = harness_direct_socket_path(&f->h);
+        sd_bus *a = harness_connect(&f->h), *d = harness_connect_direct(&f->h);
+        int64_t start;
+        int status;
+
+        g_free(acquire_ok(a, PATHS("x"), NULL));
+        g_free(acquire_ok(d, PATHS("y"), NULL));
+        start = g_get_monotonic_time();
+        status = harness_stop_daemon(&f->h);
+        g_assert_cmpint(g_get_monotonic_time() - start, <, 1 * SEC);
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        g_assert_false(g_file_test(direct, G_FILE_TEST_EXISTS));
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+
+        harness_test_add("/hardening/huge-arrays/others-served", NULL, test_huge_string_arrays);
+        harness_test_add("/hardening/paths/too-many", NULL, test_too_many_paths);
+        harness_test_add("/hardening/paths/noncharacters", NULL, test_noncharacter_paths);
+        harness_test_add("/hardening/names/like-an-id", NULL, test_name_like_id);
+        harness_test_add("/hardening/settings/set-max-lock-time", NULL, test_set_max_lock_time_range);
+        g_test_add_func("/hardening/settings/out-of-range", test_settings_out_of_range);
+        harness_test_add("/hardening/stop/prompt", NULL, test_prompt_stop);
+        return g_test_run();
+}
