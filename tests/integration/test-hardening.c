@@ -1,5 +1,5 @@
 /* What one local user must not be able to do to everyone else, against a real pylockerd: stall the
- * loop with a huge request, pass a name off as another client, and settings
+ * loop with a huge request, pass a name off as another client, make tokens go back, and settings
  * that would disarm a limit. Latencies are asserted only as generous bounds. */
 #undef G_DISABLE_ASSERT
 #include <errno.h>
@@ -205,6 +205,71 @@ static void test_prompt_stop(HarnessFixture *f, gconstpointer data) {
         g_assert_false(g_file_test(direct, G_FILE_TEST_EXISTS));
 }
 
+/* Starts pylockerd --user on the harness's bus, its clock stepped by step_sec, and returns its pid
+ * once it answers. */
+static GPid start_user_daemon(Harness *h, const char *state_home, int step_sec) {
+        g_autofree char *step = g_strdup_printf("%d", step_sec);
+        g_autofree char *runtime = g_build_filename(h->tmpdir, "user-runtime", NULL);
+        g_autofree char *config = g_build_filename(h->tmpdir, "empty.conf", NULL);
+        g_auto(GStrv) envp = g_get_environ();
+        g_autoptr(GError) error = NULL;
+        const char *argv[] = { g_getenv("PYLOCKERD"), "--user", "--config", config, NULL };
+        sd_bus *probe;
+        GPid pid;
+
+        g_assert_cmpint(g_mkdir_with_parents(runtime, 0700), ==, 0);
+        g_assert_true(g_file_set_contents(config, "", 0, NULL));
+        envp = g_environ_setenv(envp, "DBUS_SESSION_BUS_ADDRESS", h->bus_address, TRUE);
+        envp = g_environ_setenv(envp, "XDG_STATE_HOME", state_home, TRUE);
+        envp = g_environ_setenv(envp, "XDG_RUNTIME_DIR", runtime, TRUE);
+        envp = g_environ_setenv(envp, "PYLOCKER_TEST_CLOCK_STEP_SEC", step, TRUE);
+        envp = g_environ_unsetenv(envp, "STATE_DIRECTORY");
+        g_assert_true(g_spawn_async(NULL, (char **) argv, envp, G_SPAWN_DO_NOT_REAP_CHILD, test_child_die_with_parent,
+                                    NULL, &pid, &error));
+        g_assert_no_error(error);
+
+        probe = harness_connect(h);
+        for (int i = 0; i < 200; i++) {
+                if (sd_bus_call_method(probe, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH, "org.freedesktop.DBus.Peer",
+                                       "Ping", NULL, NULL, "") >= 0)
+                        break;
+                g_usleep(50 * 1000);
+        }
+        harness_disconnect(h, probe);
+        return pid;
+}
+
+/* The user instance keeps a token ceiling too: with the clock stepped back ten minutes across a
+ * restart, tokens still go up. */
+static void test_user_tokens_clock_back(void) {
+        Harness h = {};
+        g_autofree char *state_home = NULL;
+        uint64_t t1, t2;
+        sd_bus *a;
+        GPid pid;
+
+        harness_start_bus_only(&h, NULL);
+        state_home = g_build_filename(h.tmpdir, "state-home", NULL);
+
+        pid = start_user_daemon(&h, state_home, 0);
+        a = harness_connect(&h);
+        g_free(acquire_ok(a, PATHS("t"), &t1));
+        harness_disconnect(&h, a);
+        g_assert_cmpint(kill(pid, SIGTERM), ==, 0);
+        g_assert_cmpint(test_wait_exit(&pid, 20000), ==, 0);
+
+        pid = start_user_daemon(&h, state_home, -600);
+        a = harness_connect(&h);
+        g_free(acquire_ok(a, PATHS("t"), &t2));
+        harness_disconnect(&h, a);
+        g_assert_cmpint(kill(pid, SIGTERM), ==, 0);
+        g_assert_cmpint(test_wait_exit(&pid, 20000), ==, 0);
+
+        g_assert_cmpuint(t2, >, t1);
+        g_assert_true(g_file_test(state_home, G_FILE_TEST_IS_DIR));
+        harness_stop(&h);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -215,5 +280,6 @@ int main(int argc, char *argv[]) {
         harness_test_add("/hardening/settings/set-max-lock-time", NULL, test_set_max_lock_time_range);
         g_test_add_func("/hardening/settings/out-of-range", test_settings_out_of_range);
         harness_test_add("/hardening/stop/prompt", NULL, test_prompt_stop);
+        g_test_add_func("/hardening/tokens/user-instance-clock-back", test_user_tokens_clock_back);
         return g_test_run();
 }
