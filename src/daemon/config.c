@@ -6,6 +6,7 @@
 #include <glib.h>
 
 #include "bridge-psk.h"
+#include "bus-locker.h"
 #include "config.h"
 #include "macro.h"
 #include "time-util.h"
@@ -41,6 +42,7 @@ static const Setting settings[] = {
         { CONFIG_GROUP_LOCKER, "MaxLocksPerUser",     SETTING_SIZE, offsetof(Config, service.limits.max_locks_per_group),   1, UINT32_MAX },
         { CONFIG_GROUP_LOCKER, "MaxWaitersPerUser",   SETTING_SIZE, offsetof(Config, service.limits.max_waiters_per_group), 0, UINT32_MAX },
         { CONFIG_GROUP_LOCKER, "MaxDirectConnections", SETTING_UNSIGNED, offsetof(Config, max_direct_connections), 1, 1 << 20 },
+        { CONFIG_GROUP_LOCKER, "MaxQueuedBytesPerConnection", SETTING_SIZE, offsetof(Config, max_queued_bytes), 64 << 10, SIZE_MAX },
         { CONFIG_GROUP_LOCKER, "MaxMessageSize",      SETTING_SIZE, offsetof(Config, service.max_message_size), 1, 64 << 20 },
         { CONFIG_GROUP_LOCKER, "MaxInboxLength",      SETTING_SIZE, offsetof(Config, service.max_inbox_length), 1, UINT32_MAX },
         { CONFIG_GROUP_LOCKER, "MaxReceiversPerMessage", SETTING_SIZE, offsetof(Config, service.max_receivers), 1, 1 << 20 },
@@ -71,6 +73,7 @@ void config_init_defaults(Config *config) {
                         .max_publications_per_second = 1000,
                 },
                 .max_direct_connections = 4096,
+                .max_queued_bytes = BUS_MAX_QUEUED_BYTES_DEFAULT,
                 .bridge = {
                         .handshake_timeout_usec = 5 * USEC_PER_SEC,
                         .max_connections = 64,

@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -270,6 +273,135 @@ static void test_user_tokens_clock_back(void) {
         harness_stop(&h);
 }
 
+/* A D-Bus client that sends its first call in the same packet as BEGIN (libdbus and GDBus do) is
+ * answered on the direct socket at once, not when it hangs up. */
+static void test_call_pipelined_with_begin(HarnessFixture *f, gconstpointer data) {
+        g_autofree char *path = harness_direct_socket_path(&f->h);
+        g_autofree char *auth = g_strdup_printf("AUTH EXTERNAL %x\r\nBEGIN\r\n", 0);
+        g_autoptr(GDBusMessage) call = g_dbus_message_new_method_call(NULL, PYLOCKER_OBJECT_PATH,
+                                                                      "org.freedesktop.DBus.Peer", "Ping");
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GString) packet = g_string_new("");
+        g_autofree guchar *blob = NULL;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char buf[4096];
+        gsize blob_size;
+        size_t got = 0;
+        int64_t start;
+        int fd;
+
+        /* The uid in hex digits of its decimal text, as EXTERNAL has it. */
+        {
+                g_autofree char *uid = g_strdup_printf("%u", (unsigned) getuid());
+                g_autoptr(GString) hex = g_string_new("");
+
+                for (const char *p = uid; *p; p++)
+                        g_string_append_printf(hex, "%02x", (unsigned char) *p);
+                g_free(auth);
+                auth = g_strdup_printf("AUTH EXTERNAL %s\r\nBEGIN\r\n", hex->str);
+        }
+        g_dbus_message_set_serial(call, 1);
+        blob = g_dbus_message_to_blob(call, &blob_size, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
+        g_assert_no_error(error);
+        g_string_append_c(packet, 0);
+        g_string_append(packet, auth);
+        g_string_append_len(packet, (const char *) blob, (gssize) blob_size);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        g_assert_cmpint(fd, >=, 0);
+        g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+        g_assert_cmpint(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
+        g_assert_cmpint(send(fd, packet->str, packet->len, MSG_NOSIGNAL), ==, (ssize_t) packet->len);
+
+        /* "OK <guid>\r\n", then the method return: a D-Bus message of type 2. */
+        start = g_get_monotonic_time();
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                const char *nl;
+                ssize_t n;
+
+                g_assert_cmpint(g_get_monotonic_time() - start, <, HEALTHY_BOUND_USEC);
+                if (poll(&p, 1, 100) <= 0)
+                        continue;
+                n = recv(fd, buf + got, sizeof(buf) - got, 0);
+                g_assert_cmpint(n, >, 0);
+                got += (size_t) n;
+                nl = memchr(buf, '\n', got);
+                if (nl && (size_t) (nl - buf) + 1 + 2 <= got) {
+                        g_assert_true(g_str_has_prefix(buf, "OK "));
+                        g_assert_cmpint(buf[nl - buf + 2], ==, 2);  /* METHOD_RETURN */
+                        break;
+                }
+        }
+        close(fd);
+}
+
+/* Publishes n messages of size bytes to one receiver; returns how many were taken before the first
+ * error, whose name goes to *ret_error (g_free; NULL: none). Each call answered within the bound. */
+static unsigned publish_many(sd_bus *bus, const char *to, unsigned n, size_t size, char **ret_error) {
+        g_autofree char *text = g_malloc(size + 1);
+
+        memset(text, 'm', size);
+        text[size] = 0;
+        *ret_error = NULL;
+        for (unsigned i = 0; i < n; i++) {
+                __attribute__((cleanup(sd_bus_error_free))) sd_bus_error error = SD_BUS_ERROR_NULL;
+                const char *receivers[] = { to, NULL };
+                sd_bus_message *m = NULL;
+                int64_t start = g_get_monotonic_time();
+                int r;
+
+                g_assert_cmpint(locker_new_method_call(bus, &m, "Publish"), >=, 0);
+                g_assert_cmpint(sd_bus_message_append(m, "s", text), >=, 0);
+                g_assert_cmpint(sd_bus_message_append_strv(m, (char **) receivers), >=, 0);
+                g_assert_cmpint(sd_bus_message_append(m, "ta{sv}", (uint64_t) 0, 1, "to_self", "b", 0), >=, 0);
+                r = sd_bus_call(bus, m, 10 * SEC, &error, NULL);
+                sd_bus_message_unref(m);
+                g_assert_cmpint(g_get_monotonic_time() - start, <, HEALTHY_BOUND_USEC);
+                if (r < 0) {
+                        *ret_error = g_strdup(error.name);
+                        return i;
+                }
+        }
+        return n;
+}
+
+/* A direct D-Bus peer that never reads: signals for it are queued up to MaxQueuedBytesPerConnection
+ * (16 MiB), then it is dropped, its name with it; the publisher is answered all along. */
+static void test_peer_that_never_reads_is_dropped(HarnessFixture *f, gconstpointer data) {
+        sd_bus *sink = harness_connect_direct(&f->h), *publisher = harness_connect(&f->h);
+        g_autofree char *error = NULL;
+        unsigned n;
+
+        g_assert_cmpint(locker_call_method(sink, "Register", NULL, NULL, "s", "sink"), >=, 0);
+        /* 64 MiB of MessagePublished for the sink, which never reads again. */
+        n = publish_many(publisher, "sink", 1000, 64000, &error);
+        g_test_message("published %u, then %s", n, error);
+        g_assert_cmpuint(n, <, 1000);
+        g_assert_cmpstr(error, ==, "org.pylocker.Locker.Error.NotFound");
+        /* Between the cap and its double: what the kernel's socket buffers took aside. */
+        g_assert_cmpuint(n, >=, 200);
+        g_assert_cmpuint(n, <=, 600);
+}
+
+/* SIGTERM exits within a second even while a peer that never reads has megabytes queued. */
+static void test_stop_with_peer_that_never_reads(HarnessFixture *f, gconstpointer data) {
+        g_autofree char *direct = harness_direct_socket_path(&f->h);
+        sd_bus *sink = harness_connect_direct(&f->h), *publisher = harness_connect(&f->h);
+        g_autofree char *error = NULL;
+        int64_t start;
+        int status;
+
+        g_assert_cmpint(locker_call_method(sink, "Register", NULL, NULL, "s", "sink"), >=, 0);
+        g_assert_cmpuint(publish_many(publisher, "sink", 100, 64000, &error), ==, 100);
+        start = g_get_monotonic_time();
+        status = harness_stop_daemon(&f->h);
+        g_test_message("stopped in %" G_GINT64_FORMAT " µs", g_get_monotonic_time() - start);
+        g_assert_cmpint(g_get_monotonic_time() - start, <, 1 * SEC);
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        g_assert_false(g_file_test(direct, G_FILE_TEST_EXISTS));
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -281,5 +413,9 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/hardening/settings/out-of-range", test_settings_out_of_range);
         harness_test_add("/hardening/stop/prompt", NULL, test_prompt_stop);
         g_test_add_func("/hardening/tokens/user-instance-clock-back", test_user_tokens_clock_back);
+        harness_test_add("/hardening/direct/call-pipelined-with-begin", NULL, test_call_pipelined_with_begin);
+        harness_test_add("/hardening/direct/peer-that-never-reads-is-dropped", NULL,
+                         test_peer_that_never_reads_is_dropped);
+        harness_test_add("/hardening/stop/peer-that-never-reads", NULL, test_stop_with_peer_that_never_reads);
         return g_test_run();
 }
