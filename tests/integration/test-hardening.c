@@ -25,6 +25,7 @@ static void acquire_answered_within_bound(sd_bus *bus, const char *path) {
         int64_t start = g_get_monotonic_time();
 
         id = acquire_ok(bus, PATHS(path), NULL);
+        g_test_message("healthy Acquire answered in %" G_GINT64_FORMAT " ms", (g_get_monotonic_time() - start) / 1000);
         g_assert_cmpint(g_get_monotonic_time() - start, <, HEALTHY_BOUND_USEC);
 }
 
@@ -376,7 +377,16 @@ static void test_peer_that_never_reads_is_dropped(HarnessFixture *f, gconstpoint
         g_assert_cmpint(locker_call_method(sink, "Register", NULL, NULL, "s", "sink"), >=, 0);
         /* 64 MiB of MessagePublished for the sink, which never reads again. */
         n = publish_many(publisher, "sink", 1000, 64000, &error);
-        g_test_message("published %u, then %s", n, error);
+        {
+                g_autofree char *status_path = g_strdup_printf("/proc/%d/status", (int) f->h.daemon_pid);
+                g_autofree char *status = NULL;
+                const char *rss;
+
+                g_assert_true(g_file_get_contents(status_path, &status, NULL, NULL));
+                rss = strstr(status, "VmRSS:");
+                g_test_message("published %u, then %s; daemon %.*s", n, error, rss ? (int) strcspn(rss, "\n") : 0,
+                               rss ? rss : "");
+        }
         g_assert_cmpuint(n, <, 1000);
         g_assert_cmpstr(error, ==, "org.pylocker.Locker.Error.NotFound");
         /* Between the cap and its double: what the kernel's socket buffers took aside. */
