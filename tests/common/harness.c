@@ -98,6 +98,18 @@ void harness_wait_notify(Harness *h, const char *text, int timeout_ms) {
         }
 }
 
+void harness_notify_drain(Harness *h) {
+        char buf[4096];
+        ssize_t n;
+
+        if (h->notify_fd <= 0)
+                return;
+        while ((n = recv(h->notify_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) >= 0) {
+                buf[n] = 0;
+                g_string_append_printf(h->notify_log, "%s\n", buf);
+        }
+}
+
 void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         g_autofree char *notify_path = harness_notify_socket_path(h);
         g_autofree char *config = g_build_filename(h->tmpdir, "empty.conf", NULL);
