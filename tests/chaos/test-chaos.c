@@ -61,7 +61,7 @@ static const char *const client_kind_names[_CLIENT_KIND_MAX] = { "direct", "bus"
 
 /* What the clients share with the nemesis, in a file mapped by all. */
 typedef struct Slot {
-        int in_section;         /* inside a critical section, opened at the store */
+        int in_section;         /* holds a lock and has not sent its commit to the store yet */
 } Slot;
 
 typedef struct Shared {
@@ -425,6 +425,9 @@ static int client_main(const ClientArgs *a) {
                         g_usleep((gulong) g_rand_int_range(rand, 1000, 8000));
                         m.kind = STORE_COMMIT;
                         m.end = now_usec();
+                        /* Out of the section before the commit is sent: one stopped while the flag is
+                         * up sends its commit only once it runs again. */
+                        __atomic_store_n(&slot->in_section, 0, __ATOMIC_SEQ_CST);
                         (void) store_call(store, &m);
                 }
                 __atomic_store_n(&slot->in_section, 0, __ATOMIC_SEQ_CST);
@@ -544,8 +547,10 @@ static int never_reader_main(const char *tmpdir) {
         WireTestClient *c = wire_test_connect(&h, "never-reader");
         g_autofree char *text = g_strnfill(32 * 1024, 'n');
         const char *receivers[] = { c->client_id };
-        uint64_t until = now_usec() + 2 * SEC;
+        uint64_t start = now_usec(), until = start + 2 * SEC;
         WireBuffer buf = {};
+        bool hung_up = false;
+        unsigned sent = 0;
 
         g_assert_cmpint(fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK), ==, 0);
         for (unsigned i = 0; now_usec() < until; i++) {
@@ -561,16 +566,26 @@ static int never_reader_main(const char *tmpdir) {
                 ssize_t n;
 
                 text[i % 64] = (char) ('a' + i % 26);
-                if (wire_buffer_length(&buf) < 256 * 1024)
+                if (wire_buffer_length(&buf) < 256 * 1024) {
                         (void) wire_test_encode(c, &buf, WIRE_PUBLISH, 0, &m);
+                        sent++;
+                }
                 n = send(c->fd, wire_buffer_peek(&buf), wire_buffer_length(&buf), MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n > 0)
                         wire_buffer_consume(&buf, (size_t) n);
-                else if (n < 0 && errno != EAGAIN)
-                        break;          /* the daemon hung up on it */
-                else
+                else if (n < 0 && errno != EAGAIN) {
+                        hung_up = true;
+                        break;
+                } else
                         g_usleep(1000);
         }
+        if (hung_up)
+                printf("chaos:          the daemon hung up on the never-reading peer after %.1f s, %u publications\n",
+                       (double) (now_usec() - start) / SEC, sent);
+        else
+                printf("chaos:          the never-reading peer was still connected after 2 s, %u publications\n",
+                       sent);
+        fflush(stdout);
         g_usleep(SEC);
         wire_buffer_done(&buf);
         wire_test_client_free(c);
@@ -1032,6 +1047,7 @@ static int chaos_main(void) {
         uint32_t seed = (uint32_t) env_number("PYLOCKER_CHAOS_SEED", g_random_int());
         g_autoptr(GError) error = NULL;
         uint64_t start, deadline;
+        FaultKind first_kinds[_FAULT_KIND_MAX];
 
         printf("chaos: PYLOCKER_CHAOS_SEED=%u PYLOCKER_CHAOS_SECONDS=%" G_GUINT64_FORMAT "\n", seed, seconds);
         fflush(stdout);
@@ -1059,17 +1075,30 @@ static int chaos_main(void) {
 
         start = c.start = now_usec();
         deadline = start + seconds * SEC;
+        for (int i = 0; i < _FAULT_KIND_MAX; i++)
+                first_kinds[i] = (FaultKind) i;
+        for (int i = _FAULT_KIND_MAX - 1; i > 0; i--) {
+                int k = g_rand_int_range(c.rand, 0, i + 1);
+                FaultKind t = first_kinds[i];
+
+                first_kinds[i] = first_kinds[k];
+                first_kinds[k] = t;
+        }
         /* A calm start, faults one after another, and a calm end in which progress must show. */
         g_usleep(SEC);
         while (now_usec() + 3 * SEC < deadline) {
                 FaultKind kind;
                 int dice = g_rand_int_range(c.rand, 0, 100);
 
-                kind = dice < 25 ? FAULT_KILL_CLIENT :
-                       dice < 50 ? FAULT_STOP_CLIENT :
-                       dice < 62 ? FAULT_RESTART_TERM :
-                       dice < 74 ? FAULT_RESTART_KILL :
-                       dice < 87 ? FAULT_FLOOD : FAULT_NEVER_READER;
+                /* Every kind once, in a random order, then at random. */
+                if (c.faults->len < _FAULT_KIND_MAX)
+                        kind = first_kinds[c.faults->len];
+                else
+                        kind = dice < 25 ? FAULT_KILL_CLIENT :
+                               dice < 50 ? FAULT_STOP_CLIENT :
+                               dice < 62 ? FAULT_RESTART_TERM :
+                               dice < 74 ? FAULT_RESTART_KILL :
+                               dice < 87 ? FAULT_FLOOD : FAULT_NEVER_READER;
                 inject(&c, kind);
                 check_clients_alive(&c);
                 g_usleep((gulong) g_rand_int_range(c.rand, 500, 2000) * 1000);
