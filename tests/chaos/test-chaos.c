@@ -218,17 +218,18 @@ static gpointer store_thread(gpointer data) {
                 p = (struct pollfd *) fds->data;
                 if (p[0].revents)
                         break;
-                if (p[1].revents & POLLIN) {
-                        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-                        if (fd >= 0)
-                                g_array_append_val(fds, ((struct pollfd) { .fd = fd, .events = POLLIN }));
-                }
                 if (p[2].revents & POLLIN) {
                         g_mutex_lock(&s->mutex);
                         if (s->draining)
                                 harness_notify_drain(s->h);
                         g_mutex_unlock(&s->mutex);
+                }
+                if (p[1].revents & POLLIN) {
+                        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+                        /* Appending may move the array: p is not used after this. */
+                        if (fd >= 0)
+                                g_array_append_val(fds, ((struct pollfd) { .fd = fd, .events = POLLIN }));
                 }
                 for (guint i = 3; i < fds->len; i++) {
                         p = &g_array_index(fds, struct pollfd, i);
