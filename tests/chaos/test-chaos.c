@@ -14,7 +14,8 @@
  *   - tokens on one path increase in grant order, never repeat, and every token after a restart is
  *     above every token before it (the daemon keeps a token ceiling in its --state-dir);
  *   - every fenced write comes from a holder whose lease had run out or whose daemon restarted;
- *   - after every fault some client completes a critical section within the progress bound;
+ *   - after every fault some client is granted a lock and completes its critical section within
+ *     the progress bound;
  *   - once the clients are gone, ListClients and ListLocks show nothing of them.
  *
  * PYLOCKER_CHAOS_SECONDS sets the length of the campaign (default 60), PYLOCKER_CHAOS_SEED replays the
@@ -966,7 +967,8 @@ static void check_history(Chaos *c, uint64_t progress_bound) {
                 for (guint k = 0; k < sections->len; k++) {
                         Section *s = &g_array_index(sections, Section, k);
 
-                        if (s->commit_accepted && s->received > f->at)
+                        /* A section granted after the fault, not one that was under way. */
+                        if (s->commit_accepted && s->acquired > f->at)
                                 first = MIN(first, s->received);
                 }
                 if (first == UINT64_MAX || first - f->at > progress_bound)
