@@ -21,6 +21,18 @@ run_suite() {
     meson test -C "$dir" --print-errorlogs
 }
 
+# The randomized tests take their seed from here, one for all three builds, printed so that a failure
+# can be replayed: PYLOCKER_MODEL_SEED=N meson test -C BUILD test-lock-table-model (the lock table
+# against its model, a bounded number of steps), PYLOCKER_CHAOS_SEED=N meson test -C BUILD test-chaos
+# (the fault campaign, 60 s).
+PYLOCKER_MODEL_SEED=${PYLOCKER_MODEL_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+PYLOCKER_MODEL_STEPS=${PYLOCKER_MODEL_STEPS:-100000}
+PYLOCKER_CHAOS_SEED=${PYLOCKER_CHAOS_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+PYLOCKER_CHAOS_SECONDS=${PYLOCKER_CHAOS_SECONDS:-60}
+export PYLOCKER_MODEL_SEED PYLOCKER_MODEL_STEPS PYLOCKER_CHAOS_SEED PYLOCKER_CHAOS_SECONDS
+echo "PYLOCKER_MODEL_SEED=$PYLOCKER_MODEL_SEED PYLOCKER_MODEL_STEPS=$PYLOCKER_MODEL_STEPS" \
+     "PYLOCKER_CHAOS_SEED=$PYLOCKER_CHAOS_SEED PYLOCKER_CHAOS_SECONDS=$PYLOCKER_CHAOS_SECONDS"
+
 builds="build-test build-sanitize build-clang"
 status=0
 run_suite build-test gcc || status=1

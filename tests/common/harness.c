@@ -98,6 +98,18 @@ void harness_wait_notify(Harness *h, const char *text, int timeout_ms) {
         }
 }
 
+void harness_notify_drain(Harness *h) {
+        char buf[4096];
+        ssize_t n;
+
+        if (h->notify_fd <= 0)
+                return;
+        while ((n = recv(h->notify_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) >= 0) {
+                buf[n] = 0;
+                g_string_append_printf(h->notify_log, "%s\n", buf);
+        }
+}
+
 void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         g_autofree char *notify_path = harness_notify_socket_path(h);
         g_autofree char *config = g_build_filename(h->tmpdir, "empty.conf", NULL);
@@ -105,11 +117,20 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         g_auto(GStrv) envp = g_get_environ();
         g_autofree char *direct = harness_direct_socket_path(h);
         g_autofree char *direct_arg = g_strdup_printf("--private-socket=%s", direct);
+        const char *wrapper_env = g_getenv("PYLOCKER_DAEMON_WRAPPER");
+        g_auto(GStrv) wrapper = NULL;
         g_autoptr(GError) error = NULL;
 
         harness_notify_open(h);
         g_assert_true(g_file_set_contents(config, "", 0, &error));
 
+        /* A command line to run the daemon under (valgrind, for meson test --setup valgrind); it
+         * runs in the daemon's process, so the PID stays the daemon's. */
+        if (wrapper_env && *wrapper_env) {
+                g_assert_true(g_shell_parse_argv(wrapper_env, NULL, &wrapper, &error));
+                for (size_t i = 0; wrapper[i]; i++)
+                        g_ptr_array_add(argv, wrapper[i]);
+        }
         g_ptr_array_add(argv, (gpointer) env_or_fail("PYLOCKERD"));
         if (h->system_bus)
                 g_ptr_array_add(argv, (gpointer) "--system");
@@ -127,13 +148,14 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         envp = g_environ_setenv(envp, "NOTIFY_SOCKET", notify_path, TRUE);
         if (h->system_bus)
                 envp = g_environ_setenv(envp, "DBUS_SYSTEM_BUS_ADDRESS", h->bus_address, TRUE);
-        g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, envp, G_SPAWN_DO_NOT_REAP_CHILD,
+        g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, envp, G_SPAWN_DO_NOT_REAP_CHILD |
+                                    (wrapper ? G_SPAWN_SEARCH_PATH : 0),
                                     test_child_die_with_parent, NULL, &h->daemon_pid, &error));
         g_assert_no_error(error);
 
         /* READY=1 comes once the bus name is ours: this instance's, not an earlier one's. */
         g_string_truncate(h->notify_log, 0);
-        harness_wait_notify(h, "READY=1", 20000);
+        harness_wait_notify(h, "READY=1", wrapper ? 120000 : 20000);
 }
 
 void harness_start_bus_only(Harness *h, const char *service_dir) {
@@ -303,7 +325,8 @@ int harness_stop_daemon(Harness *h) {
 
         g_assert_cmpint(h->daemon_pid, >, 0);
         g_assert_cmpint(kill(h->daemon_pid, SIGTERM), ==, 0);
-        status = test_wait_status(h->daemon_pid, 20000);
+        /* Under valgrind, its leak check at exit takes a while. */
+        status = test_wait_status(h->daemon_pid, g_getenv("PYLOCKER_DAEMON_WRAPPER") ? 120000 : 20000);
         if (status == -1) {
                 (void) kill(h->daemon_pid, SIGKILL);
                 (void) waitpid(h->daemon_pid, &status, 0);

@@ -46,6 +46,11 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args);
 
 /* Reads notifications until one contains text, failing after timeout_ms. */
 void harness_wait_notify(Harness *h, const char *text, int timeout_ms);
+/* Reads the notifications queued on the NOTIFY_SOCKET, without waiting. pylockerd sends a STATUS=
+ * at most once a second while its figures change, and blocks in sd_notify() once the socket's queue
+ * (net.unix.max_dgram_qlen, 10 by default) is full: a test that runs the daemon busy for longer than
+ * that without waiting for a notification must call this now and then. */
+void harness_notify_drain(Harness *h);
 /* Binds the NOTIFY_SOCKET the harness owns (done by harness_start_daemon too). */
 void harness_notify_open(Harness *h);
 /* The path of the NOTIFY_SOCKET the harness owns (g_free). */
