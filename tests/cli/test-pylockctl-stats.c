@@ -214,7 +214,7 @@ static void test_pylockctl_output(HarnessFixture *f, gconstpointer data) {
         g_autofree char *dir = g_dir_make_tmp("pylockctl-stats-XXXXXX", NULL);
         g_autofree char *file = g_build_filename(dir, "pylocker.prom", NULL);
         g_autofree char *check = g_test_build_filename(G_TEST_DIST, "cli", "check-openmetrics.py", NULL);
-        g_autofree char *file_text = NULL;
+        g_autofree char *file_text = NULL, *usage = NULL;
         g_autoptr(JsonNode) root = NULL;
         JsonObject *o, *wait;
         JsonArray *contended;
@@ -289,7 +289,8 @@ static void test_pylockctl_output(HarnessFixture *f, gconstpointer data) {
         g_assert_nonnull(strstr(om, "pylocker_grants_total 6\n"));
 
         /* Both or neither. */
-        g_assert_cmpint(pylockctl_run(&f->h, NULL, &err, "stats", "--openmetrics", "--json", NULL), ==, 64);
+        g_assert_cmpint(pylockctl_run(&f->h, NULL, &usage, "stats", "--openmetrics", "--json", NULL), ==, 64);
+        g_assert_nonnull(strstr(usage, "exclude each other"));
 
         (void) unlink(file);
         (void) rmdir(dir);
