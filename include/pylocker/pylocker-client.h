@@ -263,6 +263,43 @@ int pylocker_locker_list_clients(PylockerLocker *locker, PylockerClientInfo **re
                                  PylockerError *error);
 void pylocker_client_info_array_free(PylockerClientInfo *infos, size_t n);
 
+/* The daemon's statistics (GetStatistics; since PYLOCKER_1.2), each under the daemon's key, in the
+ * daemon's order; keys this library does not know come through too. */
+typedef struct PylockerStatistic {
+        char *name;             /* "grants", "clients", ... */
+        uint64_t value;
+} PylockerStatistic;
+
+/* Log2 buckets: buckets[i] counts the samples of at most 2^i microseconds (not cumulative); the last
+ * bucket counts the rest. */
+typedef struct PylockerHistogram {
+        char *name;             /* "wait_time_usec", "hold_time_usec" */
+        uint64_t count;
+        uint64_t sum_usec;
+        uint64_t *buckets;
+        size_t n_buckets;
+} PylockerHistogram;
+
+typedef struct PylockerContendedPath {
+        char *path;
+        uint64_t waits;         /* requests that waited for it (at most this many: see the docs) */
+} PylockerContendedPath;
+
+typedef struct PylockerStatistics {
+        PylockerStatistic *values;
+        size_t n_values;
+        PylockerHistogram *histograms;
+        size_t n_histograms;
+        PylockerContendedPath *contended;   /* the most waited-for first */
+        size_t n_contended;
+        uint64_t reserved[8];   /* zero */
+} PylockerStatistics;
+
+/* Reads them over D-Bus (the bus, or D-Bus peer to peer); a locker on the wire protocol (the direct
+ * socket's default, the bridge) gets -EOPNOTSUPP. Free *ret with pylocker_statistics_free(). */
+int pylocker_locker_get_statistics(PylockerLocker *locker, PylockerStatistics **ret, PylockerError *error);
+void pylocker_statistics_free(PylockerStatistics *statistics);
+
 /* --- acquiring and releasing --- */
 
 /* Locks every path of the NULL-terminated list at once (all or nothing). Blocks until granted, timed

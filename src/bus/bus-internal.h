@@ -37,6 +37,9 @@ int bus_method_set_default_timeout(sd_bus_message *message, void *userdata, sd_b
 int bus_method_force_release(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int bus_append_lock_paths(sd_bus_message *m, const Lock *lock);
 
+/* The statistics (bus-stats.c). */
+int bus_method_get_statistics(sd_bus_message *message, void *userdata, sd_bus_error *error);
+
 /* The message calls (bus-messages.c). */
 int bus_method_publish(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int bus_method_list_messages(sd_bus_message *message, void *userdata, sd_bus_error *error);

@@ -129,6 +129,8 @@ static int polkit_query_start(BusLocker *locker, sd_bus_message *request, Client
 static int polkit_verdict(sd_bus_message *reply, ServiceAction action, bool interactive, bool *ret_final,
                           sd_bus_error *error) {
         const sd_bus_error *e = sd_bus_message_get_error(reply);
+        g_autofree char *message = NULL;
+        bool interactive_required;
         int authorized, challenge, r;
 
         *ret_final = false;
@@ -151,13 +153,13 @@ static int polkit_verdict(sd_bus_message *reply, ServiceAction action, bool inte
                 return 1;
         }
         /* A challenge tells a caller that did not allow interaction to ask again allowing it; one that
-         * did has had its chance. */
-        if (challenge && !interactive)
-                return sd_bus_error_set(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
-                                        "Interactive authentication required.");
+         * did has had its chance. Either way it learns which action it lacks and how it is granted. */
+        interactive_required = challenge && !interactive;
+        message = service_action_denied_message(action, interactive_required);
+        if (interactive_required)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, message);
         *ret_final = true;
-        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized for %s.",
-                                 service_action_to_string(action));
+        return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, message);
 }
 
 static int polkit_query_verdict(PolkitQuery *query, bool *ret_final, sd_bus_error *error) {
@@ -275,6 +277,8 @@ int bus_authorize(BusLocker *locker, sd_bus_message *message, sd_bus_error *erro
                         /* Dispatched again before the answer: cannot happen, but never answer twice. */
                         return 0;
                 r = polkit_query_verdict(query, &final, error);
+                if (r < 0)
+                        service_note_denial(locker->service);
                 if (final)
                         client->verdicts[action] = r > 0 ? CLIENT_VERDICT_ALLOWED : CLIENT_VERDICT_DENIED;
                 g_hash_table_remove(locker->polkit_registry, message);

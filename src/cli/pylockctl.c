@@ -24,6 +24,7 @@ const CliVerb *const cli_verbs[] = {
         &cli_verb_locks,
         &cli_verb_clients,
         &cli_verb_status,
+        &cli_verb_stats,
         &cli_verb_force_release,
         &cli_verb_publish,
         &cli_verb_listen,

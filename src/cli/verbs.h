@@ -98,7 +98,7 @@ typedef struct CliVerb {
 } CliVerb;
 
 extern const CliVerb cli_verb_run, cli_verb_hold, cli_verb_acquire, cli_verb_release, cli_verb_locks,
-        cli_verb_clients, cli_verb_status, cli_verb_force_release, cli_verb_publish, cli_verb_listen,
+        cli_verb_clients, cli_verb_status, cli_verb_stats, cli_verb_force_release, cli_verb_publish, cli_verb_listen,
         cli_verb_file_lock, cli_verb_complete;
 
 /* Every verb, in the order of 'pylockctl --help'. */
@@ -164,6 +164,7 @@ int verb_release(int argc, char *argv[]);
 int verb_locks(int argc, char *argv[]);
 int verb_clients(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
+int verb_stats(int argc, char *argv[]);
 int verb_force_release(int argc, char *argv[]);
 int verb_publish(int argc, char *argv[]);
 int verb_listen(int argc, char *argv[]);

@@ -51,6 +51,14 @@ static void clients_changed(Service *service) {
                 service->callbacks->on_clients_changed(service, service->userdata);
 }
 
+/* For the statistics: a bus client's id is its unique name (":1.42"); the other clients of the bus
+ * transport came through the direct socket (wire or D-Bus peer to peer). */
+static ServiceStatsTransport client_stats_transport(const Client *client) {
+        if (client->transport == CLIENT_TRANSPORT_BRIDGE)
+                return SERVICE_STATS_TRANSPORT_BRIDGE;
+        return client->id[0] == ':' ? SERVICE_STATS_TRANSPORT_BUS : SERVICE_STATS_TRANSPORT_DIRECT;
+}
+
 Client *client_new(Service *service, const char *id, ClientTransport transport, uid_t uid, pid_t pid,
                    const ClientOps *ops, void *link) {
         Client *client = g_new0(Client, 1);
@@ -67,6 +75,8 @@ Client *client_new(Service *service, const char *id, ClientTransport transport, 
 
         g_assert_false(g_hash_table_contains(service->clients, client->id));
         g_hash_table_insert(service->clients, client->id, client);
+        service->stats.connections[client_stats_transport(client)]++;
+        service->stats.clients[client_stats_transport(client)]++;
         clients_changed(service);
         return client;
 }
@@ -84,6 +94,7 @@ Client *client_free(Client *client) {
         if (client->name)
                 g_hash_table_remove(service->client_names, client->name);
         g_hash_table_remove(service->clients, client->id);
+        service->stats.clients[client_stats_transport(client)]--;
         if (client->ops && client->ops->disconnect)
                 client->ops->disconnect(client);
         g_free(client->name);

@@ -23,6 +23,7 @@ typedef struct LockBinding {
         int handle_write_fd;
         sd_event_source *handle_source;
         bool handle_closed;             /* ending because its handle was closed */
+        uint64_t wait_start;            /* CLOCK_MONOTONIC, when it had to wait */
 } LockBinding;
 
 static LockBinding *lock_binding_free(LockBinding *binding) {
@@ -87,12 +88,39 @@ static int answer_granted(Service *service, Lock *lock, LockBinding *binding) {
 }
 
 void service_lock_granted(LockTable *table, Lock *lock, void *userdata) {
+        Service *service = userdata;
+        LockBinding *binding = lock_get_userdata(lock);
+        uint64_t granted = lock_get_acquired_monotonic(lock);
         int r;
 
-        r = answer_granted(userdata, lock, lock_get_userdata(lock));
+        service->stats.grants++;
+        service_histogram_add(&service->stats.wait_time,
+                              granted > binding->wait_start ? granted - binding->wait_start : 0);
+        r = answer_granted(service, lock, binding);
         if (r < 0)
                 /* The caller is gone or its connection is broken: its disconnect releases the lock. */
                 log_debug_errno(r, "Failed to answer a granted Acquire, ignoring: %m");
+}
+
+/* A held lock ended: its hold time, and why. */
+static void lock_ended_count(Service *service, Lock *lock, LockEndReason reason) {
+        uint64_t now = lock_table_now(service->table, CLOCK_MONOTONIC), acquired = lock_get_acquired_monotonic(lock);
+
+        service_histogram_add(&service->stats.hold_time, now > acquired ? now - acquired : 0);
+        switch (reason) {
+        case LOCK_END_RELEASED:
+        case LOCK_END_OWNER_GONE:
+                service->stats.releases++;
+                break;
+        case LOCK_END_FORCED:
+                service->stats.force_releases++;
+                break;
+        case LOCK_END_EXPIRED:
+                service->stats.expiries++;
+                break;
+        default:
+                break;
+        }
 }
 
 void service_lock_ended(LockTable *table, Lock *lock, LockEndReason reason, void *userdata) {
@@ -105,18 +133,23 @@ void service_lock_ended(LockTable *table, Lock *lock, LockEndReason reason, void
                 g_assert_nonnull(binding);
                 g_assert_nonnull(binding->done);
 
-                if (reason == LOCK_END_TIMED_OUT)
+                if (reason == LOCK_END_TIMED_OUT) {
+                        service->stats.timeouts++;
                         (void) service_error_setf(&error, SERVICE_ERROR_TIMEOUT,
                                                   "Timed out waiting for the lock on %zu path(s).",
                                                   lock_get_n_paths(lock));
-                else if (reason == LOCK_END_SHUTDOWN)
+                } else if (reason == LOCK_END_SHUTDOWN)
                         (void) service_error_setf(&error, SERVICE_ERROR_SHUTTING_DOWN, "pylockerd is shutting down.");
                 else
                         (void) service_error_setf(&error, SERVICE_ERROR_CANCELLED, "The caller is gone.");
 
                 (void) binding->done(service, client, &(AcquireResult) { .handle_fd = -1, .error = &error },
                                      binding->done_userdata);
-        } else if (client->ops->lock_lost) {
+                return;
+        }
+
+        lock_ended_count(service, lock, reason);
+        if (client->ops->lock_lost) {
                 /* No holder may lose a lock silently. */
                 if (reason == LOCK_END_EXPIRED)
                         client->ops->lock_lost(client, lock, LOCK_LOST_EXPIRED);
@@ -189,8 +222,20 @@ int service_acquire(Service *service, Client *client, const AcquireCall *call, S
 
         /* The table checks the paths too, and says which one is bad. */
         r = lock_table_acquire(service->table, client->owner, &call->request, binding, &lock, &index);
-        if (r != 0 && r != LOCK_E_PENDING)
+        if (r != 0 && r != LOCK_E_PENDING) {
+                if (r == LOCK_E_WOULD_BLOCK)
+                        service->stats.timeouts++;
+                else if (r == LOCK_E_DEADLOCK)
+                        service->stats.deadlocks++;
                 return table_error(service, r, index, error);
+        }
+
+        if (r == 0) {
+                /* Plain increments: all the statistics an uncontended grant costs. */
+                service->stats.grants++;
+                service->stats.wait_time.buckets[0]++;
+                service->stats.wait_time.count++;
+        }
 
         if (!binding) {
                 if (r == 0) {
@@ -206,6 +251,10 @@ int service_acquire(Service *service, Client *client, const AcquireCall *call, S
 
         if (r == LOCK_E_PENDING) {
                 /* The answer comes with the grant, the timeout or the caller's disconnect. */
+                binding->wait_start = lock_table_now(service->table, CLOCK_MONOTONIC);
+                service->stats.waits++;
+                for (size_t i = 0; i < lock_get_n_paths(lock); i++)
+                        service_stats_note_wait(&service->stats, lock_get_path(lock, i));
                 g_steal_pointer(&binding);
                 return 0;
         }

@@ -1,5 +1,6 @@
 /* The service core: the tables, the clients, their deadlines, and who may do what. */
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -119,6 +120,7 @@ int service_new(sd_event *event, const ServiceSettings *settings, const char *st
         service->callbacks = callbacks;
         service->userdata = userdata;
         service->clients = g_hash_table_new(g_str_hash, g_str_equal);
+        service_stats_init(&service->stats, 0);
         service->client_names = g_hash_table_new(g_str_hash, g_str_equal);
 
         r = add_deadline_timer(service, &service->deadline_source, on_deadline, "lock deadlines");
@@ -131,6 +133,7 @@ int service_new(sd_event *event, const ServiceSettings *settings, const char *st
 
         service->table = lock_table_new(&service->settings.limits, &service_table_callbacks, service,
                                         token_floor_load(service->state_dir));
+        service->stats.started_monotonic = lock_table_now(service->table, CLOCK_MONOTONIC);
         service->messages = message_store_new(&service_message_callbacks, service);
 
         *ret = g_steal_pointer(&service);
@@ -172,6 +175,7 @@ Service *service_free(Service *service) {
         sd_event_source_disable_unref(service->message_deadline_source);
         sd_event_unref(service->event);
         g_free(service->state_dir);
+        service_stats_done(&service->stats);
         g_free(service);
         return NULL;
 }
@@ -202,6 +206,7 @@ static const struct {
         { "Refresh",           SERVICE_ACTION_ACQUIRE },
         { "ListLocks",         SERVICE_ACTION_ACQUIRE },
         { "ListClients",       SERVICE_ACTION_ACQUIRE },
+        { "GetStatistics",     SERVICE_ACTION_ACQUIRE },
         { "Publish",           SERVICE_ACTION_PUBLISH },
         { "ListMessages",      SERVICE_ACTION_PUBLISH },
         { "GetMessage",        SERVICE_ACTION_PUBLISH },
@@ -232,6 +237,41 @@ int service_method_action(const char *method, ServiceAction *ret) {
         return -ENOENT;
 }
 
+/* What each action lets a caller do, as the start of the sentence that refuses it. */
+static const char *const service_action_purpose_table[_SERVICE_ACTION_MAX] = {
+        [SERVICE_ACTION_ACQUIRE] = "Taking and listing locks",
+        [SERVICE_ACTION_PUBLISH] = "Registering and messaging",
+        [SERVICE_ACTION_MANAGE]  = "Managing locks",
+};
+
+char *service_action_denied_message(ServiceAction action, bool interactive_required) {
+        const char *id = service_action_to_string(action), *purpose;
+
+        if (!id)
+                return g_strdup("Access denied.");
+        purpose = service_action_purpose_table[action];
+        if (interactive_required)
+                return g_strdup_printf("%s needs the polkit action %s, which polkit grants this caller only "
+                                       "after authentication: call again allowing interactive authorization, "
+                                       "or see pylockerd(8) for a polkit rule granting it to a group.",
+                                       purpose, id);
+        return g_strdup_printf("%s needs the polkit action %s (root has it; see pylockerd(8) for a polkit "
+                               "rule granting it to a group).", purpose, id);
+}
+
+static int authorize_refuse(Service *service, ServiceError *error, const char *format, ...) G_GNUC_PRINTF(3, 4);
+
+static int authorize_refuse(Service *service, ServiceError *error, const char *format, ...) {
+        g_autofree char *message = NULL;
+        va_list ap;
+
+        service->stats.denials++;
+        va_start(ap, format);
+        message = g_strdup_vprintf(format, ap);
+        va_end(ap);
+        return service_error_setf(error, SERVICE_ERROR_ACCESS_DENIED, "%s", message);
+}
+
 int service_authorize(Service *service, Client *client, ServiceAction action, ServiceError *error) {
         /* A bridge peer proved it has the shared secret, which is all there is to know about it: it
          * may lock and publish like any client, but management stays with local root and polkit's
@@ -239,8 +279,9 @@ int service_authorize(Service *service, Client *client, ServiceAction action, Se
         if (client->transport == CLIENT_TRANSPORT_BRIDGE) {
                 if (action != SERVICE_ACTION_MANAGE)
                         return 1;
-                return service_error_setf(error, SERVICE_ERROR_ACCESS_DENIED,
-                                          "Bridge clients may not manage pylockerd.");
+                return authorize_refuse(service, error, "%s needs the polkit action %s, which bridge clients "
+                                        "never have: manage pylockerd on its own machine.",
+                                        service_action_purpose_table[action], service_action_to_string(action));
         }
 
         if (client->uid == 0)
@@ -250,14 +291,16 @@ int service_authorize(Service *service, Client *client, ServiceAction action, Se
                 /* A session bus: every peer is the bus owner's user, so there is nobody to ask. */
                 if (action != SERVICE_ACTION_MANAGE || client->uid == service->uid)
                         return 1;
-                return service_error_setf(error, SERVICE_ERROR_ACCESS_DENIED,
-                                          "Only root and the daemon's own user may manage pylockerd.");
+                return authorize_refuse(service, error, "%s is for root and the daemon's own user only on a "
+                                        "session bus.", service_action_purpose_table[action]);
         }
 
         if (client->verdicts[action] == CLIENT_VERDICT_ALLOWED)
                 return 1;
-        if (client->verdicts[action] == CLIENT_VERDICT_DENIED)
-                return service_error_setf(error, SERVICE_ERROR_ACCESS_DENIED, "Not authorized for %s.",
-                                          service_action_to_string(action));
+        if (client->verdicts[action] == CLIENT_VERDICT_DENIED) {
+                g_autofree char *message = service_action_denied_message(action, /* interactive_required= */ false);
+
+                return authorize_refuse(service, error, "%s", message);
+        }
         return 0;
 }

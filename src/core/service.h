@@ -14,6 +14,7 @@
 #include "inbox.h"
 #include "lock-table.h"
 #include "service-error.h"
+#include "service-stats.h"
 
 typedef struct Service Service;
 
@@ -52,6 +53,7 @@ struct Service {
         bool polkit;                /* ask polkit about callers who are neither root nor us */
         const ServiceCallbacks *callbacks;
         void *userdata;
+        ServiceStats stats;
 };
 
 int service_new(sd_event *event, const ServiceSettings *settings, const char *state_dir, bool polkit,
@@ -84,6 +86,13 @@ int service_method_action(const char *method, ServiceAction *ret);
 /* > 0 allowed; 0: only polkit can tell (the front end asks it and records its final answer with
  * client_set_verdict()); < 0 refused, error set. */
 int service_authorize(Service *service, Client *client, ServiceAction action, ServiceError *error);
+/* The text of an AccessDenied for an action: what it is for, its polkit id and how to get it.
+ * interactive_required: polkit would grant it after authentication the caller did not allow. */
+char *service_action_denied_message(ServiceAction action, bool interactive_required);
+/* A front end heard polkit refuse a call (the core's rule refusals are counted by the core). */
+static inline void service_note_denial(Service *service) {
+        service->stats.denials++;
+}
 
 /* ---- locks ---- */
 

@@ -1228,6 +1228,10 @@ uint64_t lock_get_acquired_realtime(const Lock *lock) {
         return lock_is_granted(lock) ? lock->acquired_realtime : 0;
 }
 
+uint64_t lock_get_acquired_monotonic(const Lock *lock) {
+        return lock_is_granted(lock) ? lock->acquired_monotonic : 0;
+}
+
 uint64_t lock_get_expires_realtime(const Lock *lock) {
         if (!lock_is_granted(lock))
                 return 0;

@@ -216,6 +216,8 @@ const char *lock_get_path(const Lock *lock, size_t i);
 const uint8_t *lock_get_id(const Lock *lock);
 uint64_t lock_get_token(const Lock *lock);
 uint64_t lock_get_acquired_realtime(const Lock *lock);
+/* When it was granted, on CLOCK_MONOTONIC (as lock_table_now()); 0 while waiting. */
+uint64_t lock_get_acquired_monotonic(const Lock *lock);
 uint64_t lock_get_expires_realtime(const Lock *lock);
 void *lock_get_userdata(const Lock *lock);
 void lock_set_userdata(Lock *lock, void *userdata);

@@ -104,6 +104,7 @@ static void on_polkit_answer(int r, bool final, const sd_bus_error *error, void 
                 /* Handled anew: the core finds the verdict now, as a D-Bus call dispatched again does. */
                 wire_verbs_dispatch(c, &header, body);
         else {
+                service_note_denial(s->service);
                 wire_connection_reply_error(c, header.serial, error->name, "%s", error->message ?: error->name);
                 if (header.type == WIRE_HELLO)
                         wire_connection_close(c);

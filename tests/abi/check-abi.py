@@ -15,7 +15,7 @@ import tempfile
 
 SONAME = "libpylocker-dbus.so.1"
 # The version nodes, oldest first; each inherits the one before it.
-NODES = ["PYLOCKER_1.0", "PYLOCKER_1.1"]
+NODES = ["PYLOCKER_1.0", "PYLOCKER_1.1", "PYLOCKER_1.2"]
 
 results = []
 

@@ -46,6 +46,18 @@ static void raw_pair(void *data) {
         bench_check_released(release_reply);
 }
 
+/* GetStatistics over the bus, answered whole (what one scrape of the metrics costs the daemon). */
+static void stats_call(void *data) {
+        RawPair *p = data;
+        g_autoptr(sd_bus_message) reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        if (sd_bus_call_method(p->bus, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH, PYLOCKER_INTERFACE,
+                               "GetStatistics", &error, &reply, "") < 0)
+                g_error("GetStatistics failed: %s", error.message);
+        g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "{sv}"), >, 0);
+}
+
 typedef struct EchoOp {
         sd_bus *bus;
         bool p2p;
@@ -152,7 +164,7 @@ int main(int argc, char *argv[]) {
         Harness h = {};
         Echo echo = {};
         EchoOp echo_bus, echo_p2p;
-        RawPair raw_bus, raw_direct;
+        RawPair raw_bus, raw_direct, stats_bus;
         BenchLibPair lib_bus, lib_direct, lib_direct_nowait;
         double p50, p99;
 
@@ -180,6 +192,7 @@ int main(int argc, char *argv[]) {
         echo_p2p = (EchoOp) { .bus = bench_connect_p2p(echo.socket_path), .p2p = true };
         raw_bus = (RawPair) { .bus = harness_connect(&h), .direct = false };
         raw_direct = (RawPair) { .bus = harness_connect_direct(&h), .direct = true };
+        stats_bus = (RawPair) { .bus = harness_connect(&h), .direct = false };
         lib_bus = (BenchLibPair) { .locker = bench_locker_open(&h, NULL), .path = "/bench/library" };
         lib_direct = (BenchLibPair) { .locker = bench_locker_open(&h, direct_socket), .path = "/bench/library" };
         lib_direct_nowait = (BenchLibPair) { .locker = bench_locker_open(&h, direct_socket),
@@ -189,6 +202,7 @@ int main(int argc, char *argv[]) {
                 BenchOp ops[] = {
                         { "rtt.bus.us", "empty sd-bus call over the bus", echo_op, &echo_bus },
                         { "pair.raw.bus.us", "Acquire+Release, raw sd-bus, over the bus", raw_pair, &raw_bus },
+                        { "stats.bus.us", "GetStatistics, raw sd-bus, over the bus", stats_call, &stats_bus },
                         { "pair.lib.bus.us", "Acquire+Release, libpylocker-dbus, over the bus", bench_lib_pair,
                           &lib_bus },
                         { "rtt.p2p.us", "empty sd-bus call peer to peer (unix socket)", echo_op, &echo_p2p },

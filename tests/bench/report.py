@@ -63,6 +63,11 @@ def rows(v):
     elif tcp:
         missing("limits", "16-byte ping-pong, TCP + TLS 1.3 PSK", "built without GnuTLS")
 
+    # Reading the statistics (one metrics scrape) against an empty call.
+    if v.get("stats.bus.us") and bus:
+        row("limits", "GetStatistics over the bus, raw sd-bus", us(v["stats.bus.us"]), f"bus call {us(bus)}",
+            v["stats.bus.us"] / bus)
+
     # One client, pairs against round trips.
     for key, label in (("pair.raw.bus.us", "pair over the bus, raw sd-bus"),
                        ("pair.lib.bus.us", "pair over the bus, libpylocker-dbus")):

@@ -45,6 +45,8 @@ expect "$prefix/$libexecdir/pylockerd"
 expect "$prefix/bin/pylockctl"
 expect "$(pkg-config --variable=systemdsystemunitdir systemd)/pylocker-lock@.service"
 expect "$(pkg-config --variable=systemdsystemunitdir systemd)/pylocker-lock-shared@.service"
+expect "$(pkg-config --variable=systemdsystemunitdir systemd)/pylocker-metrics.service"
+expect "$(pkg-config --variable=systemdsystemunitdir systemd)/pylocker-metrics.timer"
 expect "$prefix/share/zsh/site-functions/_pylockctl"
 for doc in bridge.md filelock.md libpylocker-dbus.md org.pylocker.Locker.md pylockctl.md pylockerd.md; do
     expect "$prefix/share/doc/pylocker-dbus/$doc"
@@ -94,7 +96,8 @@ fi
 units=$(mktemp -d)
 trap 'rm -rf "$dest" "$units"' EXIT
 sysunits="$dest$(pkg-config --variable=systemdsystemunitdir systemd)"
-for u in pylockerd.service pylockerd-bridge.socket pylocker-lock@.service pylocker-lock-shared@.service; do
+for u in pylockerd.service pylockerd-bridge.socket pylocker-lock@.service pylocker-lock-shared@.service \
+         pylocker-metrics.service pylocker-metrics.timer; do
     sed -e "s|$prefix/$libexecdir/pylockerd|$dest$prefix/$libexecdir/pylockerd|" \
         -e "s|$prefix/bin/pylockctl|$dest$prefix/bin/pylockctl|" "$sysunits/$u" > "$units/$u"
 done
@@ -105,8 +108,15 @@ check "the shared lock unit holds shared locks" \
     "$sysunits/pylocker-lock-shared@.service"
 check "ExecStart= names the installed daemon" grep -q "^ExecStart=$prefix/$libexecdir/pylockerd --system --idle-exit=30s\$" \
     "$sysunits/pylockerd.service"
+check "the metrics unit writes OpenMetrics atomically to the textfile collector's directory" \
+    grep -q "^ExecStart=$prefix/bin/pylockctl --system stats --openmetrics --output=\${PYLOCKER_METRICS_FILE}\$" \
+    "$sysunits/pylocker-metrics.service"
+check "the metrics file is node_exporter's, unless a drop-in says otherwise" \
+    grep -q "^Environment=PYLOCKER_METRICS_FILE=/var/lib/prometheus/node-exporter/pylocker.prom\$" \
+    "$sysunits/pylocker-metrics.service"
 out=$(cd "$units" && systemd-analyze verify --man=no ./pylockerd.service ./pylockerd-bridge.socket \
-      ./pylocker-lock@srv-backup.service ./pylocker-lock-shared@srv-backup.service 2>&1) || true
+      ./pylocker-lock@srv-backup.service ./pylocker-lock-shared@srv-backup.service \
+      ./pylocker-metrics.service ./pylocker-metrics.timer 2>&1) || true
 check "systemd-analyze verify says nothing" test -z "$out"
 [ -z "$out" ] || echo "$out" | sed 's/^/# /'
 

@@ -100,6 +100,8 @@ typedef enum ChildScript {
         SCRIPT_WIRE_CALLS,      /* the same in the wire protocol, after HELLO with a name */
         SCRIPT_ACQUIRE_ONLY,
         SCRIPT_WIRE_ACQUIRE_ONLY,
+        SCRIPT_EXPLAIN,         /* refused calls on the bus, the wire and in pylockctl: "what|name|message" lines */
+        SCRIPT_UNKNOWN_NAMES,   /* wrong method and property names, and Set: "what=name" */
 } ChildScript;
 
 static void append_result(GString *s, const char *what, int r, const sd_bus_error *error) {
@@ -160,6 +162,99 @@ static void child_run_wire(Harness *h, ChildScript script, int out_fd) {
         _exit(write(out_fd, s->str, s->len) == (ssize_t) s->len ? 0 : 12);
 }
 
+static sd_bus *child_connect_bus(Harness *h) {
+        sd_bus *bus = NULL;
+
+        if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, h->bus_address) < 0 ||
+            sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0)
+                _exit(11);
+        return bus;
+}
+
+static void append_explained(GString *s, const char *what, int r, const sd_bus_error *error) {
+        g_string_append_printf(s, "%s|%s|%s\n", what, r >= 0 ? "ok" : error->name, r >= 0 ? "" : error->message);
+}
+
+/* Refusals, each with the text that says which polkit action is missing and how to get it: on the bus
+ * (interactive or not, and the verdict kept for the next call), on the wire, and from pylockctl. */
+static void child_run_explain(Harness *h, const char *foreign_lock, int out_fd) {
+        g_autoptr(GString) s = g_string_new(NULL);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus *bus = child_connect_bus(h);
+        g_autofree char *err = NULL;
+        WireTestClient *w;
+        WireTestFrame f = {};
+        sd_bus_message *m;
+        int r, status;
+
+        for (unsigned i = 0; i < 2; i++) {
+                m = new_call(bus, "SetMaxLockTime", /* interactive= */ i == 1);
+                (void) sd_bus_message_append(m, "t", 60 * SEC);
+                r = sd_bus_call(bus, m, 10 * SEC, &error, NULL);
+                append_explained(s, i == 0 ? "SetMaxLockTime" : "SetMaxLockTime-interactive", r, &error);
+                sd_bus_error_free(&error);
+                sd_bus_message_unref(m);
+        }
+        m = new_call(bus, "ForceRelease", /* interactive= */ false);
+        (void) sd_bus_message_append(m, "s", foreign_lock);
+        r = sd_bus_call(bus, m, 10 * SEC, &error, NULL);
+        append_explained(s, "ForceRelease", r, &error);
+        sd_bus_error_free(&error);
+        sd_bus_message_unref(m);
+
+        /* Reading the statistics is for everyone who may list locks. */
+        r = locker_call_method(bus, "GetStatistics", &error, NULL, "");
+        append_explained(s, "GetStatistics", r, &error);
+        sd_bus_error_free(&error);
+
+        w = wire_test_connect(h, NULL);
+        (void) wire_test_send(w, WIRE_SET_MAX_LOCK_TIME, 0, &(WireMessage) { .usec.usec = 60 * SEC });
+        if (!wire_test_recv(w, &f, 60000))
+                _exit(14);
+        g_string_append_printf(s, "wire|%s|%s\n", f.m.header.type == WIRE_ERROR ? f.m.error.name : "ok",
+                               f.m.header.type == WIRE_ERROR ? f.m.error.message : "");
+        wire_test_frame_clear(&f);
+
+        g_assert_true(g_spawn_sync(NULL, (char *[]) { (char *) g_getenv("PYLOCKCTL"), (char *) "--address",
+                                                      h->bus_address, (char *) "force-release",
+                                                      (char *) foreign_lock, NULL },
+                                   NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err, &status, NULL));
+        g_strchomp(err);
+        g_string_append_printf(s, "pylockctl|%d|%s\n", WEXITSTATUS(status), err);
+
+        _exit(write(out_fd, s->str, s->len) == (ssize_t) s->len ? 0 : 12);
+}
+
+/* Names that are not ours are told so at once, before anyone is asked about the caller (polkitd is
+ * stopped meanwhile: a question to it would hang), and Set is refused for every property. */
+static void child_run_unknown_names(Harness *h, int out_fd) {
+        g_autoptr(GString) s = g_string_new(NULL);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus *bus = child_connect_bus(h);
+        int r;
+
+#define PROPERTIES_CALL(what, member, ...)                                                                    \
+        do {                                                                                                  \
+                r = sd_bus_call_method(bus, PYLOCKER_BUS_NAME, PYLOCKER_OBJECT_PATH,                          \
+                                       "org.freedesktop.DBus.Properties", member, &error, NULL, __VA_ARGS__); \
+                append_result(s, what, r, &error);                                                            \
+                sd_bus_error_free(&error);                                                                    \
+        } while (0)
+
+        r = locker_call_method(bus, "Aquire", &error, NULL, "");
+        append_result(s, "Aquire", r, &error);
+        sd_bus_error_free(&error);
+        PROPERTIES_CALL("Get", "Get", "ss", PYLOCKER_INTERFACE, "LockCounts");
+        PROPERTIES_CALL("SetUnknown", "Set", "ssv", PYLOCKER_INTERFACE, "LockCounts", "u", 1);
+        PROPERTIES_CALL("SetKnown", "Set", "ssv", PYLOCKER_INTERFACE, "MaxLockTime", "t", 60 * SEC);
+        PROPERTIES_CALL("SetConst", "Set", "ssv", PYLOCKER_INTERFACE, "Version", "s", "9");
+        PROPERTIES_CALL("GetKnown", "Get", "ss", PYLOCKER_INTERFACE, "LockCount");
+        PROPERTIES_CALL("GetAll", "GetAll", "s", PYLOCKER_INTERFACE);
+#undef PROPERTIES_CALL
+
+        _exit(write(out_fd, s->str, s->len) == (ssize_t) s->len ? 0 : 12);
+}
+
 static void child_run(Harness *h, ChildScript script, const char *foreign_lock, int out_fd) {
         g_autoptr(GString) s = g_string_new(NULL);
         bool interactive = script == SCRIPT_CALLS_INTERACTIVE;
@@ -170,6 +265,10 @@ static void child_run(Harness *h, ChildScript script, const char *foreign_lock, 
 
         if (script == SCRIPT_WIRE_CALLS || script == SCRIPT_WIRE_ACQUIRE_ONLY)
                 child_run_wire(h, script, out_fd);
+        if (script == SCRIPT_EXPLAIN)
+                child_run_explain(h, foreign_lock, out_fd);
+        if (script == SCRIPT_UNKNOWN_NAMES)
+                child_run_unknown_names(h, out_fd);
 
         if (script == SCRIPT_DIRECT_CALLS) {
                 g_autofree char *path = harness_direct_socket_path(h);
@@ -370,6 +469,84 @@ static void test_polkitd_gone_is_an_error(HarnessFixture *f, gconstpointer data)
         }
 }
 
+/* The one statistic that needs someone to refuse: denials, read by root. */
+static uint64_t get_denials(sd_bus *bus) {
+        sd_bus_message *reply = NULL;
+        uint64_t denials = UINT64_MAX;
+        const char *key;
+
+        g_assert_cmpint(locker_call_method(bus, "GetStatistics", NULL, &reply, ""), >=, 0);
+        g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "{sv}"), >, 0);
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                g_assert_cmpint(sd_bus_message_read(reply, "s", &key), >, 0);
+                if (g_str_equal(key, "denials"))
+                        g_assert_cmpint(sd_bus_message_read(reply, "v", "t", &denials), >, 0);
+                else
+                        g_assert_cmpint(sd_bus_message_skip(reply, "v"), >, 0);
+                g_assert_cmpint(sd_bus_message_exit_container(reply), >, 0);
+        }
+        sd_bus_message_unref(reply);
+        return denials;
+}
+
+static void test_refusals_explained(HarnessFixture *f, gconstpointer data) {
+        sd_bus *holder = harness_connect(&f->h);
+        g_autofree char *id = acquire_ok(holder, PATHS("held"), NULL);
+        g_autofree char *report = NULL;
+        g_auto(GStrv) lines = NULL;
+        const char *how = "Managing locks needs the polkit action org.pylocker.manage";
+        const char *rule = "see pylockerd(8) for a polkit rule granting it to a group";
+
+        g_assert_cmpuint(get_denials(holder), ==, 0);
+        report = run_as(&f->h, user_plain, SCRIPT_EXPLAIN, id, NULL, NULL);
+        lines = g_strsplit(report, "\n", -1);
+        g_assert_cmpuint(g_strv_length(lines), ==, 7);
+
+        /* Without interaction: polkit would ask for a password, so say how to let it. */
+        g_assert_true(g_str_has_prefix(lines[0], "SetMaxLockTime|org.freedesktop.DBus.Error.InteractiveAuthorizationRequired|"));
+        g_assert_nonnull(strstr(lines[0], how));
+        g_assert_nonnull(strstr(lines[0], "allowing interactive authorization"));
+        g_assert_nonnull(strstr(lines[0], rule));
+        /* With interaction allowed and nobody to answer: refused, the same way, and remembered. */
+        g_assert_true(g_str_has_prefix(lines[1], "SetMaxLockTime-interactive|org.freedesktop.DBus.Error.AccessDenied|"));
+        g_assert_nonnull(strstr(lines[1], how));
+        g_assert_nonnull(strstr(lines[1], "(root has it; " ));
+        g_assert_nonnull(strstr(lines[1], rule));
+        g_assert_true(g_str_has_prefix(lines[2], "ForceRelease|org.freedesktop.DBus.Error.AccessDenied|"));
+        g_assert_nonnull(strstr(lines[2], how));
+        g_assert_cmpstr(lines[3], ==, "GetStatistics|ok|");
+        /* The wire client's ERROR frame and pylockctl's message carry the same text. */
+        g_assert_true(g_str_has_prefix(lines[4], "wire|org.freedesktop.DBus.Error.InteractiveAuthorizationRequired|"));
+        g_assert_nonnull(strstr(lines[4], how));
+        g_assert_true(g_str_has_prefix(lines[5], "pylockctl|1|pylockctl: "));
+        g_assert_nonnull(strstr(lines[5], how));
+        g_assert_nonnull(strstr(lines[5], rule));
+
+        /* Each refusal counted once; the lock is still there. */
+        g_assert_cmpuint(get_denials(holder), ==, 5);
+        g_assert_cmpuint(count_locks(holder), ==, 1);
+}
+
+static void test_unknown_names_before_authorization(HarnessFixture *f, gconstpointer data) {
+        sd_bus *bus = harness_connect(&f->h);
+        g_autofree char *report = NULL;
+
+        g_assert_cmpint(kill(harness_polkitd_pid(&f->h), SIGSTOP), ==, 0);
+        report = run_as(&f->h, user_plain, SCRIPT_UNKNOWN_NAMES, NULL, NULL, NULL);
+        g_assert_cmpint(kill(harness_polkitd_pid(&f->h), SIGCONT), ==, 0);
+
+        g_assert_cmpstr(report, ==,
+                        "Aquire=org.freedesktop.DBus.Error.UnknownMethod "
+                        "Get=org.freedesktop.DBus.Error.UnknownProperty "
+                        "SetUnknown=org.freedesktop.DBus.Error.UnknownProperty "
+                        "SetKnown=org.freedesktop.DBus.Error.PropertyReadOnly "
+                        "SetConst=org.freedesktop.DBus.Error.PropertyReadOnly "
+                        "GetKnown=ok GetAll=ok");
+        /* Nothing was changed, and nobody became a client. */
+        g_assert_cmpuint(get_property_t(bus, "MaxLockTime"), ==, 120 * SEC);
+        g_assert_cmpuint(get_property_u(bus, "ClientCount"), ==, 0);
+}
+
 int main(int argc, char *argv[]) {
         int r;
 
@@ -386,6 +563,8 @@ int main(int argc, char *argv[]) {
         ADD("direct-socket-authorized-alike", test_direct_socket_authorized_alike);
         ADD("wire-authorized-alike", test_wire_authorized_alike);
         ADD("polkitd-gone-is-an-error", test_polkitd_gone_is_an_error);
+        ADD("refusals-explained", test_refusals_explained);
+        ADD("unknown-names-before-authorization", test_unknown_names_before_authorization);
 #undef ADD
 
         users_create();
