@@ -1,11 +1,13 @@
 #!/bin/sh
-# Installs the Debian 12 packages that building, testing and running pylocker-dbus need.
+# Installs the Debian 12 packages that building, testing and running pylocker-dbus need, and building
+# its Debian packages (debian/control's Build-Depends are all here).
 set -eu
 
 packages="meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libglib2.0-dev libglib2.0-bin libjson-glib-dev
           libdbus-1-dev libpolkit-gobject-1-dev polkitd
           dbus-daemon dbus-bin systemd systemd-container libxml2-utils python3 python3-gi
-          python3-docutils bash-completion zsh libgnutls28-dev gnutls-bin iproute2 clang libclang-rt-14-dev"
+          python3-docutils bash-completion zsh libgnutls28-dev gnutls-bin iproute2 clang libclang-rt-14-dev
+          debhelper dpkg-dev lintian"
 
 missing=""
 for p in $packages; do
