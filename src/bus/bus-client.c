@@ -1,6 +1,12 @@
 /* Clients of the D-Bus front end: who calls (bus names and peer connections), how they are told
  * about lost locks and publications, and how the core's errors read on the bus. */
 #include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "time-util.h"
 
 #include "bus-internal.h"
 #include "bus-polkit.h"
@@ -13,7 +19,88 @@
 typedef struct BusLink {
         BusLocker *locker;
         sd_bus *bus;
+        /* Peer connections: the estimated size of each message we queued that sd-bus may not have
+         * written yet (newest last), and their sum. */
+        GQueue queued_sizes;
+        size_t queued_bytes;
+        bool dropped;                  /* over its output cap: goes at the next defer */
+        bool signals_dropped;          /* bus clients: a signal was dropped for the bus's queue (logged) */
+        sd_event_source *drop_source;
 } BusLink;
+
+static bool link_is_peer(const BusLink *link) {
+        return g_hash_table_contains(link->locker->peer_clients, link->bus);
+}
+
+static int on_drop(sd_event_source *source, void *userdata) {
+        Client *client = userdata;
+
+        /* Its locks and waiters go, as on a disconnect. */
+        client_free(client);
+        return 0;
+}
+
+/* A peer connection over its output cap is dropped: logged once, closed at the next defer (never
+ * inside the core's loop over receivers, which may still use what freeing the client frees). */
+static void link_drop(Client *client, const char *why) {
+        BusLink *link = client->link;
+        int r;
+
+        if (link->dropped)
+                return;
+        link->dropped = true;
+        log_warning("Dropping client %s (uid %u): %s.", client->id, (unsigned) client->uid, why);
+        r = sd_event_add_defer(link->locker->event, &link->drop_source, on_drop, client);
+        if (r < 0)
+                log_error_errno(r, "Failed to schedule dropping %s: %m", client->id);
+}
+
+/* Accounts size more bytes about to be queued for a peer: false (and the peer dropped) when that
+ * would put more than the cap in its queue. The queued estimate is the newest of our messages, as
+ * many as sd-bus says are still queued. */
+static bool link_account(Client *client, size_t size) {
+        BusLink *link = client->link;
+        uint64_t n = 0;
+
+        if (link->dropped)
+                return false;
+        if (!link_is_peer(link))
+                return true;
+        if (sd_bus_get_n_queued_write(link->bus, &n) < 0)
+                n = 0;
+        while (link->queued_sizes.length > n)
+                link->queued_bytes -= GPOINTER_TO_SIZE(g_queue_pop_head(&link->queued_sizes));
+        if (link->queued_bytes + size > link->locker->max_queued_bytes ||
+            n >= BUS_MAX_QUEUED_SIGNALS) {
+                link_drop(client, "more output queued for it than MaxQueuedBytesPerConnection, it does not read");
+                return false;
+        }
+        g_queue_push_tail(&link->queued_sizes, GSIZE_TO_POINTER(size));
+        link->queued_bytes += size;
+        return true;
+}
+
+/* Whether a signal may be queued for this client: on a peer connection, within its cap; on the bus,
+ * while the bus connection's queue is short (else this signal is dropped, not the bus). */
+static bool may_signal(Client *client, size_t size) {
+        BusLink *link = client->link;
+        uint64_t n = 0;
+
+        if (link_is_peer(link))
+                return link_account(client, size);
+        if (sd_bus_get_n_queued_write(link->bus, &n) >= 0 && n >= BUS_MAX_QUEUED_SIGNALS) {
+                if (!link->signals_dropped)
+                        log_warning("The bus connection is backed up: dropping signals to %s (its messages "
+                                    "stay in its inbox).", client->id);
+                link->signals_dropped = true;
+                return false;
+        }
+        link->signals_dropped = false;
+        return true;
+}
+
+/* Roughly what a message with these payload bytes takes queued: header and framing on top. */
+#define MESSAGE_OVERHEAD 256
 
 int bus_error_from_service(sd_bus_error *error, const ServiceError *e) {
         if (!service_error_is_set(e))
@@ -50,11 +137,18 @@ static int new_signal_to(Client *client, const char *member, sd_bus_message **re
 static void send_lock_expired(Client *client, Lock *lock, LockLostReason reason) {
         g_autoptr(sd_bus_message) signal = NULL;
         char id[LOCK_ID_STRING_MAX];
+        size_t size;
         int r;
 
         /* LockExpired is for leases and ForceRelease only: on D-Bus, a closed handle is the holder's
          * own release, as documented. */
         if (reason == LOCK_LOST_HANDLE_CLOSED)
+                return;
+
+        size = MESSAGE_OVERHEAD;
+        for (size_t i = 0; i < lock_get_n_paths(lock); i++)
+                size += 8 + strlen(lock_get_path(lock, i));
+        if (!may_signal(client, size))
                 return;
 
         /* Only the holder learns about its lock. */
@@ -73,6 +167,9 @@ static void send_message_published(Client *receiver, const Publication *publicat
         g_autoptr(sd_bus_message) signal = NULL;
         int r;
 
+        if (!may_signal(receiver, MESSAGE_OVERHEAD + strlen(publication_get_message(publication))))
+                return;
+
         r = new_signal_to(receiver, "MessagePublished", &signal);
         if (r >= 0)
                 r = sd_bus_message_append(signal, "ssst", publication_get_id(publication),
@@ -88,13 +185,60 @@ static void send_message_published(Client *receiver, const Publication *publicat
 static void disconnect(Client *client) {
         BusLink *link = client->link;
 
+        link->drop_source = sd_event_source_disable_unref(link->drop_source);
         if (g_hash_table_remove(link->locker->peer_clients, link->bus)) {
-                /* A peer-to-peer connection is the client's own: it goes with it. */
+                /* A peer-to-peer connection is the client's own: it goes with it. Never flushed
+                 * without a bound: on the way out until the deadline, else not at all (the peer hung
+                 * up, or was dropped for not reading). */
                 (void) sd_bus_detach_event(link->bus);
-                sd_bus_flush_close_unref(link->bus);
+                if (link->locker->flush_deadline > 0 && !link->dropped)
+                        (void) bus_flush_until(link->bus, link->locker->flush_deadline);
+                sd_bus_close_unref(link->bus);
         } else
                 sd_bus_unref(link->bus);
+        g_queue_clear(&link->queued_sizes);
         g_free(link);
+}
+
+static void on_alarm(int sig) {
+        /* Only to interrupt sd-bus's poll in bus_flush_until(). */
+}
+
+int bus_flush_until(sd_bus *bus, uint64_t deadline) {
+        struct sigaction sa = { .sa_handler = on_alarm }, old_sa;
+        struct itimerval timer = {}, old_timer;
+        uint64_t n = 0, now;
+        struct timespec ts;
+        int r;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+
+        if (sd_bus_get_n_queued_write(bus, &n) >= 0 && n == 0)
+                return 0;
+        if (now >= deadline)
+                return -ETIMEDOUT;
+
+        /* sd_bus_flush() polls without a timeout while the peer does not read: an alarm without
+         * SA_RESTART interrupts that poll at the deadline. */
+        timer.it_value.tv_sec = (time_t) ((deadline - now) / USEC_PER_SEC);
+        timer.it_value.tv_usec = (suseconds_t) ((deadline - now) % USEC_PER_SEC);
+        (void) sigaction(SIGALRM, &sa, &old_sa);
+        (void) setitimer(ITIMER_REAL, &timer, &old_timer);
+        r = sd_bus_flush(bus);
+        (void) setitimer(ITIMER_REAL, &(struct itimerval) {}, NULL);
+        (void) sigaction(SIGALRM, &old_sa, NULL);
+        if (r == -EINTR)
+                return -ETIMEDOUT;
+        return r < 0 ? r : 0;
+}
+
+void bus_locker_close_peers(BusLocker *locker, uint64_t deadline) {
+        g_autoptr(GList) clients = g_hash_table_get_values(locker->peer_clients);
+
+        locker->flush_deadline = deadline;
+        for (GList *l = clients; l; l = l->next)
+                client_free(l->data);
 }
 
 static const ClientOps bus_client_ops = {
@@ -147,6 +291,11 @@ int bus_locker_get_client(BusLocker *locker, sd_bus_message *message, Client **r
                 if (!client)
                         return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                                 "Calls without a sender are not accepted on this connection.");
+                /* A peer that calls without reading its answers goes like one that never reads its
+                 * signals: an answer is at least this big. */
+                if (!link_account(client, MESSAGE_OVERHEAD))
+                        return sd_bus_error_set(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                                "Too much output queued for this connection.");
                 *ret = client;
                 return 0;
         }
@@ -177,6 +326,7 @@ BusLocker *bus_locker_new(Service *service) {
         BusLocker *locker = g_new0(BusLocker, 1);
 
         locker->service = service;
+        locker->max_queued_bytes = BUS_MAX_QUEUED_BYTES_DEFAULT;
         locker->peer_clients = g_hash_table_new(NULL, NULL);
         return locker;
 }
@@ -199,6 +349,41 @@ BusLocker *bus_locker_free(BusLocker *locker) {
         g_hash_table_unref(locker->peer_clients);
         g_free(locker);
         return NULL;
+}
+
+int bus_read_strings(sd_bus_message *message, size_t max, const char *what, GPtrArray **ret, bool *ret_too_many,
+                     sd_bus_error *error) {
+        g_autoptr(GPtrArray) strings = g_ptr_array_new();
+        const char *s;
+        int r;
+
+        *ret_too_many = false;
+        r = sd_bus_message_enter_container(message, 'a', "s");
+        if (r < 0)
+                return r;
+        for (;;) {
+                r = sd_bus_message_read_basic(message, 's', &s);
+                if (r == -EBADMSG)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Invalid %s: not valid UTF-8 (or a Unicode noncharacter).", what);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                g_ptr_array_add(strings, (gpointer) s);
+                if (strings->len > max) {
+                        /* The caller refuses the list: no need to look at the rest. */
+                        *ret_too_many = true;
+                        *ret = g_steal_pointer(&strings);
+                        return 0;
+                }
+        }
+        r = sd_bus_message_exit_container(message);
+        if (r < 0)
+                return r;
+
+        *ret = g_steal_pointer(&strings);
+        return 0;
 }
 
 int bus_new_array_reply(sd_bus_message *call, const char *contents, sd_bus_message **ret) {

@@ -17,6 +17,13 @@ int bus_reply_service_error(sd_bus_message *call, const ServiceError *e);
 int bus_new_array_reply(sd_bus_message *call, const char *contents, sd_bus_message **ret);
 int bus_send_array_reply(sd_bus_message *reply);
 
+/* Reads an array of strings, pointing into the message, one at a time: at most max + 1 of them, so
+ * that an oversized array is refused after max + 1 reads, whatever its length (*ret_too_many set,
+ * the rest left unread). A string that is not valid UTF-8 (sd-bus also refuses noncharacters) gives
+ * InvalidArgs naming what, rather than sd-bus's InconsistentMessage. */
+int bus_read_strings(sd_bus_message *message, size_t max, const char *what, GPtrArray **ret, bool *ret_too_many,
+                     sd_bus_error *error);
+
 /* The lock calls (bus-locks.c). */
 int bus_method_register(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int bus_method_acquire(sd_bus_message *message, void *userdata, sd_bus_error *error);

@@ -15,7 +15,16 @@ typedef struct BusLocker {
         sd_bus *bus;                  /* the bus connection, for polkit and PropertiesChanged; or NULL */
         GHashTable *peer_clients;     /* sd_bus* of a peer-to-peer connection → Client */
         GHashTable *polkit_registry;  /* sd_bus_message* → pending or answered polkit query */
+        sd_event *event;              /* for deferred drops of peers over their output cap */
+        size_t max_queued_bytes;      /* per peer connection: more queued for it and it is dropped */
+        uint64_t flush_deadline;      /* CLOCK_MONOTONIC: flushing a peer on the way out stops here */
 } BusLocker;
+
+/* The default of MaxQueuedBytesPerConnection. */
+#define BUS_MAX_QUEUED_BYTES_DEFAULT (16u << 20)
+/* Messages queued on the bus connection itself past which signals to bus clients are dropped (they
+ * still find their messages in the inbox): one client that does not read must not hold the bus. */
+#define BUS_MAX_QUEUED_SIGNALS 4096
 
 BusLocker *bus_locker_new(Service *service);
 /* Frees the peer clients and cancels pending polkit queries. */
@@ -31,6 +40,12 @@ Client *bus_locker_add_peer(BusLocker *locker, sd_bus *bus, const char *id, Clie
                             uid_t uid, pid_t pid);
 /* The client of a peer-to-peer connection, or NULL. */
 Client *bus_locker_get_peer(BusLocker *locker, sd_bus *bus);
+/* Flushes the connection's output, giving up at deadline (CLOCK_MONOTONIC µs) whatever the peer does:
+ * 0 all written, -ETIMEDOUT given up. */
+int bus_flush_until(sd_bus *bus, uint64_t deadline);
+/* On the way out: flushes every peer connection until deadline at the latest and closes them, so that
+ * none holds the exit (sd-bus's own exit handler would flush without end). */
+void bus_locker_close_peers(BusLocker *locker, uint64_t deadline);
 /* A bus name went away: its client goes. */
 void bus_locker_name_gone(BusLocker *locker, const char *name);
 /* A limit changed (the core's on_limit_changed): PropertiesChanged for it on the bus. */

@@ -32,34 +32,6 @@ int bus_append_lock_paths(sd_bus_message *m, const Lock *lock) {
         return sd_bus_message_close_container(m);
 }
 
-/* Reads at most max + 1 paths, pointing into the message: enough to refuse an oversized list
- * without copying it. */
-static int read_paths(sd_bus_message *message, size_t max, GPtrArray **ret) {
-        g_autoptr(GPtrArray) paths = g_ptr_array_new();
-        const char *path;
-        int r;
-
-        r = sd_bus_message_enter_container(message, 'a', "s");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_read_basic(message, 's', &path)) > 0) {
-                g_ptr_array_add(paths, (gpointer) path);
-                if (paths->len > max) {
-                        /* The caller refuses the list: no need to look at the rest. */
-                        *ret = g_steal_pointer(&paths);
-                        return 0;
-                }
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(message);
-        if (r < 0)
-                return r;
-
-        *ret = g_steal_pointer(&paths);
-        return 0;
-}
-
 static int read_lock_id(sd_bus_message *message, uint8_t ret_id[LOCK_ID_SIZE], sd_bus_error *error) {
         g_auto(ServiceError) e = SERVICE_ERROR_NULL;
         const char *text;
@@ -95,6 +67,7 @@ static int acquire(sd_bus_message *message, BusLocker *locker, bool with_handle,
         g_auto(ServiceError) e = SERVICE_ERROR_NULL;
         size_t max_paths = lock_table_get_limits(locker->service->table)->max_paths_per_request;
         g_autoptr(GPtrArray) paths = NULL;
+        bool too_many;
         AcquireCall call = {
                 .with_handle = with_handle,
                 .done = acquire_done,
@@ -102,10 +75,10 @@ static int acquire(sd_bus_message *message, BusLocker *locker, bool with_handle,
         Client *client;
         int r;
 
-        r = read_paths(message, max_paths, &paths);
+        r = bus_read_strings(message, max_paths, "path", &paths, &too_many, error);
         if (r < 0)
                 return r;
-        if (paths->len > max_paths)
+        if (too_many)
                 /* The rest of the call is left unread: refuse before looking further. */
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Too many paths: at most %zu per request.",
                                          max_paths);
@@ -162,7 +135,7 @@ int bus_method_register(sd_bus_message *message, void *userdata, sd_bus_error *e
                                          "The name '%s' is taken by another client.", name);
         if (r < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Invalid client name: at most %d bytes, no control characters.",
+                                         "Invalid client name: at most %d bytes, no control characters, not shaped like a client id.",
                                          CLIENT_NAME_MAX);
 
         return sd_bus_reply_method_return(message, "s", client->id);

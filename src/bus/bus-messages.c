@@ -19,7 +19,9 @@ int bus_method_publish(sd_bus_message *message, void *userdata, sd_bus_error *er
         g_auto(ServiceError) e = SERVICE_ERROR_NULL;
         PublishRequest request = PUBLISH_REQUEST_INIT;
         BusLocker *locker = userdata;
-        g_auto(GStrv) receivers = NULL;
+        size_t max_receivers = locker->service->settings.max_receivers;
+        g_autoptr(GPtrArray) receivers = NULL;
+        bool too_many;
         const char *id;
         Client *sender;
         int r;
@@ -31,11 +33,14 @@ int bus_method_publish(sd_bus_message *message, void *userdata, sd_bus_error *er
                 /* Before the rest is read. */
                 return sd_bus_error_setf(error, PL_ERROR_LIMITS_EXCEEDED,
                                          "Message is longer than %zu bytes.", locker->service->settings.max_message_size);
-        r = sd_bus_message_read_strv(message, &receivers);
+        r = bus_read_strings(message, max_receivers, "receiver", &receivers, &too_many, error);
         if (r < 0)
                 return r;
-        request.receivers = (const char *const *) receivers;
-        request.n_receivers = receivers ? g_strv_length(receivers) : 0;
+        if (too_many)
+                return sd_bus_error_setf(error, PL_ERROR_LIMITS_EXCEEDED,
+                                         "Too many receivers: at most %zu per message.", max_receivers);
+        request.receivers = (const char *const *) receivers->pdata;
+        request.n_receivers = receivers->len;
         r = sd_bus_message_read(message, "t", &request.timeout_usec);
         if (r < 0)
                 return r;
@@ -130,7 +135,9 @@ int bus_method_has_message(sd_bus_message *message, void *userdata, sd_bus_error
 
 int bus_method_remove_message(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         BusLocker *locker = userdata;
-        g_auto(GStrv) senders = NULL;
+        size_t max_senders = locker->service->settings.max_receivers;
+        g_autoptr(GPtrArray) senders = NULL;
+        bool too_many;
         const char *text;
         Client *client;
         int r;
@@ -138,14 +145,17 @@ int bus_method_remove_message(sd_bus_message *message, void *userdata, sd_bus_er
         r = sd_bus_message_read(message, "s", &text);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read_strv(message, &senders);
+        r = bus_read_strings(message, max_senders, "sender", &senders, &too_many, error);
         if (r < 0)
                 return r;
+        if (too_many)
+                return sd_bus_error_setf(error, PL_ERROR_LIMITS_EXCEEDED,
+                                         "Too many senders: at most %zu per call.", max_senders);
         r = bus_locker_get_client(locker, message, &client, error);
         if (r < 0)
                 return r;
 
         return sd_bus_reply_method_return(message, "u",
-                                          (uint32_t) service_inbox_remove(client, text, (const char *const *) senders,
-                                                                          senders ? g_strv_length(senders) : 0));
+                                          (uint32_t) service_inbox_remove(client, text, (const char *const *) senders->pdata,
+                                                                          senders->len));
 }

@@ -94,6 +94,21 @@ Client *client_free(Client *client) {
         return NULL;
 }
 
+bool client_name_looks_like_id(const char *name) {
+        const char *digits;
+
+        if (name[0] == ':')
+                return true;   /* a bus's unique name */
+        digits = g_str_has_prefix(name, "direct-") ? name + strlen("direct-") :
+                 g_str_has_prefix(name, "bridge-") ? name + strlen("bridge-") : NULL;
+        if (!digits || !*digits)
+                return false;
+        for (const char *p = digits; *p; p++)
+                if (!g_ascii_isdigit(*p))
+                        return false;
+        return true;
+}
+
 int client_set_name(Client *client, const char *name) {
         GHashTable *names = client->service->client_names;
         Client *holder;
@@ -106,6 +121,10 @@ int client_set_name(Client *client, const char *name) {
                 for (const char *p = name; *p; p++)
                         if ((unsigned char) *p < 0x20 || *p == 0x7f)
                                 return -EINVAL;
+                /* Receivers are looked up by id first: a name shaped like an id would pass for
+                 * another client, now or once a client with that id connects. */
+                if (client_name_looks_like_id(name))
+                        return -EINVAL;
                 holder = g_hash_table_lookup(names, name);
                 if (holder == client)
                         return 0;

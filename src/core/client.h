@@ -73,6 +73,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Client, client_free)
 
 /* Sets or clears (NULL or "") the friendly name. Returns 0, -EEXIST (taken by another client) or
  * -EINVAL (too long, or a control character). */
+/* Whether a friendly name has the shape of a client id (":1.5", "direct-3", "bridge-7"): refused. */
+bool client_name_looks_like_id(const char *name);
 int client_set_name(Client *client, const char *name);
 
 /* Counts a publication against the per-second limit; false when over it. */

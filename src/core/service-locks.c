@@ -268,7 +268,7 @@ static int set_limit(Service *service, uint64_t *field, const char *name, uint64
                      ServiceError *error) {
         char buf[FORMAT_TIME_SPAN_MAX];
 
-        if (usec == 0 || (!infinity_ok && usec == UINT64_MAX))
+        if (usec == 0 || (!infinity_ok && usec > MAX_LOCK_TIME_LIMIT_USEC))
                 return service_error_setf(error, SERVICE_ERROR_INVALID_ARGS, "Invalid %s: %" PRIu64 ".",
                                           infinity_ok ? "default timeout" : "maximum lock time", usec);
 

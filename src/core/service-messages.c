@@ -57,6 +57,10 @@ int service_publish(Service *service, Client *sender, const PublishRequest *requ
                 return service_error_setf(error, SERVICE_ERROR_LIMITS_EXCEEDED, "Message is longer than %zu bytes.",
                                           settings->max_message_size);
 
+        if (request->n_receivers > settings->max_receivers)
+                return service_error_setf(error, SERVICE_ERROR_LIMITS_EXCEEDED,
+                                          "Too many receivers: at most %zu per message.", settings->max_receivers);
+
         r = resolve_receivers(service, request, sender, &receivers, error);
         if (r < 0)
                 return r;

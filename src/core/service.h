@@ -17,11 +17,16 @@
 
 typedef struct Service Service;
 
+/* The longest MaxLockTime may be: a year. Longer is no lease at all, and near 2^64 µs the expiry
+ * times would wrap. */
+#define MAX_LOCK_TIME_LIMIT_USEC (UINT64_C(366) * 24 * 3600 * 1000000)
+
 /* The settings the core answers to. */
 typedef struct ServiceSettings {
         LockTableLimits limits;
         size_t max_message_size;
         size_t max_inbox_length;
+        size_t max_receivers;           /* receivers of one Publish, senders of one RemoveMessage */
         unsigned max_publications_per_second;
 } ServiceSettings;
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -23,10 +24,22 @@
 
 static uint64_t realtime_usec(void) {
         struct timespec ts;
+        uint64_t usec;
 
         if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
                 return 0;
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        usec = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+#if PYLOCKER_TEST_CLOCK
+        /* Test builds only: a clock stepped by this many seconds (negative: back), so that a test can
+         * show tokens never go back whatever the clock does, without setting the machine's clock. */
+        const char *step = getenv("PYLOCKER_TEST_CLOCK_STEP_SEC");
+        if (step) {
+                int64_t s = g_ascii_strtoll(step, NULL, 10);
+
+                usec = s < 0 ? usec - MIN(usec, (uint64_t) -s * USEC_PER_SEC) : usec_add(usec, (uint64_t) s * USEC_PER_SEC);
+        }
+#endif
+        return usec;
 }
 
 uint64_t token_floor_load(const char *state_dir) {

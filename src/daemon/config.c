@@ -6,6 +6,7 @@
 #include <glib.h>
 
 #include "bridge-psk.h"
+#include "bus-locker.h"
 #include "config.h"
 #include "macro.h"
 #include "time-util.h"
@@ -33,16 +34,18 @@ typedef struct Setting {
 #define BRIDGE(field) offsetof(Config, bridge.field)
 static const Setting settings[] = {
         { CONFIG_GROUP_LOCKER, "DefaultTimeout",      SETTING_TIME_SPAN, offsetof(Config, service.limits.default_timeout_usec),  1, UINT64_MAX },
-        { CONFIG_GROUP_LOCKER, "MaxLockTime",         SETTING_TIME_SPAN, offsetof(Config, service.limits.max_lock_usec),         1, UINT64_MAX - 1 },
+        { CONFIG_GROUP_LOCKER, "MaxLockTime",         SETTING_TIME_SPAN, offsetof(Config, service.limits.max_lock_usec),         1, MAX_LOCK_TIME_LIMIT_USEC },
         { CONFIG_GROUP_LOCKER, "MaxPathsPerRequest",  SETTING_SIZE, offsetof(Config, service.limits.max_paths_per_request), 1, 1 << 20 },
         { CONFIG_GROUP_LOCKER, "MaxPathLength",       SETTING_SIZE, offsetof(Config, service.limits.max_path_length),       1, 1 << 20 },
         { CONFIG_GROUP_LOCKER, "MaxLocksPerClient",   SETTING_SIZE, offsetof(Config, service.limits.max_locks_per_owner),   1, UINT32_MAX },
         { CONFIG_GROUP_LOCKER, "MaxWaitersPerClient", SETTING_SIZE, offsetof(Config, service.limits.max_waiters_per_owner), 0, UINT32_MAX },
         { CONFIG_GROUP_LOCKER, "MaxLocksPerUser",     SETTING_SIZE, offsetof(Config, service.limits.max_locks_per_group),   1, UINT32_MAX },
         { CONFIG_GROUP_LOCKER, "MaxWaitersPerUser",   SETTING_SIZE, offsetof(Config, service.limits.max_waiters_per_group), 0, UINT32_MAX },
-        { CONFIG_GROUP_LOCKER, "MaxDirectConnections", SETTING_UNSIGNED, offsetof(Config, max_direct_connections), 0, 1 << 20 },
+        { CONFIG_GROUP_LOCKER, "MaxDirectConnections", SETTING_UNSIGNED, offsetof(Config, max_direct_connections), 1, 1 << 20 },
+        { CONFIG_GROUP_LOCKER, "MaxQueuedBytesPerConnection", SETTING_SIZE, offsetof(Config, max_queued_bytes), 64 << 10, SIZE_MAX },
         { CONFIG_GROUP_LOCKER, "MaxMessageSize",      SETTING_SIZE, offsetof(Config, service.max_message_size), 1, 64 << 20 },
         { CONFIG_GROUP_LOCKER, "MaxInboxLength",      SETTING_SIZE, offsetof(Config, service.max_inbox_length), 1, UINT32_MAX },
+        { CONFIG_GROUP_LOCKER, "MaxReceiversPerMessage", SETTING_SIZE, offsetof(Config, service.max_receivers), 1, 1 << 20 },
         { CONFIG_GROUP_LOCKER, "MaxPublicationsPerSecond", SETTING_UNSIGNED, offsetof(Config, service.max_publications_per_second), 1, UINT32_MAX },
         { CONFIG_GROUP_LOCKER, "IdleExit",            SETTING_TIME_SPAN, offsetof(Config, idle_exit_usec), 0, UINT64_MAX },
 
@@ -66,9 +69,11 @@ void config_init_defaults(Config *config) {
                         .limits = LOCK_TABLE_LIMITS_DEFAULT,
                         .max_message_size = 64 * 1024,
                         .max_inbox_length = 1024,
+                        .max_receivers = 1024,
                         .max_publications_per_second = 1000,
                 },
                 .max_direct_connections = 4096,
+                .max_queued_bytes = BUS_MAX_QUEUED_BYTES_DEFAULT,
                 .bridge = {
                         .handshake_timeout_usec = 5 * USEC_PER_SEC,
                         .max_connections = 64,

@@ -13,6 +13,7 @@
 typedef struct Config {
         ServiceSettings service;
         unsigned max_direct_connections;
+        size_t max_queued_bytes;    /* per D-Bus peer connection */
         uint64_t idle_exit_usec;
         const char *state_dir;      /* not owned; from --state-dir or $STATE_DIRECTORY */
         BridgeConfig bridge;        /* its strings are owned */

@@ -61,7 +61,8 @@ static void help(void) {
                "     --secret-file=FILE        The bridge's shared secret (default: the credential\n"
                "                               pylocker.secret in $CREDENTIALS_DIRECTORY)\n"
                "     --state-dir=DIR           Keep the fencing token ceiling here (default:\n"
-               "                               $STATE_DIRECTORY, as systemd's StateDirectory= sets)\n"
+               "                               $STATE_DIRECTORY, as systemd's StateDirectory= sets;\n"
+               "                               $XDG_STATE_HOME/pylocker with --user)\n"
                "     --log-level=LEVEL         debug, info, notice, warning or err (info)\n");
 }
 
@@ -277,6 +278,7 @@ static void bump_nofile_limit(void) {
 static int run(int argc, char *argv[]) {
         g_autoptr(GPtrArray) overrides = g_ptr_array_new_with_free_func(g_free);
         g_auto(GStrv) state_dirs = NULL;
+        g_autofree char *user_state_dir = NULL;
         _cleanup_(config_done) Config config = {};
         g_autoptr(Manager) manager = NULL;
         Arguments args = { .overrides = overrides };
@@ -296,6 +298,16 @@ static int run(int argc, char *argv[]) {
         if (!args.state_dir && getenv("STATE_DIRECTORY")) {
                 state_dirs = g_strsplit(getenv("STATE_DIRECTORY"), ":", 2);
                 args.state_dir = state_dirs[0];
+        }
+        /* The user instance keeps its token ceiling too, so that its tokens never go back across a
+         * restart with the clock set back: $XDG_STATE_HOME/pylocker (~/.local/state/pylocker). */
+        if (!args.state_dir && args.bus_kind == BUS_KIND_USER) {
+                user_state_dir = g_build_filename(g_get_user_state_dir(), "pylocker", NULL);
+                if (g_mkdir_with_parents(user_state_dir, 0700) < 0)
+                        log_warning_errno(errno, "Failed to create %s, tokens may repeat after a restart with "
+                                          "the clock set back: %m", user_state_dir);
+                else
+                        args.state_dir = user_state_dir;
         }
         config.state_dir = args.state_dir;
 

@@ -28,6 +28,9 @@ static const ServiceCallbacks manager_service_callbacks = {
         .on_limit_changed = on_limit_changed,
 };
 
+/* How long answers may take to go out on SIGTERM. */
+#define EXIT_FLUSH_USEC (500 * UINT64_C(1000))
+
 static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
         Manager *manager = userdata;
 
@@ -37,6 +40,21 @@ static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
                 (void) sd_notify(false, "STOPPING=1");
         manager->exiting = true;
         service_shutdown(manager->service);
+
+        /* Whatever the peers do, we are gone within a second: each connection's answers get until
+         * the deadline to go out, and sd-bus's own exit handlers (which would flush without end) find
+         * nothing left to do. */
+        {
+                uint64_t now = 0, deadline;
+
+                (void) sd_event_now(manager->event, CLOCK_MONOTONIC, &now);
+                deadline = now + EXIT_FLUSH_USEC;
+                bus_locker_close_peers(manager->bus_locker, deadline);
+                if (manager->bus) {
+                        (void) bus_flush_until(manager->bus, deadline);
+                        (void) sd_bus_detach_event(manager->bus);
+                }
+        }
         return 0;
 }
 
@@ -71,6 +89,8 @@ int manager_new(const Config *config, Manager **ret) {
         if (r < 0)
                 return r;
         manager->bus_locker = bus_locker_new(manager->service);
+        manager->bus_locker->event = manager->event;
+        manager->bus_locker->max_queued_bytes = manager->config.max_queued_bytes;
         r = direct_socket_init(manager);
         if (r < 0)
                 return r;
@@ -97,8 +117,8 @@ Manager *manager_free(Manager *manager) {
         g_clear_pointer(&manager->service, service_free);
 
         if (manager->bus) {
-                (void) sd_bus_flush(manager->bus);
-                manager->bus = sd_bus_flush_close_unref(manager->bus);
+                (void) bus_flush_until(manager->bus, 0);
+                manager->bus = sd_bus_close_unref(manager->bus);
         }
         sd_event_source_disable_unref(manager->idle_source);
         sd_event_source_disable_unref(manager->status_source);

@@ -156,6 +156,26 @@ static void get_id(Reader *r, uint8_t ret[WIRE_LOCK_ID_SIZE]) {
                 memset(ret, 0, WIRE_LOCK_ID_SIZE);
 }
 
+/* UTF-8 that D-Bus can carry too: sd-bus refuses the Unicode noncharacters (U+FDD0..U+FDEF and the
+ * last two of every plane), so a wire client must not be able to lock a path, take a name or send a
+ * message that the daemon could not put in a D-Bus reply or signal for everyone else. */
+static bool str_is_valid(const char *s, size_t length) {
+        const char *end = s + length;
+
+        if (!g_utf8_validate_len(s, length, NULL))
+                return false;
+        for (const char *p = s; p < end; p = g_utf8_next_char(p)) {
+                gunichar c;
+
+                if ((unsigned char) *p < 0x80)
+                        continue;
+                c = g_utf8_get_char(p);
+                if ((c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE)
+                        return false;
+        }
+        return true;
+}
+
 static const char *get_str(Reader *r) {
         uint32_t length = get_u32(r);
         const uint8_t *p;
@@ -166,7 +186,7 @@ static const char *get_str(Reader *r) {
                 return "";
         }
         p = reader_take(r, (size_t) length + 1);
-        if (p[length] != 0 || memchr(p, 0, length) || !g_utf8_validate_len((const char *) p, length, NULL)) {
+        if (p[length] != 0 || memchr(p, 0, length) || !str_is_valid((const char *) p, length)) {
                 r->failed = true;
                 return "";
         }
@@ -699,7 +719,7 @@ static int encode_body(Writer *w, const WireMessage *m) {
 
 /* A string the protocol cannot carry: the receiver would refuse the frame. */
 static bool str_is_bad(const char *s) {
-        return s && !g_utf8_validate(s, -1, NULL);
+        return s && !str_is_valid(s, strlen(s));
 }
 
 static bool message_has_bad_string(const WireMessage *m) {

@@ -192,7 +192,7 @@ static void verb_hello(WireConnection *c, const WireHeader *h, const uint8_t *bo
                                                             "The name '%s' is taken by another client.", m->hello.name);
                         else
                                 wire_connection_reply_error(c, h->serial, SD_BUS_ERROR_INVALID_ARGS,
-                                                            "Invalid client name: at most %d bytes, no control characters.",
+                                                            "Invalid client name: at most %d bytes, no control characters, not shaped like a client id.",
                                                             CLIENT_NAME_MAX);
                         wire_connection_close(c);
                         return;
@@ -227,7 +227,7 @@ static void verb_set_name(WireConnection *c, const WireHeader *h, const WireMess
                                             "The name '%s' is taken by another client.", m->hello.name);
         else if (r < 0)
                 wire_connection_reply_error(c, h->serial, SD_BUS_ERROR_INVALID_ARGS,
-                                            "Invalid client name: at most %d bytes, no control characters.",
+                                            "Invalid client name: at most %d bytes, no control characters, not shaped like a client id.",
                                             CLIENT_NAME_MAX);
         else
                 answer_ok(c, h);
@@ -488,7 +488,13 @@ static void verb_has_message(WireConnection *c, const WireHeader *h, const WireM
 
 static void verb_remove_message(WireConnection *c, const WireHeader *h, const WireMessage *m) {
         const WireRemoveMessage *r = &m->remove_message;
+        size_t max = c->server->service->settings.max_receivers;
 
+        if (r->n_senders > max) {
+                wire_connection_reply_error(c, h->serial, PL_ERROR_LIMITS_EXCEEDED,
+                                            "Too many senders: at most %zu per call.", max);
+                return;
+        }
         answer_value(c, h, service_inbox_remove(c->client, r->message, r->senders, r->n_senders));
 }
 

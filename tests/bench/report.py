@@ -157,6 +157,21 @@ def rows(v):
         row("pylockerd", "bridge pairs/s, 1 client, loopback TLS-PSK, Release without reply", rate(b),
             f"Redis 1 client {rate(per_s(redis1))}", b / per_s(redis1), (">=", 1.3))
 
+    # The Python package: the same pairs through pylocker's ServerLocker, beside the C library, and
+    # beside the original pylocker's 21.5 pairs/s measured for a client process.
+    seed_client = 21.5
+    for n in (1, 4):
+        py, lib = get(f"python.pairs.{n}.rate", f"python.lib.pairs.{n}.rate")
+        label = "1 process, uncontended path" if n == 1 else f"{n} processes on one path"
+        if py and lib:
+            row("python", f"Python ServerLocker pairs/s, {label}", rate(py), f"C library {rate(lib)}", py / lib,
+                (">=", 0.5))
+        if py and n == 1:
+            row("python", f"Python ServerLocker pairs/s, {label}", rate(py),
+                f"original pylocker client {seed_client}/s", py / seed_client, (">=", 100))
+    if not v.get("python.pairs.1.rate"):
+        missing("python", "Python ServerLocker pairs/s", "no Python package in this build")
+
     # The alternatives.
     if redis1 and alt:
         row("others", "Redis SET NX PX + DEL, 1 client", rate(per_s(redis1)),

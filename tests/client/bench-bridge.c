@@ -56,6 +56,10 @@ int main(int argc, char *argv[]) {
         bridge_arg = g_strdup_printf("--bridge=%s", remote);
         secret_arg = g_strdup_printf("--secret-file=%s", secret);
         harness_start_daemon(&h, (const char *const[]) { bridge_arg, secret_arg, NULL });
+        /* The harness reads sd_notify messages only while it waits for one: over a long run the
+         * daemon's STATUS= updates would fill the socket and block it in sendmsg(). Closed, they fail. */
+        close(h.notify_fd);
+        h.notify_fd = 0;
 
         o.transport = PYLOCKER_TRANSPORT_REMOTE;
         o.remote = remote;

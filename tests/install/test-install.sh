@@ -74,6 +74,21 @@ check "only the public API is exported" \
     bash -c "! nm -D --defined-only '$dest$prefix/$libdir/libpylocker-dbus.so.1' | awk '{print \$3}' | grep -v '^pylocker_' | grep -v '^PYLOCKER_1' | grep -q ."
 rm -rf "$outside"
 
+# The Python package, when built: installed beside the interpreter's packages, and importable there
+# against the installed library.
+ext=$(find "$dest" -name '_pylocker.cpython-*.so' 2>/dev/null | head -1)
+if meson introspect "$build_dir" --targets | grep -q '"_pylocker\.cpython'; then
+    check "the Python package is installed" test -n "$ext" -a -f "$(dirname "$ext")/ServerLocker.py"
+    # A sanitized build's extension wants its runtime loaded first.
+    asan=$(ldd "$ext" 2>/dev/null | awk '/libasan/ { print $3 }')
+    check "the installed Python package imports, on the installed library" \
+        env PYTHONPATH="$(dirname "$(dirname "$ext")")" LD_LIBRARY_PATH="$dest$prefix/$libdir" \
+            ${asan:+LD_PRELOAD=$asan ASAN_OPTIONS=detect_leaks=0} \
+            /usr/bin/python3 -c 'import pylocker, pylocker._pylocker as c
+assert pylocker.ServerLocker and pylocker.Locker and pylocker.FACTORY
+assert c.__file__.startswith("'"$dest"'"), c.__file__'
+fi
+
 # The units point at the installed daemon; systemd-analyze wants it to exist, so verify copies
 # whose ExecStart= points into DESTDIR.
 units=$(mktemp -d)

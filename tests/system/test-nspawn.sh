@@ -46,9 +46,11 @@ if [ -n "${PYLOCKER_SYSTEM_ROOT:-}" ]; then
     root=$PYLOCKER_SYSTEM_ROOT
     volatile=overlay
 else
-    # The project, installed as a distribution would: prefix /usr, units where systemd looks.
+    # The project, installed as a distribution would: prefix /usr, units where systemd looks (the
+    # daemon and the CLI: only they are built, so not the Python package either).
     meson setup "$T/build" "$src_dir" --prefix=/usr -Dsystemdsystemunitdir=/usr/lib/systemd/system \
         -Dsystemduserunitdir=/usr/lib/systemd/user -Dsysusersdir=/usr/lib/sysusers.d -Dbridge_port=3000 \
+        -Dpython=disabled \
         >"$T/setup.log" 2>&1 || { cat "$T/setup.log"; echo "Bail out! meson setup failed"; exit 1; }
     ninja -C "$T/build" src/daemon/pylockerd src/cli/pylockctl docs/pylockctl.1 docs/pylockerd.8 >"$T/build.log" 2>&1 ||
         { tail -20 "$T/build.log"; echo "Bail out! build failed"; exit 1; }
