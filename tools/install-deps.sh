@@ -1,12 +1,14 @@
 #!/bin/sh
-# Installs the Debian 12 packages that building, testing and running pylocker-dbus need.
+# Installs the Debian 12 packages that building, testing and running pylocker-dbus need, and building
+# its Debian packages (debian/control's Build-Depends are all here).
 set -eu
 
 packages="meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libglib2.0-dev libglib2.0-bin libjson-glib-dev
           libdbus-1-dev libpolkit-gobject-1-dev polkitd
           dbus-daemon dbus-bin systemd systemd-container libxml2-utils python3 python3-gi
           python3-docutils bash-completion zsh libgnutls28-dev gnutls-bin iproute2 clang libclang-rt-14-dev
-          python3-dev python3-pytest python3-mesonpy python3-venv python3-pip"
+          python3-dev python3-pytest python3-mesonpy python3-venv python3-pip
+          debhelper dpkg-dev lintian"
 
 missing=""
 for p in $packages; do

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what is missing, builds with warnings as errors, and runs the whole test suite three times:
 # built by gcc plainly, by gcc under AddressSanitizer and UndefinedBehaviorSanitizer, and by clang
-# (whose warnings differ from gcc's).
+# (whose warnings differ from gcc's); then, once, the Debian packages' test (tests/packages) in a build
+# of its own, which builds nothing itself: the test builds the packages from a copy of the tree.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -33,11 +34,22 @@ export PYLOCKER_MODEL_SEED PYLOCKER_MODEL_STEPS PYLOCKER_CHAOS_SEED PYLOCKER_CHA
 echo "PYLOCKER_MODEL_SEED=$PYLOCKER_MODEL_SEED PYLOCKER_MODEL_STEPS=$PYLOCKER_MODEL_STEPS" \
      "PYLOCKER_CHAOS_SEED=$PYLOCKER_CHAOS_SEED PYLOCKER_CHAOS_SECONDS=$PYLOCKER_CHAOS_SECONDS"
 
-builds="build-test build-sanitize build-clang"
+# The packages' test alone, in build-debs: it needs no build products (--no-rebuild).
+run_packages() {
+    if [ -d build-debs ]; then
+        meson setup --wipe build-debs -Ddebs=true >/dev/null
+    else
+        meson setup build-debs -Ddebs=true >/dev/null
+    fi
+    meson test -C build-debs --suite packages --no-rebuild --print-errorlogs
+}
+
+builds="build-test build-sanitize build-clang build-debs"
 status=0
 run_suite build-test gcc || status=1
 run_suite build-sanitize gcc -Db_sanitize=address,undefined -Db_lundef=false || status=1
 run_suite build-clang clang || status=1
+run_packages || status=1
 
 # One closing line for all runs, counting the meson tests of every build.
 # shellcheck disable=SC2086

@@ -2,6 +2,10 @@
 # System test: boots a real systemd in systemd-nspawn with pylocker-dbus installed into the container
 # (a build with prefix /usr, overlaid on the host's /usr) and checks inside that D-Bus activation,
 # units depending on pylockerd, the bridge socket and the hardened unit work. Speaks TAP.
+#
+# PYLOCKER_SYSTEM_ROOT=DIR boots DIR instead: a whole system tree with the project already installed
+# in it (tests/packages/test-debs.sh installs the Debian packages there), under a throwaway overlay
+# (--volatile=overlay), so the tree is left as it was.
 set -uo pipefail
 
 src_dir=$1
@@ -22,7 +26,8 @@ cleanup() {
     # nspawn leaves these behind when the host's PID 1 is not systemd; under a real systemd they may
     # belong to other containers, so they are left alone there.
     if [ ! -d /run/systemd/system ]; then
-        rmdir /sys/fs/cgroup/*/payload /sys/fs/cgroup/*/supervisor 2>/dev/null
+        # (With the init.scope the container's systemd made in it.)
+        find /sys/fs/cgroup/*/payload /sys/fs/cgroup/*/supervisor -depth -type d -exec rmdir {} + 2>/dev/null
         rm -rf /run/systemd/nspawn 2>/dev/null
     fi
     true
@@ -35,20 +40,27 @@ if ! mount -t overlay overlay -o "lowerdir=$T/probe/a:$T/probe/b" "$T/root/usr" 
 fi
 umount "$T/root/usr"
 
-# The project, installed as a distribution would: prefix /usr, units where systemd looks (the daemon
-# and the CLI: only they are built, so not the Python package either).
-meson setup "$T/build" "$src_dir" --prefix=/usr -Dsystemdsystemunitdir=/usr/lib/systemd/system \
-    -Dsystemduserunitdir=/usr/lib/systemd/user -Dsysusersdir=/usr/lib/sysusers.d -Dbridge_port=3000 \
-    -Dpython=disabled \
-    >"$T/setup.log" 2>&1 || { cat "$T/setup.log"; echo "Bail out! meson setup failed"; exit 1; }
-ninja -C "$T/build" src/daemon/pylockerd src/cli/pylockctl docs/pylockctl.1 docs/pylockerd.8 >"$T/build.log" 2>&1 ||
-    { tail -20 "$T/build.log"; echo "Bail out! build failed"; exit 1; }
-DESTDIR="$T/dest" meson install -C "$T/build" --no-rebuild --quiet >"$T/install.log" 2>&1 ||
-    { tail -20 "$T/install.log"; echo "Bail out! meson install failed"; exit 1; }
+root=$T/root
+volatile=yes
+if [ -n "${PYLOCKER_SYSTEM_ROOT:-}" ]; then
+    root=$PYLOCKER_SYSTEM_ROOT
+    volatile=overlay
+else
+    # The project, installed as a distribution would: prefix /usr, units where systemd looks (the
+    # daemon and the CLI: only they are built, so not the Python package either).
+    meson setup "$T/build" "$src_dir" --prefix=/usr -Dsystemdsystemunitdir=/usr/lib/systemd/system \
+        -Dsystemduserunitdir=/usr/lib/systemd/user -Dsysusersdir=/usr/lib/sysusers.d -Dbridge_port=3000 \
+        -Dpython=disabled \
+        >"$T/setup.log" 2>&1 || { cat "$T/setup.log"; echo "Bail out! meson setup failed"; exit 1; }
+    ninja -C "$T/build" src/daemon/pylockerd src/cli/pylockctl docs/pylockctl.1 docs/pylockerd.8 >"$T/build.log" 2>&1 ||
+        { tail -20 "$T/build.log"; echo "Bail out! build failed"; exit 1; }
+    DESTDIR="$T/dest" meson install -C "$T/build" --no-rebuild --quiet >"$T/install.log" 2>&1 ||
+        { tail -20 "$T/install.log"; echo "Bail out! meson install failed"; exit 1; }
 
-mount -t overlay overlay -o "lowerdir=$T/dest/usr:/usr" "$T/root/usr" || { echo "Bail out! overlay"; exit 1; }
-overlay_mounted=1
-for l in bin sbin lib lib64; do ln -s "usr/$l" "$T/root/$l"; done
+    mount -t overlay overlay -o "lowerdir=$T/dest/usr:/usr" "$T/root/usr" || { echo "Bail out! overlay"; exit 1; }
+    overlay_mounted=1
+    for l in bin sbin lib lib64; do ln -s "usr/$l" "$T/root/$l"; done
+fi
 
 cat >"$T/units/check.service" <<'EOF'
 [Unit]
@@ -263,7 +275,7 @@ echo "end" >>/out/results
 EOF
 chmod 755 "$T/check/run.sh"
 
-timeout 300 systemd-nspawn -q -D "$T/root" --volatile=yes --register=no --keep-unit --private-network \
+timeout 300 systemd-nspawn -q -D "$root" --volatile="$volatile" --register=no --keep-unit --private-network \
     --console=pipe --bind="$T/out:/out" --bind-ro="$T/check:/check" --bind-ro="$T/units:/etc/systemd/system" \
     -b -- systemd.wants=check.service </dev/null >"$T/boot.log" 2>&1
 status=$?
