@@ -371,7 +371,9 @@ static int lock_content_write(PylockerFileLock *l, bool replace, PylockerError *
                 if (n == (ssize_t) len)
                         return 0;
                 n = n < 0 ? -errno : -EIO;
-                (void) ftruncate(l->lock_fd, 0);
+                if (ftruncate(l->lock_fd, 0) < 0) {
+                        /* Nothing more to do: a reader takes a partial file for a stale one. */
+                }
                 return pylocker_error_setf(error, (int) n, "Failed to write lock file '%s': %s",
                                            l->lock_path, g_strerror((int) -n));
         }
