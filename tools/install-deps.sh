@@ -8,7 +8,7 @@ packages="meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libglib2.0-d
           dbus-daemon dbus-bin systemd systemd-container libxml2-utils python3 python3-gi
           python3-docutils bash-completion zsh libgnutls28-dev gnutls-bin iproute2 clang libclang-rt-14-dev
           python3-dev python3-pytest python3-mesonpy python3-venv python3-pip
-          debhelper dpkg-dev lintian"
+          debhelper dpkg-dev dh-python lintian"
 
 missing=""
 for p in $packages; do

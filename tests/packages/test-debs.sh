@@ -83,7 +83,7 @@ if ! (cd "$copy" && DEB_BUILD_OPTIONS="parallel=2" dpkg-buildpackage -us -uc -b)
 fi
 echo "ok $((n += 1)) - dpkg-buildpackage -us -uc -b builds"
 arch=$(dpkg --print-architecture)
-packages="libpylocker-dbus1 libpylocker-dbus-dev pylockerd pylockctl"
+packages="libpylocker-dbus1 libpylocker-dbus-dev pylockerd pylockctl python3-pylocker"
 debs=()
 for p in $packages; do
     deb="$T/src/${p}_${deb_version}_$arch.deb"
@@ -124,6 +124,9 @@ for p in $packages; do
     check "$p is installed" \
         bash -c "[ \"\$(chroot '$T/root' dpkg-query -W -f='\${Status}' $p)\" = 'install ok installed' ]"
 done
+
+check "python3-pylocker imports, with the seed's names" \
+    in_root python3 -c 'import pylocker; pylocker.ServerLocker; pylocker.SingleLocker; pylocker.FACTORY; pylocker.Locker'
 
 for f in /usr/libexec/pylockerd /lib/systemd/system/pylockerd.service /lib/systemd/system/pylockerd-bridge.socket \
          /usr/lib/systemd/user/pylockerd.service /usr/lib/sysusers.d/pylocker.conf \
@@ -182,7 +185,7 @@ done < <(PYLOCKER_SYSTEM_ROOT="$T/root" "$src_dir/tests/system/test-nspawn.sh" "
 # Purge: every file the packages installed goes, and dpkg says they are gone.
 # shellcheck disable=SC2086  # one argument a package
 files=$(chroot "$T/root" dpkg -L $packages 2>/dev/null | sort -u)
-if in_root sh -c 'dpkg -P pylockctl libpylocker-dbus-dev pylockerd libpylocker-dbus1 >/io/purge.log 2>&1'; then
+if in_root sh -c 'dpkg -P python3-pylocker pylockctl libpylocker-dbus-dev pylockerd libpylocker-dbus1 >/io/purge.log 2>&1'; then
     echo "ok $((n += 1)) - dpkg -P purges the packages"
 else
     failed=$((failed + 1))
