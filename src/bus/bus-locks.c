@@ -188,11 +188,35 @@ int bus_method_refresh(sd_bus_message *message, void *userdata, sd_bus_error *er
         return sd_bus_reply_method_return(message, "t", expires);
 }
 
+typedef struct ListLocksReply {
+        sd_bus_message *reply;
+        int error;
+} ListLocksReply;
+
+static void append_lock_info(const ServiceLockInfo *info, void *userdata) {
+        ListLocksReply *l = userdata;
+        char id[LOCK_ID_STRING_MAX];
+        int r;
+
+        if (l->error < 0)
+                return;
+        r = sd_bus_message_open_container(l->reply, 'r', "sassstbtt");
+        if (r >= 0)
+                r = sd_bus_message_append(l->reply, "s", lock_id_to_string(info->id, id));
+        if (r >= 0)
+                r = sd_bus_message_append_strv(l->reply, (char **) info->paths);
+        if (r >= 0)
+                r = sd_bus_message_append(l->reply, "sstbtt", info->owner, info->name ?: "", info->token,
+                                          (int) info->shared, info->acquired_realtime, info->expires_realtime);
+        if (r >= 0)
+                r = sd_bus_message_close_container(l->reply);
+        l->error = r;
+}
+
 int bus_method_list_locks(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         g_autoptr(sd_bus_message) reply = NULL;
         BusLocker *locker = userdata;
-        LockTableIter iter;
-        Lock *lock;
+        ListLocksReply l;
         int r;
 
         /* The authorization filter has registered the caller already. */
@@ -200,30 +224,10 @@ int bus_method_list_locks(sd_bus_message *message, void *userdata, sd_bus_error 
         if (r < 0)
                 return r;
 
-        lock_table_iter_init(&iter, locker->service->table);
-        while (lock_table_iter_next(&iter, &lock)) {
-                Client *owner = lock_owner_get_userdata(lock_get_owner(lock));
-                char id[LOCK_ID_STRING_MAX];
-
-                r = sd_bus_message_open_container(reply, 'r', "sassstbtt");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append(reply, "s", lock_id_to_string(lock_get_id(lock), id));
-                if (r < 0)
-                        return r;
-                r = bus_append_lock_paths(reply, lock);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append(reply, "sstbtt",
-                                          owner->id, client_get_display_name(owner),
-                                          lock_get_token(lock), (int) lock_is_shared(lock),
-                                          lock_get_acquired_realtime(lock), lock_get_expires_realtime(lock));
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_close_container(reply);
-                if (r < 0)
-                        return r;
-        }
+        l = (ListLocksReply) { .reply = reply };
+        service_foreach_lock(locker->service, append_lock_info, &l);
+        if (l.error < 0)
+                return l.error;
 
         return bus_send_array_reply(reply);
 }

@@ -24,6 +24,16 @@ typedef struct LockBinding {
         sd_event_source *handle_source;
         bool handle_closed;             /* ending because its handle was closed */
         uint64_t wait_start;            /* CLOCK_MONOTONIC, when it had to wait */
+        /* With a gate: a binding for every lock, as long as it lives. */
+        bool admitted;                  /* given to the gate: retire it when it ends */
+        bool confirming;                /* granted by the table, the gate's answer awaited */
+        bool nonblocking;
+        uint64_t lease_usec;
+        uint64_t deadline;              /* CLOCK_MONOTONIC, the end of the wait; UINT64_MAX: none */
+        void *gate_data;
+        GList admission_link;           /* in Service.gate_admissions while waiting for admit */
+        ServiceErrorCode gate_error;
+        char *gate_message;             /* why the gate refused it, or NULL */
 } LockBinding;
 
 static LockBinding *lock_binding_free(LockBinding *binding) {
@@ -31,6 +41,9 @@ static LockBinding *lock_binding_free(LockBinding *binding) {
                 return NULL;
 
         sd_event_source_disable_unref(binding->handle_source);
+        if (binding->admission_link.data)
+                g_queue_unlink(&binding->service->gate_admissions, &binding->admission_link);
+        g_free(binding->gate_message);
         close_fdp(&binding->handle_read_fd);
         close_fdp(&binding->handle_write_fd);
         g_free(binding);
@@ -44,6 +57,7 @@ static LockBinding *lock_binding_new(Service *service) {
         binding->service = service;
         binding->handle_read_fd = -1;
         binding->handle_write_fd = -1;
+        binding->deadline = UINT64_MAX;
         return binding;
 }
 
@@ -72,8 +86,11 @@ static int answer_granted(Service *service, Lock *lock, LockBinding *binding) {
         binding->done = NULL;
 
         if (binding->handle_write_fd < 0) {
-                lock_set_userdata(lock, NULL);
-                lock_binding_free(binding);
+                /* The gate's state stays with the lock until it ends. */
+                if (!service->gate_ops) {
+                        lock_set_userdata(lock, NULL);
+                        lock_binding_free(binding);
+                }
                 return r;
         }
 
@@ -87,19 +104,112 @@ static int answer_granted(Service *service, Lock *lock, LockBinding *binding) {
         return r;
 }
 
+static void count_grant(Service *service, LockBinding *binding, uint64_t granted) {
+        service->stats.grants++;
+        service_histogram_add(&service->stats.wait_time,
+                              binding->wait_start > 0 && granted > binding->wait_start ? granted - binding->wait_start : 0);
+}
+
+/* Hands a lock the table granted to the gate, its wait still bounded by the request's timeout. */
+static void gate_admit(Service *service, Lock *lock, LockBinding *binding) {
+        binding->admitted = true;
+        binding->confirming = true;
+        lock_table_set_expiry(service->table, lock, binding->deadline);
+        service->gate_ops->admit(service->gate, lock, binding->nonblocking, &binding->gate_data);
+}
+
+/* The table granted them in a callback, where the table must not be touched: admit them now. */
+static int on_gate_admissions(sd_event_source *source, void *userdata) {
+        Service *service = userdata;
+        GList *link;
+
+        while ((link = g_queue_pop_head_link(&service->gate_admissions))) {
+                LockBinding *binding = link->data;
+
+                link->data = NULL;
+                gate_admit(service, binding->lock, binding);
+        }
+        return 0;
+}
+
+static void queue_gate_admission(Service *service, Lock *lock, LockBinding *binding) {
+        int r;
+
+        binding->lock = lock;
+        binding->admission_link.data = binding;
+        g_queue_push_tail_link(&service->gate_admissions, &binding->admission_link);
+
+        if (!service->gate_admit_source) {
+                r = sd_event_add_defer(service->event, &service->gate_admit_source, on_gate_admissions, service);
+                if (r < 0) {
+                        (void) sd_event_exit(service->event, log_error_errno(r, "Failed to add admission source: %m"));
+                        return;
+                }
+                (void) sd_event_source_set_description(service->gate_admit_source, "gate admissions");
+        }
+        (void) sd_event_source_set_enabled(service->gate_admit_source, SD_EVENT_ONESHOT);
+}
+
 void service_lock_granted(LockTable *table, Lock *lock, void *userdata) {
         Service *service = userdata;
         LockBinding *binding = lock_get_userdata(lock);
-        uint64_t granted = lock_get_acquired_monotonic(lock);
         int r;
 
-        service->stats.grants++;
-        service_histogram_add(&service->stats.wait_time,
-                              granted > binding->wait_start ? granted - binding->wait_start : 0);
+        if (service->gate_ops) {
+                queue_gate_admission(service, lock, binding);
+                return;
+        }
+
+        count_grant(service, binding, lock_get_acquired_monotonic(lock));
         r = answer_granted(service, lock, binding);
         if (r < 0)
                 /* The caller is gone or its connection is broken: its disconnect releases the lock. */
                 log_debug_errno(r, "Failed to answer a granted Acquire, ignoring: %m");
+}
+
+void service_set_gate(Service *service, const ServiceGateOps *ops, void *gate) {
+        g_assert(lock_table_get_n_locks(service->table) == 0 && lock_table_get_n_waiters(service->table) == 0);
+
+        service->gate_ops = ops;
+        service->gate = gate;
+}
+
+bool service_lock_is_confirmed(const Lock *lock) {
+        LockBinding *binding = lock_get_userdata(lock);
+
+        return lock_is_granted(lock) && !(binding && binding->confirming);
+}
+
+void service_gate_confirm(Service *service, Lock *lock, uint64_t token) {
+        LockBinding *binding = lock_get_userdata(lock);
+        int r;
+
+        g_assert(binding && binding->confirming);
+
+        binding->confirming = false;
+        lock_table_confirm(service->table, lock, token, binding->lease_usec);
+        count_grant(service, binding, lock_get_acquired_monotonic(lock));
+        r = answer_granted(service, lock, binding);
+        if (r < 0) {
+                /* Nobody would know the id: take the lock back at once. */
+                log_debug_errno(r, "Failed to answer a granted Acquire, releasing its lock: %m");
+                lock_table_end(service->table, lock, LOCK_END_RELEASED);
+        }
+}
+
+void service_gate_refuse(Service *service, Lock *lock, ServiceErrorCode code, const char *message) {
+        LockBinding *binding = lock_get_userdata(lock);
+
+        g_assert(binding && binding->confirming);
+
+        binding->gate_error = code;
+        binding->gate_message = g_strdup(message);
+        lock_table_end(service->table, lock, LOCK_END_CANCELLED);
+}
+
+void service_gate_lose(Service *service, Lock *lock, LockEndReason reason) {
+        g_assert(service_lock_is_confirmed(lock));
+        lock_table_end(service->table, lock, reason);
 }
 
 /* A held lock ended: its hold time, and why. */
@@ -123,28 +233,41 @@ static void lock_ended_count(Service *service, Lock *lock, LockEndReason reason)
         }
 }
 
+/* An Acquire ended before its answer: why, to the caller. */
+static void answer_unanswered(Service *service, Client *client, Lock *lock, LockBinding *binding,
+                              LockEndReason reason) {
+        g_auto(ServiceError) error = SERVICE_ERROR_NULL;
+
+        if (binding->gate_message)
+                (void) service_error_setf(&error, binding->gate_error, "%s", binding->gate_message);
+        else if (reason == LOCK_END_TIMED_OUT || reason == LOCK_END_EXPIRED) {
+                /* Expired unanswered: the wait for the gate passed the request's timeout. */
+                service->stats.timeouts++;
+                (void) service_error_setf(&error, SERVICE_ERROR_TIMEOUT,
+                                          "Timed out waiting for the lock on %zu path(s).",
+                                          lock_get_n_paths(lock));
+        } else if (reason == LOCK_END_SHUTDOWN)
+                (void) service_error_setf(&error, SERVICE_ERROR_SHUTTING_DOWN, "pylockerd is shutting down.");
+        else
+                (void) service_error_setf(&error, SERVICE_ERROR_CANCELLED, "The caller is gone.");
+
+        (void) binding->done(service, client, &(AcquireResult) { .handle_fd = -1, .error = &error },
+                             binding->done_userdata);
+}
+
 void service_lock_ended(LockTable *table, Lock *lock, LockEndReason reason, void *userdata) {
         g_autoptr(LockBinding) binding = lock_get_userdata(lock);
         Service *service = userdata;
         Client *client = lock_owner_get_userdata(lock_get_owner(lock));
-        g_auto(ServiceError) error = SERVICE_ERROR_NULL;
 
-        if (!lock_is_granted(lock)) {
+        if (binding && binding->admitted)
+                service->gate_ops->retire(service->gate, lock, binding->gate_data);
+
+        /* Waiting, or granted by the table and not yet by the gate: the Acquire awaits its answer. */
+        if (!lock_is_granted(lock) || (binding && binding->done)) {
                 g_assert_nonnull(binding);
                 g_assert_nonnull(binding->done);
-
-                if (reason == LOCK_END_TIMED_OUT) {
-                        service->stats.timeouts++;
-                        (void) service_error_setf(&error, SERVICE_ERROR_TIMEOUT,
-                                                  "Timed out waiting for the lock on %zu path(s).",
-                                                  lock_get_n_paths(lock));
-                } else if (reason == LOCK_END_SHUTDOWN)
-                        (void) service_error_setf(&error, SERVICE_ERROR_SHUTTING_DOWN, "pylockerd is shutting down.");
-                else
-                        (void) service_error_setf(&error, SERVICE_ERROR_CANCELLED, "The caller is gone.");
-
-                (void) binding->done(service, client, &(AcquireResult) { .handle_fd = -1, .error = &error },
-                                     binding->done_userdata);
+                answer_unanswered(service, client, lock, binding, reason);
                 return;
         }
 
@@ -230,6 +353,30 @@ int service_acquire(Service *service, Client *client, const AcquireCall *call, S
                 return table_error(service, r, index, error);
         }
 
+        if (service->gate_ops) {
+                /* Every lock gets a binding: the gate keeps its state there. */
+                uint64_t timeout = call->request.timeout_usec ?: lock_table_get_limits(service->table)->default_timeout_usec;
+
+                if (!binding)
+                        binding = lock_binding_new(service);
+                binding->done = call->done;
+                binding->done_userdata = call->userdata;
+                binding->nonblocking = call->request.nonblocking;
+                binding->lease_usec = call->request.ttl_usec;
+                binding->wait_start = lock_table_now(service->table, CLOCK_MONOTONIC);
+                binding->deadline = timeout == UINT64_MAX ? UINT64_MAX : usec_add(binding->wait_start, timeout);
+                binding->lock = lock;
+                lock_set_userdata(lock, binding);
+                if (r == LOCK_E_PENDING) {
+                        service->stats.waits++;
+                        g_steal_pointer(&binding);
+                        return 0;
+                }
+                /* Last: the gate may answer at once, and the lock and binding be gone on return. */
+                gate_admit(service, lock, g_steal_pointer(&binding));
+                return 0;
+        }
+
         if (r == 0) {
                 /* Plain increments: all the statistics an uncontended grant costs. */
                 service->stats.grants++;
@@ -304,8 +451,8 @@ int service_refresh(Service *service, Client *client, const uint8_t id[LOCK_ID_S
 int service_force_release(Service *service, const uint8_t id[LOCK_ID_SIZE], const char *by) {
         Lock *lock = lock_table_find(service->table, id);
 
-        if (!lock)
-                return 0;
+        if (!lock || !service_lock_is_confirmed(lock))
+                return service->gate_ops ? service->gate_ops->force_release(service->gate, id, by) : 0;
 
         log_info("Lock of client %s force-released by %s.",
                  ((Client *) lock_owner_get_userdata(lock_get_owner(lock)))->id, by);
@@ -339,4 +486,39 @@ int service_set_max_lock_time(Service *service, uint64_t usec, ServiceError *err
 int service_set_default_timeout(Service *service, uint64_t usec, ServiceError *error) {
         return set_limit(service, &service->settings.limits.default_timeout_usec, "DefaultTimeout", usec,
                          /* infinity_ok= */ true, error);
+}
+
+void service_foreach_lock(Service *service, ServiceLockVisitor visit, void *userdata) {
+        LockTableIter iter;
+        Lock *lock;
+
+        lock_table_iter_init(&iter, service->table);
+        while (lock_table_iter_next(&iter, &lock)) {
+                Client *owner = lock_owner_get_userdata(lock_get_owner(lock));
+                size_t n = lock_get_n_paths(lock);
+                g_autofree const char **paths = NULL;
+
+                if (!service_lock_is_confirmed(lock))
+                        continue;
+
+                paths = g_new(const char *, n + 1);
+                for (size_t i = 0; i < n; i++)
+                        paths[i] = lock_get_path(lock, i);
+                paths[n] = NULL;
+                visit(&(ServiceLockInfo) {
+                                .id = lock_get_id(lock),
+                                .paths = paths,
+                                .n_paths = n,
+                                .shared = lock_is_shared(lock),
+                                .owner = owner->id,
+                                .name = client_get_display_name(owner),
+                                .uid = owner->uid,
+                                .token = lock_get_token(lock),
+                                .acquired_realtime = lock_get_acquired_realtime(lock),
+                                .expires_realtime = lock_get_expires_realtime(lock),
+                        }, userdata);
+        }
+
+        if (service->gate_ops)
+                service->gate_ops->foreach_remote(service->gate, visit, userdata);
 }

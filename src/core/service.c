@@ -171,6 +171,7 @@ Service *service_free(Service *service) {
                 g_hash_table_unref(service->users);
         lock_table_free(service->table);
         message_store_free(service->messages);
+        sd_event_source_disable_unref(service->gate_admit_source);
         sd_event_source_disable_unref(service->deadline_source);
         sd_event_source_disable_unref(service->message_deadline_source);
         sd_event_unref(service->event);

@@ -14,6 +14,7 @@
 #include "inbox.h"
 #include "lock-table.h"
 #include "service-error.h"
+#include "service-gate.h"
 #include "service-stats.h"
 
 typedef struct Service Service;
@@ -54,6 +55,10 @@ struct Service {
         const ServiceCallbacks *callbacks;
         void *userdata;
         ServiceStats stats;
+        const ServiceGateOps *gate_ops;  /* NULL: the table's grants are final */
+        void *gate;
+        GQueue gate_admissions;     /* LockBinding.admission_link: granted by the table in a callback */
+        sd_event_source *gate_admit_source;
 };
 
 int service_new(sd_event *event, const ServiceSettings *settings, const char *state_dir, bool polkit,

@@ -915,6 +915,35 @@ int lock_table_refresh(LockTable *table,
         return 0;
 }
 
+void lock_table_set_expiry(LockTable *table, Lock *lock, uint64_t monotonic_usec) {
+        g_assert_false(table->in_callback);
+        g_assert_true(lock_has_flag(lock, LOCK_FLAG_GRANTED));
+
+        deadline_heap_put(&table->deadlines, &lock->deadline, monotonic_usec);
+        table_announce_deadline(table);
+}
+
+void lock_table_confirm(LockTable *table, Lock *lock, uint64_t token, uint64_t lease_usec) {
+        g_assert_false(table->in_callback);
+        g_assert_true(lock_has_flag(lock, LOCK_FLAG_GRANTED));
+        g_assert_cmpuint(token, >, 0);
+
+        lock->token = token;
+        if (token > table->last_token) {
+                table->last_token = token;
+                /* Persisted like the table's own tokens, so that none goes backwards after a restart. */
+                if (table->last_token >= table->token_ceiling)
+                        table->token_ceiling = table->callbacks.reserve_tokens ?
+                                table->callbacks.reserve_tokens(table, table->last_token, table->userdata) :
+                                UINT64_MAX;
+        }
+        lock->acquired_realtime = lock_table_now(table, CLOCK_REALTIME);
+        lock->acquired_monotonic = lock_table_now(table, CLOCK_MONOTONIC);
+        deadline_heap_put(&table->deadlines, &lock->deadline,
+                          usec_add(lock->acquired_monotonic, lease_clamp(lease_usec, table->limits.max_lock_usec)));
+        table_announce_deadline(table);
+}
+
 uint64_t lock_table_get_next_deadline(const LockTable *table) {
         DeadlineHeapNode *node = deadline_heap_peek(&table->deadlines);
 

@@ -173,6 +173,15 @@ int lock_table_refresh(LockTable *table,
                        uint64_t ttl_usec,
                        uint64_t *ret_expires_realtime);
 
+/* For grants that a cluster confirms after this table made them. Moves a held lock's expiry to a
+ * monotonic time (UINT64_MAX: none): the wait for the confirmation is bounded by the request's
+ * timeout this way, and ends as LOCK_END_EXPIRED. */
+void lock_table_set_expiry(LockTable *table, Lock *lock, uint64_t monotonic_usec);
+/* The confirmation: the lock takes the cluster's token, and its hold time and a lease of lease_usec
+ * (clamped as a request's) start now. Tokens at or below one seen before still raise the persisted
+ * floor only when higher. */
+void lock_table_confirm(LockTable *table, Lock *lock, uint64_t token, uint64_t lease_usec);
+
 /* The earliest deadline (monotonic), UINT64_MAX when there is none. */
 uint64_t lock_table_get_next_deadline(const LockTable *table);
 

@@ -347,35 +347,43 @@ static void verb_set_limit(WireConnection *c, const WireHeader *h, const WireMes
                 answer_ok(c, h);
 }
 
+typedef struct ListLocksItems {
+        GArray *items;          /* WireLockInfo */
+        GPtrArray *strings;     /* what they point to */
+} ListLocksItems;
+
+static void add_lock_info(const ServiceLockInfo *info, void *userdata) {
+        ListLocksItems *l = userdata;
+        const char **paths = g_memdup2(info->paths, sizeof(char *) * (info->n_paths + 1));
+        WireLockInfo item = {
+                .paths = paths,
+                .n_paths = info->n_paths,
+                .owner = g_strdup(info->owner),
+                .owner_name = g_strdup(info->name ?: ""),
+                .token = info->token,
+                .shared = info->shared,
+                .acquired_usec = info->acquired_realtime,
+                .expires_usec = info->expires_realtime,
+        };
+
+        /* The visitor's strings live only during the call. */
+        for (size_t i = 0; i < info->n_paths; i++) {
+                paths[i] = g_strdup(info->paths[i]);
+                g_ptr_array_add(l->strings, (char *) paths[i]);
+        }
+        g_ptr_array_add(l->strings, paths);
+        g_ptr_array_add(l->strings, (char *) item.owner);
+        g_ptr_array_add(l->strings, (char *) item.owner_name);
+        memcpy(item.lock_id, info->id, WIRE_LOCK_ID_SIZE);
+        g_array_append_val(l->items, item);
+}
+
 static void verb_list_locks(WireConnection *c, const WireHeader *h, const WireMessage *m) {
         g_autoptr(GArray) items = g_array_new(false, false, sizeof(WireLockInfo));
-        g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
-        LockTableIter iter;
-        Lock *lock;
+        g_autoptr(GPtrArray) strings = g_ptr_array_new_with_free_func(g_free);
 
-        lock_table_iter_init(&iter, c->server->service->table);
-        while (lock_table_iter_next(&iter, &lock)) {
-                Client *owner = lock_owner_get_userdata(lock_get_owner(lock));
-                size_t n = lock_get_n_paths(lock);
-                const char **v = g_new(const char *, n + 1);
-                WireLockInfo info = {
-                        .paths = v,
-                        .n_paths = n,
-                        .owner = owner->id,
-                        .owner_name = client_get_display_name(owner),
-                        .token = lock_get_token(lock),
-                        .shared = lock_is_shared(lock),
-                        .acquired_usec = lock_get_acquired_realtime(lock),
-                        .expires_usec = lock_get_expires_realtime(lock),
-                };
-
-                for (size_t i = 0; i < n; i++)
-                        v[i] = lock_get_path(lock, i);
-                v[n] = NULL;
-                g_ptr_array_add(paths, v);
-                memcpy(info.lock_id, lock_get_id(lock), WIRE_LOCK_ID_SIZE);
-                g_array_append_val(items, info);
-        }
+        service_foreach_lock(c->server->service, add_lock_info,
+                             &(ListLocksItems) { .items = items, .strings = strings });
 
         (void) answer(c, h, &(WireMessage) {
                         .locks = { .items = (WireLockInfo *) (void *) items->data, .n_items = items->len },

@@ -1,0 +1,60 @@
+/* A gate between the lock table and the callers: a lock the table grants is not the caller's until
+ * the gate confirms it. The etcd backend is such a gate: the local table keeps this daemon's order,
+ * quotas, leases and deadlock checks, and etcd orders the daemons' requests among themselves. Without
+ * a gate (the memory backend) the table's grant is final. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lock-table.h"
+#include "service-error.h"
+
+typedef struct Service Service;
+
+/* A lock as the listings show it, local or held through another daemon. */
+typedef struct ServiceLockInfo {
+        const uint8_t *id;              /* LOCK_ID_SIZE bytes */
+        const char *const *paths;
+        size_t n_paths;
+        bool shared;
+        const char *owner;              /* a client id; "NODE/ID" for another daemon's client */
+        const char *name;               /* the owner's friendly name, or NULL */
+        uid_t uid;
+        uint64_t token;
+        uint64_t acquired_realtime;
+        uint64_t expires_realtime;
+} ServiceLockInfo;
+
+typedef void (*ServiceLockVisitor)(const ServiceLockInfo *info, void *userdata);
+
+typedef struct ServiceGateOps {
+        /* The table granted lock: confirm it with service_gate_confirm(), refuse it with
+         * service_gate_refuse(), at once or later. gate_data: the gate's per-lock state, given back to
+         * retire. Not called from within a lock table callback. */
+        void (*admit)(void *gate, Lock *lock, bool nonblocking, void **gate_data);
+        /* The lock ended here, confirmed or not (any reason): its state in the cluster goes. Called
+         * from within a lock table callback: it must not call back into the service at once. */
+        void (*retire)(void *gate, Lock *lock, void *gate_data);
+        /* Admin: ends a lock held through another daemon. 1 ended, 0 not known. */
+        int (*force_release)(void *gate, const uint8_t id[LOCK_ID_SIZE], const char *by);
+        /* Visits the locks held through other daemons. */
+        void (*foreach_remote)(void *gate, ServiceLockVisitor visit, void *userdata);
+} ServiceGateOps;
+
+/* Puts a gate in front of the table; before any lock is requested. */
+void service_set_gate(Service *service, const ServiceGateOps *ops, void *gate);
+
+/* The cluster granted an admitted lock, with its token. */
+void service_gate_confirm(Service *service, Lock *lock, uint64_t token);
+/* The cluster refused it (error: why, e.g. SERVICE_ERROR_UNAVAILABLE or SERVICE_ERROR_TIMEOUT for a
+ * nonblocking request); the caller gets the error and the local grant is undone. */
+void service_gate_refuse(Service *service, Lock *lock, ServiceErrorCode code, const char *message);
+/* A confirmed lock ended in the cluster (force-released elsewhere, or the cluster lost sight of this
+ * daemon): reason LOCK_END_FORCED or LOCK_END_EXPIRED; its holder is told. */
+void service_gate_lose(Service *service, Lock *lock, LockEndReason reason);
+/* Whether a held lock is the caller's yet (always without a gate). */
+bool service_lock_is_confirmed(const Lock *lock);
+
+/* Visits every lock held: the table's confirmed ones, then those held through other daemons. */
+void service_foreach_lock(Service *service, ServiceLockVisitor visit, void *userdata);
