@@ -30,9 +30,10 @@ typedef void (*ServiceLockVisitor)(const ServiceLockInfo *info, void *userdata);
 
 typedef struct ServiceGateOps {
         /* The table granted lock: confirm it with service_gate_confirm(), refuse it with
-         * service_gate_refuse(), at once or later. gate_data: the gate's per-lock state, given back to
-         * retire. Not called from within a lock table callback. */
-        void (*admit)(void *gate, Lock *lock, bool nonblocking, void **gate_data);
+         * service_gate_refuse(), at once or later. lease_usec: the lease it will get (as asked: 0 is
+         * the most allowed). gate_data: the gate's per-lock state, given back to retire. Not called
+         * from within a lock table callback. */
+        void (*admit)(void *gate, Lock *lock, bool nonblocking, uint64_t lease_usec, void **gate_data);
         /* The lock ended here, confirmed or not (any reason): its state in the cluster goes. Called
          * from within a lock table callback: it must not call back into the service at once. */
         void (*retire)(void *gate, Lock *lock, void *gate_data);

@@ -115,7 +115,9 @@ static void gate_admit(Service *service, Lock *lock, LockBinding *binding) {
         binding->admitted = true;
         binding->confirming = true;
         lock_table_set_expiry(service->table, lock, binding->deadline);
-        service->gate_ops->admit(service->gate, lock, binding->nonblocking, &binding->gate_data);
+        service->gate_ops->admit(service->gate, lock, binding->nonblocking,
+                                 lease_clamp(binding->lease_usec, lock_table_get_limits(service->table)->max_lock_usec),
+                                 &binding->gate_data);
 }
 
 /* The table granted them in a callback, where the table must not be touched: admit them now. */

@@ -11,8 +11,9 @@
 #include "macro.h"
 #include "time-util.h"
 
-/* The file's sections: [Locker] for the lock service, [Bridge] for the TCP bridge. */
-static const char *const config_groups[] = { CONFIG_GROUP_LOCKER, CONFIG_GROUP_BRIDGE };
+/* The file's sections: [Locker] for the lock service, [Bridge] for the TCP bridge, [Backend] for where
+ * the lock table lives. */
+static const char *const config_groups[] = { CONFIG_GROUP_LOCKER, CONFIG_GROUP_BRIDGE, CONFIG_GROUP_BACKEND };
 
 typedef enum SettingType {
         SETTING_TIME_SPAN,
@@ -20,6 +21,9 @@ typedef enum SettingType {
         SETTING_UNSIGNED,
         SETTING_ADDRESS,        /* string: HOST:PORT, [V6ADDR]:PORT or *:PORT */
         SETTING_PATH,           /* string: a file name */
+        SETTING_STRING,         /* string: not empty, no control characters */
+        SETTING_URLS,           /* string: http:// or https:// URLs, comma-separated */
+        SETTING_BACKEND_TYPE,   /* memory or etcd */
 } SettingType;
 
 typedef struct Setting {
@@ -32,6 +36,7 @@ typedef struct Setting {
 } Setting;
 
 #define BRIDGE(field) offsetof(Config, bridge.field)
+#define BACKEND(field) offsetof(Config, backend.field)
 static const Setting settings[] = {
         { CONFIG_GROUP_LOCKER, "DefaultTimeout",      SETTING_TIME_SPAN, offsetof(Config, service.limits.default_timeout_usec),  1, UINT64_MAX },
         { CONFIG_GROUP_LOCKER, "MaxLockTime",         SETTING_TIME_SPAN, offsetof(Config, service.limits.max_lock_usec),         1, MAX_LOCK_TIME_LIMIT_USEC },
@@ -61,7 +66,29 @@ static const Setting settings[] = {
         { CONFIG_GROUP_BRIDGE, "KeepAliveTime",            SETTING_TIME_SPAN, BRIDGE(keepalive_time_usec),      USEC_PER_SEC, 32767 * USEC_PER_SEC },
         { CONFIG_GROUP_BRIDGE, "KeepAliveInterval",        SETTING_TIME_SPAN, BRIDGE(keepalive_interval_usec),  USEC_PER_SEC, 32767 * USEC_PER_SEC },
         { CONFIG_GROUP_BRIDGE, "KeepAliveCount",           SETTING_UNSIGNED,  BRIDGE(keepalive_count),          1, 127 },
+
+        { CONFIG_GROUP_BACKEND, "Type",            SETTING_BACKEND_TYPE, BACKEND(type),             0, 0 },
+        { CONFIG_GROUP_BACKEND, "Endpoints",       SETTING_URLS,      BACKEND(endpoints),           0, 0 },
+        /* etcd grants leases of whole seconds, of at least a few. */
+        { CONFIG_GROUP_BACKEND, "SessionTTL",      SETTING_TIME_SPAN, BACKEND(session_ttl_usec),    2 * USEC_PER_SEC, 3600 * USEC_PER_SEC },
+        { CONFIG_GROUP_BACKEND, "Node",            SETTING_STRING,    BACKEND(node),                0, 0 },
+        { CONFIG_GROUP_BACKEND, "CAFile",          SETTING_PATH,      BACKEND(ca_file),             0, 0 },
+        { CONFIG_GROUP_BACKEND, "CertificateFile", SETTING_PATH,      BACKEND(certificate_file),    0, 0 },
+        { CONFIG_GROUP_BACKEND, "KeyFile",         SETTING_PATH,      BACKEND(key_file),            0, 0 },
+        { CONFIG_GROUP_BACKEND, "User",            SETTING_STRING,    BACKEND(user),                0, 0 },
+        { CONFIG_GROUP_BACKEND, "PasswordFile",    SETTING_PATH,      BACKEND(password_file),       0, 0 },
 };
+
+/* The string settings, freed and copied together. */
+static const size_t owned_strings[] = {
+        BRIDGE(listen), BRIDGE(secret_file),
+        BACKEND(endpoints), BACKEND(node), BACKEND(ca_file), BACKEND(certificate_file), BACKEND(key_file),
+        BACKEND(user), BACKEND(password_file),
+};
+
+static char **config_string(Config *config, size_t offset) {
+        return (char **) (void *) ((char *) config + offset);
+}
 
 void config_init_defaults(Config *config) {
         *config = (Config) {
@@ -86,18 +113,48 @@ void config_init_defaults(Config *config) {
                         .keepalive_interval_usec = 10 * USEC_PER_SEC,
                         .keepalive_count = 6,
                 },
+                .backend = {
+                        .type = BACKEND_MEMORY,
+                        .session_ttl_usec = 10 * USEC_PER_SEC,
+                },
         };
 }
 
 void config_done(Config *config) {
-        g_clear_pointer(&config->bridge.listen, g_free);
-        g_clear_pointer(&config->bridge.secret_file, g_free);
+        for (size_t i = 0; i < ELEMENTSOF(owned_strings); i++)
+                g_clear_pointer(config_string(config, owned_strings[i]), g_free);
 }
 
 void config_copy(Config *dst, const Config *src) {
         *dst = *src;
-        dst->bridge.listen = g_strdup(src->bridge.listen);
-        dst->bridge.secret_file = g_strdup(src->bridge.secret_file);
+        for (size_t i = 0; i < ELEMENTSOF(owned_strings); i++)
+                *config_string(dst, owned_strings[i]) = g_strdup(*config_string((Config *) src, owned_strings[i]));
+}
+
+int config_check(const Config *config, char **ret_error) {
+        if (config->backend.type == BACKEND_ETCD && !config->backend.endpoints) {
+                *ret_error = g_strdup("[Backend] Type=etcd needs Endpoints=");
+                return -EINVAL;
+        }
+        if (!config->backend.certificate_file != !config->backend.key_file) {
+                *ret_error = g_strdup("[Backend] CertificateFile= and KeyFile= go together");
+                return -EINVAL;
+        }
+        if (!config->backend.user != !config->backend.password_file) {
+                *ret_error = g_strdup("[Backend] User= and PasswordFile= go together");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static bool url_valid(const char *url) {
+        g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_NONE, NULL);
+        const char *scheme = uri ? g_uri_get_scheme(uri) : NULL;
+
+        return scheme && (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
+               g_uri_get_host(uri) && *g_uri_get_host(uri) && g_uri_get_port(uri) > 0 &&
+               (g_uri_get_path(uri)[0] == 0 || strcmp(g_uri_get_path(uri), "/") == 0) &&
+               !g_uri_get_query(uri) && !g_uri_get_userinfo(uri);
 }
 
 static bool group_known(const char *group) {
@@ -128,6 +185,28 @@ static int config_set_string(Config *config, const Setting *s, const char *value
                 *ret_error = g_strdup_printf("%s= needs a file name", s->key);
                 return -EINVAL;
         }
+        if (s->type == SETTING_STRING) {
+                if (*value == 0 || strlen(value) > 255) {
+                        *ret_error = g_strdup_printf("%s= needs 1 to 255 characters", s->key);
+                        return -EINVAL;
+                }
+                for (const char *p = value; *p; p++)
+                        if ((unsigned char) *p < ' ' || *p == 0x7f) {
+                                *ret_error = g_strdup_printf("%s= has a control character", s->key);
+                                return -EINVAL;
+                        }
+        }
+        if (s->type == SETTING_URLS) {
+                g_auto(GStrv) urls = g_strsplit(value, ",", -1);
+
+                for (size_t i = 0; urls[i] || i == 0; i++)
+                        if (!urls[i] || !url_valid(g_strstrip(urls[i]))) {
+                                *ret_error = g_strdup_printf("%s=%s is not a comma-separated list of "
+                                                             "http:// or https:// URLs with a port "
+                                                             "(e.g. https://192.0.2.1:2379)", s->key, value);
+                                return -EINVAL;
+                        }
+        }
         g_free(*field);
         *field = g_strdup(value);
         return 0;
@@ -142,8 +221,18 @@ int config_set(Config *config, const char *group, const char *key, const char *v
                 *ret_error = g_strdup_printf("unknown setting %s in [%s]", key, group);
                 return -ENOENT;
         }
-        if (s->type == SETTING_ADDRESS || s->type == SETTING_PATH)
+        if (s->type == SETTING_ADDRESS || s->type == SETTING_PATH || s->type == SETTING_STRING ||
+            s->type == SETTING_URLS)
                 return config_set_string(config, s, value, ret_error);
+        if (s->type == SETTING_BACKEND_TYPE) {
+                if (strcmp(value, "memory") != 0 && strcmp(value, "etcd") != 0) {
+                        *ret_error = g_strdup_printf("%s=%s is not memory or etcd", key, value);
+                        return -EINVAL;
+                }
+                *(BackendType *) (void *) ((char *) config + s->offset) =
+                        strcmp(value, "etcd") == 0 ? BACKEND_ETCD : BACKEND_MEMORY;
+                return 0;
+        }
 
         if (s->type == SETTING_TIME_SPAN)
                 r = parse_time_span(value, &v);

@@ -60,6 +60,12 @@ static void help(void) {
                "                               (e.g. 192.0.2.1:3000, [2001:db8::1]:3000, *:3000)\n"
                "     --secret-file=FILE        The bridge's shared secret (default: the credential\n"
                "                               pylocker.secret in $CREDENTIALS_DIRECTORY)\n"
+               "     --backend=TYPE            Where the lock table lives: memory (the default) or\n"
+               "                               etcd, shared by every pylockerd on the same cluster\n"
+               "     --etcd-endpoints=URLS     etcd's client URLs, comma-separated\n"
+               "     --node=NAME               This daemon's name in the cluster (the host name)\n"
+               "     --session-ttl=SPAN        How long the cluster keeps this daemon's locks once\n"
+               "                               it is gone (10s)\n"
                "     --state-dir=DIR           Keep the fencing token ceiling here (default:\n"
                "                               $STATE_DIRECTORY, as systemd's StateDirectory= sets;\n"
                "                               $XDG_STATE_HOME/pylocker with --user)\n"
@@ -99,6 +105,10 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 ARG_IDLE_EXIT,
                 ARG_BRIDGE,
                 ARG_SECRET_FILE,
+                ARG_BACKEND,
+                ARG_ETCD_ENDPOINTS,
+                ARG_NODE,
+                ARG_SESSION_TTL,
                 ARG_LOG_LEVEL,
                 ARG_PRIVATE_SOCKET,
                 ARG_NO_PRIVATE_SOCKET,
@@ -125,6 +135,10 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 { "idle-exit",              required_argument, NULL, ARG_IDLE_EXIT },
                 { "bridge",                 required_argument, NULL, ARG_BRIDGE },
                 { "secret-file",            required_argument, NULL, ARG_SECRET_FILE },
+                { "backend",                required_argument, NULL, ARG_BACKEND },
+                { "etcd-endpoints",         required_argument, NULL, ARG_ETCD_ENDPOINTS },
+                { "node",                   required_argument, NULL, ARG_NODE },
+                { "session-ttl",            required_argument, NULL, ARG_SESSION_TTL },
                 { "log-level",              required_argument, NULL, ARG_LOG_LEVEL },
                 { "private-socket",         required_argument, NULL, ARG_PRIVATE_SOCKET },
                 { "no-private-socket",      no_argument,       NULL, ARG_NO_PRIVATE_SOCKET },
@@ -147,6 +161,10 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 [ARG_IDLE_EXIT - ARG_DEFAULT_TIMEOUT] = "IdleExit",
                 [ARG_BRIDGE - ARG_DEFAULT_TIMEOUT] = "Listen",
                 [ARG_SECRET_FILE - ARG_DEFAULT_TIMEOUT] = "SecretFile",
+                [ARG_BACKEND - ARG_DEFAULT_TIMEOUT] = "Type",
+                [ARG_ETCD_ENDPOINTS - ARG_DEFAULT_TIMEOUT] = "Endpoints",
+                [ARG_NODE - ARG_DEFAULT_TIMEOUT] = "Node",
+                [ARG_SESSION_TTL - ARG_DEFAULT_TIMEOUT] = "SessionTTL",
         };
         int c, level;
 
@@ -170,9 +188,10 @@ static int parse_argv(int argc, char *argv[], Arguments *args) {
                 case ARG_CONFIG:
                         args->config_file = optarg;
                         break;
-                case ARG_DEFAULT_TIMEOUT ... ARG_SECRET_FILE:
+                case ARG_DEFAULT_TIMEOUT ... ARG_SESSION_TTL:
                         g_ptr_array_add(args->overrides,
                                         g_strdup_printf("%s/%s=%s",
+                                                        c >= ARG_BACKEND ? CONFIG_GROUP_BACKEND :
                                                         c >= ARG_BRIDGE ? CONFIG_GROUP_BRIDGE : CONFIG_GROUP_LOCKER,
                                                         override_keys[c - ARG_DEFAULT_TIMEOUT], optarg));
                         break;
@@ -237,6 +256,10 @@ static int load_config(const Arguments *args, Config *config) {
                 if (r < 0)
                         return log_error_errno(r, "Bad command line option: %s", error);
         }
+
+        r = config_check(config, &error);
+        if (r < 0)
+                return log_error_errno(r, "Bad configuration: %s", error);
         return 0;
 }
 

@@ -30,6 +30,8 @@ static const ServiceCallbacks manager_service_callbacks = {
 
 /* How long answers may take to go out on SIGTERM. */
 #define EXIT_FLUSH_USEC (500 * UINT64_C(1000))
+/* How long etcd gets to drop this daemon's keys on SIGTERM. */
+#define EXIT_REVOKE_USEC (300 * UINT64_C(1000))
 
 static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
         Manager *manager = userdata;
@@ -40,6 +42,8 @@ static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
                 (void) sd_notify(false, "STOPPING=1");
         manager->exiting = true;
         service_shutdown(manager->service);
+        /* Other daemons get this one's paths now rather than once its session runs out. */
+        etcd_gate_stop(manager->etcd_gate, EXIT_REVOKE_USEC);
 
         /* Whatever the peers do, we are gone within a second: each connection's answers get until
          * the deadline to go out, and sd-bus's own exit handlers (which would flush without end) find
@@ -55,6 +59,51 @@ static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
                         (void) sd_bus_detach_event(manager->bus);
                 }
         }
+        return 0;
+}
+
+static int read_password(const char *path, char **ret) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *text = NULL;
+
+        if (!g_file_get_contents(path, &text, NULL, &error))
+                return log_error_errno(EINVAL, "Failed to read [Backend] PasswordFile=%s: %s", path, error->message);
+        g_strchomp(text);
+        *ret = g_steal_pointer(&text);
+        return 0;
+}
+
+static int manager_start_etcd(Manager *manager) {
+        const BackendConfig *backend = &manager->config.backend;
+        g_auto(GStrv) endpoints = g_strsplit(backend->endpoints, ",", -1);
+        g_autofree char *password = NULL;
+        EtcdGateSettings settings;
+        int r;
+
+        for (size_t i = 0; endpoints[i]; i++)
+                g_strstrip(endpoints[i]);
+        if (backend->password_file) {
+                r = read_password(backend->password_file, &password);
+                if (r < 0)
+                        return r;
+        }
+
+        settings = (EtcdGateSettings) {
+                .etcd = {
+                        .endpoints = endpoints,
+                        .ca_file = backend->ca_file,
+                        .cert_file = backend->certificate_file,
+                        .key_file = backend->key_file,
+                        .user = backend->user,
+                        .password = password,
+                },
+                .node = backend->node ?: g_get_host_name(),
+                .session_ttl_usec = backend->session_ttl_usec,
+        };
+        r = etcd_gate_new(manager->service, manager->event, &settings, &manager->etcd_gate);
+        if (r < 0)
+                return r;
+        log_info("Lock table on etcd at %s, as node %s.", backend->endpoints, settings.node);
         return 0;
 }
 
@@ -88,6 +137,11 @@ int manager_new(const Config *config, Manager **ret) {
                         &manager_service_callbacks, manager, &manager->service);
         if (r < 0)
                 return r;
+        if (manager->config.backend.type == BACKEND_ETCD) {
+                r = manager_start_etcd(manager);
+                if (r < 0)
+                        return r;
+        }
         manager->bus_locker = bus_locker_new(manager->service);
         manager->bus_locker->event = manager->event;
         manager->bus_locker->max_queued_bytes = manager->config.max_queued_bytes;
@@ -115,6 +169,8 @@ Manager *manager_free(Manager *manager) {
         direct_socket_close(manager);
         g_free(manager->direct_socket_wanted);
         g_clear_pointer(&manager->service, service_free);
+        /* After the service, which retires its locks through it. */
+        g_clear_pointer(&manager->etcd_gate, etcd_gate_free);
 
         if (manager->bus) {
                 (void) bus_flush_until(manager->bus, 0);

@@ -11,6 +11,7 @@
 #include "bridge-listener.h"
 #include "bus-locker.h"
 #include "config.h"
+#include "etcd-gate.h"
 #include "pylocker-names.h"
 #include "service.h"
 #include "wire-server.h"
@@ -27,6 +28,7 @@ typedef struct Manager {
         sd_bus *bus;
         BusKind bus_kind;
         Service *service;           /* what the daemon does */
+        EtcdGate *etcd_gate;        /* with [Backend] Type=etcd: the cluster's order in front of the table */
         BusLocker *bus_locker;      /* the D-Bus front end on the bus and the peer connections */
         char *direct_socket_wanted; /* where to listen once the bus name is ours, or NULL */
         char *direct_socket_path;   /* where we listen */

@@ -1,0 +1,229 @@
+/* The keys and records of the lock namespace in etcd. */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+
+#include "cluster-keys.h"
+
+char *cluster_rid_format(char buf[CLUSTER_RID_SIZE + 1], int64_t lease_id, uint64_t seq) {
+        g_snprintf(buf, CLUSTER_RID_SIZE + 1, "%016" PRIx64 "-%016" PRIx64, (uint64_t) lease_id, seq);
+        return buf;
+}
+
+/* base64url without padding of SHA-256: 43 characters. */
+#define PATH_HASH_SIZE 43
+
+static void path_hash(const char *path, char ret[PATH_HASH_SIZE + 1]) {
+        g_autoptr(GChecksum) checksum = g_checksum_new(G_CHECKSUM_SHA256);
+        guint8 digest[32];
+        gsize n = sizeof(digest);
+        g_autofree char *b64 = NULL;
+
+        g_checksum_update(checksum, (const guchar *) path, strlen(path));
+        g_checksum_get_digest(checksum, digest, &n);
+        b64 = g_base64_encode(digest, n);
+        for (size_t i = 0; i < PATH_HASH_SIZE; i++)
+                ret[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+        ret[PATH_HASH_SIZE] = 0;
+}
+
+char *cluster_queue_prefix(const char *path) {
+        char hash[PATH_HASH_SIZE + 1];
+
+        path_hash(path, hash);
+        return g_strconcat(CLUSTER_PREFIX "q/", hash, "/", NULL);
+}
+
+char *cluster_queue_key(const char *path, bool shared, const char *rid) {
+        char hash[PATH_HASH_SIZE + 1];
+
+        path_hash(path, hash);
+        return g_strconcat(CLUSTER_PREFIX "q/", hash, shared ? "/s/" : "/x/", rid, NULL);
+}
+
+char *cluster_record_key(const char *rid) {
+        return g_strconcat(CLUSTER_PREFIX "r/", rid, NULL);
+}
+
+char *cluster_grant_key(const char *rid) {
+        return g_strconcat(CLUSTER_PREFIX "g/", rid, NULL);
+}
+
+static bool rid_valid(const char *s, size_t size) {
+        if (size != CLUSTER_RID_SIZE)
+                return false;
+        for (size_t i = 0; i < size; i++)
+                if (i == 16 ? s[i] != '-' : !g_ascii_isxdigit(s[i]) || g_ascii_isupper(s[i]))
+                        return false;
+        return true;
+}
+
+ClusterKeyKind cluster_key_parse(const char *key, size_t size, const char **ret_rid) {
+        const size_t prefix = strlen(CLUSTER_PREFIX);
+        const char *rest = key + prefix;
+        size_t n = size - prefix;
+
+        if (size < prefix || memcmp(key, CLUSTER_PREFIX, prefix) != 0)
+                return CLUSTER_KEY_OTHER;
+        if (size == strlen(CLUSTER_TOKEN_BASE_KEY) && memcmp(key, CLUSTER_TOKEN_BASE_KEY, size) == 0)
+                return CLUSTER_KEY_TOKEN_BASE;
+
+        if (n == 2 + CLUSTER_RID_SIZE && (rest[0] == 'r' || rest[0] == 'g') && rest[1] == '/' &&
+            rid_valid(rest + 2, CLUSTER_RID_SIZE)) {
+                if (ret_rid)
+                        *ret_rid = rest + 2;
+                return rest[0] == 'r' ? CLUSTER_KEY_RECORD : CLUSTER_KEY_GRANT;
+        }
+
+        /* q/<43>/<x|s>/<rid> */
+        if (n == 2 + PATH_HASH_SIZE + 3 + CLUSTER_RID_SIZE && rest[0] == 'q' && rest[1] == '/' &&
+            rest[2 + PATH_HASH_SIZE] == '/' && (rest[3 + PATH_HASH_SIZE] == 'x' || rest[3 + PATH_HASH_SIZE] == 's') &&
+            rest[4 + PATH_HASH_SIZE] == '/' && rid_valid(rest + 5 + PATH_HASH_SIZE, CLUSTER_RID_SIZE)) {
+                if (ret_rid)
+                        *ret_rid = rest + 5 + PATH_HASH_SIZE;
+                return CLUSTER_KEY_QUEUE;
+        }
+        return CLUSTER_KEY_OTHER;
+}
+
+void cluster_record_clear(ClusterRecord *record) {
+        g_clear_pointer(&record->paths, g_strfreev);
+        g_clear_pointer(&record->node, g_free);
+        g_clear_pointer(&record->client, g_free);
+        g_clear_pointer(&record->name, g_free);
+        record->n_paths = 0;
+}
+
+ClusterRecord *cluster_record_free(ClusterRecord *record) {
+        if (record) {
+                cluster_record_clear(record);
+                g_free(record);
+        }
+        return NULL;
+}
+
+char *cluster_record_to_json(const ClusterRecord *record, size_t *ret_size) {
+        g_autoptr(JsonBuilder) builder = json_builder_new();
+        g_autoptr(JsonGenerator) generator = json_generator_new();
+        g_autoptr(JsonNode) root = NULL;
+        char id[LOCK_ID_STRING_MAX];
+        gsize size;
+        char *text;
+
+        json_builder_begin_object(builder);
+        json_builder_set_member_name(builder, "lock");
+        json_builder_add_string_value(builder, lock_id_to_string(record->lock_id, id));
+        json_builder_set_member_name(builder, "paths");
+        json_builder_begin_array(builder);
+        for (size_t i = 0; i < record->n_paths; i++)
+                json_builder_add_string_value(builder, record->paths[i]);
+        json_builder_end_array(builder);
+        json_builder_set_member_name(builder, "shared");
+        json_builder_add_boolean_value(builder, record->shared);
+        json_builder_set_member_name(builder, "node");
+        json_builder_add_string_value(builder, record->node);
+        json_builder_set_member_name(builder, "client");
+        json_builder_add_string_value(builder, record->client);
+        if (record->name) {
+                json_builder_set_member_name(builder, "name");
+                json_builder_add_string_value(builder, record->name);
+        }
+        json_builder_set_member_name(builder, "uid");
+        json_builder_add_int_value(builder, record->uid);
+        json_builder_set_member_name(builder, "lease_usec");
+        json_builder_add_int_value(builder, (gint64) record->lease_usec);
+        json_builder_set_member_name(builder, "created_realtime");
+        json_builder_add_int_value(builder, (gint64) record->created_realtime);
+        json_builder_end_object(builder);
+
+        root = json_builder_get_root(builder);
+        json_generator_set_root(generator, root);
+        text = json_generator_to_data(generator, &size);
+        if (ret_size)
+                *ret_size = size;
+        return text;
+}
+
+static const char *member_string(JsonObject *object, const char *name) {
+        JsonNode *node = json_object_get_member(object, name);
+
+        return node && JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING ?
+                json_node_get_string(node) : NULL;
+}
+
+static bool member_int(JsonObject *object, const char *name, gint64 min, gint64 *ret) {
+        JsonNode *node = json_object_get_member(object, name);
+
+        if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64)
+                return false;
+        *ret = json_node_get_int(node);
+        return *ret >= min;
+}
+
+int cluster_record_from_json(const char *text, size_t size, ClusterRecord *ret) {
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_auto(ClusterRecord) record = {};
+        JsonObject *object;
+        JsonArray *paths;
+        JsonNode *node;
+        const char *s;
+        gint64 v;
+
+        if (!json_parser_load_from_data(parser, text, (gssize) size, NULL))
+                return -EBADMSG;
+        node = json_parser_get_root(parser);
+        if (!node || !JSON_NODE_HOLDS_OBJECT(node))
+                return -EBADMSG;
+        object = json_node_get_object(node);
+
+        s = member_string(object, "lock");
+        if (!s || lock_id_from_string(s, record.lock_id) < 0)
+                return -EBADMSG;
+
+        node = json_object_get_member(object, "paths");
+        if (!node || !JSON_NODE_HOLDS_ARRAY(node))
+                return -EBADMSG;
+        paths = json_node_get_array(node);
+        record.n_paths = json_array_get_length(paths);
+        if (record.n_paths == 0)
+                return -EBADMSG;
+        record.paths = g_new0(char *, record.n_paths + 1);
+        for (size_t i = 0; i < record.n_paths; i++) {
+                JsonNode *element = json_array_get_element(paths, (guint) i);
+
+                if (!JSON_NODE_HOLDS_VALUE(element) || json_node_get_value_type(element) != G_TYPE_STRING)
+                        return -EBADMSG;
+                record.paths[i] = g_strdup(json_node_get_string(element));
+        }
+
+        node = json_object_get_member(object, "shared");
+        if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN)
+                return -EBADMSG;
+        record.shared = json_node_get_boolean(node);
+
+        s = member_string(object, "node");
+        if (!s)
+                return -EBADMSG;
+        record.node = g_strdup(s);
+        s = member_string(object, "client");
+        if (!s)
+                return -EBADMSG;
+        record.client = g_strdup(s);
+        record.name = g_strdup(member_string(object, "name"));
+
+        if (!member_int(object, "uid", 0, &v) || v > UINT32_MAX)
+                return -EBADMSG;
+        record.uid = (uid_t) v;
+        if (!member_int(object, "lease_usec", 0, &v))
+                return -EBADMSG;
+        record.lease_usec = (uint64_t) v;
+        if (!member_int(object, "created_realtime", 0, &v))
+                return -EBADMSG;
+        record.created_realtime = (uint64_t) v;
+
+        *ret = record;
+        record = (ClusterRecord) {};
+        return 0;
+}

@@ -1,0 +1,438 @@
+/* pylockerd on etcd: several daemons, each on its own private bus, over one real etcd cluster, as in
+ * docs/cluster.md. Every daemon and etcd member is a real process, stopped by PID. */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-glib/json-glib.h>
+
+#include "etcd-harness.h"
+#include "harness.h"
+
+#define SEC G_USEC_PER_SEC
+/* Short, so that the tests of a daemon's loss run in seconds; docs/cluster.md explains the default. */
+#define SESSION_TTL_S 3
+
+typedef struct Fixture {
+        EtcdCluster *etcd;
+        Harness d[3];
+        unsigned n;
+} Fixture;
+
+static void start_daemon(Fixture *f, unsigned i, const char *endpoints) {
+        g_autofree char *endpoints_arg = g_strconcat("--etcd-endpoints=", endpoints, NULL);
+        g_autofree char *node_arg = g_strdup_printf("--node=d%u", i + 1);
+        g_autofree char *ttl_arg = g_strdup_printf("--session-ttl=%ds", SESSION_TTL_S);
+        const char *args[] = { "--backend=etcd", endpoints_arg, node_arg, ttl_arg, NULL };
+
+        harness_start(&f->d[i], args);
+}
+
+static unsigned count_keys(Fixture *f, const char *prefix);
+
+/* A daemon serves once its session is up: until then Acquire answers Unavailable. */
+static void wait_available(Fixture *f, unsigned i) {
+        sd_bus *bus = harness_connect(&f->d[i]);
+        gint64 deadline = g_get_monotonic_time() + 20 * SEC;
+
+        for (;;) {
+                g_autoptr(sd_bus_message) reply = NULL;
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                AsyncCall call = {};
+
+                acquire_async(bus, &call, &(AcquireArgs) { .paths = (const char *const[]) { "probe", NULL },
+                                                           .nonblocking = true });
+                harness_pump_until(&f->d[i], &call.done, 10000);
+                if (!sd_bus_message_is_method_error(call.reply, NULL)) {
+                        g_autofree char *id = reply_lock_id(call.reply, NULL);
+
+                        async_call_clear(&call);
+                        g_assert_cmpint(release(bus, id, NULL), ==, 1);
+                        break;
+                }
+                g_assert_cmpstr(sd_bus_message_get_error(call.reply)->name, ==, "org.pylocker.Locker.Error.Unavailable");
+                async_call_clear(&call);
+                sd_bus_error_free(&error);
+                if (g_get_monotonic_time() > deadline)
+                        g_error("pylockerd d%u did not reach etcd within 20 s", i + 1);
+                g_usleep(100 * 1000);
+        }
+        harness_disconnect(&f->d[i], bus);
+}
+
+static void setup(Fixture *f, unsigned n_members, unsigned n_daemons) {
+        g_autofree char *endpoints = NULL;
+
+        f->etcd = etcd_cluster_start(n_members);
+        endpoints = etcd_cluster_endpoints(f->etcd);
+        f->n = n_daemons;
+        for (unsigned i = 0; i < n_daemons; i++)
+                start_daemon(f, i, endpoints);
+        for (unsigned i = 0; i < n_daemons; i++)
+                wait_available(f, i);
+}
+
+static void teardown(Fixture *f) {
+        for (unsigned i = 0; i < f->n; i++)
+                harness_stop(&f->d[i]);
+        g_clear_pointer(&f->etcd, etcd_cluster_stop);
+}
+
+/* How many keys etcd has under a prefix of the lock namespace, e.g. "pylocker/r/": a barrier that
+ * says a request has reached etcd. */
+static unsigned count_keys(Fixture *f, const char *prefix) {
+        g_autofree char *key = g_base64_encode((const guchar *) prefix, strlen(prefix));
+        g_autofree char *end_text = g_strdup(prefix);
+        g_autofree char *end = NULL, *body = NULL, *answer = NULL;
+        g_autoptr(JsonParser) parser = json_parser_new();
+        JsonObject *object;
+
+        end_text[strlen(end_text) - 1]++;
+        end = g_base64_encode((const guchar *) end_text, strlen(end_text));
+        body = g_strdup_printf("{\"key\":\"%s\",\"range_end\":\"%s\",\"count_only\":true}", key, end);
+        for (unsigned i = 0; i < etcd_cluster_size(f->etcd) && !answer; i++)
+                if (etcd_cluster_member_pid(f->etcd, i) > 0)
+                        answer = etcd_cluster_post(etcd_cluster_member_url(f->etcd, i), "/v3/kv/range", body);
+        g_assert_nonnull(answer);
+        g_assert_true(json_parser_load_from_data(parser, answer, -1, NULL));
+        object = json_node_get_object(json_parser_get_root(parser));
+        return json_object_has_member(object, "count") ?
+                (unsigned) g_ascii_strtoull(json_object_get_string_member(object, "count"), NULL, 10) : 0;
+}
+
+static void wait_keys(Fixture *f, const char *prefix, unsigned n) {
+        gint64 deadline = g_get_monotonic_time() + 10 * SEC;
+
+        while (count_keys(f, prefix) != n) {
+                if (g_get_monotonic_time() > deadline)
+                        g_error("%u keys under %s expected, %u there", n, prefix, count_keys(f, prefix));
+                g_usleep(20 * 1000);
+        }
+}
+
+#define PATHS(...) ((const char *const[]) { __VA_ARGS__, NULL })
+
+static void pump_all_for(Fixture *f, int ms) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) ms * 1000;
+
+        while (g_get_monotonic_time() < deadline)
+                for (unsigned i = 0; i < f->n; i++)
+                        if (f->d[i].daemon_pid > 0)
+                                harness_pump_for(&f->d[i], 2);
+}
+
+/* A lock held on one daemon holds back the same path on another, whose waiter gets it, with a higher
+ * token, once it is released. */
+static void test_handover(void) {
+        Fixture f = {};
+        sd_bus *b1, *b2;
+        g_autofree char *id1 = NULL, *id2 = NULL;
+        uint64_t t1, t2;
+        AsyncCall call = {};
+
+        setup(&f, 3, 2);
+        b1 = harness_connect(&f.d[0]);
+        b2 = harness_connect(&f.d[1]);
+
+        id1 = acquire_ok(b1, PATHS("a"), &t1);
+        acquire_fails(b2, &(AcquireArgs) { .paths = PATHS("a"), .nonblocking = true }, "org.pylocker.Locker.Error.Timeout");
+        acquire_async(b2, &call, &(AcquireArgs) { .paths = PATHS("a"), .timeout_usec = 20 * SEC });
+        wait_keys(&f, "pylocker/r/", 2);
+        pump_all_for(&f, 300);
+        g_assert_false(call.done);
+
+        g_assert_cmpint(release(b1, id1, NULL), ==, 1);
+        harness_pump_until(&f.d[1], &call.done, 10000);
+        id2 = reply_lock_id(call.reply, &t2);
+        g_assert_cmpuint(t2, >, t1);
+        async_call_clear(&call);
+
+        /* Another path is free on either daemon meanwhile. */
+        g_free(acquire_ok(b1, PATHS("b"), NULL));
+
+        g_assert_cmpint(release(b2, id2, NULL), ==, 1);
+        teardown(&f);
+}
+
+/* FIFO across daemons: {a} held on d1, {a,b} queued on d2, then {b} on d3: d3 must not pass d2, whose
+ * request came first, though b itself is free. */
+static void test_fifo(void) {
+        Fixture f = {};
+        sd_bus *b1, *b2, *b3;
+        g_autofree char *id1 = NULL, *id2 = NULL, *id3 = NULL;
+        AsyncCall c2 = {}, c3 = {};
+        uint64_t t2, t3;
+
+        setup(&f, 3, 3);
+        b1 = harness_connect(&f.d[0]);
+        b2 = harness_connect(&f.d[1]);
+        b3 = harness_connect(&f.d[2]);
+
+        id1 = acquire_ok(b1, PATHS("a"), NULL);
+        acquire_async(b2, &c2, &(AcquireArgs) { .paths = PATHS("a", "b"), .timeout_usec = 30 * SEC });
+        wait_keys(&f, "pylocker/r/", 2);
+        acquire_async(b3, &c3, &(AcquireArgs) { .paths = PATHS("b"), .timeout_usec = 30 * SEC });
+        wait_keys(&f, "pylocker/r/", 3);
+        pump_all_for(&f, 500);
+        g_assert_false(c2.done);
+        g_assert_false(c3.done);
+
+        g_assert_cmpint(release(b1, id1, NULL), ==, 1);
+        harness_pump_until(&f.d[1], &c2.done, 10000);
+        id2 = reply_lock_id(c2.reply, &t2);
+        pump_all_for(&f, 300);
+        g_assert_false(c3.done);
+
+        g_assert_cmpint(release(b2, id2, NULL), ==, 1);
+        harness_pump_until(&f.d[2], &c3.done, 10000);
+        id3 = reply_lock_id(c3.reply, &t3);
+        g_assert_cmpuint(t3, >, t2);
+        g_assert_cmpint(release(b3, id3, NULL), ==, 1);
+
+        async_call_clear(&c2);
+        async_call_clear(&c3);
+        teardown(&f);
+}
+
+/* Shared locks on two daemons at once; an exclusive one waits for both. */
+static void test_shared(void) {
+        Fixture f = {};
+        sd_bus *b1, *b2;
+        AsyncCall s1 = {}, s2 = {}, x = {};
+        g_autofree char *id1 = NULL, *id2 = NULL;
+
+        setup(&f, 1, 2);
+        b1 = harness_connect(&f.d[0]);
+        b2 = harness_connect(&f.d[1]);
+
+        acquire_async(b1, &s1, &(AcquireArgs) { .paths = PATHS("s"), .shared = true });
+        harness_pump_until(&f.d[0], &s1.done, 10000);
+        id1 = reply_lock_id(s1.reply, NULL);
+        acquire_async(b2, &s2, &(AcquireArgs) { .paths = PATHS("s"), .shared = true });
+        harness_pump_until(&f.d[1], &s2.done, 10000);
+        id2 = reply_lock_id(s2.reply, NULL);
+
+        acquire_async(b2, &x, &(AcquireArgs) { .paths = PATHS("s"), .timeout_usec = 20 * SEC });
+        pump_all_for(&f, 300);
+        g_assert_false(x.done);
+        g_assert_cmpint(release(b1, id1, NULL), ==, 1);
+        pump_all_for(&f, 300);
+        g_assert_false(x.done);
+        g_assert_cmpint(release(b2, id2, NULL), ==, 1);
+        harness_pump_until(&f.d[1], &x.done, 10000);
+        g_free(reply_lock_id(x.reply, NULL));
+
+        async_call_clear(&s1);
+        async_call_clear(&s2);
+        async_call_clear(&x);
+        teardown(&f);
+}
+
+typedef struct ListedLock {
+        char *id;
+        char *owner;
+} ListedLock;
+
+/* The locks ListLocks shows on a daemon, with their owners. */
+static GPtrArray *list_locks(sd_bus *bus) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        GPtrArray *locks = g_ptr_array_new();
+        const char *id, *owner, *name;
+        uint64_t token, acquired, expires;
+        int shared, r;
+
+        r = locker_call_method(bus, "ListLocks", &error, &reply, "");
+        g_assert_cmpint(r, >=, 0);
+        g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "(sassstbtt)"), >, 0);
+        while ((r = sd_bus_message_enter_container(reply, 'r', "sassstbtt")) > 0) {
+                ListedLock *l = g_new0(ListedLock, 1);
+
+                g_assert_cmpint(sd_bus_message_read(reply, "s", &id), >, 0);
+                g_assert_cmpint(sd_bus_message_skip(reply, "as"), >, 0);
+                g_assert_cmpint(sd_bus_message_read(reply, "sstbtt", &owner, &name, &token, &shared, &acquired,
+                                                    &expires), >, 0);
+                g_assert_cmpint(sd_bus_message_exit_container(reply), >, 0);
+                l->id = g_strdup(id);
+                l->owner = g_strdup(owner);
+                g_ptr_array_add(locks, l);
+        }
+        g_assert_cmpint(r, ==, 0);
+        return locks;
+}
+
+static void listed_lock_free(gpointer p) {
+        ListedLock *l = p;
+
+        g_free(l->id);
+        g_free(l->owner);
+        g_free(l);
+}
+
+/* ListLocks on one daemon shows the locks held through the others; ForceRelease there ends them, and
+ * their holder hears LockExpired. */
+static void test_list_and_force_release(void) {
+        Fixture f = {};
+        sd_bus *b1, *b2;
+        g_autofree char *id1 = NULL, *expected_owner = NULL;
+        g_autoptr(GPtrArray) locks = NULL;
+        SignalCatcher catcher = {};
+        const char *unique;
+        gint64 deadline;
+        bool found = false;
+
+        setup(&f, 1, 2);
+        b1 = harness_connect(&f.d[0]);
+        b2 = harness_connect(&f.d[1]);
+        g_assert_cmpint(locker_match_signal(b1, "LockExpired", on_lock_expired, &catcher), >=, 0);
+
+        id1 = acquire_ok(b1, PATHS("listed"), NULL);
+        g_assert_cmpint(sd_bus_get_unique_name(b1, &unique), >=, 0);
+        expected_owner = g_strconcat("d1/", unique, NULL);
+
+        /* d2 learns of it through its watch. */
+        deadline = g_get_monotonic_time() + 10 * SEC;
+        while (!found) {
+                locks = list_locks(b2);
+                for (guint i = 0; i < locks->len; i++) {
+                        ListedLock *l = locks->pdata[i];
+
+                        if (g_str_equal(l->id, id1)) {
+                                g_assert_cmpstr(l->owner, ==, expected_owner);
+                                found = true;
+                        }
+                        listed_lock_free(l);
+                }
+                g_clear_pointer(&locks, g_ptr_array_unref);
+                if (!found) {
+                        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+                        g_usleep(20 * 1000);
+                }
+        }
+
+        g_assert_cmpint(locker_call_method(b2, "ForceRelease", NULL, NULL, "s", id1), >=, 0);
+        harness_pump_until(&f.d[0], &catcher.done, 10000);
+        g_assert_cmpstr(catcher.lock_id, ==, id1);
+        /* Gone on d1 too, and free for d2. */
+        g_assert_cmpint(release(b1, id1, NULL), ==, 0);
+        g_free(acquire_ok(b2, PATHS("listed"), NULL));
+
+        g_free(catcher.lock_id);
+        teardown(&f);
+}
+
+/* A daemon SIGKILLed while holding a lock: its session ends on the cluster within the TTL, and a
+ * waiter on another daemon gets the lock. */
+static void test_daemon_killed(void) {
+        Fixture f = {};
+        sd_bus *b1, *b2;
+        AsyncCall call = {};
+        int status;
+
+        setup(&f, 3, 2);
+        b1 = harness_connect(&f.d[0]);
+        b2 = harness_connect(&f.d[1]);
+        g_free(acquire_ok(b1, PATHS("a"), NULL));
+        acquire_async(b2, &call, &(AcquireArgs) { .paths = PATHS("a"), .timeout_usec = (SESSION_TTL_S + 2) * SEC });
+        wait_keys(&f, "pylocker/r/", 2);
+
+        g_assert_cmpint(kill(f.d[0].daemon_pid, SIGKILL), ==, 0);
+        g_assert_cmpint(waitpid(f.d[0].daemon_pid, &status, 0), ==, f.d[0].daemon_pid);
+        f.d[0].daemon_pid = 0;
+
+        /* Within TTL + 2 s, or the Acquire times out. */
+        harness_pump_until(&f.d[1], &call.done, (SESSION_TTL_S + 4) * 1000);
+        g_free(reply_lock_id(call.reply, NULL));
+        async_call_clear(&call);
+        teardown(&f);
+}
+
+/* A daemon stopped past its TTL: the cluster gives its lock away; once it runs again it tells its
+ * holder the lock expired, and the holder's Release finds nothing. */
+static void test_daemon_stopped(void) {
+        Fixture f = {};
+        sd_bus *b1, *b2;
+        g_autofree char *id1 = NULL;
+        SignalCatcher catcher = {};
+        AsyncCall call = {};
+
+        setup(&f, 1, 2);
+        b1 = harness_connect(&f.d[0]);
+        b2 = harness_connect(&f.d[1]);
+        g_assert_cmpint(locker_match_signal(b1, "LockExpired", on_lock_expired, &catcher), >=, 0);
+        id1 = acquire_ok(b1, PATHS("a"), NULL);
+
+        g_assert_cmpint(kill(f.d[0].daemon_pid, SIGSTOP), ==, 0);
+        acquire_async(b2, &call, &(AcquireArgs) { .paths = PATHS("a"), .timeout_usec = (SESSION_TTL_S + 4) * SEC });
+        harness_pump_until(&f.d[1], &call.done, (SESSION_TTL_S + 6) * 1000);
+        g_free(reply_lock_id(call.reply, NULL));
+        g_assert_cmpint(kill(f.d[0].daemon_pid, SIGCONT), ==, 0);
+
+        harness_pump_until(&f.d[0], &catcher.done, 10000);
+        g_assert_cmpstr(catcher.lock_id, ==, id1);
+        g_assert_cmpint(release(b1, id1, NULL), ==, 0);
+        /* It comes back: a new session, and the lock is still d2's. */
+        wait_available(&f, 0);
+        acquire_fails(b1, &(AcquireArgs) { .paths = PATHS("a"), .nonblocking = true }, "org.pylocker.Locker.Error.Timeout");
+
+        g_free(catcher.lock_id);
+        async_call_clear(&call);
+        teardown(&f);
+}
+
+/* etcd gone: holders are told their locks expired before the cluster could give them away, new
+ * requests fail with Unavailable; when etcd is back, so is the service. */
+static void test_etcd_lost(void) {
+        Fixture f = {};
+        sd_bus *b1;
+        g_autofree char *id1 = NULL;
+        SignalCatcher catcher = {};
+        GPid member;
+
+        setup(&f, 1, 1);
+        b1 = harness_connect(&f.d[0]);
+        g_assert_cmpint(locker_match_signal(b1, "LockExpired", on_lock_expired, &catcher), >=, 0);
+        id1 = acquire_ok(b1, PATHS("a"), NULL);
+
+        member = etcd_cluster_member_pid(f.etcd, 0);
+        g_assert_cmpint(kill(member, SIGSTOP), ==, 0);
+        harness_pump_until(&f.d[0], &catcher.done, (SESSION_TTL_S + 2) * 1000);
+        g_assert_cmpstr(catcher.lock_id, ==, id1);
+        acquire_fails(b1, &(AcquireArgs) { .paths = PATHS("b") }, "org.pylocker.Locker.Error.Unavailable");
+
+        g_assert_cmpint(kill(member, SIGCONT), ==, 0);
+        wait_available(&f, 0);
+        g_free(acquire_ok(b1, PATHS("a"), NULL));
+
+        g_free(catcher.lock_id);
+        teardown(&f);
+}
+
+/* No etcd at all: the daemon starts, and Acquire answers Unavailable rather than waiting. */
+static void test_etcd_unreachable_at_start(void) {
+        Fixture f = { .n = 1 };
+        g_autofree char *endpoints = g_strdup_printf("http://127.0.0.1:%d", test_free_tcp_port(AF_INET));
+        sd_bus *bus;
+
+        start_daemon(&f, 0, endpoints);
+        bus = harness_connect(&f.d[0]);
+        acquire_fails(bus, &(AcquireArgs) { .paths = PATHS("a") }, "org.pylocker.Locker.Error.Unavailable");
+        /* The rest of the service works. */
+        g_assert_cmpuint(count_locks(bus), ==, 0);
+        teardown(&f);
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+
+        g_test_add_func("/cluster/handover", test_handover);
+        g_test_add_func("/cluster/fifo", test_fifo);
+        g_test_add_func("/cluster/shared", test_shared);
+        g_test_add_func("/cluster/list-and-force-release", test_list_and_force_release);
+        g_test_add_func("/cluster/daemon-killed", test_daemon_killed);
+        g_test_add_func("/cluster/daemon-stopped", test_daemon_stopped);
+        g_test_add_func("/cluster/etcd-lost", test_etcd_lost);
+        g_test_add_func("/cluster/etcd-unreachable-at-start", test_etcd_unreachable_at_start);
+
+        return g_test_run();
+}
