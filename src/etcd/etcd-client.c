@@ -812,7 +812,8 @@ static int on_watch_process(sd_event_source *source, void *userdata) {
                         return 0;
                 start = end + 1;
         }
-        g_byte_array_prepend(watch->buffer, buffer->data + start, buffer->len - start);
+        if (start < buffer->len)
+                g_byte_array_append(watch->buffer, buffer->data + start, buffer->len - start);
 
         if (watch->finished) {
                 EtcdClient *client = watch->client;
@@ -1052,14 +1053,15 @@ EtcdClient *etcd_client_free(EtcdClient *client) {
 
         for (EtcdChannel i = 0; i < _ETCD_CHANNEL_MAX; i++) {
                 Channel *channel = &client->channels[i];
-                EtcdCall *call;
+                GList *l;
 
                 if (channel->current) {
                         curl_glue_remove(client->glue, channel->easy);
                         call_free(g_steal_pointer(&channel->current));
                 }
-                while ((call = g_queue_pop_head(&channel->queue)))
-                        call_free(call);
+                /* The links are the calls' own: popped as links, never freed by the queue. */
+                while ((l = g_queue_pop_head_link(&channel->queue)))
+                        call_free(l->data);
                 if (channel->kick)
                         (void) sd_event_source_set_enabled(channel->kick, SD_EVENT_OFF);
         }
