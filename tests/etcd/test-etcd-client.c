@@ -604,6 +604,7 @@ static void test_cluster_member_killed(void) {
         int leader, failures = 0;
 
         leader = etcd_cluster_leader(cl);
+        g_test_message("member %d leads; member 0 will be killed", leader);
         g_assert_cmpint(leader, >=, 0);
         g_assert_cmpint(put(e, c, "k3/a", "1", 0), ==, 0);
         g_assert_cmpint(etcd_client_watch(c, "k3/", 3, "k30", 3, 0, on_watch_event, on_watch_ended, &log, &w), ==, 0);
