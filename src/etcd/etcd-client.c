@@ -801,7 +801,7 @@ static int on_watch_process(sd_event_source *source, void *userdata) {
         buffer = g_steal_pointer(&watch->buffer);
         watch->buffer = g_byte_array_new();
 
-        for (;;) {
+        while (start < buffer->len) {
                 const guint8 *nl = memchr(buffer->data + start, '\n', buffer->len - start);
                 size_t end;
 
