@@ -5,7 +5,7 @@ set -eu
 
 packages="meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libglib2.0-dev libglib2.0-bin libjson-glib-dev
           libdbus-1-dev libpolkit-gobject-1-dev polkitd
-          dbus-daemon dbus-bin systemd systemd-container libxml2-utils python3 python3-gi
+          dbus-daemon dbus-bin systemd systemd-container libxml2-utils python3 python3-gi libcurl4-gnutls-dev etcd-server etcd-client
           python3-docutils bash-completion zsh libgnutls28-dev gnutls-bin iproute2 clang libclang-rt-14-dev
           python3-dev python3-pytest python3-mesonpy python3-venv python3-pip
           debhelper dpkg-dev dh-python lintian"
