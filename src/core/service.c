@@ -163,6 +163,12 @@ int service_new(sd_event *event, const ServiceSettings *settings, const char *st
         r = sd_event_source_set_enabled(service->reap_source, SD_EVENT_OFF);
         if (r < 0)
                 return log_error_errno(r, "Failed to disable the defer source releasing gone clients' locks: %m");
+        /* Below everything else: a re-armed defer source counts as pending since before any I/O
+         * that came in meanwhile, so at the same priority it would run batch after batch ahead of
+         * the clients. */
+        r = sd_event_source_set_priority(service->reap_source, SD_EVENT_PRIORITY_NORMAL + 1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set the priority of releasing gone clients' locks: %m");
         (void) sd_event_source_set_description(service->reap_source, "reap-locks");
 
         service->table = lock_table_new(&service->settings.limits, &service_table_callbacks, service,
