@@ -49,6 +49,7 @@ struct Service {
         GHashTable *users;          /* uid → UserLimits, for every uid but 0 with a client */
         sd_event_source *deadline_source;
         sd_event_source *message_deadline_source;
+        sd_event_source *reap_source;     /* releases gone clients' locks, a batch at a time */
         char *state_dir;            /* where the token ceiling is kept, or NULL */
         uid_t uid;                  /* our own */
         bool polkit;                /* ask polkit about callers who are neither root nor us */

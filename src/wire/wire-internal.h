@@ -23,6 +23,7 @@ struct WireServer {
         sd_event_source *io_source;     /* the one source: epoll_fd readable */
         sd_event_source *defer_source;  /* another round: buffered frames, output or closes waiting */
         sd_event_source *hello_timer;   /* the oldest connection not welcomed yet */
+        sd_event_source *idle_timer;    /* looks for idle connections now and then */
 
         GQueue connections;             /* every connection */
         GQueue run_queue;               /* to run in the next round */
