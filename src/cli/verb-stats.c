@@ -231,6 +231,8 @@ static const struct {
           "Locks held now." },
         { "waiters",            "waiters",           METRIC_GAUGE,   NULL,
           "Acquires waiting now." },
+        { "queued_bytes",       "queued_bytes",      METRIC_GAUGE,   NULL,
+          "Output produced for clients that they have not read yet." },
         { "uptime_usec",        "uptime_seconds",    METRIC_GAUGE,   NULL,
           "Time since pylockerd started." },
 };
@@ -271,13 +273,15 @@ static void om_family(GString *out, const char *family, const char *type, const 
 static void om_value(GString *out, const char *key, uint64_t value) {
         for (size_t i = 0; i < ELEMENTSOF(metrics); i++) {
                 bool seconds = g_str_has_suffix(metrics[i].family, "_seconds");
+                const char *unit = seconds ? "seconds" :
+                                   g_str_has_suffix(metrics[i].family, "_bytes") ? "bytes" : NULL;
 
                 if (!g_str_equal(metrics[i].key, key))
                         continue;
                 /* The first of a family carries its help. */
                 if (metrics[i].help)
                         om_family(out, metrics[i].family, metrics[i].type == METRIC_COUNTER ? "counter" : "gauge",
-                                  seconds ? "seconds" : NULL, metrics[i].help);
+                                  unit, metrics[i].help);
                 g_string_append_printf(out, "pylocker_%s%s", metrics[i].family,
                                        metrics[i].type == METRIC_COUNTER ? "_total" : "");
                 if (metrics[i].transport)

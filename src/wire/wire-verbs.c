@@ -613,8 +613,17 @@ static void disconnect(Client *client) {
         wire_connection_close(c);
 }
 
+static size_t queued_bytes(Client *client) {
+        WireConnection *c = client->link;
+
+        /* Frames encoded and not yet taken by the socket (or the TLS session): what the kernel's
+         * buffer holds beside them is not ours to see. */
+        return wire_buffer_length(&c->output);
+}
+
 const ClientOps wire_client_ops = {
         .lock_lost = send_lock_lost,
         .message_published = send_message_published,
         .disconnect = disconnect,
+        .queued_bytes = queued_bytes,
 };
