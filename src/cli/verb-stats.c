@@ -35,8 +35,9 @@ const CliVerb cli_verb_stats = {
         .synopsis = "[--json[=MODE] | --openmetrics] [--output FILE]",
         .description = "Shows what pylockerd counted since it started: grants, releases, expiries, timeouts,\n"
                        "force releases, deadlocks refused, denials, waits, connections and clients by\n"
-                       "transport, the wait and hold time histograms (log2 buckets of microseconds) and\n"
-                       "the paths waited for most. Read over D-Bus (the bus, never the wire protocol).\n"
+                       "transport, the bytes queued for clients that have not read them, the wait and\n"
+                       "hold time histograms (log2 buckets of microseconds) and the paths waited for\n"
+                       "most; asked as the other verbs ask (the direct socket, the bus, or --remote).\n"
                        "With --json, an object with the daemon's keys: grants, releases, ... as numbers,\n"
                        "wait_time_usec and hold_time_usec as objects {count, sum_usec, buckets: [{le_usec,\n"
                        "count}]} (the non-empty buckets; le_usec null for the last, unbounded one) and\n"
@@ -373,11 +374,6 @@ int verb_stats(int argc, char *argv[]) {
         json = cli_json_mode(/* streams= */ false);
         if (openmetrics && json != CLI_JSON_OFF)
                 return cli_error(EXIT_USAGE, "--openmetrics and --json exclude each other.");
-        if (cli_globals.remote)
-                return cli_error(EXIT_USAGE, "Statistics are read over D-Bus: not through the bridge (--remote).");
-
-        /* GetStatistics is a D-Bus call: the bus, not the wire protocol of the private socket. */
-        cli_globals.no_private_socket = true;
         locker = cli_open_locker(NULL);
         if (!locker)
                 return EXIT_FAILURE;
