@@ -227,6 +227,21 @@ size_t service_get_n_clients(const Service *service) {
         return g_hash_table_size(service->clients);
 }
 
+uint64_t service_get_queued_bytes(const Service *service) {
+        GHashTableIter iter;
+        gpointer value;
+        uint64_t sum = 0;
+
+        g_hash_table_iter_init(&iter, service->clients);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                Client *client = value;
+
+                if (client->ops && client->ops->queued_bytes)
+                        sum += client->ops->queued_bytes(client);
+        }
+        return sum;
+}
+
 Client *service_find_client(const Service *service, const char *id) {
         return g_hash_table_lookup(service->clients, id);
 }

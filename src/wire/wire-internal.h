@@ -32,7 +32,7 @@ struct WireServer {
         GQueue greeting;                /* not welcomed yet, oldest first */
         unsigned n_attached;            /* connections in epoll_fd */
         size_t n_connections[_CLIENT_TRANSPORT_MAX];
-        int actions[WIRE_PING + 1];     /* ServiceAction per request type, -1 for none */
+        int actions[_WIRE_REQUEST_LAST + 1];  /* ServiceAction per request type, -1 for none */
         bool in_round;
         bool freeing;
 };
