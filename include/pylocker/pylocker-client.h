@@ -295,8 +295,9 @@ typedef struct PylockerStatistics {
         uint64_t reserved[8];   /* zero */
 } PylockerStatistics;
 
-/* Reads them over D-Bus (the bus, or D-Bus peer to peer); a locker on the wire protocol (the direct
- * socket's default, the bridge) gets -EOPNOTSUPP. Free *ret with pylocker_statistics_free(). */
+/* Reads them over the locker's connection: GetStatistics on D-Bus, GET_STATS on the wire protocol
+ * (the direct socket's default, the bridge), with the same keys. Free *ret with
+ * pylocker_statistics_free(). */
 int pylocker_locker_get_statistics(PylockerLocker *locker, PylockerStatistics **ret, PylockerError *error);
 void pylocker_statistics_free(PylockerStatistics *statistics);
 

@@ -55,21 +55,29 @@ static void link_drop(Client *client, const char *why) {
                 log_error_errno(r, "Failed to schedule dropping %s: %m", client->id);
 }
 
+/* Forgets the estimates of messages sd-bus has written: the queued estimate is the newest of our
+ * messages, as many as sd-bus says are still queued. Returns how many that is. */
+static uint64_t link_prune(BusLink *link) {
+        uint64_t n = 0;
+
+        if (sd_bus_get_n_queued_write(link->bus, &n) < 0)
+                n = 0;
+        while (link->queued_sizes.length > n)
+                link->queued_bytes -= GPOINTER_TO_SIZE(g_queue_pop_head(&link->queued_sizes));
+        return n;
+}
+
 /* Accounts size more bytes about to be queued for a peer: false (and the peer dropped) when that
- * would put more than the cap in its queue. The queued estimate is the newest of our messages, as
- * many as sd-bus says are still queued. */
+ * would put more than the cap in its queue. */
 static bool link_account(Client *client, size_t size) {
         BusLink *link = client->link;
-        uint64_t n = 0;
+        uint64_t n;
 
         if (link->dropped)
                 return false;
         if (!link_is_peer(link))
                 return true;
-        if (sd_bus_get_n_queued_write(link->bus, &n) < 0)
-                n = 0;
-        while (link->queued_sizes.length > n)
-                link->queued_bytes -= GPOINTER_TO_SIZE(g_queue_pop_head(&link->queued_sizes));
+        n = link_prune(link);
         if (link->queued_bytes + size > link->locker->max_queued_bytes ||
             n >= BUS_MAX_QUEUED_SIGNALS) {
                 link_drop(client, "more output queued for it than MaxQueuedBytesPerConnection, it does not read");
@@ -241,10 +249,22 @@ void bus_locker_close_peers(BusLocker *locker, uint64_t deadline) {
                 client_free(l->data);
 }
 
+/* A peer connection's estimate; the bus connection is shared by every bus client, and the bus
+ * daemon, not we, holds what they have not read: nothing here. */
+static size_t queued_bytes(Client *client) {
+        BusLink *link = client->link;
+
+        if (!link_is_peer(link))
+                return 0;
+        (void) link_prune(link);
+        return link->queued_bytes;
+}
+
 static const ClientOps bus_client_ops = {
         .lock_lost = send_lock_expired,
         .message_published = send_message_published,
         .disconnect = disconnect,
+        .queued_bytes = queued_bytes,
 };
 
 static Client *client_new_on(BusLocker *locker, sd_bus *bus, const char *id, ClientTransport transport, uid_t uid,

@@ -35,8 +35,9 @@ const CliVerb cli_verb_stats = {
         .synopsis = "[--json[=MODE] | --openmetrics] [--output FILE]",
         .description = "Shows what pylockerd counted since it started: grants, releases, expiries, timeouts,\n"
                        "force releases, deadlocks refused, denials, waits, connections and clients by\n"
-                       "transport, the wait and hold time histograms (log2 buckets of microseconds) and\n"
-                       "the paths waited for most. Read over D-Bus (the bus, never the wire protocol).\n"
+                       "transport, the bytes queued for clients that have not read them, the wait and\n"
+                       "hold time histograms (log2 buckets of microseconds) and the paths waited for\n"
+                       "most; asked as the other verbs ask (the direct socket, the bus, or --remote).\n"
                        "With --json, an object with the daemon's keys: grants, releases, ... as numbers,\n"
                        "wait_time_usec and hold_time_usec as objects {count, sum_usec, buckets: [{le_usec,\n"
                        "count}]} (the non-empty buckets; le_usec null for the last, unbounded one) and\n"
@@ -231,6 +232,8 @@ static const struct {
           "Locks held now." },
         { "waiters",            "waiters",           METRIC_GAUGE,   NULL,
           "Acquires waiting now." },
+        { "queued_bytes",       "queued_bytes",      METRIC_GAUGE,   NULL,
+          "Output produced for clients that they have not read yet." },
         { "uptime_usec",        "uptime_seconds",    METRIC_GAUGE,   NULL,
           "Time since pylockerd started." },
 };
@@ -271,13 +274,15 @@ static void om_family(GString *out, const char *family, const char *type, const 
 static void om_value(GString *out, const char *key, uint64_t value) {
         for (size_t i = 0; i < ELEMENTSOF(metrics); i++) {
                 bool seconds = g_str_has_suffix(metrics[i].family, "_seconds");
+                const char *unit = seconds ? "seconds" :
+                                   g_str_has_suffix(metrics[i].family, "_bytes") ? "bytes" : NULL;
 
                 if (!g_str_equal(metrics[i].key, key))
                         continue;
                 /* The first of a family carries its help. */
                 if (metrics[i].help)
                         om_family(out, metrics[i].family, metrics[i].type == METRIC_COUNTER ? "counter" : "gauge",
-                                  seconds ? "seconds" : NULL, metrics[i].help);
+                                  unit, metrics[i].help);
                 g_string_append_printf(out, "pylocker_%s%s", metrics[i].family,
                                        metrics[i].type == METRIC_COUNTER ? "_total" : "");
                 if (metrics[i].transport)
@@ -369,11 +374,6 @@ int verb_stats(int argc, char *argv[]) {
         json = cli_json_mode(/* streams= */ false);
         if (openmetrics && json != CLI_JSON_OFF)
                 return cli_error(EXIT_USAGE, "--openmetrics and --json exclude each other.");
-        if (cli_globals.remote)
-                return cli_error(EXIT_USAGE, "Statistics are read over D-Bus: not through the bridge (--remote).");
-
-        /* GetStatistics is a D-Bus call: the bus, not the wire protocol of the private socket. */
-        cli_globals.no_private_socket = true;
         locker = cli_open_locker(NULL);
         if (!locker)
                 return EXIT_FAILURE;

@@ -3,11 +3,13 @@
 #include <string.h>
 
 #include "client.h"
-#include "service.h"
+#include "service-internal.h"
 
 G_STATIC_ASSERT(CLIENT_N_ACTIONS == _SERVICE_ACTION_MAX);
 
-/* The lock group of a uid's clients, shared limits for them all; NULL for root. */
+/* The lock group of a uid's clients, shared limits for them all; NULL for root. It stays while locks
+ * of the user's gone clients are being released, so that a new client of the user finds them
+ * counted. */
 typedef struct UserLimits {
         LockGroup *group;
         unsigned n_clients;
@@ -39,11 +41,25 @@ static LockGroup *user_group_get(Service *service, uid_t uid) {
         return u->group;
 }
 
+static bool user_limits_unused(const UserLimits *u) {
+        return u->n_clients == 0 && lock_group_get_n_locks(u->group) + lock_group_get_n_waiters(u->group) == 0 &&
+               lock_group_get_n_bytes(u->group) == 0;
+}
+
 static void user_group_put(Service *service, uid_t uid) {
         UserLimits *u = uid == 0 ? NULL : g_hash_table_lookup(service->users, GUINT_TO_POINTER(uid));
 
-        if (u && --u->n_clients == 0)
+        if (u && --u->n_clients == 0 && user_limits_unused(u))
                 g_hash_table_remove(service->users, GUINT_TO_POINTER(uid));
+}
+
+static gboolean user_limits_unused_cb(gpointer key, gpointer value, gpointer userdata) {
+        return user_limits_unused(value);
+}
+
+void service_users_sweep(Service *service) {
+        if (service->users)
+                g_hash_table_foreach_remove(service->users, user_limits_unused_cb, NULL);
 }
 
 static void clients_changed(Service *service) {
@@ -72,6 +88,7 @@ Client *client_new(Service *service, const char *id, ClientTransport transport, 
         client->link = link;
         client->owner = lock_owner_new(service->table, user_group_get(service, uid), client);
         client->inbox = inbox_new(service->messages, client);
+        inbox_set_group(client->inbox, uid == 0 ? NULL : lock_owner_get_group(client->owner));
 
         g_assert_false(g_hash_table_contains(service->clients, client->id));
         g_hash_table_insert(service->clients, client->id, client);
@@ -83,14 +100,18 @@ Client *client_new(Service *service, const char *id, ClientTransport transport, 
 
 Client *client_free(Client *client) {
         Service *service;
+        bool reap;
 
         if (!client)
                 return NULL;
 
         service = client->service;
-        lock_owner_free(client->owner);
-        user_group_put(service, client->uid);
+        /* Thousands of locks would hold the loop for seconds: they go in batches (service_reap()). */
+        lock_owner_retire(client->owner, &reap);
+        if (reap)
+                service_schedule_reap(service);
         inbox_free(client->inbox);
+        user_group_put(service, client->uid);
         if (client->name)
                 g_hash_table_remove(service->client_names, client->name);
         g_hash_table_remove(service->clients, client->id);

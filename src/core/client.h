@@ -45,6 +45,9 @@ typedef struct ClientOps {
         void (*message_published)(Client *client, const Publication *publication);
         /* The client is being freed: let go of the connection. */
         void (*disconnect)(Client *client);
+        /* Bytes produced for it that it has not read yet, as far as the front end knows; NULL: none
+         * kept here. Asked only when statistics are read, so nothing is counted on the way out. */
+        size_t (*queued_bytes)(Client *client);
 } ClientOps;
 
 struct Client {

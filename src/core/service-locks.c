@@ -274,7 +274,8 @@ void service_lock_ended(LockTable *table, Lock *lock, LockEndReason reason, void
         }
 
         lock_ended_count(service, lock, reason);
-        if (client->ops->lock_lost) {
+        /* A gone client's locks are released after it (service_reap()): nobody to tell. */
+        if (client && client->ops->lock_lost) {
                 /* No holder may lose a lock silently. */
                 if (reason == LOCK_END_EXPIRED)
                         client->ops->lock_lost(client, lock, LOCK_LOST_EXPIRED);
@@ -314,6 +315,11 @@ static int table_error(Service *service, int code, size_t index, ServiceError *e
                                           "Too many locks held or awaited by this user's clients (at most %zu, "
                                           "of which %zu waiting).",
                                           limits->max_locks_per_group, limits->max_waiters_per_group);
+        case LOCK_E_GROUP_BYTES:
+                return service_error_setf(error, SERVICE_ERROR_LIMITS_EXCEEDED,
+                                          "The locks held or awaited by this user's clients would pass its memory "
+                                          "budget (MaxBytesPerUser=%zu bytes of paths and messages).",
+                                          limits->max_bytes_per_group);
         case LOCK_E_DEADLOCK:
                 return service_error_setf(error, SERVICE_ERROR_DEADLOCK,
                                           "Waiting for path %zu would deadlock: its holder waits, directly or "
@@ -456,8 +462,9 @@ int service_force_release(Service *service, const uint8_t id[LOCK_ID_SIZE], cons
         if (!lock || !service_lock_is_confirmed(lock))
                 return service->gate_ops ? service->gate_ops->force_release(service->gate, id, by) : 0;
 
-        log_info("Lock of client %s force-released by %s.",
-                 ((Client *) lock_owner_get_userdata(lock_get_owner(lock)))->id, by);
+        Client *owner = lock_owner_get_userdata(lock_get_owner(lock));
+
+        log_info("Lock of client %s force-released by %s.", owner ? owner->id : "(gone)", by);
         lock_table_end(service->table, lock, LOCK_END_FORCED);
         return 1;
 }

@@ -86,6 +86,12 @@ int service_publish(Service *service, Client *sender, const PublishRequest *requ
                 return service_error_setf(error, SERVICE_ERROR_LIMITS_EXCEEDED,
                                           "The inbox of %s is full (%zu messages); nothing was published.",
                                           ((Client *) receivers->pdata[full_index])->id, settings->max_inbox_length);
+        if (r == MESSAGE_E_OVER_BUDGET)
+                return service_error_setf(error, SERVICE_ERROR_LIMITS_EXCEEDED,
+                                          "The user of %s is at its memory budget (MaxBytesPerUser=%zu bytes of "
+                                          "locks and messages); nothing was published.",
+                                          ((Client *) receivers->pdata[full_index])->id,
+                                          settings->limits.max_bytes_per_group);
         if (r < 0)
                 return r;
 

@@ -6,6 +6,7 @@
 
 #include "macro.h"
 #include "service-stats.h"
+#include "service.h"
 
 void service_stats_init(ServiceStats *stats, uint64_t monotonic_usec) {
         *stats = (ServiceStats) { .started_monotonic = monotonic_usec };
@@ -91,4 +92,38 @@ static const char *const transport_table[_SERVICE_STATS_TRANSPORT_MAX] = {
 
 const char *service_stats_transport_to_string(ServiceStatsTransport transport) {
         return transport >= 0 && transport < _SERVICE_STATS_TRANSPORT_MAX ? transport_table[transport] : NULL;
+}
+
+/* ---- what the front ends answer ---- */
+
+void service_get_statistics(Service *service, ServiceStatsView *ret) {
+        const ServiceStats *stats = &service->stats;
+        uint64_t now = lock_table_now(service->table, CLOCK_MONOTONIC);
+        const ServiceStatsValue values[] = {
+                { "grants",             stats->grants },
+                { "releases",           stats->releases },
+                { "expiries",           stats->expiries },
+                { "timeouts",           stats->timeouts },
+                { "force_releases",     stats->force_releases },
+                { "deadlocks",          stats->deadlocks },
+                { "denials",            stats->denials },
+                { "waits",              stats->waits },
+                { "connections_bus",    stats->connections[SERVICE_STATS_TRANSPORT_BUS] },
+                { "connections_direct", stats->connections[SERVICE_STATS_TRANSPORT_DIRECT] },
+                { "connections_bridge", stats->connections[SERVICE_STATS_TRANSPORT_BRIDGE] },
+                { "clients",            service_get_n_clients(service) },
+                { "clients_bus",        stats->clients[SERVICE_STATS_TRANSPORT_BUS] },
+                { "clients_direct",     stats->clients[SERVICE_STATS_TRANSPORT_DIRECT] },
+                { "clients_bridge",     stats->clients[SERVICE_STATS_TRANSPORT_BRIDGE] },
+                { "locks",              lock_table_get_n_locks(service->table) },
+                { "waiters",            lock_table_get_n_waiters(service->table) },
+                { "queued_bytes",       service_get_queued_bytes(service) },
+                { "uptime_usec",        now > stats->started_monotonic ? now - stats->started_monotonic : 0 },
+        };
+
+        G_STATIC_ASSERT(G_N_ELEMENTS(values) == SERVICE_STATS_N_VALUES);
+        memcpy(ret->values, values, sizeof(values));
+        ret->histograms[0] = (ServiceStatsHistogramRef) { "wait_time_usec", &stats->wait_time };
+        ret->histograms[1] = (ServiceStatsHistogramRef) { "hold_time_usec", &stats->hold_time };
+        ret->n_contended = service_stats_top_paths(stats, ret->contended);
 }

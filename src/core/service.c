@@ -9,6 +9,10 @@
 #include "service-internal.h"
 #include "token-floor.h"
 
+/* Locks of a gone client released per loop iteration: a few ms of work at most (256 paths of 4 KiB
+ * each), and other clients are served between batches. */
+#define REAP_BATCH 256
+
 /* User-set deadlines must fire on time: sd-event would coalesce them by 250 ms by default. */
 #define DEADLINE_ACCURACY_USEC (1 * USEC_PER_MSEC)
 
@@ -94,6 +98,28 @@ static int add_deadline_timer(Service *service, sd_event_source **ret, sd_event_
         return 0;
 }
 
+static int on_reap(sd_event_source *source, void *userdata) {
+        Service *service = userdata;
+
+        if (lock_table_reap(service->table, REAP_BATCH))
+                service_schedule_reap(service);
+        else
+                service_users_sweep(service);
+        return 0;
+}
+
+void service_schedule_reap(Service *service) {
+        int r;
+
+        r = sd_event_source_set_enabled(service->reap_source, SD_EVENT_ONESHOT);
+        if (r < 0) {
+                /* The loop is in trouble: better stalled once than locks held by nobody for good. */
+                log_warning_errno(r, "Failed to schedule releasing a gone client's locks, releasing them now: %m");
+                (void) lock_table_reap(service->table, SIZE_MAX);
+                service_users_sweep(service);
+        }
+}
+
 static uint64_t on_reserve_tokens(LockTable *table, uint64_t last_token, void *userdata) {
         Service *service = userdata;
 
@@ -131,10 +157,25 @@ int service_new(sd_event *event, const ServiceSettings *settings, const char *st
         if (r < 0)
                 return r;
 
+        r = sd_event_add_defer(event, &service->reap_source, on_reap, service);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the defer source releasing gone clients' locks: %m");
+        r = sd_event_source_set_enabled(service->reap_source, SD_EVENT_OFF);
+        if (r < 0)
+                return log_error_errno(r, "Failed to disable the defer source releasing gone clients' locks: %m");
+        /* Below everything else: a re-armed defer source counts as pending since before any I/O
+         * that came in meanwhile, so at the same priority it would run batch after batch ahead of
+         * the clients. */
+        r = sd_event_source_set_priority(service->reap_source, SD_EVENT_PRIORITY_NORMAL + 1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set the priority of releasing gone clients' locks: %m");
+        (void) sd_event_source_set_description(service->reap_source, "reap-locks");
+
         service->table = lock_table_new(&service->settings.limits, &service_table_callbacks, service,
                                         token_floor_load(service->state_dir));
         service->stats.started_monotonic = lock_table_now(service->table, CLOCK_MONOTONIC);
         service->messages = message_store_new(&service_message_callbacks, service);
+        message_store_set_max_group_bytes(service->messages, service->settings.limits.max_bytes_per_group);
 
         *ret = g_steal_pointer(&service);
         return 0;
@@ -174,6 +215,7 @@ Service *service_free(Service *service) {
         sd_event_source_disable_unref(service->gate_admit_source);
         sd_event_source_disable_unref(service->deadline_source);
         sd_event_source_disable_unref(service->message_deadline_source);
+        sd_event_source_disable_unref(service->reap_source);
         sd_event_unref(service->event);
         g_free(service->state_dir);
         service_stats_done(&service->stats);
@@ -183,6 +225,21 @@ Service *service_free(Service *service) {
 
 size_t service_get_n_clients(const Service *service) {
         return g_hash_table_size(service->clients);
+}
+
+uint64_t service_get_queued_bytes(const Service *service) {
+        GHashTableIter iter;
+        gpointer value;
+        uint64_t sum = 0;
+
+        g_hash_table_iter_init(&iter, service->clients);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                Client *client = value;
+
+                if (client->ops && client->ops->queued_bytes)
+                        sum += client->ops->queued_bytes(client);
+        }
+        return sum;
 }
 
 Client *service_find_client(const Service *service, const char *id) {

@@ -49,6 +49,7 @@ struct Service {
         GHashTable *users;          /* uid → UserLimits, for every uid but 0 with a client */
         sd_event_source *deadline_source;
         sd_event_source *message_deadline_source;
+        sd_event_source *reap_source;     /* releases gone clients' locks, a batch at a time */
         char *state_dir;            /* where the token ceiling is kept, or NULL */
         uid_t uid;                  /* our own */
         bool polkit;                /* ask polkit about callers who are neither root nor us */
@@ -71,9 +72,37 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Service, service_free)
 void service_shutdown(Service *service);
 
 size_t service_get_n_clients(const Service *service);
+/* The sum over every client of its ClientOps.queued_bytes(): a walk over the clients. */
+uint64_t service_get_queued_bytes(const Service *service);
 Client *service_find_client(const Service *service, const char *id);
 /* By client id, else by friendly name. */
 Client *service_find_receiver(const Service *service, const char *id_or_name);
+
+/* ---- statistics: one set of keys for every front end (docs/org.pylocker.Locker.md) ---- */
+
+#define SERVICE_STATS_N_VALUES 19
+#define SERVICE_STATS_N_HISTOGRAMS 2
+
+typedef struct ServiceStatsValue {
+        const char *key;        /* "grants", ... */
+        uint64_t value;
+} ServiceStatsValue;
+
+typedef struct ServiceStatsHistogramRef {
+        const char *key;        /* "wait_time_usec", "hold_time_usec" */
+        const ServiceHistogram *histogram;
+} ServiceStatsHistogramRef;
+
+/* What GetStatistics and the wire protocol's GET_STATS answer, in their order. The pointers are
+ * valid until the service runs again. */
+typedef struct ServiceStatsView {
+        ServiceStatsValue values[SERVICE_STATS_N_VALUES];
+        ServiceStatsHistogramRef histograms[SERVICE_STATS_N_HISTOGRAMS];
+        const ServiceContendedPath *contended[SERVICE_STATS_TOP_PATHS];   /* most waited-for first */
+        size_t n_contended;
+} ServiceStatsView;
+
+void service_get_statistics(Service *service, ServiceStatsView *ret);
 
 /* ---- authorization: one table, method → action, asked by every front end ---- */
 

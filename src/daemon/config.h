@@ -32,6 +32,8 @@ typedef struct BackendConfig {
 typedef struct Config {
         ServiceSettings service;
         unsigned max_direct_connections;
+        unsigned max_direct_connections_per_user;   /* of one uid other than root and our own */
+        uint64_t idle_timeout_usec;   /* a welcomed direct connection holding nothing; UINT64_MAX: never */
         size_t max_queued_bytes;    /* per D-Bus peer connection */
         uint64_t idle_exit_usec;
         const char *state_dir;      /* not owned; from --state-dir or $STATE_DIRECTORY */

@@ -18,6 +18,33 @@
 #include "peer-bus.h"
 #include "sd-cleanup.h"
 
+/* Root and the daemon's own user are trusted not to starve others (as with the per-user lock
+ * limits), and must be able to connect whatever the others do: no per-user cap for them, and the
+ * last sixteenth of MaxDirectConnections is theirs alone. */
+static bool direct_user_exempt(uid_t uid) {
+        return uid == 0 || uid == geteuid();
+}
+
+static unsigned direct_user_get(Manager *manager, uid_t uid) {
+        return manager->direct_users ? GPOINTER_TO_UINT(g_hash_table_lookup(manager->direct_users,
+                                                                            GUINT_TO_POINTER(uid))) : 0;
+}
+
+static void direct_user_add(Manager *manager, uid_t uid, int delta) {
+        unsigned n = direct_user_get(manager, uid);
+
+        if (direct_user_exempt(uid))
+                return;
+        g_assert(delta > 0 || n > 0);
+        n += delta;
+        if (!manager->direct_users)
+                manager->direct_users = g_hash_table_new(NULL, NULL);
+        if (n == 0)
+                g_hash_table_remove(manager->direct_users, GUINT_TO_POINTER(uid));
+        else
+                g_hash_table_insert(manager->direct_users, GUINT_TO_POINTER(uid), GUINT_TO_POINTER(n));
+}
+
 static int on_peer_disconnected(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *manager = userdata;
         sd_bus *bus = sd_bus_message_get_bus(message);
@@ -26,6 +53,7 @@ static int on_peer_disconnected(sd_bus_message *message, void *userdata, sd_bus_
         /* Its locks and waiters go now, as with a bus client's disconnect. */
         if (client) {
                 log_debug("Client %s disconnected.", client->id);
+                direct_user_add(manager, client->uid, -1);
                 client_free(client);
                 g_assert(manager->n_direct_dbus_peers > 0);
                 manager->n_direct_dbus_peers--;
@@ -41,8 +69,10 @@ static void on_dbus_peer(WireServer *server, int fd, const WirePeer *peer, void 
 
         r = peer_bus_new(manager->bus_locker, manager->event, fd, PEER_BUS_ALLOW_FDS, "direct", on_peer_disconnected,
                          manager, &bus);
-        if (r < 0)
+        if (r < 0) {
+                direct_user_add(manager, peer->uid, -1);
                 return;
+        }
 
         (void) bus_locker_add_peer(manager->bus_locker, bus, peer->id, peer->transport, peer->uid, peer->pid);
         manager->n_direct_dbus_peers++;
@@ -51,8 +81,15 @@ static void on_dbus_peer(WireServer *server, int fd, const WirePeer *peer, void 
         log_debug("Client %s connected over D-Bus (uid %u, pid %d).", peer->id, (unsigned) peer->uid, (int) peer->pid);
 }
 
+static void on_wire_closed(WireServer *server, ClientTransport transport, uid_t uid, void *userdata) {
+        /* Bridge peers have the bridge's own caps (MaxConnections, MaxConnectionsPerAddress). */
+        if (transport == CLIENT_TRANSPORT_BUS)
+                direct_user_add(userdata, uid, -1);
+}
+
 static const WireServerCallbacks direct_wire_callbacks = {
         .on_dbus_peer = on_dbus_peer,
+        .on_closed = on_wire_closed,
 };
 
 int direct_socket_init(Manager *manager) {
@@ -60,6 +97,7 @@ int direct_socket_init(Manager *manager) {
 
         /* A connection that says nothing may hold its slot as long as a bridge handshake may take. */
         settings.hello_timeout_usec = manager->config.bridge.handshake_timeout_usec;
+        settings.idle_timeout_usec = manager->config.idle_timeout_usec;
         return wire_server_new(manager->event, manager->service, manager->bus_locker, &settings,
                                &direct_wire_callbacks, manager, &manager->wire_server);
 }
@@ -79,6 +117,20 @@ static int direct_connection_start(Manager *manager, int fd) {
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &ucred, &length) < 0)
                 return log_warning_errno(errno, "Failed to read peer credentials: %m");
+
+        if (!direct_user_exempt(ucred.uid)) {
+                unsigned max = manager->config.max_direct_connections;
+
+                /* At debug level: each refusal is of the one user's doing, and would flood the log. */
+                if (direct_user_get(manager, ucred.uid) >= manager->config.max_direct_connections_per_user)
+                        return log_debug_errno(EMFILE, "Refusing direct connection of uid %u: %u connections "
+                                               "already (MaxDirectConnectionsPerUser).", (unsigned) ucred.uid,
+                                               manager->config.max_direct_connections_per_user);
+                if (n >= max - max / 16)
+                        return log_debug_errno(EMFILE, "Refusing direct connection of uid %u: the last %u "
+                                               "connections are kept for root.", (unsigned) ucred.uid, max / 16);
+        }
+        direct_user_add(manager, ucred.uid, 1);
 
         /* Its first bytes tell a wire client from a D-Bus one; the wire server reads them, never
          * waiting for them. */

@@ -164,6 +164,7 @@ Manager *manager_free(Manager *manager) {
         /* The front ends first, each closing its clients (the wire front end before the bus's, whose
          * connection its polkit queries use); then the core. */
         g_clear_pointer(&manager->wire_server, wire_server_free);
+        g_clear_pointer(&manager->direct_users, g_hash_table_unref);
         g_clear_pointer(&manager->bridge, bridge_listener_free);
         g_clear_pointer(&manager->bus_locker, bus_locker_free);
         direct_socket_close(manager);

@@ -36,6 +36,7 @@ typedef struct Manager {
         uint64_t n_direct_connections;  /* for the direct-N client ids */
         WireServer *wire_server;    /* the wire front end; each direct connection starts there */
         size_t n_direct_dbus_peers; /* direct connections that turned out to speak D-Bus */
+        GHashTable *direct_users;   /* uid → its direct connections, wire and D-Bus alike */
         BridgeListener *bridge;     /* the TCP bridge, when enabled */
         bool bridge_adopted;        /* its socket came from systemd */
         uint64_t idle_exit_usec;      /* 0: never */

@@ -1,5 +1,6 @@
-/* The daemon's statistics: GetStatistics' a{sv} read into plain arrays, keys kept as the daemon
- * sends them, so that a newer daemon's counters reach an older library's callers. */
+/* The daemon's statistics: GetStatistics' a{sv}, or the wire protocol's STATS, read into plain
+ * arrays, keys kept as the daemon sends them, so that a newer daemon's counters reach an older
+ * library's callers. */
 #include <errno.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include <pylocker/pylocker-client.h>
 
 #include "client-internal.h"
+#include "client-wire.h"
 #include "lib-util.h"
 #include "sd-cleanup.h"
 
@@ -122,6 +124,45 @@ static int read_statistics(sd_bus_message *reply, GArray *values, GArray *histog
         return sd_bus_message_exit_container(reply);
 }
 
+static int get_statistics_wire(PylockerLocker *locker, PylockerStatistics **ret, PylockerError *error) {
+        WireMessage m = { .header.type = WIRE_GET_STATS };
+        const WireStats *w;
+        PylockerStatistics *s;
+        WireReply reply;
+        int r;
+
+        r = wire_call(locker, &m, CALL_TIMEOUT_USEC, WIRE_STATS, &reply, error);
+        if (r < 0)
+                return r;
+        w = &reply.message.stats;
+
+        s = g_new0(PylockerStatistics, 1);
+        s->n_values = w->n_values;
+        s->values = g_new0(PylockerStatistic, w->n_values);
+        for (size_t i = 0; i < w->n_values; i++)
+                s->values[i] = (PylockerStatistic) { .name = g_strdup(w->values[i].name), .value = w->values[i].value };
+        s->n_histograms = w->n_histograms;
+        s->histograms = g_new0(PylockerHistogram, w->n_histograms);
+        for (size_t i = 0; i < w->n_histograms; i++)
+                s->histograms[i] = (PylockerHistogram) {
+                        .name = g_strdup(w->histograms[i].name),
+                        .count = w->histograms[i].count,
+                        .sum_usec = w->histograms[i].sum_usec,
+                        .buckets = g_memdup2(w->histograms[i].buckets, w->histograms[i].n_buckets * sizeof(uint64_t)),
+                        .n_buckets = w->histograms[i].n_buckets,
+                };
+        s->n_contended = w->n_contended;
+        s->contended = g_new0(PylockerContendedPath, w->n_contended);
+        for (size_t i = 0; i < w->n_contended; i++)
+                s->contended[i] = (PylockerContendedPath) {
+                        .path = g_strdup(w->contended[i].path),
+                        .waits = w->contended[i].waits,
+                };
+        wire_reply_done(locker, &reply);
+        *ret = s;
+        return 0;
+}
+
 _public_ int pylocker_locker_get_statistics(PylockerLocker *locker, PylockerStatistics **ret,
                                             PylockerError *error) {
         g_autoptr(sd_bus_message) m = NULL, reply = NULL;
@@ -133,9 +174,7 @@ _public_ int pylocker_locker_get_statistics(PylockerLocker *locker, PylockerStat
         if (!locker || !ret)
                 return pylocker_error_setf(error, -EINVAL, "No locker or no place for the statistics given.");
         if (locker->wire)
-                return pylocker_error_setf(error, -EOPNOTSUPP,
-                                           "Statistics are read over D-Bus, not the wire protocol: connect "
-                                           "through the bus.");
+                return get_statistics_wire(locker, ret, error);
 
         r = locker_new_call(locker, "GetStatistics", &m, error);
         if (r < 0)

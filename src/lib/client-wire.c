@@ -173,6 +173,7 @@ const char *wire_request_name(uint16_t type) {
                 [WIRE_SET_MAX_LOCK_TIME]   = "SetMaxLockTime",
                 [WIRE_SET_DEFAULT_TIMEOUT] = "SetDefaultTimeout",
                 [WIRE_PING]                = "Ping",
+                [WIRE_GET_STATS]           = "GetStatistics",
         };
 
         if (type < ELEMENTSOF(names) && names[type])

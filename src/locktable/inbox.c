@@ -8,6 +8,7 @@
 
 #include "deadline-heap.h"
 #include "inbox.h"
+#include "lock-table.h"
 #include "macro.h"
 #include "random-id.h"
 
@@ -34,6 +35,7 @@ struct Inbox {
         void *userdata;
         GList store_link;
         GQueue entries;               /* InboxEntry.inbox_link, oldest first */
+        LockGroup *group;             /* charged for what the inbox holds; NULL: nobody */
 };
 
 struct MessageStore {
@@ -43,6 +45,7 @@ struct MessageStore {
         DeadlineHeap deadlines;
         uint64_t announced_deadline;
         RandomIdPool random;
+        size_t max_group_bytes;
 };
 
 static uint64_t clock_now(clockid_t clock, void *userdata) {
@@ -64,7 +67,24 @@ MessageStore *message_store_new(const MessageStoreCallbacks *callbacks, void *us
         store->deadlines = (DeadlineHeap) DEADLINE_HEAP_INIT;
         store->announced_deadline = UINT64_MAX;
         store->random = (RandomIdPool) RANDOM_ID_POOL_INIT;
+        store->max_group_bytes = SIZE_MAX;
         return store;
+}
+
+void message_store_set_max_group_bytes(MessageStore *store, size_t max_bytes) {
+        store->max_group_bytes = max_bytes;
+}
+
+/* What one inbox's entry costs its group: the entry and, as if it were the inbox's alone, the
+ * publication with its strings (a publication to many costs each receiver in full: what each could
+ * be made to keep). */
+static size_t entry_bytes(const char *message, const char *sender_id, const char *sender_name) {
+        return sizeof(InboxEntry) + sizeof(Publication) + strlen(message) + strlen(sender_id) +
+               strlen(sender_name) + 3;
+}
+
+static size_t publication_entry_bytes(const Publication *publication) {
+        return entry_bytes(publication->message, publication->sender_id, publication->sender_name);
 }
 
 uint64_t message_store_get_next_deadline(const MessageStore *store) {
@@ -95,6 +115,8 @@ static void publication_free(MessageStore *store, Publication *publication) {
 static void entry_free(MessageStore *store, InboxEntry *entry) {
         Publication *publication = entry->publication;
 
+        if (entry->inbox->group)
+                lock_group_charge(entry->inbox->group, -(ssize_t) publication_entry_bytes(publication));
         g_queue_unlink(&entry->inbox->entries, &entry->inbox_link);
         g_queue_unlink(&publication->entries, &entry->publication_link);
         g_free(entry);
@@ -122,6 +144,7 @@ Inbox *inbox_free(Inbox *inbox) {
         while (!g_queue_is_empty(&inbox->entries))
                 entry_free(store, inbox->entries.head->data);
         g_queue_unlink(&store->inboxes, &inbox->store_link);
+        lock_group_unref(inbox->group);
         g_free(inbox);
         store_announce_deadline(store);
         return NULL;
@@ -137,6 +160,12 @@ MessageStore *message_store_free(MessageStore *store) {
         random_id_pool_wipe(&store->random);
         g_free(store);
         return NULL;
+}
+
+void inbox_set_group(Inbox *inbox, LockGroup *group) {
+        g_assert_true(g_queue_is_empty(&inbox->entries));
+        lock_group_unref(inbox->group);
+        inbox->group = lock_group_ref(group);
 }
 
 size_t inbox_get_length(const Inbox *inbox) {
@@ -172,23 +201,51 @@ int message_store_publish(MessageStore *store,
                           size_t *ret_full_index,
                           const Publication **ret_publication) {
         bool replace = !(flags & PUBLISH_NO_REPLACE), unique = flags & PUBLISH_UNIQUE;
-        size_t n_taking = 0;
+        size_t n_taking = 0, cost = entry_bytes(message, sender_id, sender_name ?: "");
         Publication *publication;
         uint8_t id[RANDOM_ID_SIZE];
+        int r = 0;
 
-        /* Decide everything first, so that a full inbox changes nothing anywhere. */
+        /* Decide everything first, so that a full inbox changes nothing anywhere. Each receiver's
+         * group is charged for its share meanwhile, so that receivers of one group add up; the charges
+         * are taken back below, and made for good as entries come and go. */
         for (size_t i = 0; i < n_receivers; i++) {
                 size_t held = unique || replace ? inbox_count(receivers[i], message) : 0;
+                LockGroup *group = receivers[i]->group;
 
                 ret_delivered[i] = !(unique && held > 0);
                 if (!ret_delivered[i])
                         continue;
                 n_taking++;
-                if (inbox_get_length(receivers[i]) - (replace ? held : 0) >= max_inbox_length) {
+                if (inbox_get_length(receivers[i]) - (replace ? held : 0) >= max_inbox_length)
+                        r = MESSAGE_E_INBOX_FULL;
+                /* Earlier publications of the message are replaced: the same bytes again. */
+                else if (group && !(replace && held > 0)) {
+                        if (lock_group_get_n_bytes(group) + cost > store->max_group_bytes)
+                                r = MESSAGE_E_OVER_BUDGET;
+                        else
+                                lock_group_charge(group, (ssize_t) cost);
+                }
+                if (r != 0) {
                         *ret_full_index = i;
-                        return MESSAGE_E_INBOX_FULL;
+                        ret_delivered[i] = false;
+                        break;
                 }
         }
+        for (size_t i = 0; i < n_receivers; i++) {
+                LockGroup *group = receivers[i]->group;
+                size_t held;
+
+                if (r != 0 && i >= *ret_full_index)
+                        break;
+                if (!ret_delivered[i] || !group)
+                        continue;
+                held = replace ? inbox_count(receivers[i], message) : 0;
+                if (!(replace && held > 0))
+                        lock_group_charge(group, -(ssize_t) cost);
+        }
+        if (r != 0)
+                return r;
         if (n_receivers > 0 && n_taking == 0)
                 return MESSAGE_E_ALL_REFUSED;
 
@@ -220,6 +277,8 @@ int message_store_publish(MessageStore *store,
                         (void) inbox_remove(inbox, message, NULL, 0);
 
                 entry = g_new0(InboxEntry, 1);
+                if (inbox->group)
+                        lock_group_charge(inbox->group, (ssize_t) cost);
                 entry->publication = publication;
                 entry->inbox = inbox;
                 entry->inbox_link.data = entry;

@@ -17,6 +17,7 @@ typedef struct Publication Publication;
 enum {
         MESSAGE_E_ALL_REFUSED = 1,   /* unique: every receiver holds the message already */
         MESSAGE_E_INBOX_FULL,        /* a receiver's inbox is full: nothing was delivered */
+        MESSAGE_E_OVER_BUDGET,       /* a receiver's group would pass its byte budget: nothing delivered */
 };
 
 typedef enum PublishFlags {
@@ -41,14 +42,20 @@ Inbox *inbox_new(MessageStore *store, void *userdata);
 /* Discards every publication in it. */
 Inbox *inbox_free(Inbox *inbox);
 size_t inbox_get_length(const Inbox *inbox);
+/* Charges what the (empty) inbox will hold to group (a reference is kept), or to nobody (NULL). */
+typedef struct LockGroup LockGroup;
+void inbox_set_group(Inbox *inbox, LockGroup *group);
+/* A publication that would take a receiver's group past max_bytes is refused (MESSAGE_E_OVER_BUDGET);
+ * SIZE_MAX (the default): no budget. */
+void message_store_set_max_group_bytes(MessageStore *store, size_t max_bytes);
 
 /* Delivers one publication into the inboxes of the given (distinct) receivers. timeout_usec 0 never
  * expires. For each receiver: with PUBLISH_UNIQUE, a receiver whose inbox holds the message refuses
  * it; otherwise, unless PUBLISH_NO_REPLACE, the message's earlier publications in that inbox are
  * removed, and the new one is added at the end. ret_delivered[i] says whether receiver i took it.
  * Returns 0 (at least one receiver took it, or there was none), MESSAGE_E_ALL_REFUSED, or
- * MESSAGE_E_INBOX_FULL with *ret_full_index (an inbox at max_inbox_length that would grow: then
- * nothing is delivered and nothing removed). *ret_publication is set for 0 when it was delivered. */
+ * MESSAGE_E_INBOX_FULL or MESSAGE_E_OVER_BUDGET with *ret_full_index (an inbox at max_inbox_length
+ * that would grow, or whose group is at its budget: then nothing is delivered and nothing removed). *ret_publication is set for 0 when it was delivered. */
 int message_store_publish(MessageStore *store,
                           const char *message,
                           const char *sender_id,

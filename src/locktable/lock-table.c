@@ -105,6 +105,7 @@ struct LockGroup {
         unsigned n_ref;
         size_t n_locks;
         size_t n_waiters;
+        size_t n_bytes;
 };
 
 struct LockOwner {
@@ -117,6 +118,7 @@ struct LockOwner {
         uint64_t search;             /* the last deadlock search that reached it */
         LockOwner *search_next;      /* that search's stack */
         bool dying;
+        bool retired;                /* gone: in LockTable.retired, its locks left to lock_table_reap() */
 };
 
 struct LockTable {
@@ -127,6 +129,8 @@ struct LockTable {
         ChainTable queues;           /* PathQueue.table_link, by the keyed hash of the path */
         ChainTable locks;            /* Lock.id_link of the held locks, by id */
         GQueue owners;
+        GQueue retired;              /* owners gone with locks still to release, oldest first */
+        size_t n_retired_locks;
         DeadlineHeap deadlines;
         uint64_t announced_deadline;
         uint64_t next_seq;
@@ -165,6 +169,22 @@ static inline Lock *slot_get_lock(const LockSlot *slot) {
         if (slot->queue & SLOT_HAS_LOCK_POINTER)
                 return container_of(slot, LockSlotEntry, slot)->lock;
         return container_of(slot, Lock, slots);
+}
+
+/* What the table keeps for a request, as charged to its owner's group: the Lock with its slots, and
+ * a queue with the path in it for each path. A queue shared with other requests is charged to each of
+ * them: the budget bounds what a group could make the table keep, whoever else is on its paths. */
+static size_t lock_bytes(size_t n_slots, bool lock_pointers, size_t path_bytes) {
+        return offsetof(Lock, slots) + n_slots * (lock_pointers ? sizeof(LockSlotEntry) : sizeof(LockSlot)) +
+               n_slots * (sizeof(PathQueue) + 1) + path_bytes;
+}
+
+static size_t lock_get_bytes(const Lock *lock) {
+        size_t n_slots = lock_n_slots(lock), path_bytes = 0;
+
+        for (size_t i = 0; i < n_slots; i++)
+                path_bytes += strlen(slot_get_queue(lock_slot_const(lock, i))->path);
+        return lock_bytes(n_slots, lock_slot_const(lock, 0)->queue & SLOT_HAS_LOCK_POINTER, path_bytes);
 }
 
 static void lock_list_append(LockList *list, Lock *lock) {
@@ -356,6 +376,7 @@ LockGroup *lock_group_unref(LockGroup *group) {
         if (!group || --group->n_ref > 0)
                 return NULL;
         g_assert_cmpuint(group->n_locks + group->n_waiters, ==, 0);
+        g_assert_cmpuint(group->n_bytes, ==, 0);
         g_free(group);
         return NULL;
 }
@@ -366,6 +387,16 @@ size_t lock_group_get_n_locks(const LockGroup *group) {
 
 size_t lock_group_get_n_waiters(const LockGroup *group) {
         return group->n_waiters;
+}
+
+size_t lock_group_get_n_bytes(const LockGroup *group) {
+        return group->n_bytes;
+}
+
+void lock_group_charge(LockGroup *group, ssize_t delta) {
+        if (delta < 0)
+                g_assert_cmpuint(group->n_bytes, >=, (size_t) -delta);
+        group->n_bytes += (size_t) delta;
 }
 
 LockOwner *lock_owner_new(LockTable *table, LockGroup *group, void *userdata) {
@@ -381,6 +412,10 @@ LockOwner *lock_owner_new(LockTable *table, LockGroup *group, void *userdata) {
 
 void *lock_owner_get_userdata(const LockOwner *owner) {
         return owner->userdata;
+}
+
+LockGroup *lock_owner_get_group(const LockOwner *owner) {
+        return owner->group;
 }
 
 size_t lock_owner_get_n_locks(const LockOwner *owner) {
@@ -419,8 +454,8 @@ int lock_table_check_paths(const LockTable *table,
         return 0;
 }
 
-static PathQueue *table_get_queue(LockTable *table, const char *path) {
-        size_t length = strlen(path);
+static PathQueue *table_get_queue(LockTable *table, const char *path, size_t *ret_length) {
+        size_t length = *ret_length = strlen(path);
         uint64_t hash = table_path_hash(table, path, length);
         PathQueue *queue = table_find_queue(table, path, hash);
 
@@ -591,6 +626,10 @@ static void lock_unlink_slots(LockTable *table, Lock *lock, bool wake) {
 }
 
 static void lock_end_internal(LockTable *table, Lock *lock, LockEndReason reason, bool wake) {
+        if (lock->owner->group)
+                lock_group_charge(lock->owner->group, -(ssize_t) lock_get_bytes(lock));
+        if (lock->owner->retired)
+                table->n_retired_locks--;
         deadline_heap_remove(&table->deadlines, &lock->deadline);
         if (lock_has_flag(lock, LOCK_FLAG_GRANTED)) {
                 lock_list_unlink(&lock->owner->locks, lock);
@@ -632,6 +671,11 @@ static void owner_end_all(LockOwner *owner, LockEndReason waiter_reason, LockEnd
                 lock_end_internal(table, owner->locks.head, lock_reason, wake);
 }
 
+static void owner_destroy(LockOwner *owner) {
+        lock_group_unref(owner->group);
+        g_free(owner);
+}
+
 LockOwner *lock_owner_free(LockOwner *owner) {
         LockTable *table;
 
@@ -640,12 +684,68 @@ LockOwner *lock_owner_free(LockOwner *owner) {
 
         table = owner->table;
         g_assert_false(table->in_callback);
+        g_assert_false(owner->retired);
         owner_end_all(owner, LOCK_END_CANCELLED, LOCK_END_OWNER_GONE, true);
         g_queue_unlink(&table->owners, &owner->table_link);
-        lock_group_unref(owner->group);
-        g_free(owner);
+        owner_destroy(owner);
         table_announce_deadline(table);
         return NULL;
+}
+
+LockOwner *lock_owner_retire(LockOwner *owner, bool *ret_pending) {
+        LockTable *table;
+        bool pending = false;
+
+        if (!owner)
+                goto done;
+
+        table = owner->table;
+        g_assert_false(table->in_callback);
+        g_assert_false(owner->retired);
+        /* Its waiters go at once (there are few), told while the front end still knows the owner; they
+         * are ended first so that releasing its locks grants them nothing. */
+        owner->dying = true;
+        while (owner->waiters.head)
+                lock_end_internal(table, owner->waiters.head, LOCK_END_CANCELLED, true);
+        owner->userdata = NULL;
+        g_queue_unlink(&table->owners, &owner->table_link);
+        if (owner->locks.head) {
+                owner->retired = true;
+                table->n_retired_locks += owner->locks.length;
+                g_queue_push_tail_link(&table->retired, &owner->table_link);
+                pending = true;
+        } else
+                owner_destroy(owner);
+        table_announce_deadline(table);
+done:
+        if (ret_pending)
+                *ret_pending = pending;
+        return NULL;
+}
+
+bool lock_table_reap(LockTable *table, size_t max_locks) {
+        g_assert_false(table->in_callback);
+
+        while (table->retired.head) {
+                LockOwner *owner = table->retired.head->data;
+
+                /* Each release wakes and grants what it held back, as lock_owner_free() does, so the
+                 * grant rule holds between batches: a waiter only waits for what is still held. */
+                while (max_locks > 0 && owner->locks.head) {
+                        lock_end_internal(table, owner->locks.head, LOCK_END_OWNER_GONE, true);
+                        max_locks--;
+                }
+                if (owner->locks.head)
+                        break;
+                g_queue_unlink(&table->retired, &owner->table_link);
+                owner_destroy(owner);
+        }
+        table_announce_deadline(table);
+        return table->retired.head != NULL;
+}
+
+size_t lock_table_get_n_retired_locks(const LockTable *table) {
+        return table->n_retired_locks;
 }
 
 void lock_table_shutdown(LockTable *table) {
@@ -661,6 +761,8 @@ void lock_table_shutdown(LockTable *table) {
         }
         for (GList *l = table->owners.head; l; l = l->next)
                 owner_end_all(l->data, LOCK_END_SHUTDOWN, LOCK_END_SHUTDOWN, false);
+        for (GList *l = table->retired.head; l; l = l->next)
+                owner_end_all(l->data, LOCK_END_SHUTDOWN, LOCK_END_SHUTDOWN, false);
         table_announce_deadline(table);
 }
 
@@ -673,8 +775,13 @@ LockTable *lock_table_free(LockTable *table) {
                 LockOwner *owner = table->owners.head->data;
 
                 g_queue_unlink(&table->owners, &owner->table_link);
-                lock_group_unref(owner->group);
-                g_free(owner);
+                owner_destroy(owner);
+        }
+        while (!g_queue_is_empty(&table->retired)) {
+                LockOwner *owner = table->retired.head->data;
+
+                g_queue_unlink(&table->retired, &owner->table_link);
+                owner_destroy(owner);
         }
 
         g_assert_cmpuint(table->queues.n_entries, ==, 0);
@@ -778,7 +885,7 @@ int lock_table_acquire(LockTable *table,
                        Lock **ret_lock,
                        size_t *ret_path_index) {
         uint64_t timeout_usec = request->timeout_usec;
-        size_t n_slots = 0, bad_index, slot_index;
+        size_t n_slots = 0, bad_index, slot_index, path_bytes = 0, charge = 0;
         bool lock_pointers;
         Lock *lock;
         int r;
@@ -810,12 +917,14 @@ int lock_table_acquire(LockTable *table,
                 lock->deadline.spare |= LOCK_FLAG_SHARED;
 
         for (size_t i = 0; i < request->n_paths; i++) {
-                PathQueue *queue = table_get_queue(table, request->paths[i]);
+                size_t length;
+                PathQueue *queue = table_get_queue(table, request->paths[i], &length);
                 LockSlot *slot;
 
                 /* A path given before: this request is at the tail of its queue already. */
                 if (queue->head && slot_get_lock(queue->head->prev) == lock)
                         continue;
+                path_bytes += length;
 
                 slot = lock_slot(lock, n_slots);
                 slot->queue = (uintptr_t) queue;
@@ -828,7 +937,20 @@ int lock_table_acquire(LockTable *table,
         }
         lock->deadline.spare |= (uint32_t) n_slots << LOCK_N_SLOTS_SHIFT;
 
+        if (owner->group) {
+                charge = lock_bytes(n_slots, lock_pointers, path_bytes);
+                if (charge > table->limits.max_bytes_per_group - MIN(owner->group->n_bytes,
+                                                                     table->limits.max_bytes_per_group)) {
+                        /* It is last in every queue it joined, so leaving wakes nobody. */
+                        lock_unlink_slots(table, lock, /* wake= */ false);
+                        g_free(lock);
+                        return LOCK_E_GROUP_BYTES;
+                }
+        }
+
         if (lock_is_grantable(lock)) {
+                if (owner->group)
+                        owner->group->n_bytes += charge;
                 lock_grant(table, lock);
                 table_announce_deadline(table);
                 *ret_lock = lock;
@@ -861,8 +983,10 @@ int lock_table_acquire(LockTable *table,
                                   usec_add(lock_table_now(table, CLOCK_MONOTONIC), timeout_usec));
         lock_list_append(&owner->waiters, lock);
         table->n_waiters++;
-        if (owner->group)
+        if (owner->group) {
                 owner->group->n_waiters++;
+                owner->group->n_bytes += charge;
+        }
         table_announce_deadline(table);
 
         *ret_lock = lock;
@@ -1123,52 +1247,65 @@ void lock_table_check_invariants(const LockTable *table) {
         g_autoptr(GHashTable) requests = g_hash_table_new(NULL, NULL);
         g_autoptr(GHashTable) groups = g_hash_table_new_full(NULL, NULL, NULL, g_free);
         size_t n_locks = 0, n_waiters = 0, n_slots = 0, n_entries = 0, n_deadlines = 0;
-        size_t n_queues = 0, n_ids = 0;
+        size_t n_queues = 0, n_ids = 0, n_retired_locks = 0;
         GHashTableIter iter;
         gpointer key, value;
 
         g_assert_false(table->in_callback);
         g_assert_cmpuint(table->last_token, <=, table->token_ceiling);
 
-        for (const GList *l = table->owners.head; l; l = l->next) {
-                const LockOwner *owner = l->data;
-                const LockList *lists[2] = { &owner->locks, &owner->waiters };
+        for (size_t q = 0; q < 2; q++)
+                for (const GList *l = (q == 0 ? &table->owners : &table->retired)->head; l; l = l->next) {
+                        const LockOwner *owner = l->data;
+                        const LockList *lists[2] = { &owner->locks, &owner->waiters };
 
-                g_assert_true(owner->table == table);
-                g_assert_true(&owner->table_link == l);
+                        g_assert_true(owner->table == table);
+                        g_assert_true(&owner->table_link == l);
+                        g_assert_true(owner->retired == (q == 1));
+                        if (owner->retired) {
+                                /* Gone: nothing waits, nobody is told, nothing is granted to it. */
+                                g_assert_true(owner->dying);
+                                g_assert_null(owner->userdata);
+                                g_assert_cmpuint(owner->waiters.length, ==, 0);
+                                n_retired_locks += owner->locks.length;
+                        }
 
-                for (size_t k = 0; k < 2; k++) {
-                        uint64_t last = 0;
+                        for (size_t k = 0; k < 2; k++) {
+                                uint64_t last = 0;
 
-                        lock_list_check(lists[k]);
-                        for (const Lock *lock = lists[k]->head; lock; lock = lock->owner_link.next) {
-                                bool added;
+                                lock_list_check(lists[k]);
+                                for (const Lock *lock = lists[k]->head; lock; lock = lock->owner_link.next) {
+                                        bool added;
 
-                                lock_check(table, owner, lock, /* granted= */ k == 0);
-                                added = g_hash_table_add(requests, (gpointer) lock);
-                                g_assert_true(added);
-                                /* Locks in grant order, waiters in arrival order. */
-                                g_assert_cmpuint(k == 0 ? lock->token : lock->seq, >, last);
-                                last = k == 0 ? lock->token : lock->seq;
-                                n_slots += lock_n_slots(lock);
-                                n_deadlines += deadline_heap_node_is_queued(&lock->deadline);
+                                        lock_check(table, owner, lock, /* granted= */ k == 0);
+                                        added = g_hash_table_add(requests, (gpointer) lock);
+                                        g_assert_true(added);
+                                        /* Locks in grant order, waiters in arrival order. */
+                                        g_assert_cmpuint(k == 0 ? lock->token : lock->seq, >, last);
+                                        last = k == 0 ? lock->token : lock->seq;
+                                        n_slots += lock_n_slots(lock);
+                                        n_deadlines += deadline_heap_node_is_queued(&lock->deadline);
+                                }
+                        }
+                        n_locks += owner->locks.length;
+                        n_waiters += owner->waiters.length;
+
+                        if (owner->group) {
+                                size_t *counts = g_hash_table_lookup(groups, owner->group);
+
+                                if (!counts) {
+                                        counts = g_new0(size_t, 4);
+                                        g_hash_table_insert(groups, owner->group, counts);
+                                }
+                                counts[0] += owner->locks.length;
+                                counts[1] += owner->waiters.length;
+                                counts[2]++;
+                                for (size_t k = 0; k < 2; k++)
+                                        for (const Lock *lock = lists[k]->head; lock; lock = lock->owner_link.next)
+                                                counts[3] += lock_get_bytes(lock);
                         }
                 }
-                n_locks += owner->locks.length;
-                n_waiters += owner->waiters.length;
-
-                if (owner->group) {
-                        size_t *counts = g_hash_table_lookup(groups, owner->group);
-
-                        if (!counts) {
-                                counts = g_new0(size_t, 3);
-                                g_hash_table_insert(groups, owner->group, counts);
-                        }
-                        counts[0] += owner->locks.length;
-                        counts[1] += owner->waiters.length;
-                        counts[2]++;
-                }
-        }
+        g_assert_cmpuint(table->n_retired_locks, ==, n_retired_locks);
         g_assert_cmpuint(table->locks.n_entries, ==, n_locks);
         g_assert_cmpuint(table->n_waiters, ==, n_waiters);
 
@@ -1180,6 +1317,8 @@ void lock_table_check_invariants(const LockTable *table) {
                 g_assert_cmpuint(group->n_locks, ==, counts[0]);
                 g_assert_cmpuint(group->n_waiters, ==, counts[1]);
                 g_assert_cmpuint(group->n_ref, >=, counts[2]);
+                /* Exact for the table's part; what others charged comes on top. */
+                g_assert_cmpuint(group->n_bytes, >=, counts[3]);
         }
 
         /* Each held lock in the chain its id hashes to, and nothing else in the id table. */

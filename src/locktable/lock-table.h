@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <glib.h>
@@ -30,6 +31,7 @@ enum {
         LOCK_E_PATH_TOO_LONG,      /* a path is longer than max_path_length bytes */
         LOCK_E_PATH_NOT_UTF8,      /* a path is not valid UTF-8 */
         LOCK_E_DEADLOCK,           /* waiting would close a cycle of owners waiting for each other */
+        LOCK_E_GROUP_BYTES,        /* the request would take the owner's group past its byte budget */
 };
 
 typedef enum LockEndReason {
@@ -67,6 +69,8 @@ typedef struct LockTableLimits {
         size_t max_waiters_per_owner;
         size_t max_locks_per_group;      /* the same, for all owners of a group together */
         size_t max_waiters_per_group;
+        size_t max_bytes_per_group;      /* what the table keeps for a group's locks and waiters, plus
+                                          * what is charged to it from outside (inboxes) */
 } LockTableLimits;
 
 #define LOCK_TABLE_LIMITS_DEFAULT {                                      \
@@ -78,6 +82,7 @@ typedef struct LockTableLimits {
                 .max_waiters_per_owner = 256,                            \
                 .max_locks_per_group = 65536,                            \
                 .max_waiters_per_group = 4096,                           \
+                .max_bytes_per_group = 64 << 20,                         \
         }
 
 /* Callbacks must not call back into the table's mutating functions. */
@@ -122,12 +127,29 @@ LockGroup *lock_group_ref(LockGroup *group);
 LockGroup *lock_group_unref(LockGroup *group);
 size_t lock_group_get_n_locks(const LockGroup *group);
 size_t lock_group_get_n_waiters(const LockGroup *group);
+/* The bytes charged to the group: its locks' and waiters' (paths and per-lock overhead, as the table
+ * stores them) and what lock_group_charge() added. */
+size_t lock_group_get_n_bytes(const LockGroup *group);
+/* Charges (delta > 0) or gives back bytes kept outside the table, e.g. inbox messages. */
+void lock_group_charge(LockGroup *group, ssize_t delta);
 
 /* group may be NULL: the owner answers to its own limits only. The owner keeps a reference. */
 LockOwner *lock_owner_new(LockTable *table, LockGroup *group, void *userdata);
 /* Cancels the owner's waiting requests and releases its locks, then frees it. */
 LockOwner *lock_owner_free(LockOwner *owner);
+/* The owner is gone: cancels its waiting requests now and leaves its held locks to
+ * lock_table_reap(), which releases them (LOCK_END_OWNER_GONE) a batch at a time, granting what
+ * each lets through as lock_owner_free() would. From now on the owner's userdata is NULL (callbacks
+ * see its locks without one), its locks are not visited by lock_table_iter_next(), and nothing is
+ * granted to it. Returns NULL; true in *ret_pending when locks are left to reap. */
+LockOwner *lock_owner_retire(LockOwner *owner, bool *ret_pending);
+/* Releases up to max_locks locks of retired owners, oldest owner first, and frees the owners left
+ * with none. Returns whether locks are left to reap. */
+bool lock_table_reap(LockTable *table, size_t max_locks);
+/* Locks of retired owners not released yet. */
+size_t lock_table_get_n_retired_locks(const LockTable *table);
 void *lock_owner_get_userdata(const LockOwner *owner);
+LockGroup *lock_owner_get_group(const LockOwner *owner);
 size_t lock_owner_get_n_locks(const LockOwner *owner);
 size_t lock_owner_get_n_waiters(const LockOwner *owner);
 
@@ -138,7 +160,7 @@ int lock_table_check_paths(const LockTable *table,
                            size_t *ret_bad_index);
 
 /* Requests all paths at once. Returns 0 (granted), LOCK_E_PENDING (queued), LOCK_E_WOULD_BLOCK,
- * LOCK_E_QUOTA, LOCK_E_GROUP_QUOTA, LOCK_E_DEADLOCK or a path error; *ret_lock is set for 0 and
+ * LOCK_E_QUOTA, LOCK_E_GROUP_QUOTA, LOCK_E_GROUP_BYTES, LOCK_E_DEADLOCK or a path error; *ret_lock is set for 0 and
  * LOCK_E_PENDING, and a refused request changes nothing. ret_path_index may be NULL; it is set for
  * a path error to the index of the bad path in request->paths, as by lock_table_check_paths(), and
  * for LOCK_E_DEADLOCK to the index of the first path on which the request would wait for an owner

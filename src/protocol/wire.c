@@ -26,6 +26,7 @@ const char *wire_type_to_string(uint16_t type) {
         case WIRE_SET_MAX_LOCK_TIME:   return "SET_MAX_LOCK_TIME";
         case WIRE_SET_DEFAULT_TIMEOUT: return "SET_DEFAULT_TIMEOUT";
         case WIRE_PING:                return "PING";
+        case WIRE_GET_STATS:           return "GET_STATS";
         case WIRE_OK:                  return "OK";
         case WIRE_WELCOME:             return "WELCOME";
         case WIRE_ACQUIRED:            return "ACQUIRED";
@@ -35,6 +36,7 @@ const char *wire_type_to_string(uint16_t type) {
         case WIRE_LOCKS:               return "LOCKS";
         case WIRE_CLIENTS:             return "CLIENTS";
         case WIRE_STATUS:              return "STATUS";
+        case WIRE_STATS:               return "STATS";
         case WIRE_ERROR:               return "ERROR";
         case WIRE_LOCK_LOST:           return "LOCK_LOST";
         case WIRE_MESSAGE_PUBLISHED:   return "MESSAGE_PUBLISHED";
@@ -320,6 +322,7 @@ static int decode_body(Reader *r, Allocations *allocated, WireMessage *m) {
         case WIRE_LIST_CLIENTS:
         case WIRE_GET_STATUS:
         case WIRE_PING:
+        case WIRE_GET_STATS:
         case WIRE_OK:
                 break;
 
@@ -406,6 +409,42 @@ static int decode_body(Reader *r, Allocations *allocated, WireMessage *m) {
                 m->status.waiter_count = get_u32(r);
                 m->status.client_count = get_u32(r);
                 break;
+
+        case WIRE_STATS: {
+                WireStatsValue *values;
+                WireStatsHistogram *histograms;
+                WireStatsPath *paths;
+
+                values = get_array(r, allocated, sizeof(WireStatsValue), STR_MIN + 8, &m->stats.n_values);
+                m->stats.values = values;
+                for (size_t i = 0; i < m->stats.n_values; i++) {
+                        values[i].name = get_str(r);
+                        values[i].value = get_u64(r);
+                }
+
+                histograms = get_array(r, allocated, sizeof(WireStatsHistogram), STR_MIN + 16 + 4,
+                                       &m->stats.n_histograms);
+                m->stats.histograms = histograms;
+                for (size_t i = 0; i < m->stats.n_histograms; i++) {
+                        uint64_t *buckets;
+
+                        histograms[i].name = get_str(r);
+                        histograms[i].count = get_u64(r);
+                        histograms[i].sum_usec = get_u64(r);
+                        buckets = get_array(r, allocated, sizeof(uint64_t), 8, &histograms[i].n_buckets);
+                        for (size_t j = 0; j < histograms[i].n_buckets; j++)
+                                buckets[j] = get_u64(r);
+                        histograms[i].buckets = buckets;
+                }
+
+                paths = get_array(r, allocated, sizeof(WireStatsPath), STR_MIN + 8, &m->stats.n_contended);
+                m->stats.contended = paths;
+                for (size_t i = 0; i < m->stats.n_contended; i++) {
+                        paths[i].path = get_str(r);
+                        paths[i].waits = get_u64(r);
+                }
+                break;
+        }
 
         case WIRE_ERROR:
                 m->error.name = get_str(r);
@@ -614,6 +653,7 @@ static int encode_body(Writer *w, const WireMessage *m) {
         case WIRE_LIST_CLIENTS:
         case WIRE_GET_STATUS:
         case WIRE_PING:
+        case WIRE_GET_STATS:
         case WIRE_OK:
                 break;
 
@@ -692,6 +732,30 @@ static int encode_body(Writer *w, const WireMessage *m) {
                 put_u32(w, m->status.lock_count);
                 put_u32(w, m->status.waiter_count);
                 put_u32(w, m->status.client_count);
+                break;
+
+        case WIRE_STATS:
+                put_u32(w, (uint32_t) m->stats.n_values);
+                for (size_t i = 0; i < m->stats.n_values && !w->failed; i++) {
+                        put_str(w, m->stats.values[i].name);
+                        put_u64(w, m->stats.values[i].value);
+                }
+                put_u32(w, (uint32_t) m->stats.n_histograms);
+                for (size_t i = 0; i < m->stats.n_histograms && !w->failed; i++) {
+                        const WireStatsHistogram *h = &m->stats.histograms[i];
+
+                        put_str(w, h->name);
+                        put_u64(w, h->count);
+                        put_u64(w, h->sum_usec);
+                        put_u32(w, (uint32_t) h->n_buckets);
+                        for (size_t j = 0; j < h->n_buckets; j++)
+                                put_u64(w, h->buckets[j]);
+                }
+                put_u32(w, (uint32_t) m->stats.n_contended);
+                for (size_t i = 0; i < m->stats.n_contended && !w->failed; i++) {
+                        put_str(w, m->stats.contended[i].path);
+                        put_u64(w, m->stats.contended[i].waits);
+                }
                 break;
 
         case WIRE_ERROR:

@@ -57,6 +57,8 @@ typedef enum WireType {
         WIRE_SET_MAX_LOCK_TIME   = 0x10,
         WIRE_SET_DEFAULT_TIMEOUT = 0x11,
         WIRE_PING                = 0x12,
+        WIRE_GET_STATS           = 0x13,
+        _WIRE_REQUEST_LAST       = WIRE_GET_STATS,
         /* replies, server → client, with the request's serial */
         WIRE_OK                  = 0x40,
         WIRE_WELCOME             = 0x41,
@@ -67,6 +69,7 @@ typedef enum WireType {
         WIRE_LOCKS               = 0x46,
         WIRE_CLIENTS             = 0x47,
         WIRE_STATUS              = 0x48,
+        WIRE_STATS               = 0x49,
         WIRE_ERROR               = 0x7f,
         /* events, server → client, serial 0 */
         WIRE_LOCK_LOST           = 0x80,
@@ -74,7 +77,7 @@ typedef enum WireType {
 } WireType;
 
 static inline bool wire_type_is_request(uint16_t type) {
-        return type >= WIRE_HELLO && type <= WIRE_PING;
+        return type >= WIRE_HELLO && type <= _WIRE_REQUEST_LAST;
 }
 const char *wire_type_to_string(uint16_t type);
 
@@ -220,6 +223,33 @@ typedef struct WireStatus {
         uint32_t client_count;
 } WireStatus;
 
+typedef struct WireStatsValue {
+        const char *name;               /* GetStatistics' key: "grants", ... */
+        uint64_t value;
+} WireStatsValue;
+
+typedef struct WireStatsHistogram {
+        const char *name;               /* "wait_time_usec", "hold_time_usec" */
+        uint64_t count;
+        uint64_t sum_usec;
+        const uint64_t *buckets;        /* decoded: allocated with the message */
+        size_t n_buckets;
+} WireStatsHistogram;
+
+typedef struct WireStatsPath {
+        const char *path;
+        uint64_t waits;
+} WireStatsPath;
+
+typedef struct WireStats {              /* GetStatistics' a{sv}, by the type of its values */
+        WireStatsValue *values;
+        size_t n_values;
+        WireStatsHistogram *histograms;
+        size_t n_histograms;
+        WireStatsPath *contended;       /* the most waited-for first */
+        size_t n_contended;
+} WireStats;
+
 typedef struct WireError {
         const char *name;               /* a D-Bus error name of org.pylocker.Locker (bus-errors.h) or
                                          * org.freedesktop.DBus.Error.* */
@@ -239,7 +269,7 @@ typedef struct WireMessagePublished {
 } WireMessagePublished;
 
 /* One frame, decoded or to encode. The member of the union is the one of header.type; types with an
- * empty body (LIST_*, GET_STATUS, PING, OK) use none. */
+ * empty body (LIST_*, GET_STATUS, PING, GET_STATS, OK) use none. */
 typedef struct WireMessage {
         WireHeader header;
         union {
@@ -259,6 +289,7 @@ typedef struct WireMessage {
                 WireLocks locks;
                 WireClients clients;
                 WireStatus status;
+                WireStats stats;
                 WireError error;
                 WireLockLost lock_lost;
                 WireMessagePublished message_published;

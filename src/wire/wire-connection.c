@@ -388,6 +388,7 @@ int wire_connection_run(WireConnection *c, uint32_t revents) {
         if (c->state == WIRE_CONNECTION_CLOSING)
                 return 0;
 
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &c->last_active);
         if (revents & EPOLLOUT)
                 wire_server_schedule_flush(s, c);
         if (revents & (EPOLLHUP | EPOLLERR))

@@ -66,6 +66,7 @@ struct WireConnection {
         bool read_eof;                  /* the client sent all it will send */
         bool hangup;                    /* the client has gone: its input is read whatever the limits */
         uint64_t deadline;              /* CLOCK_MONOTONIC, to be welcomed by */
+        uint64_t last_active;           /* CLOCK_MONOTONIC, of its last round (for the idle timeout) */
 
         /* The server's lists (wire-internal.h); data points to the connection. */
         GList link;

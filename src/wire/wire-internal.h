@@ -23,6 +23,7 @@ struct WireServer {
         sd_event_source *io_source;     /* the one source: epoll_fd readable */
         sd_event_source *defer_source;  /* another round: buffered frames, output or closes waiting */
         sd_event_source *hello_timer;   /* the oldest connection not welcomed yet */
+        sd_event_source *idle_timer;    /* looks for idle connections now and then */
 
         GQueue connections;             /* every connection */
         GQueue run_queue;               /* to run in the next round */
@@ -31,7 +32,7 @@ struct WireServer {
         GQueue greeting;                /* not welcomed yet, oldest first */
         unsigned n_attached;            /* connections in epoll_fd */
         size_t n_connections[_CLIENT_TRANSPORT_MAX];
-        int actions[WIRE_PING + 1];     /* ServiceAction per request type, -1 for none */
+        int actions[_WIRE_REQUEST_LAST + 1];  /* ServiceAction per request type, -1 for none */
         bool in_round;
         bool freeing;
 };

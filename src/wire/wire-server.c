@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "time-util.h"
 #include "wire-internal.h"
 #include "wire-verbs.h"
 
@@ -172,6 +173,9 @@ static void server_unlink(WireServer *s, WireConnection *c) {
 }
 
 static void server_free_connection(WireServer *s, WireConnection *c) {
+        ClientTransport transport = c->peer_transport;
+        uid_t uid = c->uid;
+
         c->state = WIRE_CONNECTION_CLOSING;
         server_unlink(s, c);
         /* Whatever it was told last (an ERROR before closing, answers at shutdown) goes if the socket
@@ -179,6 +183,40 @@ static void server_free_connection(WireServer *s, WireConnection *c) {
         if (wire_buffer_length(&c->output) > 0)
                 wire_connection_flush(c);
         wire_connection_free(c);
+        if (s->callbacks && s->callbacks->on_closed)
+                s->callbacks->on_closed(s, transport, uid, s->userdata);
+}
+
+/* ---- the idle timeout ---- */
+
+/* Whether closing it would take nothing from its client: no lock held or awaited, no message in its
+ * inbox, no request unanswered or waiting for polkit, no output queued. */
+static bool connection_holds_nothing(const WireConnection *c) {
+        return c->state == WIRE_CONNECTION_READY && c->client && c->n_in_flight == 0 && !c->held && !c->polkit &&
+               lock_owner_get_n_locks(c->client->owner) == 0 && lock_owner_get_n_waiters(c->client->owner) == 0 &&
+               inbox_get_length(c->client->inbox) == 0 && wire_buffer_length(&c->output) == 0;
+}
+
+static int on_idle_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        WireServer *s = userdata;
+        uint64_t timeout = s->settings.idle_timeout_usec;
+        char buf[FORMAT_TIME_SPAN_MAX];
+
+        /* A walk over every connection, a few thousand at most, once per half timeout: cheaper than
+         * a timer per connection re-armed on every frame. A connection goes between one and one and a
+         * half timeouts after its last frame. */
+        for (GList *l = s->connections.head; l; l = l->next) {
+                WireConnection *c = l->data;
+
+                if (c->peer_transport != CLIENT_TRANSPORT_BUS || c->in_close_queue || !connection_holds_nothing(c) ||
+                    usec < c->last_active || usec - c->last_active < timeout)
+                        continue;
+                log_debug("Connection %s was idle for %s holding nothing, closing it.", c->id,
+                          format_time_span(buf, sizeof(buf), timeout));
+                wire_connection_close(c);
+        }
+        (void) sd_event_source_set_time_relative(source, MAX(timeout / 2, USEC_PER_SEC / 10));
+        return 0;
 }
 
 static void server_hand_over(WireServer *s, WireConnection *c) {
@@ -213,6 +251,7 @@ static int server_add(WireServer *s, const WireTransport *transport, const WireP
 
         (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
         c->deadline = usec_add(now, s->settings.hello_timeout_usec);
+        c->last_active = now;
         c->in_greeting = true;
         g_queue_push_tail_link(&s->greeting, &c->greeting_link);
         if (g_queue_get_length(&s->greeting) == 1)
@@ -361,6 +400,16 @@ int wire_server_new(sd_event *event, Service *service, BusLocker *polkit, const 
                 return log_error_errno(r, "Failed to disable the wire connections' defer source: %m");
         (void) sd_event_source_set_description(s->defer_source, "wire-round");
 
+        if (s->settings.idle_timeout_usec != UINT64_MAX) {
+                r = sd_event_add_time_relative(event, &s->idle_timer, CLOCK_MONOTONIC,
+                                               MAX(s->settings.idle_timeout_usec / 2, USEC_PER_SEC / 10),
+                                               USEC_PER_SEC / 10, on_idle_timer, s);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to add the wire connections' idle timer: %m");
+                (void) sd_event_source_set_enabled(s->idle_timer, SD_EVENT_ON);
+                (void) sd_event_source_set_description(s->idle_timer, "wire-idle");
+        }
+
         *ret = g_steal_pointer(&s);
         return 0;
 }
@@ -380,6 +429,7 @@ WireServer *wire_server_free(WireServer *s) {
                 server_free_connection(s, c);
 
         sd_event_source_disable_unref(s->hello_timer);
+        sd_event_source_disable_unref(s->idle_timer);
         sd_event_source_disable_unref(s->defer_source);
         sd_event_source_disable_unref(s->io_source);
         if (s->epoll_fd >= 0)

@@ -24,6 +24,8 @@ typedef struct WireServerSettings {
         size_t max_output_size;         /* bytes queued for a client that does not read before it is dropped */
         unsigned frames_per_round;      /* frames handled per connection per round: nobody starves */
         uint64_t hello_timeout_usec;    /* from accept() to HELLO answered */
+        uint64_t idle_timeout_usec;     /* a welcomed unix connection that holds nothing and sends
+                                         * nothing for this long is closed; UINT64_MAX: never */
 } WireServerSettings;
 
 #define WIRE_SERVER_SETTINGS_DEFAULT {                                  \
@@ -32,6 +34,7 @@ typedef struct WireServerSettings {
                 .max_output_size = 4 << 20,                             \
                 .frames_per_round = 32,                                 \
                 .hello_timeout_usec = 5 * UINT64_C(1000000),            \
+                .idle_timeout_usec = UINT64_MAX,                        \
         }
 
 /* Who is at the other end of a connection. */
@@ -48,6 +51,8 @@ typedef struct WireServerCallbacks {
         /* A unix connection whose client speaks D-Bus (its first byte is 0): fd is now the callee's
          * (non-blocking, nothing read from it), to serve D-Bus peer to peer on. */
         void (*on_dbus_peer)(WireServer *server, int fd, const WirePeer *peer, void *userdata);
+        /* A connection of that transport and uid was freed (not one handed over to D-Bus). */
+        void (*on_closed)(WireServer *server, ClientTransport transport, uid_t uid, void *userdata);
 } WireServerCallbacks;
 
 /* polkit is asked through locker's bus connection, for clients the core cannot decide on. */

@@ -17,7 +17,7 @@ G_STATIC_ASSERT(WIRE_LOCK_ID_SIZE == LOCK_ID_SIZE);
 /* The D-Bus method each request is, for the core's one method → action table. GET_STATUS reads what
  * D-Bus offers as properties and PING nothing: neither is authorized there, nor here. HELLO is
  * authorized as Register when it gives a name. */
-static const char *const request_methods[WIRE_PING + 1] = {
+static const char *const request_methods[_WIRE_REQUEST_LAST + 1] = {
         [WIRE_HELLO]               = "Register",
         [WIRE_SET_NAME]            = "Register",
         [WIRE_ACQUIRE]             = "Acquire",
@@ -34,10 +34,11 @@ static const char *const request_methods[WIRE_PING + 1] = {
         [WIRE_FORCE_RELEASE]       = "ForceRelease",
         [WIRE_SET_MAX_LOCK_TIME]   = "SetMaxLockTime",
         [WIRE_SET_DEFAULT_TIMEOUT] = "SetDefaultTimeout",
+        [WIRE_GET_STATS]           = "GetStatistics",
 };
 
-void wire_verbs_actions_init(int actions[WIRE_PING + 1]) {
-        for (size_t type = 0; type <= WIRE_PING; type++) {
+void wire_verbs_actions_init(int actions[_WIRE_REQUEST_LAST + 1]) {
+        for (size_t type = 0; type <= _WIRE_REQUEST_LAST; type++) {
                 ServiceAction action;
                 int r;
 
@@ -430,6 +431,42 @@ static void verb_get_status(WireConnection *c, const WireHeader *h, const WireMe
                 }, WIRE_STATUS);
 }
 
+static void verb_get_stats(WireConnection *c, const WireHeader *h, const WireMessage *m) {
+        WireStatsValue values[SERVICE_STATS_N_VALUES];
+        WireStatsHistogram histograms[SERVICE_STATS_N_HISTOGRAMS];
+        WireStatsPath contended[SERVICE_STATS_TOP_PATHS];
+        ServiceStatsView view;
+
+        /* The same keys, in the same order, as GetStatistics on D-Bus. */
+        service_get_statistics(c->server->service, &view);
+        for (size_t i = 0; i < SERVICE_STATS_N_VALUES; i++)
+                values[i] = (WireStatsValue) { .name = view.values[i].key, .value = view.values[i].value };
+        for (size_t i = 0; i < SERVICE_STATS_N_HISTOGRAMS; i++) {
+                const ServiceHistogram *sh = view.histograms[i].histogram;
+
+                histograms[i] = (WireStatsHistogram) {
+                        .name = view.histograms[i].key,
+                        .count = sh->count,
+                        .sum_usec = sh->sum_usec,
+                        .buckets = sh->buckets,
+                        .n_buckets = SERVICE_HISTOGRAM_BUCKETS,
+                };
+        }
+        for (size_t i = 0; i < view.n_contended; i++)
+                contended[i] = (WireStatsPath) { .path = view.contended[i]->path, .waits = view.contended[i]->waits };
+
+        (void) answer(c, h, &(WireMessage) {
+                        .stats = {
+                                .values = values,
+                                .n_values = SERVICE_STATS_N_VALUES,
+                                .histograms = histograms,
+                                .n_histograms = SERVICE_STATS_N_HISTOGRAMS,
+                                .contended = contended,
+                                .n_contended = view.n_contended,
+                        },
+                }, WIRE_STATS);
+}
+
 static void verb_ping(WireConnection *c, const WireHeader *h, const WireMessage *m) {
         answer_ok(c, h);
 }
@@ -509,7 +546,7 @@ static void verb_remove_message(WireConnection *c, const WireHeader *h, const Wi
 
 typedef void (*WireVerb)(WireConnection *c, const WireHeader *h, const WireMessage *m);
 
-static const WireVerb verbs[WIRE_PING + 1] = {
+static const WireVerb verbs[_WIRE_REQUEST_LAST + 1] = {
         [WIRE_SET_NAME]            = verb_set_name,
         [WIRE_ACQUIRE]             = verb_acquire,
         [WIRE_RELEASE]             = verb_release,
@@ -527,6 +564,7 @@ static const WireVerb verbs[WIRE_PING + 1] = {
         [WIRE_SET_MAX_LOCK_TIME]   = verb_set_limit,
         [WIRE_SET_DEFAULT_TIMEOUT] = verb_set_limit,
         [WIRE_PING]                = verb_ping,
+        [WIRE_GET_STATS]           = verb_get_stats,
 };
 
 void wire_verbs_dispatch(WireConnection *c, const WireHeader *h, const uint8_t *body) {
@@ -621,8 +659,17 @@ static void disconnect(Client *client) {
         wire_connection_close(c);
 }
 
+static size_t queued_bytes(Client *client) {
+        WireConnection *c = client->link;
+
+        /* Frames encoded and not yet taken by the socket (or the TLS session): what the kernel's
+         * buffer holds beside them is not ours to see. */
+        return wire_buffer_length(&c->output);
+}
+
 const ClientOps wire_client_ops = {
         .lock_lost = send_lock_lost,
         .message_published = send_message_published,
         .disconnect = disconnect,
+        .queued_bytes = queued_bytes,
 };

@@ -12,4 +12,4 @@ extern const ClientOps wire_client_ops;
 void wire_verbs_dispatch(WireConnection *c, const WireHeader *header, const uint8_t *body);
 
 /* The action each request type needs (filled in from the core's one table), -1 for none. */
-void wire_verbs_actions_init(int actions[WIRE_PING + 1]);
+void wire_verbs_actions_init(int actions[_WIRE_REQUEST_LAST + 1]);

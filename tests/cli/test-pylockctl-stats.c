@@ -228,6 +228,7 @@ static void test_pylockctl_output(HarnessFixture *f, gconstpointer data) {
         g_assert_nonnull(strstr(text, "Force releases: 1\n"));
         g_assert_nonnull(strstr(text, "Deadlocks: 1\n"));
         g_assert_nonnull(strstr(text, "Connections bridge: 0\n"));
+        g_assert_nonnull(strstr(text, "Queued bytes: "));
         g_assert_nonnull(strstr(text, "Wait time: count 6,"));
         g_assert_nonnull(strstr(text, "Hold time: count 4,"));
         g_assert_nonnull(strstr(text, "Contended paths:\n"));
@@ -246,6 +247,7 @@ static void test_pylockctl_output(HarnessFixture *f, gconstpointer data) {
         g_assert_cmpint(json_object_get_int_member(o, "force_releases"), ==, 1);
         g_assert_cmpint(json_object_get_int_member(o, "expiries"), ==, 1);
         g_assert_cmpint(json_object_get_int_member(o, "timeouts"), ==, 2);
+        g_assert_true(json_object_has_member(o, "queued_bytes"));
         wait = json_object_get_object_member(o, "wait_time_usec");
         g_assert_cmpint(json_object_get_int_member(wait, "count"), ==, 6);
         g_assert_cmpuint(json_array_get_length(json_object_get_array_member(wait, "buckets")), >=, 2);
@@ -287,6 +289,8 @@ static void test_pylockctl_output(HarnessFixture *f, gconstpointer data) {
         g_assert_nonnull(strstr(checked, "pylocker_hold_time_seconds_bucket{le=\"+Inf\"} 4\n"));
         g_assert_nonnull(strstr(checked, "pylocker_contended_path_waits{path=\"stats/x\"} 2\n"));
         g_assert_nonnull(strstr(om, "pylocker_grants_total 6\n"));
+        g_assert_nonnull(strstr(om, "# TYPE pylocker_queued_bytes gauge\n# UNIT pylocker_queued_bytes bytes\n"));
+        g_assert_nonnull(strstr(checked, "pylocker_queued_bytes "));
 
         /* Both or neither. */
         g_assert_cmpint(pylockctl_run(&f->h, NULL, &usage, "stats", "--openmetrics", "--json", NULL), ==, 64);

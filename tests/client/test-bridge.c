@@ -2,7 +2,7 @@
  * and message namespace, over loopback and between two network namespaces; connections that must be
  * refused (wrong secret, plain text, random bytes, TLS without the key, too slow, too many, too big)
  * while a healthy remote client goes on working; a killed remote client's locks; the secret's checks;
- * socket activation. */
+ * socket activation; the statistics, the same through it, the direct socket and D-Bus. */
 #undef G_DISABLE_ASSERT
 #include <arpa/inet.h>
 #include <errno.h>
@@ -216,6 +216,88 @@ static void test_contend_and_hand_over(Fixture *f, gconstpointer data) {
         async_result_clear(&result);
 }
 
+/* The statistics of one locker, by key, the values that move on their own (uptime) aside. */
+static void assert_same_statistics(const PylockerStatistics *a, const PylockerStatistics *b) {
+        g_assert_cmpuint(a->n_values, ==, b->n_values);
+        for (size_t i = 0; i < a->n_values; i++) {
+                g_assert_cmpstr(a->values[i].name, ==, b->values[i].name);
+                if (g_str_equal(a->values[i].name, "uptime_usec"))
+                        g_assert_cmpuint(a->values[i].value, <=, b->values[i].value);
+                else
+                        g_assert_cmpuint(a->values[i].value, ==, b->values[i].value);
+        }
+        g_assert_cmpuint(a->n_histograms, ==, b->n_histograms);
+        for (size_t i = 0; i < a->n_histograms; i++) {
+                g_assert_cmpstr(a->histograms[i].name, ==, b->histograms[i].name);
+                g_assert_cmpuint(a->histograms[i].count, ==, b->histograms[i].count);
+                g_assert_cmpuint(a->histograms[i].sum_usec, ==, b->histograms[i].sum_usec);
+                g_assert_cmpmem(a->histograms[i].buckets, a->histograms[i].n_buckets * sizeof(uint64_t),
+                                b->histograms[i].buckets, b->histograms[i].n_buckets * sizeof(uint64_t));
+        }
+        g_assert_cmpuint(a->n_contended, ==, b->n_contended);
+        for (size_t i = 0; i < a->n_contended; i++) {
+                g_assert_cmpstr(a->contended[i].path, ==, b->contended[i].path);
+                g_assert_cmpuint(a->contended[i].waits, ==, b->contended[i].waits);
+        }
+}
+
+static uint64_t statistic(const PylockerStatistics *s, const char *name) {
+        for (size_t i = 0; i < s->n_values; i++)
+                if (g_str_equal(s->values[i].name, name))
+                        return s->values[i].value;
+        g_error("no statistic %s", name);
+}
+
+/* The library reads the same statistics over D-Bus, the direct socket's wire protocol and the
+ * bridge. */
+static void test_statistics(Fixture *f, gconstpointer data) {
+        g_autofree char *socket = harness_direct_socket_path(&f->h);
+        PylockerLocker *on_bus = test_locker_open(&f->h, "stats-bus", NULL);
+        PylockerLocker *direct = test_locker_open(&f->h, "stats-direct", socket);
+        PylockerLocker *remote = remote_open_ok(f, "stats-remote");
+        PylockerStatistics *s[3] = {};
+        PylockerError error = PYLOCKER_ERROR_INIT;
+        sd_bus *bus = harness_connect(&f->h);
+        g_autofree char *held = NULL;
+        AsyncResult result = {};
+
+        g_assert_false(pylocker_locker_is_direct(on_bus));
+        g_assert_true(pylocker_locker_is_direct(direct));
+
+        /* Something to count: a wait through the bridge for a path the bus holds. */
+        held = acquire_ok(bus, PATHS("/stats/contended"), NULL);
+        g_assert_cmpint(pylocker_locker_acquire_async(remote, PATHS("/stats/contended"), NULL, on_acquire_result,
+                                                      &result, &error), ==, 0);
+        test_pump_for((PylockerLocker *[]) { remote, NULL }, 100);
+        g_assert_cmpint(release(bus, held, NULL), ==, 1);
+        test_pump_until((PylockerLocker *[]) { remote, NULL }, &result.done, 5000);
+        g_assert_cmpint(result.r, ==, 0);
+        g_assert_cmpint(pylocker_lock_release(result.lock, &error), ==, 1);
+
+        g_assert_cmpint(pylocker_locker_get_statistics(on_bus, &s[0], &error), ==, 0);
+        g_assert_cmpint(pylocker_locker_get_statistics(direct, &s[1], &error), ==, 0);
+        g_assert_cmpint(pylocker_locker_get_statistics(remote, &s[2], &error), ==, 0);
+        assert_same_statistics(s[0], s[1]);
+        assert_same_statistics(s[1], s[2]);
+
+        g_assert_cmpuint(statistic(s[2], "grants"), ==, 2);
+        g_assert_cmpuint(statistic(s[2], "waits"), ==, 1);
+        g_assert_cmpuint(statistic(s[2], "clients_direct"), ==, 1);
+        g_assert_cmpuint(statistic(s[2], "clients_bridge"), ==, 1);
+        g_assert_cmpuint(statistic(s[2], "queued_bytes"), ==, 0);
+        g_assert_cmpuint(s[2]->n_histograms, ==, 2);
+        g_assert_cmpuint(s[2]->histograms[0].n_buckets, ==, 40);
+        g_assert_cmpuint(s[2]->n_contended, ==, 1);
+        g_assert_cmpstr(s[2]->contended[0].path, ==, "/stats/contended");
+
+        for (size_t i = 0; i < G_N_ELEMENTS(s); i++)
+                pylocker_statistics_free(s[i]);
+        async_result_clear(&result);
+        pylocker_locker_unref(remote);
+        pylocker_locker_unref(direct);
+        pylocker_locker_unref(on_bus);
+}
+
 typedef struct Received {
         bool flag;
         char *message;
@@ -335,6 +417,9 @@ static void test_pylockctl(Fixture *f, gconstpointer data) {
         g_clear_pointer(&out, g_free);
         g_assert_cmpint(CTL(&out, NULL, "clients", "--json"), ==, 0);
         g_assert_nonnull(strstr(out, "\"bridge\""));
+        g_clear_pointer(&out, g_free);
+        g_assert_cmpint(CTL(&out, NULL, "stats", "--json"), ==, 0);
+        g_assert_nonnull(strstr(out, "\"clients_bridge\" : 1"));
         g_clear_pointer(&out, g_free);
 
         g_assert_cmpint(CTL(NULL, NULL, "publish", "--to", bus_id, "from the cli"), ==, 0);
@@ -919,6 +1004,7 @@ int main(int argc, char *argv[]) {
         g_test_add("/bridge/contend-and-hand-over", Fixture, NULL, fixture_setup, test_contend_and_hand_over,
                    fixture_teardown);
         g_test_add("/bridge/messages", Fixture, NULL, fixture_setup, test_messages, fixture_teardown);
+        g_test_add("/bridge/statistics", Fixture, NULL, fixture_setup, test_statistics, fixture_teardown);
         g_test_add("/bridge/pylockctl", Fixture, NULL, fixture_setup, test_pylockctl, fixture_teardown);
         g_test_add("/bridge/refused", Fixture,
                    "[Bridge]\nHandshakeTimeout=1s\nMaxFailedHandshakes=100\nMaxHandshakeBytes=8192\n",

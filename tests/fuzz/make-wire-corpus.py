@@ -37,10 +37,15 @@ seeds = {
                frame(0x48, 8, s("2.0") + u64(1) + u64(2) + u32(3) + u32(4) + u32(5)) +
                frame(0x7f, 9, s("org.pylocker.Locker.Error.Timeout") + s("Timed out")),
     "events": frame(0x80, 0, ID + u32(1)) + frame(0x81, 0, s("p") + s(":1.2") + s("m") + u64(0)),
+    "stats": frame(0x13, 20) + frame(0x13, 21, flags=1),
+    "stats-reply": frame(0x49, 20, u32(2) + s("grants") + u64(3) + s("queued_bytes") + u64(0) +
+                             u32(2) + s("wait_time_usec") + u64(3) + u64(9) + u32(3) + u64(1) + u64(0) + u64(2) +
+                             s("hold_time_usec") + u64(0) + u64(0) + u32(0) +
+                             u32(1) + s("/a") + u64(2)),
 }
 
 HELLO = PREAMBLE + frame(0x01, 1, u64(0) + s("fuzz"))
-requests = {name: data for name, data in seeds.items() if name not in ("replies", "events")}
+requests = {name: data for name, data in seeds.items() if name not in ("replies", "events", "stats-reply")}
 requests["session"] = seeds["session"]
 requests["pipelined"] = HELLO + b"".join(frame(0x03, 100 + i, u64(0) + u64(1000) + u64(0) + sv(f"/p/{i % 3}"))
                                          for i in range(8))

@@ -1,6 +1,7 @@
 /* What one local user must not be able to do to everyone else, against a real pylockerd: stall the
  * loop with a huge request, pass a name off as another client, make tokens go back, and settings
- * that would disarm a limit. Latencies are asserted only as generous bounds. */
+ * that would disarm a limit; and what a client that does not read leaves queued, as the statistics
+ * show it. Latencies are asserted only as generous bounds. */
 #undef G_DISABLE_ASSERT
 #include <errno.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <glib/gstdio.h>
 
 #include "harness.h"
+#include "wire-test.h"
 
 /* A call of another client while the attack runs must be answered within this long. */
 #define HEALTHY_BOUND_USEC (2 * SEC)
@@ -412,6 +414,100 @@ static void test_stop_with_peer_that_never_reads(HarnessFixture *f, gconstpointe
         g_assert_false(g_file_test(direct, G_FILE_TEST_EXISTS));
 }
 
+/* One value of GetStatistics, asked by bus. */
+static uint64_t get_statistic(sd_bus *bus, const char *key) {
+        sd_bus_message *reply = NULL;
+        uint64_t value = UINT64_MAX;
+        const char *k;
+
+        g_assert_cmpint(locker_call_method(bus, "GetStatistics", NULL, &reply, ""), >=, 0);
+        g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "{sv}"), >, 0);
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                g_assert_cmpint(sd_bus_message_read(reply, "s", &k), >, 0);
+                if (g_str_equal(k, key))
+                        g_assert_cmpint(sd_bus_message_read(reply, "v", "t", &value), >, 0);
+                else
+                        g_assert_cmpint(sd_bus_message_skip(reply, "v"), >, 0);
+                g_assert_cmpint(sd_bus_message_exit_container(reply), >, 0);
+        }
+        sd_bus_message_unref(reply);
+        g_assert_cmpuint(value, !=, UINT64_MAX);
+        return value;
+}
+
+/* queued_bytes drops to 0 within 5 s, while sink (a D-Bus peer, or NULL) reads what comes. */
+static void wait_nothing_queued(sd_bus *bus, sd_bus *sink) {
+        for (int64_t deadline = g_get_monotonic_time() + 5 * SEC;;) {
+                if (sink)
+                        while (sd_bus_process(sink, NULL) > 0)
+                                ;
+                if (get_statistic(bus, "queued_bytes") == 0)
+                        return;
+                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+                g_usleep(10 * 1000);
+        }
+}
+
+#define SINK_MESSAGE_SIZE 64000
+
+/* Publishes 64 kB messages to "sink", which does not read, until some wait in the daemon: past what
+ * the socket's buffer takes (sd-bus asks for 8 MiB of it, the wire server takes the default), at
+ * most max_messages. Returns how many. */
+static unsigned fill_sink(sd_bus *publisher, unsigned max_messages) {
+        unsigned n = 0;
+        uint64_t queued;
+
+        do {
+                g_autofree char *error = NULL;
+
+                g_assert_cmpuint(n, <, max_messages);
+                g_assert_cmpuint(publish_many(publisher, "sink", 10, SINK_MESSAGE_SIZE, &error), ==, 10);
+                n += 10;
+                queued = get_statistic(publisher, "queued_bytes");
+        } while (queued == 0);
+        g_test_message("%u published, %" G_GUINT64_FORMAT " bytes queued for the sink", n, queued);
+        /* Never more than was published, headers and all. */
+        g_assert_cmpuint(queued, <, n * (SINK_MESSAGE_SIZE + 1024));
+        return n;
+}
+
+/* A wire client that does not read: its output buffer is the gauge, until it reads or goes. */
+static void test_queued_bytes_wire(HarnessFixture *f, gconstpointer data) {
+        g_autoptr(WireTestClient) sink = wire_test_connect(&f->h, "sink");
+        sd_bus *publisher = harness_connect(&f->h);
+
+        unsigned n;
+
+        g_assert_cmpuint(get_statistic(publisher, "queued_bytes"), ==, 0);
+        /* Within the 4 MiB it may have queued before it is dropped. */
+        n = fill_sink(publisher, 60);
+        for (unsigned i = 0; i < n; i++) {
+                g_auto(WireTestFrame) event = {};
+
+                wire_test_expect_event(sink, WIRE_MESSAGE_PUBLISHED, &event);
+        }
+        wait_nothing_queued(publisher, NULL);
+
+        (void) fill_sink(publisher, 60);
+        g_clear_pointer(&sink, wire_test_client_free);
+        wait_nothing_queued(publisher, NULL);
+}
+
+/* The same for a D-Bus peer on the direct socket: the estimate its cap is checked against. */
+static void test_queued_bytes_peer(HarnessFixture *f, gconstpointer data) {
+        sd_bus *sink = harness_connect_direct(&f->h), *publisher = harness_connect(&f->h);
+
+        g_assert_cmpint(locker_call_method(sink, "Register", NULL, NULL, "s", "sink"), >=, 0);
+        g_assert_cmpuint(get_statistic(publisher, "queued_bytes"), ==, 0);
+        /* Within MaxQueuedBytesPerConnection (16 MiB) past the socket's buffer. */
+        (void) fill_sink(publisher, 500);
+        wait_nothing_queued(publisher, sink);
+
+        (void) fill_sink(publisher, 500);
+        harness_disconnect(&f->h, sink);
+        wait_nothing_queued(publisher, NULL);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -427,5 +523,7 @@ int main(int argc, char *argv[]) {
         harness_test_add("/hardening/direct/peer-that-never-reads-is-dropped", NULL,
                          test_peer_that_never_reads_is_dropped);
         harness_test_add("/hardening/stop/peer-that-never-reads", NULL, test_stop_with_peer_that_never_reads);
+        harness_test_add("/hardening/stats/queued-bytes-wire", NULL, test_queued_bytes_wire);
+        harness_test_add("/hardening/stats/queued-bytes-peer", NULL, test_queued_bytes_peer);
         return g_test_run();
 }

@@ -214,6 +214,13 @@ static void child_run_explain(Harness *h, const char *foreign_lock, int out_fd) 
         g_string_append_printf(s, "wire|%s|%s\n", f.m.header.type == WIRE_ERROR ? f.m.error.name : "ok",
                                f.m.header.type == WIRE_ERROR ? f.m.error.message : "");
         wire_test_frame_clear(&f);
+        /* GET_STATS needs what GetStatistics needs. */
+        (void) wire_test_send(w, WIRE_GET_STATS, 0, NULL);
+        if (!wire_test_recv(w, &f, 60000))
+                _exit(14);
+        g_string_append_printf(s, "wire-stats|%s\n", f.m.header.type == WIRE_ERROR ? f.m.error.name :
+                                                       f.m.header.type == WIRE_STATS ? "ok" : "?");
+        wire_test_frame_clear(&f);
 
         g_assert_true(g_spawn_sync(NULL, (char *[]) { (char *) g_getenv("PYLOCKCTL"), (char *) "--address",
                                                       h->bus_address, (char *) "force-release",
@@ -500,7 +507,7 @@ static void test_refusals_explained(HarnessFixture *f, gconstpointer data) {
         g_assert_cmpuint(get_denials(holder), ==, 0);
         report = run_as(&f->h, user_plain, SCRIPT_EXPLAIN, id, NULL, NULL);
         lines = g_strsplit(report, "\n", -1);
-        g_assert_cmpuint(g_strv_length(lines), ==, 7);
+        g_assert_cmpuint(g_strv_length(lines), ==, 8);
 
         /* Without interaction: polkit would ask for a password, so say how to let it. */
         g_assert_true(g_str_has_prefix(lines[0], "SetMaxLockTime|org.freedesktop.DBus.Error.InteractiveAuthorizationRequired|"));
@@ -518,9 +525,10 @@ static void test_refusals_explained(HarnessFixture *f, gconstpointer data) {
         /* The wire client's ERROR frame and pylockctl's message carry the same text. */
         g_assert_true(g_str_has_prefix(lines[4], "wire|org.freedesktop.DBus.Error.InteractiveAuthorizationRequired|"));
         g_assert_nonnull(strstr(lines[4], how));
-        g_assert_true(g_str_has_prefix(lines[5], "pylockctl|1|pylockctl: "));
-        g_assert_nonnull(strstr(lines[5], how));
-        g_assert_nonnull(strstr(lines[5], rule));
+        g_assert_cmpstr(lines[5], ==, "wire-stats|ok");
+        g_assert_true(g_str_has_prefix(lines[6], "pylockctl|1|pylockctl: "));
+        g_assert_nonnull(strstr(lines[6], how));
+        g_assert_nonnull(strstr(lines[6], rule));
 
         /* Each refusal counted once; the lock is still there. */
         g_assert_cmpuint(get_denials(holder), ==, 5);

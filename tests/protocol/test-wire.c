@@ -171,6 +171,13 @@ static void test_requests(void) {
         in = (WireMessage) { .header = { .type = WIRE_PING, .serial = 12 } };
         round_trip(&in, &b, &out);
         g_assert_cmpuint(b.end - b.start, ==, WIRE_HEADER_SIZE);
+        wire_buffer_consume(&b, wire_buffer_length(&b));
+
+        in = (WireMessage) { .header = { .type = WIRE_GET_STATS, .serial = 13 } };
+        round_trip(&in, &b, &out);
+        g_assert_cmpuint(b.end - b.start, ==, WIRE_HEADER_SIZE);
+        g_assert_true(wire_type_is_request(WIRE_GET_STATS));
+        g_assert_cmpstr(wire_type_to_string(WIRE_GET_STATS), ==, "GET_STATS");
         wire_buffer_done(&b);
 }
 
@@ -183,6 +190,13 @@ static void test_replies(void) {
         WireLockInfo locks[] = { { .paths = paths, .n_paths = 2, .owner = ":1.9", .owner_name = "n",
                                    .token = 5, .shared = true, .acquired_usec = 1, .expires_usec = 2 } };
         WireClientInfo clients[] = { { "direct-1", "", 1000, 4242, "bus" } };
+        static const uint64_t buckets[] = { 1, 0, 2, UINT64_MAX };
+        WireStatsValue stats_values[] = { { "grants", 7 }, { "queued_bytes", UINT64_MAX } };
+        WireStatsHistogram stats_histograms[] = {
+                { "wait_time_usec", 3, 9, buckets, G_N_ELEMENTS(buckets) },
+                { "hold_time_usec", 0, 0, NULL, 0 },
+        };
+        WireStatsPath stats_paths[] = { { "/hot", 4 } };
         WireBuffer b = {};
         WireMessage in, out;
 
@@ -243,6 +257,35 @@ static void test_replies(void) {
         round_trip(&in, &b, &out);
         g_assert_cmpstr(out.status.version, ==, "2.0");
         g_assert_cmpuint(out.status.client_count, ==, 5);
+        wire_buffer_consume(&b, wire_buffer_length(&b));
+
+        in = (WireMessage) { .header = { .type = WIRE_STATS, .serial = 6 },
+                             .stats = { stats_values, 2, stats_histograms, 2, stats_paths, 1 } };
+        round_trip(&in, &b, &out);
+        g_assert_cmpuint(out.stats.n_values, ==, 2);
+        g_assert_cmpstr(out.stats.values[0].name, ==, "grants");
+        g_assert_cmpuint(out.stats.values[0].value, ==, 7);
+        g_assert_cmpstr(out.stats.values[1].name, ==, "queued_bytes");
+        g_assert_cmpuint(out.stats.values[1].value, ==, UINT64_MAX);
+        g_assert_cmpuint(out.stats.n_histograms, ==, 2);
+        g_assert_cmpstr(out.stats.histograms[0].name, ==, "wait_time_usec");
+        g_assert_cmpuint(out.stats.histograms[0].count, ==, 3);
+        g_assert_cmpuint(out.stats.histograms[0].sum_usec, ==, 9);
+        g_assert_cmpmem(out.stats.histograms[0].buckets, out.stats.histograms[0].n_buckets * sizeof(uint64_t),
+                        buckets, sizeof(buckets));
+        g_assert_cmpuint(out.stats.histograms[1].n_buckets, ==, 0);
+        g_assert_cmpuint(out.stats.n_contended, ==, 1);
+        g_assert_cmpstr(out.stats.contended[0].path, ==, "/hot");
+        g_assert_cmpuint(out.stats.contended[0].waits, ==, 4);
+        wire_message_clear(&out);
+        wire_buffer_consume(&b, wire_buffer_length(&b));
+
+        /* Nothing at all: three empty lists, 12 bytes. */
+        in = (WireMessage) { .header = { .type = WIRE_STATS, .serial = 6 } };
+        round_trip(&in, &b, &out);
+        g_assert_cmpuint(wire_buffer_length(&b), ==, WIRE_HEADER_SIZE + 12);
+        g_assert_cmpuint(out.stats.n_values + out.stats.n_histograms + out.stats.n_contended, ==, 0);
+        wire_message_clear(&out);
         wire_buffer_consume(&b, wire_buffer_length(&b));
 
         in = (WireMessage) { .header = { .type = WIRE_ERROR, .serial = 7 },
@@ -337,6 +380,42 @@ static void test_bad_bodies(void) {
         copy[4 + 16 + 4 + 6 + 5 + 8] = 2;
         g_assert_cmpint(decode_raw(WIRE_LOCKS, copy, size), ==, -EBADMSG);
         wire_buffer_done(&b);
+
+        /* STATS: every prefix of a good one fails; a bucket count past the body, or a bad name,
+         * fails too. */
+        {
+                static const uint64_t buckets[] = { 5, 6 };
+                WireStatsValue value = { "grants", 1 };
+                WireStatsHistogram histogram = { "wait_time_usec", 11, 12, buckets, 2 };
+                WireStatsPath path = { "/p", 3 };
+                size_t bucket_count;
+
+                m = (WireMessage) { .header = { .type = WIRE_STATS },
+                                    .stats = { &value, 1, &histogram, 1, &path, 1 } };
+                b = (WireBuffer) {};
+                g_assert_cmpint(wire_message_encode(&b, &m, WIRE_FRAME_MAX), ==, 0);
+                g_free(copy);
+                size = wire_buffer_length(&b) - WIRE_HEADER_SIZE;
+                copy = g_memdup2(wire_buffer_peek(&b) + WIRE_HEADER_SIZE, size);
+                wire_buffer_done(&b);
+                for (size_t n = 0; n < size; n++)
+                        g_assert_cmpint(decode_raw(WIRE_STATS, copy, n), ==, -EBADMSG);
+                g_assert_cmpint(decode_raw(WIRE_STATS, copy, size), ==, 0);
+
+                /* values: 4 + (4 + 6 + 1) + 8; histograms: 4, then its name, count and sum. */
+                bucket_count = 4 + 11 + 8 + 4 + (4 + 14 + 1) + 16;
+                g_assert_cmpuint(copy[bucket_count], ==, 2);
+                copy[bucket_count] = 3;
+                g_assert_cmpint(decode_raw(WIRE_STATS, copy, size), ==, -EBADMSG);
+                copy[bucket_count] = 0xff; copy[bucket_count + 3] = 0xff;
+                g_assert_cmpint(decode_raw(WIRE_STATS, copy, size), ==, -EBADMSG);
+                copy[bucket_count] = 2; copy[bucket_count + 3] = 0;
+                copy[4 + 4] = 0xff;   /* the first value's name: "\xffrants" */
+                g_assert_cmpint(decode_raw(WIRE_STATS, copy, size), ==, -EBADMSG);
+
+                uint8_t values_count[4] = { 0xff, 0xff, 0xff, 0xff };
+                g_assert_cmpint(decode_raw(WIRE_STATS, values_count, sizeof(values_count)), ==, -EBADMSG);
+        }
 
         /* Unknown type. */
         g_assert_cmpint(decode_raw(0x3e, "", 0), ==, -EOPNOTSUPP);

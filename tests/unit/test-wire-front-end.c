@@ -131,11 +131,11 @@ static void test_transport_steal(void) {
 
 /* Every request is authorized as its D-Bus method is, but for GET_STATUS and PING (no method). */
 static void test_actions(void) {
-        int actions[WIRE_PING + 1];
+        int actions[_WIRE_REQUEST_LAST + 1];
 
         wire_verbs_actions_init(actions);
         g_assert_cmpint(actions[0], ==, -1);
-        for (int type = WIRE_HELLO; type <= WIRE_PING; type++)
+        for (int type = WIRE_HELLO; type <= _WIRE_REQUEST_LAST; type++)
                 if (type == WIRE_GET_STATUS || type == WIRE_PING)
                         g_assert_cmpint(actions[type], ==, -1);
                 else
@@ -145,6 +145,7 @@ static void test_actions(void) {
         g_assert_cmpint(actions[WIRE_SET_NAME], ==, SERVICE_ACTION_PUBLISH);
         g_assert_cmpint(actions[WIRE_ACQUIRE], ==, SERVICE_ACTION_ACQUIRE);
         g_assert_cmpint(actions[WIRE_LIST_CLIENTS], ==, SERVICE_ACTION_ACQUIRE);
+        g_assert_cmpint(actions[WIRE_GET_STATS], ==, SERVICE_ACTION_ACQUIRE);
         g_assert_cmpint(actions[WIRE_REMOVE_MESSAGE], ==, SERVICE_ACTION_PUBLISH);
         g_assert_cmpint(actions[WIRE_FORCE_RELEASE], ==, SERVICE_ACTION_MANAGE);
         g_assert_cmpint(actions[WIRE_SET_MAX_LOCK_TIME], ==, SERVICE_ACTION_MANAGE);
