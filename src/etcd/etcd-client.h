@@ -40,7 +40,8 @@ typedef struct EtcdSettings {
  * expected; the gateway's error message is logged at debug), -ECANCELED (etcd_call_cancel() or the
  * client freed: the callback is not called then, see below).
  * reply: the parsed JSON object of the response on success (borrowed, valid during the callback),
- * else NULL. For an HTTP error with a JSON body ({"error": ..., "code": N, "message": ...}) the
+ * else NULL; for a streaming endpoint (/v3/lease/keepalive) the "result" object of its first
+ * message, the transfer being ended there. For an HTTP error with a JSON body ({"error": ..., "code": N, "message": ...}) the
  * error is -EPROTO and etcd_reply_error_code() gives N (a gRPC status code). */
 typedef void (*EtcdReplyFunc)(EtcdClient *client, int error, JsonObject *reply, void *userdata);
 
