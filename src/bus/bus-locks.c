@@ -141,6 +141,18 @@ int bus_method_register(sd_bus_message *message, void *userdata, sd_bus_error *e
         return sd_bus_reply_method_return(message, "s", client->id);
 }
 
+static void release_done(void *userdata, bool answered) {
+        sd_bus_message *message = userdata;
+        int r;
+
+        if (answered) {
+                r = sd_bus_reply_method_return(message, "u", 1);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to answer a Release, ignoring: %m");
+        }
+        sd_bus_message_unref(message);
+}
+
 int bus_method_release(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         g_auto(ServiceError) e = SERVICE_ERROR_NULL;
         BusLocker *locker = userdata;
@@ -155,9 +167,14 @@ int bus_method_release(sd_bus_message *message, void *userdata, sd_bus_error *er
         if (r < 0)
                 return r;
 
-        r = service_release(locker->service, client, id, &e);
+        r = service_release(locker->service, client, id, &e, release_done, sd_bus_message_ref(message));
+        if (r != 2)
+                sd_bus_message_unref(message);
         if (r < 0)
                 return service_error_is_set(&e) ? bus_error_from_service(error, &e) : r;
+        if (r == 2)
+                /* Answered once the cluster has it. */
+                return 1;
         r = sd_bus_reply_method_return(message, "u", (uint32_t) r);
         /* A caller that expects no reply has had its answer: sd-bus must not take 0 for "no such
          * method". */

@@ -98,6 +98,7 @@ struct GateRequest {
         EtcdCall *call;
         unsigned attempts;
         sd_event_source *retry_timer;
+        ServiceReleaseWaiter *waiter;   /* a Release answered once its keys are deleted */
 };
 
 static void request_send_grant(GateRequest *req);
@@ -251,12 +252,14 @@ static int gate_call(EtcdGate *gate, EtcdChannel channel, const char *path, Json
 
 /* ---- requests ---- */
 
-static GateRequest *request_free(GateRequest *req) {
-        if (!req)
-                return NULL;
+static void request_free(gpointer p) {
+        GateRequest *req = p;
+
         if (req->call)
                 etcd_call_cancel(req->call);
         sd_event_source_disable_unref(req->retry_timer);
+        if (req->waiter)
+                service_release_waiter_finish(req->waiter);
         g_strfreev(req->keys);
         g_strfreev(req->ranges);
         g_free(req->record_key);
@@ -264,7 +267,6 @@ static GateRequest *request_free(GateRequest *req) {
         if (req->ahead)
                 g_hash_table_unref(req->ahead);
         g_free(req);
-        return NULL;
 }
 
 static void request_forget(GateRequest *req) {
@@ -602,12 +604,16 @@ static void gate_admit(void *userdata, Lock *lock, bool nonblocking, uint64_t le
         request_send_admission(req, &record);
 }
 
-static void gate_retire(void *userdata, Lock *lock, void *gate_data) {
+static void gate_retire(void *userdata, Lock *lock, void *gate_data, ServiceReleaseWaiter *waiter) {
         GateRequest *req = gate_data;
 
-        if (!req)
+        if (!req) {
+                if (waiter)
+                        service_release_waiter_finish(waiter);
                 return;
+        }
         req->lock = NULL;
+        req->waiter = waiter;
         /* In flight: the answer deletes it. */
         if (req->call)
                 return;
@@ -698,10 +704,11 @@ static const ServiceGateOps etcd_gate_ops = {
         .foreach_remote = gate_foreach_remote,
 };
 
-static GateRecord *gate_record_free(GateRecord *r) {
+static void gate_record_free(gpointer p) {
+        GateRecord *r = p;
+
         cluster_record_clear(&r->record);
         g_free(r);
-        return NULL;
 }
 
 static void gate_put_record(EtcdGate *gate, const char *rid, JsonObject *kv) {
@@ -1218,8 +1225,8 @@ int etcd_gate_new(Service *service, sd_event *event, const EtcdGateSettings *set
         gate->event = sd_event_ref(event);
         gate->node = g_strdup(settings->node);
         gate->ttl_usec = settings->session_ttl_usec;
-        gate->records = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) gate_record_free);
-        gate->requests = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) request_free);
+        gate->records = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, gate_record_free);
+        gate->requests = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, request_free);
         gate->blockers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
         gate->recent_deletes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 

@@ -106,6 +106,7 @@ Client *client_free(Client *client) {
                 return NULL;
 
         service = client->service;
+        service_client_gone(service, client);
         /* Thousands of locks would hold the loop for seconds: they go in batches (service_reap()). */
         lock_owner_retire(client->owner, &reap);
         if (reap)

@@ -63,6 +63,7 @@ struct Client {
         LockOwner *owner;
         Inbox *inbox;
         ClientVerdict verdicts[CLIENT_N_ACTIONS];
+        GQueue release_waiters;   /* ServiceReleaseWaiter: Releases answered once the cluster has them */
         uint64_t publish_window_start;   /* CLOCK_MONOTONIC second of the current window */
         unsigned publish_window_count;
 };

@@ -11,6 +11,12 @@
 #include "service-error.h"
 
 typedef struct Service Service;
+typedef struct Client Client;
+
+/* A Release whose answer waits until the cluster has dropped the lock: answered says whether the
+ * caller is still there to be answered. */
+typedef void (*ServiceReleaseDone)(void *userdata, bool answered);
+typedef struct ServiceReleaseWaiter ServiceReleaseWaiter;
 
 /* A lock as the listings show it, local or held through another daemon. */
 typedef struct ServiceLockInfo {
@@ -35,8 +41,10 @@ typedef struct ServiceGateOps {
          * from within a lock table callback. */
         void (*admit)(void *gate, Lock *lock, bool nonblocking, uint64_t lease_usec, void **gate_data);
         /* The lock ended here, confirmed or not (any reason): its state in the cluster goes. Called
-         * from within a lock table callback: it must not call back into the service at once. */
-        void (*retire)(void *gate, Lock *lock, void *gate_data);
+         * from within a lock table callback: it must not call back into the service at once. waiter,
+         * when not NULL, is given to service_release_waiter_finish() once the cluster has it (or
+         * never will), exactly once. */
+        void (*retire)(void *gate, Lock *lock, void *gate_data, ServiceReleaseWaiter *waiter);
         /* Admin: ends a lock held through another daemon. 1 ended, 0 not known. */
         int (*force_release)(void *gate, const uint8_t id[LOCK_ID_SIZE], const char *by);
         /* Visits the locks held through other daemons. */
@@ -54,6 +62,9 @@ void service_gate_refuse(Service *service, Lock *lock, ServiceErrorCode code, co
 /* A confirmed lock ended in the cluster (force-released elsewhere, or the cluster lost sight of this
  * daemon): reason LOCK_END_FORCED or LOCK_END_EXPIRED; its holder is told. */
 void service_gate_lose(Service *service, Lock *lock, LockEndReason reason);
+/* The cluster dropped a released lock: its Release is answered, and the waiter freed. */
+void service_release_waiter_finish(ServiceReleaseWaiter *waiter);
+
 /* Whether a held lock is the caller's yet (always without a gate). */
 bool service_lock_is_confirmed(const Lock *lock);
 

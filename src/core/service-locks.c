@@ -32,6 +32,7 @@ typedef struct LockBinding {
         uint64_t deadline;              /* CLOCK_MONOTONIC, the end of the wait; UINT64_MAX: none */
         void *gate_data;
         GList admission_link;           /* in Service.gate_admissions while waiting for admit */
+        GList confirming_link;          /* in Service.gate_confirming while confirming */
         ServiceErrorCode gate_error;
         char *gate_message;             /* why the gate refused it, or NULL */
 } LockBinding;
@@ -43,6 +44,8 @@ static LockBinding *lock_binding_free(LockBinding *binding) {
         sd_event_source_disable_unref(binding->handle_source);
         if (binding->admission_link.data)
                 g_queue_unlink(&binding->service->gate_admissions, &binding->admission_link);
+        if (binding->confirming_link.data)
+                g_queue_unlink(&binding->service->gate_confirming, &binding->confirming_link);
         g_free(binding->gate_message);
         close_fdp(&binding->handle_read_fd);
         close_fdp(&binding->handle_write_fd);
@@ -111,9 +114,21 @@ static void count_grant(Service *service, LockBinding *binding, uint64_t granted
 }
 
 /* Hands a lock the table granted to the gate, its wait still bounded by the request's timeout. */
+static void set_confirming(Service *service, LockBinding *binding, bool confirming) {
+        binding->confirming = confirming;
+        if (confirming && !binding->confirming_link.data) {
+                binding->confirming_link.data = binding;
+                g_queue_push_tail_link(&service->gate_confirming, &binding->confirming_link);
+        } else if (!confirming && binding->confirming_link.data) {
+                g_queue_unlink(&service->gate_confirming, &binding->confirming_link);
+                binding->confirming_link.data = NULL;
+        }
+}
+
 static void gate_admit(Service *service, Lock *lock, LockBinding *binding) {
         binding->admitted = true;
-        binding->confirming = true;
+        binding->lock = lock;
+        set_confirming(service, binding, true);
         lock_table_set_expiry(service->table, lock, binding->deadline);
         service->gate_ops->admit(service->gate, lock, binding->nonblocking,
                                  lease_clamp(binding->lease_usec, lock_table_get_limits(service->table)->max_lock_usec),
@@ -188,7 +203,7 @@ void service_gate_confirm(Service *service, Lock *lock, uint64_t token) {
 
         g_assert(binding && binding->confirming);
 
-        binding->confirming = false;
+        set_confirming(service, binding, false);
         lock_table_confirm(service->table, lock, token, binding->lease_usec);
         count_grant(service, binding, lock_get_acquired_monotonic(lock));
         r = answer_granted(service, lock, binding);
@@ -262,8 +277,11 @@ void service_lock_ended(LockTable *table, Lock *lock, LockEndReason reason, void
         Service *service = userdata;
         Client *client = lock_owner_get_userdata(lock_get_owner(lock));
 
-        if (binding && binding->admitted)
-                service->gate_ops->retire(service->gate, lock, binding->gate_data);
+        if (binding && binding->admitted) {
+                ServiceReleaseWaiter *waiter = reason == LOCK_END_RELEASED ? g_steal_pointer(&service->releasing) : NULL;
+
+                service->gate_ops->retire(service->gate, lock, binding->gate_data, waiter);
+        }
 
         /* Waiting, or granted by the table and not yet by the gate: the Acquire awaits its answer. */
         if (!lock_is_granted(lock) || (binding && binding->done)) {
@@ -431,17 +449,74 @@ int service_parse_lock_id(const char *text, uint8_t ret_id[LOCK_ID_SIZE], Servic
         return 0;
 }
 
-int service_release(Service *service, Client *client, const uint8_t id[LOCK_ID_SIZE], ServiceError *error) {
+struct ServiceReleaseWaiter {
+        Client *client;          /* NULL once gone */
+        GList link;              /* in Client.release_waiters */
+        ServiceReleaseDone done;
+        void *userdata;
+};
+
+void service_release_waiter_finish(ServiceReleaseWaiter *waiter) {
+        if (waiter->client) {
+                g_queue_unlink(&waiter->client->release_waiters, &waiter->link);
+                waiter->done(waiter->userdata, true);
+        }
+        g_free(waiter);
+}
+
+void service_client_gone(Service *service, Client *client) {
+        GList *link, *next;
+
+        while ((link = g_queue_pop_head_link(&client->release_waiters))) {
+                ServiceReleaseWaiter *waiter = link->data;
+
+                waiter->client = NULL;
+                waiter->done(waiter->userdata, false);
+        }
+
+        /* Answered now: once the client is freed, its front end cannot be reached any more. */
+        for (link = service->gate_confirming.head; link; link = next) {
+                LockBinding *binding = link->data;
+
+                next = link->next;
+                if (lock_owner_get_userdata(lock_get_owner(binding->lock)) == client) {
+                        /* May free bindings after this one too: start over. */
+                        lock_table_end(service->table, binding->lock, LOCK_END_CANCELLED);
+                        next = service->gate_confirming.head;
+                }
+        }
+}
+
+int service_release(Service *service, Client *client, const uint8_t id[LOCK_ID_SIZE], ServiceError *error,
+                    ServiceReleaseDone done, void *userdata) {
+        ServiceReleaseWaiter *waiter = NULL;
         int r;
 
+        if (service->gate_ops && done) {
+                waiter = g_new0(ServiceReleaseWaiter, 1);
+                waiter->client = client;
+                waiter->done = done;
+                waiter->userdata = userdata;
+                waiter->link.data = waiter;
+                g_queue_push_tail_link(&client->release_waiters, &waiter->link);
+                service->releasing = waiter;
+        }
+
         r = lock_table_release(service->table, client->owner, id);
+        if (waiter && service->releasing) {
+                /* Not released: nothing for the gate to confirm. */
+                service->releasing = NULL;
+                g_queue_unlink(&client->release_waiters, &waiter->link);
+                g_free(waiter);
+                waiter = NULL;
+        }
         if (r == LOCK_E_NOT_FOUND)
                 return 0;
         if (r == LOCK_E_NOT_OWNER)
                 return service_error_setf(error, SERVICE_ERROR_NOT_OWNER, "The lock is held by another client.");
         if (r < 0)
                 return r;
-        return 1;
+        return waiter ? 2 : 1;
 }
 
 int service_refresh(Service *service, Client *client, const uint8_t id[LOCK_ID_SIZE], uint64_t ttl_usec,

@@ -59,11 +59,17 @@ struct Service {
         const ServiceGateOps *gate_ops;  /* NULL: the table's grants are final */
         void *gate;
         GQueue gate_admissions;     /* LockBinding.admission_link: granted by the table in a callback */
+        GQueue gate_confirming;     /* LockBinding.confirming_link: admitted, the gate's answer awaited */
+        ServiceReleaseWaiter *releasing;  /* the Release being made, for the gate's retire */
         sd_event_source *gate_admit_source;
 };
 
 int service_new(sd_event *event, const ServiceSettings *settings, const char *state_dir, bool polkit,
                 const ServiceCallbacks *callbacks, void *userdata, Service **ret);
+/* The client goes: its Acquires that the gate has not answered yet are cancelled now, while its front
+ * end can still be told, and its Releases that wait for the cluster will not be answered. */
+void service_client_gone(Service *service, Client *client);
+
 /* Answers every waiting request (shutting down), frees every client, then the service. */
 Service *service_free(Service *service);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Service, service_free)
@@ -152,8 +158,11 @@ typedef struct AcquireCall {
  * once for a grant or a refusal at the table; later for a wait); < 0 with error set, done never
  * called, for a request refused before the table. */
 int service_acquire(Service *service, Client *client, const AcquireCall *call, ServiceError *error);
-/* 1 released, 0 not found (released or expired already), < 0 with error set (another's lock). */
-int service_release(Service *service, Client *client, const uint8_t id[LOCK_ID_SIZE], ServiceError *error);
+/* 1 released, 0 not found (released or expired already), < 0 with error set (another's lock). With a
+ * gate and done given: 2, released here and answered through done once the cluster has dropped it
+ * (done may have been called already when this returns). */
+int service_release(Service *service, Client *client, const uint8_t id[LOCK_ID_SIZE], ServiceError *error,
+                    ServiceReleaseDone done, void *userdata);
 int service_refresh(Service *service, Client *client, const uint8_t id[LOCK_ID_SIZE], uint64_t ttl_usec,
                     uint64_t *ret_expires_realtime, ServiceError *error);
 /* Admin: ends anyone's lock; 1 released, 0 not found. by: who asked, for the log. */

@@ -309,11 +309,26 @@ static void verb_acquire(WireConnection *c, const WireHeader *h, const WireMessa
         }
 }
 
+static void release_done(void *userdata, bool answered) {
+        WireRequest *request = userdata;
+        WireConnection *c = request->connection;
+
+        if (answered && !(request->flags & WIRE_FLAG_NO_REPLY))
+                answer_value(c, &(WireHeader) { .serial = request->serial, .flags = request->flags }, 1);
+        wire_connection_request_free(request);
+}
+
 static void verb_release(WireConnection *c, const WireHeader *h, const WireMessage *m) {
         g_auto(ServiceError) e = SERVICE_ERROR_NULL;
         int r;
 
-        r = service_release(c->server->service, c->client, m->lock_ref.lock_id, &e);
+        WireRequest *request = wire_connection_request_new(c, h);
+
+        r = service_release(c->server->service, c->client, m->lock_ref.lock_id, &e, release_done, request);
+        if (r == 2)
+                /* Answered once the cluster has it. */
+                return;
+        wire_connection_request_free(request);
         if (r < 0)
                 reply_service_error(c, h->serial, &e, r);
         else

@@ -1,6 +1,7 @@
 /* pylockerd on etcd: several daemons, each on its own private bus, over one real etcd cluster, as in
  * docs/cluster.md. Every daemon and etcd member is a real process, stopped by PID. */
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,7 +10,6 @@
 #include "etcd-harness.h"
 #include "harness.h"
 
-#define SEC G_USEC_PER_SEC
 /* Short, so that the tests of a daemon's loss run in seconds; docs/cluster.md explains the default. */
 #define SESSION_TTL_S 3
 
@@ -23,7 +23,7 @@ static void start_daemon(Fixture *f, unsigned i, const char *endpoints) {
         g_autofree char *endpoints_arg = g_strconcat("--etcd-endpoints=", endpoints, NULL);
         g_autofree char *node_arg = g_strdup_printf("--node=d%u", i + 1);
         g_autofree char *ttl_arg = g_strdup_printf("--session-ttl=%ds", SESSION_TTL_S);
-        const char *args[] = { "--backend=etcd", endpoints_arg, node_arg, ttl_arg, NULL };
+        const char *args[] = { "--backend=etcd", endpoints_arg, node_arg, ttl_arg, g_getenv("PYLOCKER_TEST_DEBUG") ? "--log-level=debug" : NULL, NULL };
 
         harness_start(&f->d[i], args);
 }
@@ -36,8 +36,6 @@ static void wait_available(Fixture *f, unsigned i) {
         gint64 deadline = g_get_monotonic_time() + 20 * SEC;
 
         for (;;) {
-                g_autoptr(sd_bus_message) reply = NULL;
-                sd_bus_error error = SD_BUS_ERROR_NULL;
                 AsyncCall call = {};
 
                 acquire_async(bus, &call, &(AcquireArgs) { .paths = (const char *const[]) { "probe", NULL },
@@ -52,7 +50,6 @@ static void wait_available(Fixture *f, unsigned i) {
                 }
                 g_assert_cmpstr(sd_bus_message_get_error(call.reply)->name, ==, "org.pylocker.Locker.Error.Unavailable");
                 async_call_clear(&call);
-                sd_bus_error_free(&error);
                 if (g_get_monotonic_time() > deadline)
                         g_error("pylockerd d%u did not reach etcd within 20 s", i + 1);
                 g_usleep(100 * 1000);
@@ -100,17 +97,18 @@ static unsigned count_keys(Fixture *f, const char *prefix) {
                 (unsigned) g_ascii_strtoull(json_object_get_string_member(object, "count"), NULL, 10) : 0;
 }
 
+static void pump_all_for(Fixture *f, int ms);
+
+/* Pumps the clients meanwhile: what they queued goes out. */
 static void wait_keys(Fixture *f, const char *prefix, unsigned n) {
         gint64 deadline = g_get_monotonic_time() + 10 * SEC;
 
         while (count_keys(f, prefix) != n) {
                 if (g_get_monotonic_time() > deadline)
                         g_error("%u keys under %s expected, %u there", n, prefix, count_keys(f, prefix));
-                g_usleep(20 * 1000);
+                pump_all_for(f, 20);
         }
 }
-
-#define PATHS(...) ((const char *const[]) { __VA_ARGS__, NULL })
 
 static void pump_all_for(Fixture *f, int ms) {
         gint64 deadline = g_get_monotonic_time() + (gint64) ms * 1000;
@@ -235,7 +233,7 @@ typedef struct ListedLock {
 
 /* The locks ListLocks shows on a daemon, with their owners. */
 static GPtrArray *list_locks(sd_bus *bus) {
-        g_autoptr(sd_bus_message) reply = NULL;
+        sd_bus_message *reply = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
         GPtrArray *locks = g_ptr_array_new();
         const char *id, *owner, *name;
@@ -258,6 +256,7 @@ static GPtrArray *list_locks(sd_bus *bus) {
                 g_ptr_array_add(locks, l);
         }
         g_assert_cmpint(r, ==, 0);
+        sd_bus_message_unref(reply);
         return locks;
 }
 

@@ -72,7 +72,7 @@ static void acquire(Fixture *f, const char *path, uint64_t ttl_usec, uint8_t ret
 static void release(Fixture *f, const uint8_t id[LOCK_ID_SIZE]) {
         g_auto(ServiceError) error = SERVICE_ERROR_NULL;
 
-        g_assert_cmpint(service_release(f->service, f->client, id, &error), ==, 1);
+        g_assert_cmpint(service_release(f->service, f->client, id, &error, NULL, NULL), ==, 1);
 }
 
 /* When the lock deadline timer is armed for; UINT64_MAX when it is off. */
