@@ -421,6 +421,153 @@ static void test_etcd_unreachable_at_start(void) {
         teardown(&f);
 }
 
+/* A randomized run over three daemons with a history checker, the etcd leader SIGKILLed halfway:
+ * no two conflicting holders at once, tokens increasing on every path in grant order, every request
+ * granted or timed out (or refused as Unavailable while the cluster elects a new leader), and
+ * progress after the fault. */
+#define N_PATHS 4
+#define N_GRANTS 80
+
+typedef struct RandomClient {
+        Harness *h;
+        sd_bus *bus;
+        AsyncCall call;
+        bool waiting;
+        char *id;                 /* held, or NULL */
+        unsigned paths[2];
+        unsigned n_paths;
+        bool shared;
+        unsigned hold;            /* rounds left to hold */
+} RandomClient;
+
+typedef struct History {
+        unsigned exclusive[N_PATHS];
+        unsigned shared[N_PATHS];
+        uint64_t last_token[N_PATHS];
+        unsigned grants, timeouts, unavailable;
+} History;
+
+static void history_grant(History *hist, RandomClient *c, uint64_t token) {
+        for (unsigned k = 0; k < c->n_paths; k++) {
+                unsigned p = c->paths[k];
+
+                g_assert_cmpuint(hist->exclusive[p], ==, 0);
+                if (!c->shared)
+                        g_assert_cmpuint(hist->shared[p], ==, 0);
+                g_assert_cmpuint(token, >, hist->last_token[p]);
+                hist->last_token[p] = token;
+                if (c->shared)
+                        hist->shared[p]++;
+                else
+                        hist->exclusive[p]++;
+        }
+        hist->grants++;
+}
+
+static void history_release(History *hist, RandomClient *c) {
+        for (unsigned k = 0; k < c->n_paths; k++) {
+                unsigned p = c->paths[k];
+
+                if (c->shared)
+                        hist->shared[p]--;
+                else
+                        hist->exclusive[p]--;
+        }
+}
+
+static void test_random_leader_killed(void) {
+        Fixture f = {};
+        RandomClient clients[6] = {};
+        History hist = {};
+        GRand *rand = g_rand_new_with_seed(g_test_rand_int());
+        char names[N_PATHS][8];
+        unsigned grants_at_kill = 0;
+        gint64 deadline;
+        bool killed = false;
+
+        for (unsigned p = 0; p < N_PATHS; p++)
+                g_snprintf(names[p], sizeof(names[p]), "r%u", p);
+        setup(&f, 3, 3);
+        for (unsigned i = 0; i < G_N_ELEMENTS(clients); i++) {
+                clients[i].h = &f.d[i % 3];
+                clients[i].bus = harness_connect(clients[i].h);
+        }
+
+        deadline = g_get_monotonic_time() + 120 * SEC;
+        while (hist.grants < N_GRANTS || !killed || hist.grants < grants_at_kill + N_GRANTS / 4) {
+                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+
+                if (!killed && hist.grants >= N_GRANTS / 2) {
+                        int leader = etcd_cluster_leader(f.etcd);
+
+                        g_assert_cmpint(leader, >=, 0);
+                        etcd_cluster_kill_member(f.etcd, (unsigned) leader);
+                        killed = true;
+                        grants_at_kill = hist.grants;
+                }
+
+                for (unsigned i = 0; i < G_N_ELEMENTS(clients); i++) {
+                        RandomClient *c = &clients[i];
+
+                        if (c->id && c->hold-- == 0) {
+                                history_release(&hist, c);
+                                g_assert_cmpint(release(c->bus, c->id, NULL), ==, 1);
+                                g_clear_pointer(&c->id, g_free);
+                        } else if (!c->id && !c->waiting) {
+                                const char *paths[3] = {};
+
+                                c->n_paths = 1 + (unsigned) g_rand_int_range(rand, 0, 2);
+                                c->paths[0] = (unsigned) g_rand_int_range(rand, 0, N_PATHS);
+                                c->paths[1] = (c->paths[0] + 1 + (unsigned) g_rand_int_range(rand, 0, N_PATHS - 1)) % N_PATHS;
+                                c->shared = g_rand_int_range(rand, 0, 4) == 0;
+                                for (unsigned k = 0; k < c->n_paths; k++)
+                                        paths[k] = names[c->paths[k]];
+                                acquire_async(c->bus, &c->call, &(AcquireArgs) {
+                                                .paths = paths, .shared = c->shared, .timeout_usec = 8 * SEC });
+                                c->waiting = true;
+                        }
+                }
+
+                pump_all_for(&f, 5);
+
+                for (unsigned i = 0; i < G_N_ELEMENTS(clients); i++) {
+                        RandomClient *c = &clients[i];
+                        const sd_bus_error *e;
+                        uint64_t token;
+
+                        if (!c->waiting || !c->call.done)
+                                continue;
+                        c->waiting = false;
+                        e = sd_bus_message_get_error(c->call.reply);
+                        if (!e) {
+                                c->id = reply_lock_id(c->call.reply, &token);
+                                history_grant(&hist, c, token);
+                                c->hold = (unsigned) g_rand_int_range(rand, 0, 3);
+                        } else if (g_str_equal(e->name, "org.pylocker.Locker.Error.Timeout"))
+                                hist.timeouts++;
+                        else if (killed && g_str_equal(e->name, "org.pylocker.Locker.Error.Unavailable"))
+                                hist.unavailable++;
+                        else
+                                g_error("Acquire failed: %s: %s", e->name, e->message);
+                        async_call_clear(&c->call);
+                }
+        }
+
+        g_test_message("%u grants (%u before the leader was killed), %u timeouts, %u unavailable",
+                       hist.grants, grants_at_kill, hist.timeouts, hist.unavailable);
+        for (unsigned i = 0; i < G_N_ELEMENTS(clients); i++) {
+                if (clients[i].waiting) {
+                        harness_pump_until(clients[i].h, &clients[i].call.done, 20000);
+                        if (!sd_bus_message_get_error(clients[i].call.reply))
+                                g_free(reply_lock_id(clients[i].call.reply, NULL));
+                        async_call_clear(&clients[i].call);
+                }
+                g_free(clients[i].id);
+        }
+        g_rand_free(rand);
+        teardown(&f);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -432,6 +579,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/cluster/daemon-stopped", test_daemon_stopped);
         g_test_add_func("/cluster/etcd-lost", test_etcd_lost);
         g_test_add_func("/cluster/etcd-unreachable-at-start", test_etcd_unreachable_at_start);
+        g_test_add_func("/cluster/random-leader-killed", test_random_leader_killed);
 
         return g_test_run();
 }
