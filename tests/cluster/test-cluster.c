@@ -1,6 +1,8 @@
 /* pylockerd on etcd: several daemons, each on its own private bus, over one real etcd cluster, as in
  * docs/cluster.md. Every daemon and etcd member is a real process, stopped by PID. */
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -421,6 +423,75 @@ static void test_etcd_unreachable_at_start(void) {
         teardown(&f);
 }
 
+/* A TCP proxy to one etcd member (tests/cluster/tcp-proxy.py): SIGSTOP cuts whoever goes through it
+ * off, as a partition does. Returns its PID; *ret_url is its URL (g_free). */
+static GPid start_proxy(const char *member_url, char **ret_url) {
+        const char *target = member_url + strlen("http://");
+        const char *argv[] = { "python3", g_getenv("PYLOCKER_TCP_PROXY"), target, NULL };
+        g_autoptr(GError) error = NULL;
+        char line[32] = {};
+        GPid pid;
+        int out;
+        ssize_t n;
+
+        g_assert_nonnull(argv[1]);
+        g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, NULL,
+                                               G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                                               test_child_die_with_parent, NULL, &pid, NULL, &out, NULL, &error));
+        n = read(out, line, sizeof(line) - 1);
+        g_assert_cmpint(n, >, 0);
+        close(out);
+        *ret_url = g_strdup_printf("http://127.0.0.1:%d", atoi(line));
+        return pid;
+}
+
+/* A daemon cut off from etcd while its client holds a lock, and a waiter on another daemon: the
+ * holder hears LockExpired before the waiter is granted (the cut-off daemon ends its lock before its
+ * lease can have run out on the cluster), and the waiter gets the lock. */
+static void test_partition(void) {
+        Fixture f = { .n = 2 };
+        g_autofree char *proxy_url = NULL, *endpoints = NULL, *id1 = NULL;
+        SignalCatcher catcher = {};
+        AsyncCall call = {};
+        bool expired_first = false;
+        sd_bus *b1, *b2;
+        GPid proxy;
+
+        f.etcd = etcd_cluster_start(3);
+        endpoints = etcd_cluster_endpoints(f.etcd);
+        proxy = start_proxy(etcd_cluster_member_url(f.etcd, 0), &proxy_url);
+        start_daemon(&f, 0, proxy_url);
+        start_daemon(&f, 1, endpoints);
+        wait_available(&f, 0);
+        wait_available(&f, 1);
+        b1 = harness_connect(&f.d[0]);
+        b2 = harness_connect(&f.d[1]);
+        g_assert_cmpint(locker_match_signal(b1, "LockExpired", on_lock_expired, &catcher), >=, 0);
+
+        id1 = acquire_ok(b1, PATHS("p"), NULL);
+        acquire_async(b2, &call, &(AcquireArgs) { .paths = PATHS("p"), .timeout_usec = 20 * SEC });
+        wait_keys(&f, "pylocker/r/", 2);
+
+        g_assert_cmpint(kill(proxy, SIGSTOP), ==, 0);
+        while (!call.done || !catcher.done) {
+                pump_all_for(&f, 5);
+                if (catcher.done && !call.done)
+                        expired_first = true;
+        }
+        g_assert_true(expired_first);
+        g_assert_cmpstr(catcher.lock_id, ==, id1);
+        g_free(reply_lock_id(call.reply, NULL));
+
+        /* Back in touch: a new session. */
+        g_assert_cmpint(kill(proxy, SIGCONT), ==, 0);
+        wait_available(&f, 0);
+
+        g_free(catcher.lock_id);
+        async_call_clear(&call);
+        test_kill_child(&proxy);
+        teardown(&f);
+}
+
 /* A randomized run over three daemons with a history checker, the etcd leader SIGKILLed halfway:
  * no two conflicting holders at once, tokens increasing on every path in grant order, every request
  * granted or timed out (or refused as Unavailable while the cluster elects a new leader), and
@@ -579,6 +650,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/cluster/daemon-stopped", test_daemon_stopped);
         g_test_add_func("/cluster/etcd-lost", test_etcd_lost);
         g_test_add_func("/cluster/etcd-unreachable-at-start", test_etcd_unreachable_at_start);
+        g_test_add_func("/cluster/partition", test_partition);
         g_test_add_func("/cluster/random-leader-killed", test_random_leader_killed);
 
         return g_test_run();
