@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "cluster-keys.h"
 #include "etcd-gate.h"
 #include "log.h"
@@ -1250,32 +1248,22 @@ int etcd_gate_new(Service *service, sd_event *event, const EtcdGateSettings *set
         return 0;
 }
 
-static size_t discard_body(char *data, size_t size, size_t n, void *userdata) {
-        return size * n;
-}
-
 void etcd_gate_stop(EtcdGate *gate, uint64_t timeout_usec) {
-        g_autofree char *url = NULL, *body = NULL;
-        CURL *curl;
+        g_autoptr(JsonBuilder) b = NULL;
+        int r;
 
         if (!gate || !gate->lease_id)
                 return;
 
         /* At exit the loop no longer runs: one blocking call, bounded. Without it, other daemons wait
          * for this one's keys until the lease runs out. */
-        url = g_strconcat(etcd_client_get_endpoint(gate->client), "/v3/lease/revoke", NULL);
-        body = g_strdup_printf("{\"ID\":\"%" PRIi64 "\"}", gate->lease_id);
-        curl = curl_easy_init();
-        if (!curl)
-                return;
-        (void) curl_easy_setopt(curl, CURLOPT_URL, url);
-        (void) curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-        (void) curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) (timeout_usec / 1000));
-        (void) curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        (void) curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
-        if (curl_easy_perform(curl) != CURLE_OK)
-                log_debug("Failed to revoke the lease in etcd; its keys go when it runs out.");
-        curl_easy_cleanup(curl);
+        b = json_builder_new();
+        json_builder_begin_object(b);
+        add_int64(b, "ID", gate->lease_id);
+        json_builder_end_object(b);
+        r = etcd_client_call_blocking(gate->client, "/v3/lease/revoke", json_builder_get_root(b), timeout_usec);
+        if (r < 0)
+                log_debug_errno(r, "Failed to revoke the lease in etcd; its keys go when it runs out: %m");
         gate->lease_id = 0;
         gate->available = false;
 }

@@ -520,6 +520,46 @@ int etcd_client_call(EtcdClient *client,
         return 0;
 }
 
+int etcd_client_call_blocking(EtcdClient *client, const char *path, JsonNode *body, uint64_t timeout_usec) {
+        g_autoptr(JsonNode) owned = body;
+        g_autoptr(JsonGenerator) generator = json_generator_new();
+        g_autoptr(GByteArray) answer = g_byte_array_new();
+        g_autofree char *text = NULL, *url = NULL;
+        struct curl_slist *headers;
+        long status = 0;
+        CURLcode c;
+        CURL *easy;
+        int r;
+
+        json_generator_set_root(generator, owned);
+        text = json_generator_to_data(generator, NULL);
+        url = endpoint_url(client, client->current, path);
+
+        easy = curl_easy_init();
+        if (!easy)
+                return -ENOMEM;
+        headers = make_headers(client);
+        r = easy_setup_common(client, easy);
+        if (r >= 0 &&
+            (curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK ||
+             curl_easy_setopt(easy, CURLOPT_POSTFIELDS, text) != CURLE_OK ||
+             curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers) != CURLE_OK ||
+             curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) MAX(timeout_usec / USEC_PER_MSEC, 1)) != CURLE_OK ||
+             curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_to_array) != CURLE_OK ||
+             curl_easy_setopt(easy, CURLOPT_WRITEDATA, answer) != CURLE_OK))
+                r = -EINVAL;
+        if (r >= 0) {
+                c = curl_easy_perform(easy);
+                if (c != CURLE_OK)
+                        r = curl_error_to_errno(easy, c);
+                else if (curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200)
+                        r = -EPROTO;
+        }
+        curl_easy_cleanup(easy);
+        curl_slist_free_all(headers);
+        return r;
+}
+
 void etcd_call_cancel(EtcdCall *call) {
         Channel *channel;
 

@@ -68,6 +68,11 @@ int etcd_client_call(EtcdClient *client,
                      EtcdReplyFunc callback,
                      void *userdata,
                      EtcdCall **ret);
+/* The same call, made at once and waited for (on the current endpoint, with the client's TLS
+ * settings and auth token): for when the loop no longer runs, as at exit. Returns 0 for a 200 answer,
+ * else as a callback's error. */
+int etcd_client_call_blocking(EtcdClient *client, const char *path, JsonNode *body, uint64_t timeout_usec);
+
 /* Drops a call, queued or in flight; its callback is not called. */
 void etcd_call_cancel(EtcdCall *call);
 

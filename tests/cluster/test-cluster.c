@@ -19,12 +19,13 @@ typedef struct Fixture {
         EtcdCluster *etcd;
         Harness d[3];
         unsigned n;
+        unsigned ttl_s;           /* 0: SESSION_TTL_S */
 } Fixture;
 
 static void start_daemon(Fixture *f, unsigned i, const char *endpoints) {
         g_autofree char *endpoints_arg = g_strconcat("--etcd-endpoints=", endpoints, NULL);
         g_autofree char *node_arg = g_strdup_printf("--node=d%u", i + 1);
-        g_autofree char *ttl_arg = g_strdup_printf("--session-ttl=%ds", SESSION_TTL_S);
+        g_autofree char *ttl_arg = g_strdup_printf("--session-ttl=%us", f->ttl_s ?: SESSION_TTL_S);
         const char *args[] = { "--backend=etcd", endpoints_arg, node_arg, ttl_arg, g_getenv("PYLOCKER_TEST_DEBUG") ? "--log-level=debug" : NULL, NULL };
 
         harness_start(&f->d[i], args);
@@ -348,6 +349,30 @@ static void test_daemon_killed(void) {
         teardown(&f);
 }
 
+/* A daemon stopped with SIGTERM revokes its session: its locks are free for the others at once, not
+ * after its TTL (a minute here, longer than the waiter's timeout). */
+static void test_daemon_terminated(void) {
+        Fixture f = { .ttl_s = 60 };
+        sd_bus *b1, *b2;
+        AsyncCall call = {};
+        int status;
+
+        setup(&f, 1, 2);
+        b1 = harness_connect(&f.d[0]);
+        b2 = harness_connect(&f.d[1]);
+        g_free(acquire_ok(b1, PATHS("a"), NULL));
+        acquire_async(b2, &call, &(AcquireArgs) { .paths = PATHS("a"), .timeout_usec = 15 * SEC });
+        wait_keys(&f, "pylocker/r/", 2);
+
+        status = harness_stop_daemon(&f.d[0]);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        harness_pump_until(&f.d[1], &call.done, 20000);
+        g_free(reply_lock_id(call.reply, NULL));
+        async_call_clear(&call);
+        teardown(&f);
+}
+
 /* A daemon stopped past its TTL: the cluster gives its lock away; once it runs again it tells its
  * holder the lock expired, and the holder's Release finds nothing. */
 static void test_daemon_stopped(void) {
@@ -647,6 +672,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/cluster/shared", test_shared);
         g_test_add_func("/cluster/list-and-force-release", test_list_and_force_release);
         g_test_add_func("/cluster/daemon-killed", test_daemon_killed);
+        g_test_add_func("/cluster/daemon-terminated", test_daemon_terminated);
         g_test_add_func("/cluster/daemon-stopped", test_daemon_stopped);
         g_test_add_func("/cluster/etcd-lost", test_etcd_lost);
         g_test_add_func("/cluster/etcd-unreachable-at-start", test_etcd_unreachable_at_start);
