@@ -48,7 +48,7 @@ expect "$(pkg-config --variable=systemdsystemunitdir systemd)/pylocker-lock-shar
 expect "$(pkg-config --variable=systemdsystemunitdir systemd)/pylocker-metrics.service"
 expect "$(pkg-config --variable=systemdsystemunitdir systemd)/pylocker-metrics.timer"
 expect "$prefix/share/zsh/site-functions/_pylockctl"
-for doc in bridge.md filelock.md libpylocker-dbus.md org.pylocker.Locker.md pylockctl.md pylockerd.md; do
+for doc in bridge.md cluster.md filelock.md libpylocker-dbus.md org.pylocker.Locker.md pylockctl.md pylockerd.md; do
     expect "$prefix/share/doc/pylocker-dbus/$doc"
 done
 if [ -f "$dest$prefix/share/man/man8/pylockerd.8" ]; then
