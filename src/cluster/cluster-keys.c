@@ -51,6 +51,10 @@ char *cluster_grant_key(const char *rid) {
         return g_strconcat(CLUSTER_PREFIX "g/", rid, NULL);
 }
 
+char *cluster_message_key(const char *rid) {
+        return g_strconcat(CLUSTER_PREFIX "m/", rid, NULL);
+}
+
 static bool rid_valid(const char *s, size_t size) {
         if (size != CLUSTER_RID_SIZE)
                 return false;
@@ -70,11 +74,11 @@ ClusterKeyKind cluster_key_parse(const char *key, size_t size, const char **ret_
         if (size == strlen(CLUSTER_TOKEN_BASE_KEY) && memcmp(key, CLUSTER_TOKEN_BASE_KEY, size) == 0)
                 return CLUSTER_KEY_TOKEN_BASE;
 
-        if (n == 2 + CLUSTER_RID_SIZE && (rest[0] == 'r' || rest[0] == 'g') && rest[1] == '/' &&
+        if (n == 2 + CLUSTER_RID_SIZE && strchr("rgm", rest[0]) && rest[1] == '/' &&
             rid_valid(rest + 2, CLUSTER_RID_SIZE)) {
                 if (ret_rid)
                         *ret_rid = rest + 2;
-                return rest[0] == 'r' ? CLUSTER_KEY_RECORD : CLUSTER_KEY_GRANT;
+                return rest[0] == 'r' ? CLUSTER_KEY_RECORD : rest[0] == 'g' ? CLUSTER_KEY_GRANT : CLUSTER_KEY_MESSAGE;
         }
 
         /* q/<43>/<x|s>/<rid> */
@@ -225,5 +229,113 @@ int cluster_record_from_json(const char *text, size_t size, ClusterRecord *ret) 
 
         *ret = record;
         record = (ClusterRecord) {};
+        return 0;
+}
+
+void cluster_message_clear(ClusterMessage *message) {
+        g_clear_pointer(&message->node, g_free);
+        g_clear_pointer(&message->sender, g_free);
+        g_clear_pointer(&message->sender_name, g_free);
+        g_clear_pointer(&message->message, g_free);
+        g_clear_pointer(&message->receivers, g_strfreev);
+        message->n_receivers = 0;
+}
+
+char *cluster_message_to_json(const ClusterMessage *message, size_t *ret_size) {
+        g_autoptr(JsonBuilder) builder = json_builder_new();
+        g_autoptr(JsonGenerator) generator = json_generator_new();
+        g_autoptr(JsonNode) root = NULL;
+        gsize size;
+        char *text;
+
+        json_builder_begin_object(builder);
+        json_builder_set_member_name(builder, "node");
+        json_builder_add_string_value(builder, message->node);
+        json_builder_set_member_name(builder, "sender");
+        json_builder_add_string_value(builder, message->sender);
+        if (message->sender_name) {
+                json_builder_set_member_name(builder, "sender_name");
+                json_builder_add_string_value(builder, message->sender_name);
+        }
+        json_builder_set_member_name(builder, "message");
+        json_builder_add_string_value(builder, message->message);
+        json_builder_set_member_name(builder, "receivers");
+        json_builder_begin_array(builder);
+        for (size_t i = 0; i < message->n_receivers; i++)
+                json_builder_add_string_value(builder, message->receivers[i]);
+        json_builder_end_array(builder);
+        json_builder_set_member_name(builder, "expires_realtime");
+        json_builder_add_int_value(builder, (gint64) message->expires_realtime);
+        json_builder_set_member_name(builder, "unique");
+        json_builder_add_boolean_value(builder, message->unique);
+        json_builder_set_member_name(builder, "replace");
+        json_builder_add_boolean_value(builder, message->replace);
+        json_builder_end_object(builder);
+
+        root = json_builder_get_root(builder);
+        json_generator_set_root(generator, root);
+        text = json_generator_to_data(generator, &size);
+        if (ret_size)
+                *ret_size = size;
+        return text;
+}
+
+static bool member_bool(JsonObject *object, const char *name, bool *ret) {
+        JsonNode *node = json_object_get_member(object, name);
+
+        if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN)
+                return false;
+        *ret = json_node_get_boolean(node);
+        return true;
+}
+
+int cluster_message_from_json(const char *text, size_t size, ClusterMessage *ret) {
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_auto(ClusterMessage) message = {};
+        JsonObject *object;
+        JsonArray *receivers;
+        JsonNode *node;
+        const char *s;
+        gint64 v;
+
+        if (!json_parser_load_from_data(parser, text, (gssize) size, NULL))
+                return -EBADMSG;
+        node = json_parser_get_root(parser);
+        if (!node || !JSON_NODE_HOLDS_OBJECT(node))
+                return -EBADMSG;
+        object = json_node_get_object(node);
+
+        if (!(s = member_string(object, "node")))
+                return -EBADMSG;
+        message.node = g_strdup(s);
+        if (!(s = member_string(object, "sender")))
+                return -EBADMSG;
+        message.sender = g_strdup(s);
+        message.sender_name = g_strdup(member_string(object, "sender_name"));
+        if (!(s = member_string(object, "message")))
+                return -EBADMSG;
+        message.message = g_strdup(s);
+
+        node = json_object_get_member(object, "receivers");
+        if (!node || !JSON_NODE_HOLDS_ARRAY(node))
+                return -EBADMSG;
+        receivers = json_node_get_array(node);
+        message.n_receivers = json_array_get_length(receivers);
+        message.receivers = g_new0(char *, message.n_receivers + 1);
+        for (size_t i = 0; i < message.n_receivers; i++) {
+                JsonNode *element = json_array_get_element(receivers, (guint) i);
+
+                if (!JSON_NODE_HOLDS_VALUE(element) || json_node_get_value_type(element) != G_TYPE_STRING)
+                        return -EBADMSG;
+                message.receivers[i] = g_strdup(json_node_get_string(element));
+        }
+        if (!member_int(object, "expires_realtime", 0, &v))
+                return -EBADMSG;
+        message.expires_realtime = (uint64_t) v;
+        if (!member_bool(object, "unique", &message.unique) || !member_bool(object, "replace", &message.replace))
+                return -EBADMSG;
+
+        *ret = message;
+        message = (ClusterMessage) {};
         return 0;
 }

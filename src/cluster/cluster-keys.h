@@ -5,6 +5,7 @@
  *   pylocker/r/<rid>             the request's record (JSON: paths, mode, node, client, ...)
  *   pylocker/g/<rid>             written by the commit that grants it; its create revision is the token
  *   pylocker/token-base          added to revisions to make tokens, only ever raised
+ *   pylocker/m/<rid>             a publication for the other daemons' clients, deleted once written
  *
  * rid = the daemon's lease id and a sequence number, both 16 hex digits: unique across daemons, and
  * known before the request's transaction is sent. Pure functions, for the backend and its tests. */
@@ -31,6 +32,7 @@ char *cluster_queue_prefix(const char *path);
 char *cluster_queue_key(const char *path, bool shared, const char *rid);
 char *cluster_record_key(const char *rid);
 char *cluster_grant_key(const char *rid);
+char *cluster_message_key(const char *rid);
 
 typedef enum ClusterKeyKind {
         CLUSTER_KEY_OTHER,
@@ -38,9 +40,10 @@ typedef enum ClusterKeyKind {
         CLUSTER_KEY_RECORD,
         CLUSTER_KEY_GRANT,
         CLUSTER_KEY_TOKEN_BASE,
+        CLUSTER_KEY_MESSAGE,
 } ClusterKeyKind;
 
-/* What a key is; *ret_rid (may be NULL) points into key for queue, record and grant keys. */
+/* What a key is; *ret_rid (may be NULL) points into key for queue, record, grant and message keys. */
 ClusterKeyKind cluster_key_parse(const char *key, size_t size, const char **ret_rid);
 
 /* A request's record. */
@@ -66,3 +69,21 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ClusterRecord, cluster_record_clear)
 char *cluster_record_to_json(const ClusterRecord *record, size_t *ret_size);
 /* 0 or -EBADMSG for anything that is not a record this code wrote. */
 int cluster_record_from_json(const char *text, size_t size, ClusterRecord *ret);
+
+/* A publication between daemons. */
+typedef struct ClusterMessage {
+        char *node;
+        char *sender;
+        char *sender_name;          /* or NULL */
+        char *message;
+        char **receivers;
+        size_t n_receivers;
+        uint64_t expires_realtime;  /* 0: never */
+        bool unique;
+        bool replace;
+} ClusterMessage;
+
+void cluster_message_clear(ClusterMessage *message);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ClusterMessage, cluster_message_clear)
+char *cluster_message_to_json(const ClusterMessage *message, size_t *ret_size);
+int cluster_message_from_json(const char *text, size_t size, ClusterMessage *ret);

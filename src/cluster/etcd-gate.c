@@ -695,11 +695,93 @@ static void gate_foreach_remote(void *userdata, ServiceLockVisitor visit, void *
         }
 }
 
+/* ---- messages to the other daemons' clients ---- */
+
+static void on_message_written(EtcdClient *client, int error, JsonObject *reply, void *userdata) {
+        if (error < 0)
+                log_warning_errno(error, "Failed to pass a publication to the other daemons: %m");
+}
+
+static void gate_publish(void *userdata, const ServiceRemotePublication *p) {
+        EtcdGate *gate = userdata;
+        g_autoptr(JsonBuilder) b = NULL;
+        g_autofree char *sender = NULL, *value = NULL, *key = NULL;
+        char rid[CLUSTER_RID_SIZE + 1];
+        size_t size;
+        int r;
+
+        if (!gate->available) {
+                log_debug("No session with etcd: a publication reaches this daemon's clients only.");
+                return;
+        }
+
+        sender = g_strconcat(gate->node, "/", p->sender_id, NULL);
+        value = cluster_message_to_json(&(ClusterMessage) {
+                        .node = gate->node,
+                        .sender = sender,
+                        .sender_name = (char *) p->sender_name,
+                        .message = (char *) p->message,
+                        .receivers = (char **) p->receivers,
+                        .n_receivers = p->n_receivers,
+                        .expires_realtime = p->expires_realtime,
+                        .unique = p->unique,
+                        .replace = p->replace,
+                }, &size);
+        key = cluster_message_key(cluster_rid_format(rid, gate->lease_id, ++gate->seq));
+
+        b = json_builder_new();
+        json_builder_begin_object(b);
+        add_key(b, "key", key);
+        etcd_json_add_bytes(b, "value", value, size);
+        add_int64(b, "lease", gate->lease_id);
+        json_builder_end_object(b);
+        r = gate_call(gate, ETCD_CHANNEL_TXN, "/v3/kv/put", b, on_message_written, NULL, NULL);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to pass a publication to the other daemons: %m");
+                return;
+        }
+
+        /* Deleted once written (the channel keeps the order): the other daemons' watches have seen it
+         * by then, and nothing is left for a late one to deliver twice. */
+        g_clear_object(&b);
+        b = json_builder_new();
+        json_builder_begin_object(b);
+        add_key(b, "key", key);
+        json_builder_end_object(b);
+        (void) gate_call(gate, ETCD_CHANNEL_TXN, "/v3/kv/deleterange", b, on_message_written, NULL, NULL);
+}
+
+static void gate_message_put(EtcdGate *gate, JsonObject *kv) {
+        g_auto(ClusterMessage) message = {};
+        g_autofree guchar *value = NULL;
+        size_t size;
+
+        value = etcd_json_get_bytes(kv, "value", &size);
+        if (!value || cluster_message_from_json((const char *) value, size, &message) < 0) {
+                log_debug("Ignoring a publication in etcd that is not one.");
+                return;
+        }
+        if (g_str_equal(message.node, gate->node))
+                return;
+
+        service_deliver_remote(gate->service, &(ServiceRemotePublication) {
+                        .message = message.message,
+                        .sender_id = message.sender,
+                        .sender_name = message.sender_name,
+                        .receivers = (const char *const *) message.receivers,
+                        .n_receivers = message.n_receivers,
+                        .expires_realtime = message.expires_realtime,
+                        .unique = message.unique,
+                        .replace = message.replace,
+                });
+}
+
 static const ServiceGateOps etcd_gate_ops = {
         .admit = gate_admit,
         .retire = gate_retire,
         .force_release = gate_force_release,
         .foreach_remote = gate_foreach_remote,
+        .publish = gate_publish,
 };
 
 static void gate_record_free(gpointer p) {
@@ -808,6 +890,9 @@ static void gate_key_put(EtcdGate *gate, const char *key, size_t size, JsonObjec
                 break;
         case CLUSTER_KEY_GRANT:
                 gate_put_grant(gate, rid, kv);
+                break;
+        case CLUSTER_KEY_MESSAGE:
+                gate_message_put(gate, kv);
                 break;
         case CLUSTER_KEY_TOKEN_BASE:
                 base = parse_token_base(kv);

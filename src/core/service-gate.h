@@ -34,6 +34,18 @@ typedef struct ServiceLockInfo {
 
 typedef void (*ServiceLockVisitor)(const ServiceLockInfo *info, void *userdata);
 
+/* A publication between daemons. */
+typedef struct ServiceRemotePublication {
+        const char *message;
+        const char *sender_id;          /* "NODE/ID" */
+        const char *sender_name;        /* or NULL */
+        const char *const *receivers;   /* client ids or names; none: every client */
+        size_t n_receivers;
+        uint64_t expires_realtime;      /* 0: never */
+        bool unique;
+        bool replace;
+} ServiceRemotePublication;
+
 typedef struct ServiceGateOps {
         /* The table granted lock: confirm it with service_gate_confirm(), refuse it with
          * service_gate_refuse(), at once or later. lease_usec: the lease it will get (as asked: 0 is
@@ -49,6 +61,9 @@ typedef struct ServiceGateOps {
         int (*force_release)(void *gate, const uint8_t id[LOCK_ID_SIZE], const char *by);
         /* Visits the locks held through other daemons. */
         void (*foreach_remote)(void *gate, ServiceLockVisitor visit, void *userdata);
+        /* A publication made here goes to the other daemons too, for their clients among receivers
+         * (none: all of their clients). */
+        void (*publish)(void *gate, const ServiceRemotePublication *publication);
 } ServiceGateOps;
 
 /* Puts a gate in front of the table; before any lock is requested. */
@@ -67,6 +82,11 @@ void service_release_waiter_finish(ServiceReleaseWaiter *waiter);
 
 /* Whether a held lock is the caller's yet (always without a gate). */
 bool service_lock_is_confirmed(const Lock *lock);
+
+/* A publication from another daemon: into the inboxes of this daemon's clients among its receivers
+ * (unknown ones are another daemon's), as a local Publish would, told to each. Limits apply as there;
+ * a receiver whose inbox refuses it is skipped. */
+void service_deliver_remote(Service *service, const ServiceRemotePublication *publication);
 
 /* Visits every lock held: the table's confirmed ones, then those held through other daemons. */
 void service_foreach_lock(Service *service, ServiceLockVisitor visit, void *userdata);

@@ -4,9 +4,11 @@
 
 #include "log.h"
 #include "service-internal.h"
+#include "macro.h"
 
 /* Receivers by client id or friendly name; none: every client. An unknown receiver fails the whole
- * call, so that nothing is published to only some of what was meant. */
+ * call, so that nothing is published to only some of what was meant; with a gate it may be another
+ * daemon's, and is left to the cluster. */
 static int resolve_receivers(Service *service, const PublishRequest *request, Client *sender, GPtrArray **ret,
                              ServiceError *error) {
         g_autoptr(GPtrArray) receivers = g_ptr_array_new();
@@ -15,6 +17,8 @@ static int resolve_receivers(Service *service, const PublishRequest *request, Cl
         for (size_t i = 0; i < request->n_receivers; i++) {
                 Client *c = service_find_receiver(service, request->receivers[i]);
 
+                if (!c && service->gate_ops)
+                        continue;
                 if (!c)
                         return service_error_setf(error, SERVICE_ERROR_NOT_FOUND,
                                                   "No client with the id or name '%.255s'.", request->receivers[i]);
@@ -34,9 +38,9 @@ static int resolve_receivers(Service *service, const PublishRequest *request, Cl
         }
 
         /* to_self, as in the seed: also to the sender, or never to it. */
-        if (request->to_self && g_hash_table_add(seen, sender))
+        if (sender && request->to_self && g_hash_table_add(seen, sender))
                 g_ptr_array_add(receivers, sender);
-        if (!request->to_self)
+        if (sender && !request->to_self)
                 g_ptr_array_remove(receivers, sender);
 
         *ret = g_steal_pointer(&receivers);
@@ -102,8 +106,63 @@ int service_publish(Service *service, Client *sender, const PublishRequest *requ
                         receiver->ops->message_published(receiver, publication);
         }
 
+        if (service->gate_ops)
+                service->gate_ops->publish(service->gate, &(ServiceRemotePublication) {
+                                .message = request->message,
+                                .sender_id = sender->id,
+                                .sender_name = sender->name,
+                                .receivers = request->receivers,
+                                .n_receivers = request->n_receivers,
+                                .expires_realtime = request->timeout_usec == 0 ? 0 :
+                                        usec_add(lock_table_now(service->table, CLOCK_REALTIME), request->timeout_usec),
+                                .unique = request->unique,
+                                .replace = request->replace,
+                        });
+
         *ret_id = publication ? publication_get_id(publication) : "";
         return 0;
+}
+
+void service_deliver_remote(Service *service, const ServiceRemotePublication *p) {
+        const PublishRequest request = {
+                .message = p->message,
+                .receivers = p->receivers,
+                .n_receivers = p->n_receivers,
+        };
+        g_autoptr(GPtrArray) receivers = NULL;
+        uint64_t now = lock_table_now(service->table, CLOCK_REALTIME), timeout = 0;
+        const Publication *publication = NULL;
+        PublishFlags flags = (p->unique ? PUBLISH_UNIQUE : 0) | (p->replace ? 0 : PUBLISH_NO_REPLACE);
+
+        if (strlen(p->message) > service->settings.max_message_size ||
+            p->n_receivers > service->settings.max_receivers)
+                return;
+        if (p->expires_realtime != 0) {
+                if (p->expires_realtime <= now)
+                        return;
+                timeout = p->expires_realtime - now;
+        }
+        /* Without a gate nothing comes from elsewhere; with one, unknown receivers are skipped. */
+        (void) resolve_receivers(service, &request, NULL, &receivers, NULL);
+
+        /* One by one: a full inbox here refuses it for that receiver only. */
+        for (guint i = 0; i < receivers->len; i++) {
+                Client *receiver = receivers->pdata[i];
+                Inbox *inbox = receiver->inbox;
+                bool delivered = false;
+                size_t full_index;
+                int r;
+
+                r = message_store_publish(service->messages, p->message, p->sender_id, p->sender_name, &inbox, 1,
+                                          timeout, flags, service->settings.max_inbox_length, &delivered,
+                                          &full_index, &publication);
+                if (r < 0 || r == MESSAGE_E_INBOX_FULL || r == MESSAGE_E_OVER_BUDGET) {
+                        log_debug("A publication from %s was not delivered to %s (%d).", p->sender_id, receiver->id, r);
+                        continue;
+                }
+                if (delivered && receiver->ops->message_published)
+                        receiver->ops->message_published(receiver, publication);
+        }
 }
 
 void service_inbox_foreach(Client *client, const char *message, InboxVisitor visit, void *userdata) {

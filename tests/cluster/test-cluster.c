@@ -448,6 +448,97 @@ static void test_etcd_unreachable_at_start(void) {
         teardown(&f);
 }
 
+/* MessagePublished signals on one connection: the last sender and message. */
+typedef struct Listener {
+        unsigned n;
+        char *sender;
+        char *message;
+} Listener;
+
+static int on_message_published(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Listener *l = userdata;
+        const char *id, *sender, *message;
+        uint64_t expires;
+
+        g_assert_cmpint(sd_bus_message_read(m, "ssst", &id, &sender, &message, &expires), >, 0);
+        g_free(l->sender);
+        g_free(l->message);
+        l->sender = g_strdup(sender);
+        l->message = g_strdup(message);
+        l->n++;
+        return 0;
+}
+
+static void publish(sd_bus *bus, const char *message, const char *const *receivers) {
+        sd_bus_message *m = NULL, *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        g_assert_cmpint(locker_new_method_call(bus, &m, "Publish"), >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "s", message), >=, 0);
+        g_assert_cmpint(sd_bus_message_append_strv(m, (char **) receivers), >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "ta{sv}", UINT64_C(0), 0), >=, 0);
+        if (sd_bus_call(bus, m, 10 * SEC, &error, &reply) < 0)
+                g_error("Publish failed: %s: %s", error.name, error.message);
+        sd_bus_message_unref(reply);
+        sd_bus_message_unref(m);
+}
+
+/* A client on one daemon publishes to a client of another by its name, and to everyone: the receiver
+ * hears MessagePublished from "NODE/ID", and can take the message out of its inbox. */
+static void test_messages(void) {
+        Fixture f = {};
+        sd_bus *b1, *b2;
+        Listener l1 = {}, l2 = {};
+        g_autofree char *expected_sender = NULL;
+        sd_bus_message *reply = NULL;
+        const char *unique, *text, *sender;
+
+        setup(&f, 1, 2);
+        b1 = harness_connect(&f.d[0]);
+        b2 = harness_connect(&f.d[1]);
+        g_assert_cmpint(locker_call_method(b1, "Register", NULL, NULL, "s", "alice"), >=, 0);
+        g_assert_cmpint(locker_match_signal(b1, "MessagePublished", on_message_published, &l1), >=, 0);
+        g_assert_cmpint(locker_match_signal(b2, "MessagePublished", on_message_published, &l2), >=, 0);
+        g_assert_cmpint(sd_bus_get_unique_name(b2, &unique), >=, 0);
+        expected_sender = g_strconcat("d2/", unique, NULL);
+
+        publish(b2, "to-alice", PATHS("alice"));
+        harness_pump_until_count(&f.d[0], &l1.n, 1, 10000);
+        g_assert_cmpstr(l1.sender, ==, expected_sender);
+        g_assert_cmpstr(l1.message, ==, "to-alice");
+        g_assert_cmpint(locker_call_method(b1, "PopMessage", NULL, &reply, "s", "to-alice"), >=, 0);
+        g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "(sssstt)"), >, 0);
+        g_assert_cmpint(sd_bus_message_enter_container(reply, 'r', "sssstt"), >, 0);
+        /* (message, publication id, sender id, sender name, published, expires) */
+        g_assert_cmpint(sd_bus_message_read(reply, "s", &text), >, 0);
+        g_assert_cmpstr(text, ==, "to-alice");
+        g_assert_cmpint(sd_bus_message_read(reply, "ss", &sender, &sender), >, 0);
+        g_assert_cmpstr(sender, ==, expected_sender);
+        g_assert_cmpint(sd_bus_message_skip(reply, "stt"), >=, 0);
+        g_assert_cmpint(sd_bus_message_exit_container(reply), >, 0);
+        /* Only one. */
+        g_assert_cmpint(sd_bus_message_enter_container(reply, 'r', "sssstt"), ==, 0);
+        sd_bus_message_unref(reply);
+
+        /* To everyone: the sender too (to_self), and the other daemon's client. */
+        publish(b2, "all", (const char *const[]) { NULL });
+        harness_pump_until_count(&f.d[0], &l1.n, 2, 10000);
+        g_assert_cmpstr(l1.message, ==, "all");
+        /* The sender had "to-alice" too (to_self is the default). */
+        harness_pump_until_count(&f.d[1], &l2.n, 2, 10000);
+        g_assert_cmpstr(l2.message, ==, "all");
+        /* Nothing came back to the sender from the other side. */
+        pump_all_for(&f, 300);
+        g_assert_cmpuint(l2.n, ==, 2);
+        g_assert_cmpuint(l1.n, ==, 2);
+
+        g_free(l1.sender);
+        g_free(l1.message);
+        g_free(l2.sender);
+        g_free(l2.message);
+        teardown(&f);
+}
+
 /* A TCP proxy to one etcd member (tests/cluster/tcp-proxy.py): SIGSTOP cuts whoever goes through it
  * off, as a partition does. Returns its PID; *ret_url is its URL (g_free). */
 static GPid start_proxy(const char *member_url, char **ret_url) {
@@ -676,6 +767,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/cluster/daemon-stopped", test_daemon_stopped);
         g_test_add_func("/cluster/etcd-lost", test_etcd_lost);
         g_test_add_func("/cluster/etcd-unreachable-at-start", test_etcd_unreachable_at_start);
+        g_test_add_func("/cluster/messages", test_messages);
         g_test_add_func("/cluster/partition", test_partition);
         g_test_add_func("/cluster/random-leader-killed", test_random_leader_killed);
 
