@@ -66,6 +66,7 @@ struct EtcdGate {
         EtcdWatch *watch;
         int64_t next_revision;           /* where the watch goes on from */
         sd_event_source *watch_timer;
+        sd_event_source *recount_timer;  /* the safety net under the watch */
         uint64_t token_base;
         GHashTable *records;             /* rid → GateRecord, every daemon's */
 
@@ -92,6 +93,7 @@ struct GateRequest {
         bool written;            /* something of it may be in etcd */
         RequestState state;
         int64_t revision;        /* the create revision of its keys */
+        uint64_t waiting_since;  /* CLOCK_MONOTONIC, when it began to wait here */
         GHashTable *ahead;       /* queue keys of earlier conflicting requests still there */
         EtcdCall *call;
         unsigned attempts;
@@ -244,7 +246,11 @@ static uint64_t reply_token(JsonArray *responses, guint i) {
 
 static int gate_call(EtcdGate *gate, EtcdChannel channel, const char *path, JsonBuilder *b,
                      EtcdReplyFunc callback, void *userdata, EtcdCall **ret) {
-        return etcd_client_call(gate->client, channel, path, json_builder_get_root(b), CALL_TIMEOUT_USEC,
+        /* A renewal stuck on a dead member must leave time for another one before the lease's end. */
+        uint64_t timeout = channel == ETCD_CHANNEL_LEASE ? MAX(gate->ttl_usec / 4, 500 * UINT64_C(1000)) :
+                                                           CALL_TIMEOUT_USEC;
+
+        return etcd_client_call(gate->client, channel, path, json_builder_get_root(b), timeout,
                                 callback, userdata, ret);
 }
 
@@ -347,8 +353,11 @@ static void request_wait(GateRequest *req, JsonArray *responses, guint first) {
 
         if (g_hash_table_size(req->ahead) == 0)
                 request_send_grant(req);
-        else
+        else {
+                if (req->state != REQUEST_WAITING && req->waiting_since == 0)
+                        (void) sd_event_now(gate->event, CLOCK_MONOTONIC, &req->waiting_since);
                 req->state = REQUEST_WAITING;
+        }
 }
 
 static void on_grant_reply(EtcdClient *client, int error, JsonObject *reply, void *userdata) {
@@ -969,6 +978,28 @@ static void on_watch_ended(EtcdWatch *watch, int error, int64_t compact_revision
         gate_retry_watch_later(gate);
 }
 
+static void request_recount(GateRequest *req);
+
+/* Reads again what the requests waiting for longer than min_wait_usec wait for. */
+static void gate_recount_waiting(EtcdGate *gate, uint64_t min_wait_usec) {
+        g_autoptr(GPtrArray) waiting = g_ptr_array_new();
+        GHashTableIter iter;
+        gpointer value;
+        uint64_t now = 0;
+
+        (void) sd_event_now(gate->event, CLOCK_MONOTONIC, &now);
+        g_hash_table_iter_init(&iter, gate->requests);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                GateRequest *req = value;
+
+                if (req->state == REQUEST_WAITING && req->lock && !req->call &&
+                    now - req->waiting_since >= min_wait_usec)
+                        g_ptr_array_add(waiting, req);
+        }
+        for (guint i = 0; i < waiting->len; i++)
+                request_recount(waiting->pdata[i]);
+}
+
 static void gate_watch_start(EtcdGate *gate) {
         const char *prefix = CLUSTER_PREFIX;
         size_t end_size;
@@ -980,7 +1011,12 @@ static void gate_watch_start(EtcdGate *gate) {
         if (r < 0) {
                 log_debug_errno(r, "Failed to start the watch on etcd: %m");
                 gate_retry_watch_later(gate);
+                return;
         }
+        /* Whatever the watch missed while it was down, a waiting request reads for itself. A restart
+         * from the very revision etcd compacted to is not refused, and may still lack a delete made
+         * at it (etcd 3.4). */
+        gate_recount_waiting(gate, 0);
 }
 
 /* ---- loading the namespace ---- */
@@ -1005,7 +1041,6 @@ static void request_recount(GateRequest *req) {
         int r;
 
         request_unblock(req);
-        req->state = REQUEST_ADMITTING;
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "success");
         json_builder_begin_array(b);
@@ -1082,8 +1117,6 @@ static bool gate_check_token_base(EtcdGate *gate, JsonArray *base_kvs, int64_t r
 static void on_load_reply(EtcdClient *client, int error, JsonObject *reply, void *userdata) {
         EtcdGate *gate = userdata;
         JsonArray *responses, *kvs;
-        GHashTableIter iter;
-        gpointer value;
         int64_t revision;
 
         gate->load_call = NULL;
@@ -1123,15 +1156,6 @@ static void on_load_reply(EtcdClient *client, int error, JsonObject *reply, void
 
         gate->next_revision = revision + 1;
         gate_watch_start(gate);
-
-        /* The watch restarts from here: whatever went before it is read anew. */
-        g_hash_table_iter_init(&iter, gate->requests);
-        while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                GateRequest *req = value;
-
-                if (req->state == REQUEST_WAITING && req->lock)
-                        request_recount(req);
-        }
 
         if (!gate->available && gate->lease_id) {
                 gate->available = true;
@@ -1291,6 +1315,17 @@ static void gate_session_lost(EtcdGate *gate, const char *why) {
         gate_schedule_lease(gate, RETRY_USEC);
 }
 
+/* A live watch should miss nothing; etcd 3.4 has had bugs where it did. A request waiting for longer
+ * than a session's TTL reads what it waits for again, so that none waits for ever. */
+static int on_recount_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        EtcdGate *gate = userdata;
+
+        if (gate->available)
+                gate_recount_waiting(gate, gate->ttl_usec);
+        (void) sd_event_source_set_time_relative(source, gate->ttl_usec);
+        return 0;
+}
+
 static int on_expiry_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         gate_session_lost(userdata, "no keep-alive answered in time");
         return 0;
@@ -1324,6 +1359,11 @@ int etcd_gate_new(Service *service, sd_event *event, const EtcdGateSettings *set
         if (r < 0)
                 return log_error_errno(r, "Failed to add the lease expiry timer: %m");
         (void) sd_event_source_set_enabled(gate->expiry_timer, SD_EVENT_OFF);
+        r = sd_event_add_time_relative(event, &gate->recount_timer, CLOCK_MONOTONIC, gate->ttl_usec, 0,
+                                       on_recount_timer, gate);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the recount timer: %m");
+        (void) sd_event_source_set_enabled(gate->recount_timer, SD_EVENT_ON);
         /* A renewal must not wait behind a busy loop's other work. */
         (void) sd_event_source_set_priority(gate->lease_timer, SD_EVENT_PRIORITY_IMPORTANT);
         (void) sd_event_source_set_priority(gate->expiry_timer, SD_EVENT_PRIORITY_IMPORTANT);
@@ -1374,6 +1414,7 @@ EtcdGate *etcd_gate_free(EtcdGate *gate) {
         sd_event_source_disable_unref(gate->lease_timer);
         sd_event_source_disable_unref(gate->expiry_timer);
         sd_event_source_disable_unref(gate->watch_timer);
+        sd_event_source_disable_unref(gate->recount_timer);
         sd_event_unref(gate->event);
         g_free(gate->node);
         g_free(gate);

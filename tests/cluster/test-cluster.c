@@ -448,6 +448,60 @@ static void test_etcd_unreachable_at_start(void) {
         teardown(&f);
 }
 
+/* The revision etcd is at, from any member up. */
+static int64_t etcd_revision(Fixture *f) {
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_autofree char *answer = NULL;
+        JsonObject *header;
+
+        for (unsigned i = 0; i < etcd_cluster_size(f->etcd) && !answer; i++)
+                if (etcd_cluster_member_pid(f->etcd, i) > 0)
+                        answer = etcd_cluster_post(etcd_cluster_member_url(f->etcd, i), "/v3/kv/range",
+                                                   "{\"key\":\"AA==\"}");
+        g_assert_nonnull(answer);
+        g_assert_true(json_parser_load_from_data(parser, answer, -1, NULL));
+        header = json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)), "header");
+        return g_ascii_strtoll(json_object_get_string_member(header, "revision"), NULL, 10);
+}
+
+/* A waiter whose daemon's watch falls behind etcd's compaction (its member died while the daemon was
+ * stopped, and the release it waited for was compacted away before it came back) is not stuck: the
+ * daemon reads the namespace again and grants it. */
+static void test_compaction(void) {
+        Fixture f = { .n = 2, .ttl_s = 10 };
+        g_autofree char *endpoints1 = NULL, *endpoints2 = NULL, *id1 = NULL, *body = NULL, *answer = NULL;
+        AsyncCall call = {};
+        sd_bus *b1, *b2;
+
+        f.etcd = etcd_cluster_start(3);
+        endpoints1 = g_strdup_printf("%s,%s", etcd_cluster_member_url(f.etcd, 1), etcd_cluster_member_url(f.etcd, 2));
+        endpoints2 = etcd_cluster_endpoints(f.etcd);
+        start_daemon(&f, 0, endpoints1);
+        start_daemon(&f, 1, endpoints2);
+        wait_available(&f, 0);
+        wait_available(&f, 1);
+        b1 = harness_connect(&f.d[0]);
+        b2 = harness_connect(&f.d[1]);
+
+        id1 = acquire_ok(b1, PATHS("c"), NULL);
+        acquire_async(b2, &call, &(AcquireArgs) { .paths = PATHS("c"), .timeout_usec = 30 * SEC });
+        wait_keys(&f, "pylocker/r/", 2);
+
+        /* d2 watches through member 0, the first of its endpoints. */
+        g_assert_cmpint(kill(f.d[1].daemon_pid, SIGSTOP), ==, 0);
+        etcd_cluster_kill_member(f.etcd, 0);
+        g_assert_cmpint(release(b1, id1, NULL), ==, 1);
+        body = g_strdup_printf("{\"revision\":\"%" G_GINT64_FORMAT "\",\"physical\":true}", etcd_revision(&f));
+        answer = etcd_cluster_post(etcd_cluster_member_url(f.etcd, 1), "/v3/kv/compaction", body);
+        g_assert_nonnull(answer);
+        g_assert_cmpint(kill(f.d[1].daemon_pid, SIGCONT), ==, 0);
+
+        harness_pump_until(&f.d[1], &call.done, 25000);
+        g_free(reply_lock_id(call.reply, NULL));
+        async_call_clear(&call);
+        teardown(&f);
+}
+
 /* MessagePublished signals on one connection: the last sender and message. */
 typedef struct Listener {
         unsigned n;
@@ -619,6 +673,7 @@ typedef struct RandomClient {
         Harness *h;
         sd_bus *bus;
         AsyncCall call;
+        SignalCatcher lost;       /* LockExpired: its session with etcd was lost */
         bool waiting;
         char *id;                 /* held, or NULL */
         unsigned paths[2];
@@ -631,7 +686,7 @@ typedef struct History {
         unsigned exclusive[N_PATHS];
         unsigned shared[N_PATHS];
         uint64_t last_token[N_PATHS];
-        unsigned grants, timeouts, unavailable;
+        unsigned grants, timeouts, unavailable, lost;
 } History;
 
 static void history_grant(History *hist, RandomClient *c, uint64_t token) {
@@ -663,7 +718,7 @@ static void history_release(History *hist, RandomClient *c) {
 }
 
 static void test_random_leader_killed(void) {
-        Fixture f = {};
+        Fixture f = { .ttl_s = 10 };
         RandomClient clients[6] = {};
         History hist = {};
         GRand *rand = g_rand_new_with_seed(g_test_rand_int());
@@ -678,6 +733,8 @@ static void test_random_leader_killed(void) {
         for (unsigned i = 0; i < G_N_ELEMENTS(clients); i++) {
                 clients[i].h = &f.d[i % 3];
                 clients[i].bus = harness_connect(clients[i].h);
+                g_assert_cmpint(locker_match_signal(clients[i].bus, "LockExpired", on_lock_expired,
+                                                    &clients[i].lost), >=, 0);
         }
 
         deadline = g_get_monotonic_time() + 120 * SEC;
@@ -696,7 +753,16 @@ static void test_random_leader_killed(void) {
                 for (unsigned i = 0; i < G_N_ELEMENTS(clients); i++) {
                         RandomClient *c = &clients[i];
 
-                        if (c->id && c->hold-- == 0) {
+                        if (c->id && c->lost.done) {
+                                /* Its daemon lost sight of etcd and ended the lock first. */
+                                g_assert_cmpstr(c->lost.lock_id, ==, c->id);
+                                history_release(&hist, c);
+                                g_assert_cmpint(release(c->bus, c->id, NULL), ==, 0);
+                                g_clear_pointer(&c->id, g_free);
+                                g_clear_pointer(&c->lost.lock_id, g_free);
+                                c->lost.done = false;
+                                hist.lost++;
+                        } else if (c->id && c->hold-- == 0) {
                                 history_release(&hist, c);
                                 g_assert_cmpint(release(c->bus, c->id, NULL), ==, 1);
                                 g_clear_pointer(&c->id, g_free);
@@ -740,8 +806,8 @@ static void test_random_leader_killed(void) {
                 }
         }
 
-        g_test_message("%u grants (%u before the leader was killed), %u timeouts, %u unavailable",
-                       hist.grants, grants_at_kill, hist.timeouts, hist.unavailable);
+        g_test_message("%u grants (%u before the leader was killed), %u timeouts, %u unavailable, %u lost",
+                       hist.grants, grants_at_kill, hist.timeouts, hist.unavailable, hist.lost);
         for (unsigned i = 0; i < G_N_ELEMENTS(clients); i++) {
                 if (clients[i].waiting) {
                         harness_pump_until(clients[i].h, &clients[i].call.done, 20000);
@@ -750,6 +816,7 @@ static void test_random_leader_killed(void) {
                         async_call_clear(&clients[i].call);
                 }
                 g_free(clients[i].id);
+                g_free(clients[i].lost.lock_id);
         }
         g_rand_free(rand);
         teardown(&f);
@@ -767,6 +834,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/cluster/daemon-stopped", test_daemon_stopped);
         g_test_add_func("/cluster/etcd-lost", test_etcd_lost);
         g_test_add_func("/cluster/etcd-unreachable-at-start", test_etcd_unreachable_at_start);
+        g_test_add_func("/cluster/compaction", test_compaction);
         g_test_add_func("/cluster/messages", test_messages);
         g_test_add_func("/cluster/partition", test_partition);
         g_test_add_func("/cluster/random-leader-killed", test_random_leader_killed);
