@@ -621,6 +621,7 @@ static void gate_retire(void *userdata, Lock *lock, void *gate_data, ServiceRele
         }
         req->lock = NULL;
         req->waiter = waiter;
+        log_debug("Request %s ended here%s; deleting it from etcd.", req->rid, waiter ? ", its Release waits" : "");
         /* In flight: the answer deletes it. */
         if (req->call)
                 return;

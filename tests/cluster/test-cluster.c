@@ -11,6 +11,7 @@
 
 #include "etcd-harness.h"
 #include "harness.h"
+#include "wire-test.h"
 
 /* Short, so that the tests of a daemon's loss run in seconds; docs/cluster.md explains the default. */
 #define SESSION_TTL_S 3
@@ -122,6 +123,24 @@ static void pump_all_for(Fixture *f, int ms) {
                                 harness_pump_for(&f->d[i], 2);
 }
 
+/* A nonblocking Acquire of one path that must be granted at once. */
+static char *acquire_nonblocking_ok(sd_bus *bus, const char *path) {
+        AsyncCall call = {};
+        char *id;
+
+        acquire_async(bus, &call, &(AcquireArgs) { .paths = (const char *const[]) { path, NULL }, .nonblocking = true });
+        while (!call.done) {
+                int r = sd_bus_process(bus, NULL);
+
+                g_assert_cmpint(r, >=, 0);
+                if (r == 0)
+                        (void) sd_bus_wait(bus, 100000);
+        }
+        id = reply_lock_id(call.reply, NULL);
+        async_call_clear(&call);
+        return id;
+}
+
 /* A lock held on one daemon holds back the same path on another, whose waiter gets it, with a higher
  * token, once it is released. */
 static void test_handover(void) {
@@ -152,6 +171,35 @@ static void test_handover(void) {
         g_free(acquire_ok(b1, PATHS("b"), NULL));
 
         g_assert_cmpint(release(b2, id2, NULL), ==, 1);
+        teardown(&f);
+}
+
+/* Release is answered once etcd has dropped the lock, on the wire protocol as on D-Bus: right after
+ * the answer, another daemon gets the path without waiting (nonblocking). */
+static void test_release_then_elsewhere(void) {
+        Fixture f = {};
+        g_autoptr(WireTestClient) w = NULL;
+        uint8_t id[WIRE_LOCK_ID_SIZE];
+        sd_bus *b1, *b2;
+
+        setup(&f, 1, 2);
+        w = wire_test_connect(&f.d[0], NULL);
+        b1 = harness_connect(&f.d[0]);
+        b2 = harness_connect(&f.d[1]);
+        for (unsigned i = 0; i < 20; i++) {
+                g_autofree char *id1 = NULL, *id2 = NULL;
+
+                g_assert_cmpuint(wire_test_acquire(w, PATHS("w"), 0, id), >, 0);
+                g_assert_cmpuint(wire_test_release(w, id), ==, 1);
+                id2 = acquire_nonblocking_ok(b2, "w");
+                g_assert_cmpint(release(b2, id2, NULL), ==, 1);
+
+                id1 = acquire_ok(b1, PATHS("w"), NULL);
+                g_assert_cmpint(release(b1, id1, NULL), ==, 1);
+                id2 = acquire_nonblocking_ok(b2, "w");
+                g_assert_cmpint(release(b2, id2, NULL), ==, 1);
+        }
+        g_clear_pointer(&w, wire_test_client_free);
         teardown(&f);
 }
 
@@ -826,6 +874,7 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
         g_test_add_func("/cluster/handover", test_handover);
+        g_test_add_func("/cluster/release-then-elsewhere", test_release_then_elsewhere);
         g_test_add_func("/cluster/fifo", test_fifo);
         g_test_add_func("/cluster/shared", test_shared);
         g_test_add_func("/cluster/list-and-force-release", test_list_and_force_release);
