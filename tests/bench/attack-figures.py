@@ -197,6 +197,12 @@ def role_connections(args):
 
 def role_probe(args):
     """Connects to the direct socket and does one Acquire/Release; prints what happened."""
+    def give_up(*_):
+        raise TimeoutError("no answer within 15 s")
+
+    # connect() itself blocks when the daemon no longer accepts.
+    signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(15)
     t0 = time.monotonic()
     try:
         conn, dest = connect(args)
@@ -205,6 +211,9 @@ def role_probe(args):
         outcome = "ok"
     except dbus.DBusException as e:
         outcome = "%s: %s" % (e.get_dbus_name(), e.get_dbus_message())
+    except Exception as e:
+        outcome = str(e)
+    signal.alarm(0)
     say(json.dumps({"outcome": outcome, "seconds": round(time.monotonic() - t0, 3)}))
 
 
