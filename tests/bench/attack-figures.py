@@ -11,7 +11,8 @@ sends SIGTERM and times the stop. Every process it starts is stopped by its PID.
 
 ATTACK is one of:
   receivers   one Publish on the bus naming 400 000 receivers (about 3 MB)
-  nonreader   a D-Bus peer on the direct socket registers and stops reading (SIGSTOP) while two
+  nonreader   a D-Bus peer on the direct socket (root's, see attack_nonreader) registers and stops
+              reading (SIGSTOP) while two
               publishers on the bus send it 64 KiB messages for 10 s
   biglocks    two direct-socket clients of one user take locks of 256 paths of 4 KiB until refused
               or --locks each, and are SIGKILLed; the teardown is timed
@@ -374,7 +375,9 @@ def attack_receivers(setup, args, users):
 
 
 def attack_nonreader(setup, args, users):
-    reader = Child("register", users[0], direct=setup.direct)
+    # As root: at 842f203 an unprivileged D-Bus peer on the direct socket got no answer at all. The
+    # output cap does not look at the uid.
+    reader = Child("register", None, direct=setup.direct)
     client_id = reader.line()
     os.kill(reader.p.pid, signal.SIGSTOP)
     pubs = [Child("publisher", None, bus=setup.bus, to=client_id) for _ in range(2)]
