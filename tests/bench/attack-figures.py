@@ -375,8 +375,9 @@ def attack_receivers(setup, args, users):
 
 
 def attack_nonreader(setup, args, users):
-    # As root: at 842f203 an unprivileged D-Bus peer on the direct socket got no answer at all. The
-    # output cap does not look at the uid.
+    # As root: at 842f203 an unprivileged D-Bus peer on the direct socket got no answer at all (nor,
+    # while the healthy client kept the daemon busy on the bus, did root's). The output cap does not
+    # look at the uid.
     reader = Child("register", None, direct=setup.direct)
     client_id = reader.line()
     os.kill(reader.p.pid, signal.SIGSTOP)
