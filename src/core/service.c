@@ -9,9 +9,10 @@
 #include "service-internal.h"
 #include "token-floor.h"
 
-/* Locks of a gone client released per loop iteration: a few ms of work at most (256 paths of 4 KiB
- * each), and other clients are served between batches. */
-#define REAP_BATCH 256
+/* Paths of a gone client's locks released per loop iteration, whatever the number of locks: about a
+ * millisecond of work, and other clients are served between batches. (256 locks a batch stalled a
+ * healthy client for seconds when each had 256 paths of 4 KiB.) */
+#define REAP_BATCH_PATHS 1024
 
 /* User-set deadlines must fire on time: sd-event would coalesce them by 250 ms by default. */
 #define DEADLINE_ACCURACY_USEC (1 * USEC_PER_MSEC)
@@ -101,7 +102,7 @@ static int add_deadline_timer(Service *service, sd_event_source **ret, sd_event_
 static int on_reap(sd_event_source *source, void *userdata) {
         Service *service = userdata;
 
-        if (lock_table_reap(service->table, REAP_BATCH))
+        if (lock_table_reap(service->table, REAP_BATCH_PATHS))
                 service_schedule_reap(service);
         else
                 service_users_sweep(service);

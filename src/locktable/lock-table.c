@@ -723,17 +723,26 @@ done:
         return NULL;
 }
 
-bool lock_table_reap(LockTable *table, size_t max_locks) {
+bool lock_table_reap(LockTable *table, size_t max_paths) {
+        bool first = true;
+
         g_assert_false(table->in_callback);
 
         while (table->retired.head) {
                 LockOwner *owner = table->retired.head->data;
 
                 /* Each release wakes and grants what it held back, as lock_owner_free() does, so the
-                 * grant rule holds between batches: a waiter only waits for what is still held. */
-                while (max_locks > 0 && owner->locks.head) {
+                 * grant rule holds between batches: a waiter only waits for what is still held. A
+                 * batch is counted in paths, not locks: a lock of 256 long paths costs as much to free
+                 * as 256 of one. */
+                while (owner->locks.head) {
+                        size_t n = lock_n_slots(owner->locks.head);
+
+                        if (n > max_paths && !first)
+                                break;
                         lock_end_internal(table, owner->locks.head, LOCK_END_OWNER_GONE, true);
-                        max_locks--;
+                        max_paths = n > max_paths ? 0 : max_paths - n;
+                        first = false;
                 }
                 if (owner->locks.head)
                         break;

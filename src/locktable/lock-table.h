@@ -143,9 +143,10 @@ LockOwner *lock_owner_free(LockOwner *owner);
  * see its locks without one), its locks are not visited by lock_table_iter_next(), and nothing is
  * granted to it. Returns NULL; true in *ret_pending when locks are left to reap. */
 LockOwner *lock_owner_retire(LockOwner *owner, bool *ret_pending);
-/* Releases up to max_locks locks of retired owners, oldest owner first, and frees the owners left
- * with none. Returns whether locks are left to reap. */
-bool lock_table_reap(LockTable *table, size_t max_locks);
+/* Releases locks of retired owners, oldest owner first, as long as their paths add up to at most
+ * max_paths (at least one lock a call), and frees the owners left with none. Returns whether locks
+ * are left to reap. */
+bool lock_table_reap(LockTable *table, size_t max_paths);
 /* Locks of retired owners not released yet. */
 size_t lock_table_get_n_retired_locks(const LockTable *table);
 void *lock_owner_get_userdata(const LockOwner *owner);
