@@ -11,6 +11,11 @@
  *    daemon 2 waits for it (its request is in etcd); the time from A's release call to B's grant,
  *    median over the rounds.
  *
+ * Beside them, on stderr: the etcd requests and raft proposals per backend pair (etcd's /metrics)
+ * and the CPU time per pair of etcd, each daemon and this client; with
+ * $PYLOCKER_BENCH_ETCD_BREAKDOWN set, the same for the daemon's two transactions sent raw, without
+ * and with two watches on their keys.
+ *
  * Skipped (no result lines, exit 0) when there is no etcd binary. */
 #undef G_DISABLE_ASSERT
 #include <errno.h>
@@ -236,6 +241,141 @@ static void cpu_per_call(const char *name, void (*fn)(void *), void *data, unsig
                    "this client %.0f us", name, n, w, e, a, b, me);
 }
 
+/* The daemon's two transactions of an uncontended one-path pair, sent raw (keys under bench/shape/,
+ * which no daemon watches): the admission (compare no key under the path's queue; put the queue key,
+ * a record of about the daemon's size and the grant key, all with the lease; read the grant key and
+ * a token base) and the delete of the three keys. */
+typedef struct ShapedPair {
+        RawEtcd *raw;
+        uint64_t seq;
+} ShapedPair;
+
+static void shaped_put(JsonBuilder *b, const char *key, const char *value, const char *lease) {
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "request_put");
+        json_builder_begin_object(b);
+        etcd_json_add_bytes(b, "key", key, strlen(key));
+        etcd_json_add_bytes(b, "value", value, strlen(value));
+        json_builder_set_member_name(b, "lease");
+        json_builder_add_string_value(b, lease);
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+}
+
+static void shaped_range(JsonBuilder *b, const char *key, bool keys_only) {
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "request_range");
+        json_builder_begin_object(b);
+        etcd_json_add_bytes(b, "key", key, strlen(key));
+        if (keys_only) {
+                json_builder_set_member_name(b, "keys_only");
+                json_builder_add_boolean_value(b, true);
+        }
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+}
+
+static void shaped_pair(void *data) {
+        ShapedPair *p = data;
+        RawEtcd *r = p->raw;
+        static const char queue[] = "bench/shape/q/0123456789abcdef/";
+        char lease[32], rid[64];
+        g_autofree char *qkey = NULL, *rkey = NULL, *gkey = NULL, *end = NULL;
+        g_autoptr(JsonBuilder) txn = json_builder_new();
+        g_autoptr(JsonBuilder) del = json_builder_new();
+        const char *record = "{\"lock\":\"0123456789abcdef0123456789abcdef\",\"paths\":[\"/bench/etcd\"],"
+                             "\"shared\":false,\"node\":\"d1\",\"client\":\":1.23\",\"uid\":0,"
+                             "\"lease_usec\":3600000000,\"created_realtime\":1795951937498715}";
+        size_t end_size;
+        JsonObject *o;
+
+        g_snprintf(lease, sizeof(lease), "%" G_GINT64_FORMAT, r->lease);
+        g_snprintf(rid, sizeof(rid), "%016" G_GINT64_MODIFIER "x-%016" G_GINT64_MODIFIER "x", r->lease, ++p->seq);
+        qkey = g_strconcat(queue, "x/", rid, NULL);
+        rkey = g_strconcat("bench/shape/r/", rid, NULL);
+        gkey = g_strconcat("bench/shape/g/", rid, NULL);
+        end = etcd_prefix_end(queue, strlen(queue), &end_size);
+
+        json_builder_begin_object(txn);
+        json_builder_set_member_name(txn, "compare");
+        json_builder_begin_array(txn);
+        json_builder_begin_object(txn);
+        json_builder_set_member_name(txn, "target");
+        json_builder_add_string_value(txn, "CREATE");
+        json_builder_set_member_name(txn, "result");
+        json_builder_add_string_value(txn, "EQUAL");
+        etcd_json_add_bytes(txn, "key", queue, strlen(queue));
+        etcd_json_add_bytes(txn, "range_end", end, end_size);
+        json_builder_set_member_name(txn, "create_revision");
+        json_builder_add_string_value(txn, "0");
+        json_builder_end_object(txn);
+        json_builder_end_array(txn);
+        json_builder_set_member_name(txn, "success");
+        json_builder_begin_array(txn);
+        shaped_put(txn, qkey, "", lease);
+        shaped_put(txn, rkey, record, lease);
+        shaped_put(txn, gkey, "", lease);
+        shaped_range(txn, gkey, true);
+        shaped_range(txn, "bench/shape/token-base", false);
+        json_builder_end_array(txn);
+        json_builder_end_object(txn);
+        o = raw_call(r, "/v3/kv/txn", txn);
+        if (!o || !json_object_get_boolean_member_with_default(o, "succeeded", FALSE))
+                g_error("etcd did not take the shaped admission (error %d)", r->error);
+
+        json_builder_begin_object(del);
+        json_builder_set_member_name(del, "success");
+        json_builder_begin_array(del);
+        for (int i = 0; i < 3; i++) {
+                const char *k = i == 0 ? qkey : i == 1 ? rkey : gkey;
+
+                json_builder_begin_object(del);
+                json_builder_set_member_name(del, "request_delete_range");
+                json_builder_begin_object(del);
+                etcd_json_add_bytes(del, "key", k, strlen(k));
+                json_builder_end_object(del);
+                json_builder_end_object(del);
+        }
+        json_builder_end_array(del);
+        json_builder_end_object(del);
+        o = raw_call(r, "/v3/kv/txn", del);
+        if (!o)
+                g_error("etcd did not take the shaped delete (error %d)", r->error);
+}
+
+static void on_watch_event(EtcdWatch *watch, JsonObject *result, void *userdata) {
+}
+
+static void on_watch_ended(EtcdWatch *watch, int error, int64_t compact_revision, void *userdata) {
+        g_error("a watch of bench/shape/ ended: %d", error);
+}
+
+static void cpu_per_call(const char *name, void (*fn)(void *), void *data, unsigned n, GPid etcd, GPid d1, GPid d2);
+
+/* The daemon's transactions sent raw, without and then with two watches on their keys (as the two
+ * daemons watch theirs), to tell etcd's cost of those transactions and of the watches from the
+ * daemon's own. */
+static void shaped_breakdown(RawEtcd *raw, GPid etcd, GPid d1, GPid d2) {
+        static const char prefix[] = "bench/shape/";
+        ShapedPair p = { .raw = raw };
+        EtcdWatch *w[2] = {};
+        g_autofree char *end = NULL;
+        size_t end_size;
+
+        for (int i = 0; i < 10; i++)
+                shaped_pair(&p);
+        cpu_per_call("raw etcd, the daemon's 2 transactions", shaped_pair, &p, COUNTED_PAIRS, etcd, d1, d2);
+        end = etcd_prefix_end(prefix, strlen(prefix), &end_size);
+        for (int i = 0; i < 2; i++)
+                g_assert_cmpint(etcd_client_watch(raw->client, prefix, strlen(prefix), end, end_size, 0,
+                                                  on_watch_event, on_watch_ended, NULL, &w[i]), ==, 0);
+        for (int i = 0; i < 10; i++)
+                shaped_pair(&p);
+        cpu_per_call("raw etcd, the daemon's 2 transactions, 2 watches", shaped_pair, &p, COUNTED_PAIRS, etcd, d1, d2);
+        for (int i = 0; i < 2; i++)
+                etcd_watch_free(w[i]);
+}
+
 /* --- pylockerd on etcd --- */
 
 static void daemon_start(Harness *h, const char *endpoints, const char *node) {
@@ -415,14 +555,17 @@ int main(int argc, char *argv[]) {
                              bench_lib_pair, &lib };
         bench_ops_run(ops, G_N_ELEMENTS(ops), seconds);
 
-        /* What etcd is asked per pair: KV requests and raft proposals over COUNTED_PAIRS pairs (the
-         * two daemons' keep-alives fall in too, a handful over a second or two). */
+        /* What etcd is asked per pair (KV requests and raft proposals, from its /metrics; the two
+         * daemons' keep-alives fall in too, a handful over the few seconds), and where the time goes:
+         * CPU per pair of each process, raw pairs against backend pairs. */
         {
                 const char *url = etcd_cluster_member_url(etcd, 0);
-                EtcdCounts c0 = etcd_counts(url), c1;
+                GPid etcd_pid = etcd_cluster_member_pid(etcd, 0);
+                EtcdCounts c0, c1;
 
-                for (unsigned i = 0; i < COUNTED_PAIRS; i++)
-                        bench_lib_pair(&lib);
+                cpu_per_call("raw etcd", raw_pair, &raw, COUNTED_PAIRS, etcd_pid, d1.daemon_pid, d2.daemon_pid);
+                c0 = etcd_counts(url);
+                cpu_per_call("etcd backend", bench_lib_pair, &lib, COUNTED_PAIRS, etcd_pid, d1.daemon_pid, d2.daemon_pid);
                 c1 = etcd_counts(url);
                 bench_note("etcd per backend pair: %.2f txn, %.2f range, %.2f put, %.2f deleterange, %.2f proposals",
                            (c1.txn - c0.txn) / COUNTED_PAIRS, (c1.range - c0.range) / COUNTED_PAIRS,
@@ -433,11 +576,8 @@ int main(int argc, char *argv[]) {
                              "requests", "etcd KV requests (txn, range, put, deleterange) per backend pair");
                 bench_result("etcd.backend.proposals_per_pair", (c1.proposals - c0.proposals) / COUNTED_PAIRS,
                              "proposals", "etcd raft proposals committed per backend pair");
-                /* Where the time goes: CPU per pair of each process, raw pairs against backend pairs. */
-                cpu_per_call("raw etcd", raw_pair, &raw, COUNTED_PAIRS, etcd_cluster_member_pid(etcd, 0),
-                             d1.daemon_pid, d2.daemon_pid);
-                cpu_per_call("etcd backend", bench_lib_pair, &lib, COUNTED_PAIRS, etcd_cluster_member_pid(etcd, 0),
-                             d1.daemon_pid, d2.daemon_pid);
+                if (g_getenv("PYLOCKER_BENCH_ETCD_BREAKDOWN"))
+                        shaped_breakdown(&raw, etcd_pid, d1.daemon_pid, d2.daemon_pid);
         }
 
         /* The hand-overs: up to HANDOVER_ROUNDS, for about the time of one rate measurement. */
