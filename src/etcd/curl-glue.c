@@ -136,7 +136,9 @@ int curl_glue_new(sd_event *event, CurlGlue **ret) {
         glue->event = sd_event_ref(event);
         glue->ios = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, io_source_free);
 
-        r = sd_event_add_time(event, &glue->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, glue);
+        /* Accuracy 1 µs: curl asks for 0 ms to start a transfer it was just given, and sd-event's
+         * default accuracy (0 here) would let that wait up to 250 ms on an otherwise idle loop. */
+        r = sd_event_add_time(event, &glue->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer, glue);
         if (r < 0)
                 goto fail;
         (void) sd_event_source_set_enabled(glue->timer, SD_EVENT_OFF);

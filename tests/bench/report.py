@@ -177,6 +177,21 @@ def rows(v):
     if not v.get("python.pairs.1.rate"):
         missing("python", "Python ServerLocker pairs/s", "no Python package in this build")
 
+    # The etcd backend, against etcd itself on the same member (bench-etcd).
+    raw, backend, handover = get("etcd.raw.pair.us", "etcd.backend.pair.us", "etcd.handover.p50.us")
+    if raw and backend:
+        row("cluster", "etcd backend pairs/s, direct socket, library, 1 client, one path", rate(per_s(backend)),
+            f"raw etcd pair (txn put-if-absent + deleterange) {rate(per_s(raw))}", raw / backend, (">=", 0.8))
+    elif not raw:
+        missing("cluster", "etcd backend pairs/s, direct socket, library, 1 client, one path", "etcd not available")
+    n_req = v.get("etcd.backend.requests_per_pair")
+    if n_req:
+        row("cluster", "etcd requests per backend pair (KV requests in etcd's metrics, 1000 pairs)", f"{n_req:.2f}",
+            "2 (admission txn + delete txn)", n_req / 2, ("<=", 1.0))
+    if handover and raw:
+        row("cluster", "etcd backend hand-over across two daemons, release call to the waiter's grant, median",
+            us(handover), f"1 raw etcd pair {us(raw)}", handover / raw)
+
     # The alternatives.
     if redis1 and alt:
         row("others", "Redis SET NX PX + DEL, 1 client", rate(per_s(redis1)),

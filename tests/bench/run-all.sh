@@ -89,6 +89,7 @@ export LD_LIBRARY_PATH="$build/src/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 results=$tmp/results.txt
 : >"$results"
 for prog in bench/bench-limits bench/bench-pairs bench/bench-wire bench/bench-scale bench/bench-messages bench/bench-alternatives \
+            bench/bench-etcd \
             client/bench-bridge bench/bench-python; do
         if [ ! -x "$build/tests/$prog" ]; then
                 note "== $prog: not built (bench-python needs the Python package: -Dpython)"
