@@ -66,11 +66,13 @@ static bool rid_valid(const char *s, size_t size) {
 
 ClusterKeyKind cluster_key_parse(const char *key, size_t size, const char **ret_rid) {
         const size_t prefix = strlen(CLUSTER_PREFIX);
-        const char *rest = key + prefix;
-        size_t n = size - prefix;
+        const char *rest;
+        size_t n;
 
         if (size < prefix || memcmp(key, CLUSTER_PREFIX, prefix) != 0)
                 return CLUSTER_KEY_OTHER;
+        rest = key + prefix;
+        n = size - prefix;
         if (size == strlen(CLUSTER_TOKEN_BASE_KEY) && memcmp(key, CLUSTER_TOKEN_BASE_KEY, size) == 0)
                 return CLUSTER_KEY_TOKEN_BASE;
 

@@ -26,6 +26,8 @@
 /* Grant commits are idempotent: retried this often when etcd's answer was lost. */
 #define GRANT_ATTEMPTS 3
 #define RETRY_USEC (500 * UINT64_C(1000))
+/* A Release waits this many failed deletes (5 s) for etcd before it is answered anyway. */
+#define DELETE_ATTEMPTS_BEFORE_ANSWER 10
 #define CALL_TIMEOUT_USEC (5 * UINT64_C(1000000))
 
 typedef enum RequestState {
@@ -75,6 +77,7 @@ struct EtcdGate {
         GHashTable *requests;            /* rid → GateRequest (owned) */
         GHashTable *blockers;            /* queue key → GPtrArray of GateRequest waiting for it to go */
         GHashTable *recent_deletes;      /* queue key → revision, while a range is in flight */
+        GHashTable *suspects;            /* rids whose transaction may be applied after their cleanup */
         unsigned n_ranges_in_flight;
 };
 
@@ -91,16 +94,19 @@ struct GateRequest {
         bool shared;
         bool nonblocking;
         bool written;            /* something of it may be in etcd */
+        bool record_gone;        /* its record was deleted by another while a call of it was in flight */
         RequestState state;
         int64_t revision;        /* the create revision of its keys */
         uint64_t waiting_since;  /* CLOCK_MONOTONIC, when it began to wait here */
         GHashTable *ahead;       /* queue keys of earlier conflicting requests still there */
         EtcdCall *call;
         unsigned attempts;
+        unsigned delete_attempts;
         sd_event_source *retry_timer;
         ServiceReleaseWaiter *waiter;   /* a Release answered once its keys are deleted */
 };
 
+static void request_recount(GateRequest *req);
 static void request_send_grant(GateRequest *req);
 static void request_delete(GateRequest *req);
 static void gate_session_lost(EtcdGate *gate, const char *why);
@@ -254,6 +260,14 @@ static int gate_call(EtcdGate *gate, EtcdChannel channel, const char *path, Json
                                 callback, userdata, ret);
 }
 
+/* Whether the lease surely lives on the cluster: a grant answered after that must not be given. */
+static bool gate_lease_valid(EtcdGate *gate) {
+        uint64_t now = 0;
+
+        (void) sd_event_now(gate->event, CLOCK_MONOTONIC, &now);
+        return gate->available && now < gate->lease_valid_until;
+}
+
 /* ---- requests ---- */
 
 static void request_free(gpointer p) {
@@ -378,9 +392,13 @@ static void on_grant_reply(EtcdClient *client, int error, JsonObject *reply, voi
                 request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "etcd did not answer the grant of the lock.");
                 return;
         }
-        if (!reply_succeeded(reply)) {
+        if (!reply_succeeded(reply) || req->record_gone) {
                 request_refuse(req, SERVICE_ERROR_UNAVAILABLE,
                                "The request vanished from etcd while it waited (its session ended, or it was removed).");
+                return;
+        }
+        if (!gate_lease_valid(req->gate)) {
+                request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "The session with etcd may have ended.");
                 return;
         }
         token = reply_token(reply_responses(reply), 1);
@@ -426,14 +444,23 @@ static void on_admission_reply(EtcdClient *client, int error, JsonObject *reply,
         req->call = NULL;
         if (!req->lock)
                 request_delete(req);
-        else if (error < 0)
-                /* It may have been written: ending it here deletes whatever it wrote. */
+        else if (error < 0) {
+                /* It may have been written, or be written yet: ending it here deletes whatever it
+                 * wrote, and the watch shows whether it comes later. */
+                g_hash_table_add(gate->suspects, g_strdup(req->rid));
                 request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "etcd did not answer the request.");
+        }
         else if (reply_succeeded(reply)) {
                 responses = reply_responses(reply);
                 token = reply_token(responses, (guint) req->n_paths + 2);
+                req->revision = reply_revision(reply);
                 if (token == 0)
                         request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "etcd answered the request without its revision.");
+                else if (req->record_gone)
+                        /* Force-released by another daemon before this answer came. */
+                        request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "The request was removed from etcd.");
+                else if (!gate_lease_valid(gate))
+                        request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "The session with etcd may have ended.");
                 else {
                         req->state = REQUEST_GRANTED;
                         service_gate_confirm(gate->service, req->lock, token);
@@ -516,6 +543,11 @@ static void on_delete_reply(EtcdClient *client, int error, JsonObject *reply, vo
         /* Keys left behind would hold others back until the lease ends: try again while it lives. */
         if (error < 0 && req->lease_id == gate->lease_id) {
                 log_debug_errno(error, "Failed to delete the keys of %s, retrying: %m", req->rid);
+                /* The Release has waited long enough: it is answered, the deleting goes on. */
+                if (++req->delete_attempts >= DELETE_ATTEMPTS_BEFORE_ANSWER && req->waiter) {
+                        log_warning("etcd has not taken the release of %s yet; answering it, still trying.", req->rid);
+                        service_release_waiter_finish(g_steal_pointer(&req->waiter));
+                }
                 r = sd_event_add_time_relative(gate->event, &req->retry_timer, CLOCK_MONOTONIC, RETRY_USEC, 0,
                                                on_delete_retry, req);
                 if (r >= 0)
@@ -529,6 +561,7 @@ static void request_delete(GateRequest *req) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         int r;
 
+        req->retry_timer = sd_event_source_disable_unref(req->retry_timer);
         request_unblock(req);
         req->state = REQUEST_DELETING;
         if (!req->written) {
@@ -644,23 +677,18 @@ static GateRecord *gate_find_record(EtcdGate *gate, const uint8_t id[LOCK_ID_SIZ
         return NULL;
 }
 
-static void on_force_delete_reply(EtcdClient *client, int error, JsonObject *reply, void *userdata) {
+static void on_record_keys_deleted(EtcdClient *client, int error, JsonObject *reply, void *userdata) {
         if (error < 0)
-                log_warning_errno(error, "Failed to force-release a lock in etcd: %m");
+                log_warning_errno(error, "Failed to delete a request's keys in etcd: %m");
 }
 
-static int gate_force_release(void *userdata, const uint8_t id[LOCK_ID_SIZE], const char *by) {
-        EtcdGate *gate = userdata;
+/* Deletes every key of a request known by its record: another daemon's (ForceRelease), or one of this
+ * session that no request of this daemon knows. */
+static void gate_delete_record_keys(EtcdGate *gate, const GateRecord *r) {
         g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autofree char *record_key = NULL, *grant_key = NULL;
-        GateRecord *r = gate_find_record(gate, id);
+        g_autofree char *record_key = cluster_record_key(r->rid);
+        g_autofree char *grant_key = cluster_grant_key(r->rid);
 
-        if (!r)
-                return 0;
-
-        log_info("Lock of client %s on %s force-released by %s.", r->record.client, r->record.node, by);
-        record_key = cluster_record_key(r->rid);
-        grant_key = cluster_grant_key(r->rid);
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "success");
         json_builder_begin_array(b);
@@ -673,7 +701,29 @@ static int gate_force_release(void *userdata, const uint8_t id[LOCK_ID_SIZE], co
         add_delete(b, grant_key);
         json_builder_end_array(b);
         json_builder_end_object(b);
-        (void) gate_call(gate, ETCD_CHANNEL_TXN, "/v3/kv/txn", b, on_force_delete_reply, NULL, NULL);
+        (void) gate_call(gate, ETCD_CHANNEL_TXN, "/v3/kv/txn", b, on_record_keys_deleted, NULL, NULL);
+}
+
+/* A record of this daemon's current session that none of its requests knows: a transaction that etcd
+ * applied after the request's cleanup had run (its answer had timed out). */
+static bool gate_record_is_orphan(EtcdGate *gate, const GateRecord *r) {
+        char lease[17];
+
+        if (gate->lease_id == 0 || !g_str_equal(r->record.node, gate->node))
+                return false;
+        g_snprintf(lease, sizeof(lease), "%016" PRIx64, (uint64_t) gate->lease_id);
+        return strncmp(r->rid, lease, 16) == 0 && !g_hash_table_contains(gate->requests, r->rid);
+}
+
+static int gate_force_release(void *userdata, const uint8_t id[LOCK_ID_SIZE], const char *by) {
+        EtcdGate *gate = userdata;
+        GateRecord *r = gate_find_record(gate, id);
+
+        if (!r)
+                return 0;
+
+        log_info("Lock of client %s on %s force-released by %s.", r->record.client, r->record.node, by);
+        gate_delete_record_keys(gate, r);
         return 1;
 }
 
@@ -819,6 +869,12 @@ static void gate_put_record(EtcdGate *gate, const char *rid, JsonObject *kv) {
         if (old)
                 r->token = old->token;
         g_hash_table_insert(gate->records, r->rid, r);
+        /* Only for a request whose transaction's fate was unknown: this daemon's own records of
+         * requests already deleted come by here too when the watch lags behind the answers. */
+        if (g_hash_table_remove(gate->suspects, r->rid) && gate_record_is_orphan(gate, r)) {
+                log_debug("Deleting %s, written after its request had ended here.", r->rid);
+                gate_delete_record_keys(gate, r);
+        }
 }
 
 static void gate_put_grant(EtcdGate *gate, const char *rid, JsonObject *kv) {
@@ -866,8 +922,11 @@ static void gate_key_deleted(EtcdGate *gate, const char *key, size_t size, int64
                 req = g_hash_table_lookup(gate->requests, rid_buf);
                 if (!req || !req->lock)
                         break;
-                /* Not by this daemon: force-released elsewhere, or its session ended on the cluster. */
-                if (req->state == REQUEST_GRANTED)
+                /* Not by this daemon: force-released elsewhere, or its session ended on the cluster. An
+                 * answer in flight must not grant it. */
+                if (req->call)
+                        req->record_gone = true;
+                else if (req->state == REQUEST_GRANTED)
                         service_gate_lose(gate->service, req->lock, LOCK_END_FORCED);
                 else if (req->state == REQUEST_WAITING)
                         request_refuse(req, SERVICE_ERROR_UNAVAILABLE,
@@ -923,7 +982,8 @@ static void on_watch_event(EtcdWatch *watch, JsonObject *result, void *userdata)
         events = json_node_get_array(node);
         for (guint i = 0; i < json_array_get_length(events); i++) {
                 JsonObject *event = json_array_get_object_element(events, i);
-                JsonObject *kv = event ? json_object_get_object_member(event, "kv") : NULL;
+                JsonNode *kv_node = event ? json_object_get_member(event, "kv") : NULL;
+                JsonObject *kv = kv_node && JSON_NODE_HOLDS_OBJECT(kv_node) ? json_node_get_object(kv_node) : NULL;
                 const char *type = event && json_object_has_member(event, "type") ?
                         json_object_get_string_member(event, "type") : "PUT";
                 g_autofree guchar *key = NULL;
@@ -979,8 +1039,6 @@ static void on_watch_ended(EtcdWatch *watch, int error, int64_t compact_revision
         gate_retry_watch_later(gate);
 }
 
-static void request_recount(GateRequest *req);
-
 /* Reads again what the requests waiting for longer than min_wait_usec wait for. */
 static void gate_recount_waiting(EtcdGate *gate, uint64_t min_wait_usec) {
         g_autoptr(GPtrArray) waiting = g_ptr_array_new();
@@ -993,7 +1051,7 @@ static void gate_recount_waiting(EtcdGate *gate, uint64_t min_wait_usec) {
         while (g_hash_table_iter_next(&iter, NULL, &value)) {
                 GateRequest *req = value;
 
-                if (req->state == REQUEST_WAITING && req->lock && !req->call &&
+                if (req->state == REQUEST_WAITING && req->lock && !req->call && !req->retry_timer &&
                     now - req->waiting_since >= min_wait_usec)
                         g_ptr_array_add(waiting, req);
         }
@@ -1022,6 +1080,15 @@ static void gate_watch_start(EtcdGate *gate) {
 
 /* ---- loading the namespace ---- */
 
+static int on_recount_retry(sd_event_source *source, uint64_t usec, void *userdata) {
+        GateRequest *req = userdata;
+
+        req->retry_timer = sd_event_source_disable_unref(req->retry_timer);
+        if (req->lock)
+                request_recount(req);
+        return 0;
+}
+
 static void on_recount_reply(EtcdClient *client, int error, JsonObject *reply, void *userdata) {
         GateRequest *req = userdata;
         EtcdGate *gate = req->gate;
@@ -1029,9 +1096,14 @@ static void on_recount_reply(EtcdClient *client, int error, JsonObject *reply, v
         req->call = NULL;
         if (!req->lock)
                 request_delete(req);
-        else if (error < 0)
-                request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "etcd did not answer while the request waited.");
-        else
+        else if (error < 0) {
+                /* A read: tried again while the session lives (it fails in elections, when recounts
+                 * are most needed); the session's end fails the request if it comes to that. */
+                log_debug_errno(error, "Failed to read what %s waits for, retrying: %m", req->rid);
+                if (sd_event_add_time_relative(gate->event, &req->retry_timer, CLOCK_MONOTONIC, RETRY_USEC, 0,
+                                               on_recount_retry, req) < 0)
+                        request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "etcd did not answer while the request waited.");
+        } else
                 request_wait(req, reply_responses(reply), 0);
         range_done(gate);
 }
@@ -1051,7 +1123,8 @@ static void request_recount(GateRequest *req) {
         json_builder_end_object(b);
 
         req->gate->n_ranges_in_flight++;
-        r = gate_call(req->gate, ETCD_CHANNEL_TXN, "/v3/kv/txn", b, on_recount_reply, req, &req->call);
+        /* Beside the transactions, not ahead of grants and releases: recent_deletes covers the order. */
+        r = gate_call(req->gate, ETCD_CHANNEL_QUERY, "/v3/kv/txn", b, on_recount_reply, req, &req->call);
         if (r < 0) {
                 range_done(req->gate);
                 request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "Failed to ask etcd about a waiting request.");
@@ -1115,6 +1188,41 @@ static bool gate_check_token_base(EtcdGate *gate, JsonArray *base_kvs, int64_t r
         return false;
 }
 
+/* After a gap in the watch: this daemon's requests whose record went meanwhile (force-released
+ * elsewhere) end here too, and records of this session that no request knows (a transaction applied
+ * after its cleanup) are deleted. */
+static void gate_check_own_records(EtcdGate *gate, int64_t revision) {
+        g_autoptr(GPtrArray) lost = g_ptr_array_new();
+        g_autoptr(GPtrArray) orphans = g_ptr_array_new();
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, gate->requests);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                GateRequest *req = value;
+
+                if (req->lock && !req->call && req->revision > 0 && req->revision <= revision &&
+                    (req->state == REQUEST_GRANTED || req->state == REQUEST_WAITING) &&
+                    !g_hash_table_contains(gate->records, req->rid))
+                        g_ptr_array_add(lost, req);
+        }
+        g_hash_table_iter_init(&iter, gate->records);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+                if (gate_record_is_orphan(gate, value))
+                        g_ptr_array_add(orphans, value);
+
+        for (guint i = 0; i < lost->len; i++) {
+                GateRequest *req = lost->pdata[i];
+
+                if (req->state == REQUEST_GRANTED)
+                        service_gate_lose(gate->service, req->lock, LOCK_END_FORCED);
+                else
+                        request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "The request was removed from etcd while it waited.");
+        }
+        for (guint i = 0; i < orphans->len; i++)
+                gate_delete_record_keys(gate, orphans->pdata[i]);
+}
+
 static void on_load_reply(EtcdClient *client, int error, JsonObject *reply, void *userdata) {
         EtcdGate *gate = userdata;
         JsonArray *responses, *kvs;
@@ -1156,6 +1264,7 @@ static void on_load_reply(EtcdClient *client, int error, JsonObject *reply, void
         }
 
         gate->next_revision = revision + 1;
+        gate_check_own_records(gate, revision);
         gate_watch_start(gate);
 
         if (!gate->available && gate->lease_id) {
@@ -1293,6 +1402,8 @@ static void gate_session_lost(EtcdGate *gate, const char *why) {
                 log_warning("Lost the session with etcd (%s): ending this daemon's locks.", why);
         gate->available = false;
         gate->lease_id = 0;
+        /* Whatever that session wrote goes with its lease. */
+        g_hash_table_remove_all(gate->suspects);
         (void) sd_event_source_set_enabled(gate->expiry_timer, SD_EVENT_OFF);
         if (gate->lease_call) {
                 etcd_call_cancel(gate->lease_call);
@@ -1348,15 +1459,17 @@ int etcd_gate_new(Service *service, sd_event *event, const EtcdGateSettings *set
         gate->requests = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, request_free);
         gate->blockers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
         gate->recent_deletes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        gate->suspects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
         r = etcd_client_new(event, &settings->etcd, &gate->client);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the etcd client: %m");
 
-        r = sd_event_add_time_relative(event, &gate->lease_timer, CLOCK_MONOTONIC, 0, 0, on_lease_timer, gate);
+        /* Both exact: sd-event's default accuracy would let the deadline slip by 250 ms. */
+        r = sd_event_add_time_relative(event, &gate->lease_timer, CLOCK_MONOTONIC, 0, 1, on_lease_timer, gate);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the lease timer: %m");
-        r = sd_event_add_time(event, &gate->expiry_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_expiry_timer, gate);
+        r = sd_event_add_time(event, &gate->expiry_timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_expiry_timer, gate);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the lease expiry timer: %m");
         (void) sd_event_source_set_enabled(gate->expiry_timer, SD_EVENT_OFF);
@@ -1378,7 +1491,17 @@ void etcd_gate_stop(EtcdGate *gate, uint64_t timeout_usec) {
         g_autoptr(JsonBuilder) b = NULL;
         int r;
 
-        if (!gate || !gate->lease_id)
+        if (!gate)
+                return;
+        /* Nothing starts again during the exit's last rounds. */
+        (void) sd_event_source_set_enabled(gate->lease_timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(gate->expiry_timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(gate->recount_timer, SD_EVENT_OFF);
+        if (gate->lease_call) {
+                etcd_call_cancel(gate->lease_call);
+                gate->lease_call = NULL;
+        }
+        if (!gate->lease_id)
                 return;
 
         /* At exit the loop no longer runs: one blocking call, bounded. Without it, other daemons wait
@@ -1409,6 +1532,8 @@ EtcdGate *etcd_gate_free(EtcdGate *gate) {
                 g_hash_table_unref(gate->blockers);
         if (gate->recent_deletes)
                 g_hash_table_unref(gate->recent_deletes);
+        if (gate->suspects)
+                g_hash_table_unref(gate->suspects);
         if (gate->records)
                 g_hash_table_unref(gate->records);
         etcd_client_free(gate->client);

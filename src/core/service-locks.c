@@ -474,7 +474,17 @@ void service_client_gone(Service *service, Client *client) {
                 waiter->done(waiter->userdata, false);
         }
 
-        /* Answered now: once the client is freed, its front end cannot be reached any more. */
+        /* Answered now: once the client is freed, its front end cannot be reached any more. Those
+         * the table granted in a callback and the gate has not seen yet first. */
+        for (link = service->gate_admissions.head; link; link = next) {
+                LockBinding *binding = link->data;
+
+                next = link->next;
+                if (lock_owner_get_userdata(lock_get_owner(binding->lock)) == client) {
+                        lock_table_end(service->table, binding->lock, LOCK_END_CANCELLED);
+                        next = service->gate_admissions.head;
+                }
+        }
         for (link = service->gate_confirming.head; link; link = next) {
                 LockBinding *binding = link->data;
 

@@ -758,6 +758,9 @@ static void watch_start(EtcdWatch *watch) {
         url = endpoint_url(client, watch->endpoint, "/v3/watch");
         curl_slist_free_all(watch->headers);
         watch->headers = make_headers(client);
+        /* etcd's require-leader: a member cut off from the majority ends the watch rather than let it
+         * go quiet, so the watcher moves to another one. */
+        watch->headers = curl_slist_append(watch->headers, "Grpc-Metadata-hasleader: true");
         watch->transfer.done = watch_done;
 
         if (curl_easy_setopt(watch->easy, CURLOPT_URL, url) != CURLE_OK ||

@@ -733,10 +733,14 @@ typedef struct RandomClient {
 typedef struct History {
         unsigned exclusive[N_PATHS];
         unsigned shared[N_PATHS];
-        uint64_t last_token[N_PATHS];
+        uint64_t last_token[N_PATHS];            /* the highest of any grant */
+        uint64_t last_exclusive_token[N_PATHS];
         unsigned grants, timeouts, unavailable, lost;
 } History;
 
+/* Tokens increase in grant order between conflicting grants: an exclusive one above every grant of
+ * its paths before it, a shared one above every exclusive one (two shared grants may be made at once
+ * and seen here in either order). */
 static void history_grant(History *hist, RandomClient *c, uint64_t token) {
         for (unsigned k = 0; k < c->n_paths; k++) {
                 unsigned p = c->paths[k];
@@ -744,12 +748,16 @@ static void history_grant(History *hist, RandomClient *c, uint64_t token) {
                 g_assert_cmpuint(hist->exclusive[p], ==, 0);
                 if (!c->shared)
                         g_assert_cmpuint(hist->shared[p], ==, 0);
-                g_assert_cmpuint(token, >, hist->last_token[p]);
-                hist->last_token[p] = token;
+                g_assert_cmpuint(token, >, hist->last_exclusive_token[p]);
+                if (!c->shared)
+                        g_assert_cmpuint(token, >, hist->last_token[p]);
+                hist->last_token[p] = MAX(hist->last_token[p], token);
                 if (c->shared)
                         hist->shared[p]++;
-                else
+                else {
                         hist->exclusive[p]++;
+                        hist->last_exclusive_token[p] = token;
+                }
         }
         hist->grants++;
 }
