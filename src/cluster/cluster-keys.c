@@ -47,10 +47,6 @@ char *cluster_record_key(const char *rid) {
         return g_strconcat(CLUSTER_PREFIX "r/", rid, NULL);
 }
 
-char *cluster_grant_key(const char *rid) {
-        return g_strconcat(CLUSTER_PREFIX "g/", rid, NULL);
-}
-
 char *cluster_message_key(const char *rid) {
         return g_strconcat(CLUSTER_PREFIX "m/", rid, NULL);
 }
@@ -76,11 +72,11 @@ ClusterKeyKind cluster_key_parse(const char *key, size_t size, const char **ret_
         if (size == strlen(CLUSTER_TOKEN_BASE_KEY) && memcmp(key, CLUSTER_TOKEN_BASE_KEY, size) == 0)
                 return CLUSTER_KEY_TOKEN_BASE;
 
-        if (n == 2 + CLUSTER_RID_SIZE && strchr("rgm", rest[0]) && rest[1] == '/' &&
+        if (n == 2 + CLUSTER_RID_SIZE && (rest[0] == 'r' || rest[0] == 'm') && rest[1] == '/' &&
             rid_valid(rest + 2, CLUSTER_RID_SIZE)) {
                 if (ret_rid)
                         *ret_rid = rest + 2;
-                return rest[0] == 'r' ? CLUSTER_KEY_RECORD : rest[0] == 'g' ? CLUSTER_KEY_GRANT : CLUSTER_KEY_MESSAGE;
+                return rest[0] == 'r' ? CLUSTER_KEY_RECORD : CLUSTER_KEY_MESSAGE;
         }
 
         /* q/<43>/<x|s>/<rid> */
@@ -142,6 +138,8 @@ char *cluster_record_to_json(const ClusterRecord *record, size_t *ret_size) {
         json_builder_add_int_value(builder, (gint64) record->lease_usec);
         json_builder_set_member_name(builder, "created_realtime");
         json_builder_add_int_value(builder, (gint64) record->created_realtime);
+        json_builder_set_member_name(builder, "granted");
+        json_builder_add_boolean_value(builder, record->granted);
         json_builder_end_object(builder);
 
         root = json_builder_get_root(builder);
@@ -228,6 +226,10 @@ int cluster_record_from_json(const char *text, size_t size, ClusterRecord *ret) 
         if (!member_int(object, "created_realtime", 0, &v))
                 return -EBADMSG;
         record.created_realtime = (uint64_t) v;
+        node = json_object_get_member(object, "granted");
+        if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN)
+                return -EBADMSG;
+        record.granted = json_node_get_boolean(node);
 
         *ret = record;
         record = (ClusterRecord) {};

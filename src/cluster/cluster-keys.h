@@ -2,8 +2,8 @@
  *
  *   pylocker/q/<H>/<x|s>/<rid>   one per path of a request, H = base64url(SHA-256(path)): every path's
  *                                queue under a prefix of one length, whatever the path
- *   pylocker/r/<rid>             the request's record (JSON: paths, mode, node, client, ...)
- *   pylocker/g/<rid>             written by the commit that grants it; its create revision is the token
+ *   pylocker/r/<rid>             the request's record (JSON: paths, mode, node, client, ...), written
+ *                                again, granted, by the commit that grants it: that revision is the token
  *   pylocker/token-base          added to revisions to make tokens, only ever raised
  *   pylocker/m/<rid>             a publication for the other daemons' clients, deleted once written
  *
@@ -31,19 +31,17 @@ char *cluster_queue_prefix(const char *path);
 /* The key of a request in a path's queue (g_free). */
 char *cluster_queue_key(const char *path, bool shared, const char *rid);
 char *cluster_record_key(const char *rid);
-char *cluster_grant_key(const char *rid);
 char *cluster_message_key(const char *rid);
 
 typedef enum ClusterKeyKind {
         CLUSTER_KEY_OTHER,
         CLUSTER_KEY_QUEUE,
         CLUSTER_KEY_RECORD,
-        CLUSTER_KEY_GRANT,
         CLUSTER_KEY_TOKEN_BASE,
         CLUSTER_KEY_MESSAGE,
 } ClusterKeyKind;
 
-/* What a key is; *ret_rid (may be NULL) points into key for queue, record, grant and message keys. */
+/* What a key is; *ret_rid (may be NULL) points into key for queue, record and message keys. */
 ClusterKeyKind cluster_key_parse(const char *key, size_t size, const char **ret_rid);
 
 /* A request's record. */
@@ -58,6 +56,7 @@ typedef struct ClusterRecord {
         uid_t uid;
         uint64_t lease_usec;
         uint64_t created_realtime;
+        bool granted;
 } ClusterRecord;
 
 void cluster_record_clear(ClusterRecord *record);

@@ -4,12 +4,13 @@
  *
  *  - one transaction writes one key per path (under a prefix of one length per path) and the request's
  *    record, all under this daemon's lease; when no earlier conflicting key exists under any of the
- *    paths the same transaction writes the grant: one commit per uncontended Acquire;
+ *    paths the record is written as granted at once: one commit per uncontended Acquire;
  *  - otherwise the request waits for every earlier conflicting key (smaller create revision) to go,
  *    seen through one watch, then commits the grant with a transaction that checks its record still
  *    exists with its create revision. All keys of a request share one revision, so waits only point
  *    to smaller revisions: FIFO across daemons, and no cycle;
- *  - the token is the grant's revision plus a base kept in etcd that is only ever raised;
+ *  - the token is the revision of the commit that granted it (the record's, written granted) plus a
+ *    base kept in etcd that is only ever raised;
  *  - this daemon expires its own locks before its lease can have expired on the cluster, when
  *    keep-alives go unanswered. */
 #include <errno.h>
@@ -90,7 +91,8 @@ struct GateRequest {
         char **keys;             /* its key in each path's queue */
         char **ranges;           /* where earlier requests it conflicts with are: the queue, or its x/ part */
         char *record_key;
-        char *grant_key;
+        char *record_granted;    /* the record's value once granted (JSON) */
+        size_t record_granted_size;
         bool shared;
         bool nonblocking;
         bool written;            /* something of it may be in etcd */
@@ -235,15 +237,12 @@ static uint64_t parse_token_base(JsonObject *kv) {
         return errno == 0 && *end == 0 ? base : 0;
 }
 
-/* A grant transaction's token: the create revision of the grant key (range at ops[i]) plus the base
- * (range at ops[i + 1]), both read in the same transaction, so tokens increase with revisions. */
-static uint64_t reply_token(JsonArray *responses, guint i) {
-        JsonArray *grant = response_kvs(responses, i), *base = response_kvs(responses, i + 1);
-        int64_t revision;
+/* A grant transaction's token: its revision plus the base (its range at responses[i]), read in the
+ * same transaction, so tokens increase with revisions. */
+static uint64_t reply_token(JsonObject *reply, guint i) {
+        JsonArray *base = response_kvs(reply_responses(reply), i);
+        int64_t revision = reply_revision(reply);
 
-        if (!grant || json_array_get_length(grant) != 1)
-                return 0;
-        revision = etcd_json_get_int64(json_array_get_object_element(grant, 0), "create_revision");
         if (revision <= 0)
                 return 0;
         return (uint64_t) revision +
@@ -281,7 +280,7 @@ static void request_free(gpointer p) {
         g_strfreev(req->keys);
         g_strfreev(req->ranges);
         g_free(req->record_key);
-        g_free(req->grant_key);
+        g_free(req->record_granted);
         if (req->ahead)
                 g_hash_table_unref(req->ahead);
         g_free(req);
@@ -401,7 +400,7 @@ static void on_grant_reply(EtcdClient *client, int error, JsonObject *reply, voi
                 request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "The session with etcd may have ended.");
                 return;
         }
-        token = reply_token(reply_responses(reply), 1);
+        token = reply_token(reply, 1);
         if (token == 0) {
                 request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "etcd answered the grant without its revision.");
                 return;
@@ -424,8 +423,7 @@ static void request_send_grant(GateRequest *req) {
         json_builder_end_array(b);
         json_builder_set_member_name(b, "success");
         json_builder_begin_array(b);
-        add_put(b, req->grant_key, "", 0, req->lease_id);
-        add_range(b, req->grant_key, false, true);
+        add_put(b, req->record_key, req->record_granted, req->record_granted_size, req->lease_id);
         add_range(b, CLUSTER_TOKEN_BASE_KEY, false, false);
         json_builder_end_array(b);
         json_builder_end_object(b);
@@ -438,7 +436,6 @@ static void request_send_grant(GateRequest *req) {
 static void on_admission_reply(EtcdClient *client, int error, JsonObject *reply, void *userdata) {
         GateRequest *req = userdata;
         EtcdGate *gate = req->gate;
-        JsonArray *responses;
         uint64_t token;
 
         req->call = NULL;
@@ -451,8 +448,7 @@ static void on_admission_reply(EtcdClient *client, int error, JsonObject *reply,
                 request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "etcd did not answer the request.");
         }
         else if (reply_succeeded(reply)) {
-                responses = reply_responses(reply);
-                token = reply_token(responses, (guint) req->n_paths + 2);
+                token = reply_token(reply, (guint) req->n_paths + 1);
                 req->revision = reply_revision(reply);
                 if (token == 0)
                         request_refuse(req, SERVICE_ERROR_UNAVAILABLE, "etcd answered the request without its revision.");
@@ -476,14 +472,17 @@ static void on_admission_reply(EtcdClient *client, int error, JsonObject *reply,
         range_done(gate);
 }
 
-static void request_send_admission(GateRequest *req, const ClusterRecord *record) {
+static void request_send_admission(GateRequest *req, ClusterRecord *record) {
         EtcdGate *gate = req->gate;
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autofree char *value = NULL;
         size_t size;
         int r;
 
+        record->granted = false;
         value = cluster_record_to_json(record, &size);
+        record->granted = true;
+        req->record_granted = cluster_record_to_json(record, &req->record_granted_size);
 
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "compare");
@@ -497,9 +496,7 @@ static void request_send_admission(GateRequest *req, const ClusterRecord *record
         json_builder_begin_array(b);
         for (size_t i = 0; i < req->n_paths; i++)
                 add_put(b, req->keys[i], "", 0, req->lease_id);
-        add_put(b, req->record_key, value, size, req->lease_id);
-        add_put(b, req->grant_key, "", 0, req->lease_id);
-        add_range(b, req->grant_key, false, true);
+        add_put(b, req->record_key, req->record_granted, req->record_granted_size, req->lease_id);
         add_range(b, CLUSTER_TOKEN_BASE_KEY, false, false);
         json_builder_end_array(b);
 
@@ -575,7 +572,6 @@ static void request_delete(GateRequest *req) {
         for (size_t i = 0; i < req->n_paths; i++)
                 add_delete(b, req->keys[i]);
         add_delete(b, req->record_key);
-        add_delete(b, req->grant_key);
         json_builder_end_array(b);
         json_builder_end_object(b);
 
@@ -604,7 +600,6 @@ static GateRequest *request_new(EtcdGate *gate, Lock *lock, bool nonblocking) {
                 req->ranges[i] = req->shared ? g_strconcat(queue, "x/", NULL) : g_steal_pointer(&queue);
         }
         req->record_key = cluster_record_key(req->rid);
-        req->grant_key = cluster_grant_key(req->rid);
         g_hash_table_insert(gate->requests, req->rid, req);
         return req;
 }
@@ -687,7 +682,6 @@ static void on_record_keys_deleted(EtcdClient *client, int error, JsonObject *re
 static void gate_delete_record_keys(EtcdGate *gate, const GateRecord *r) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autofree char *record_key = cluster_record_key(r->rid);
-        g_autofree char *grant_key = cluster_grant_key(r->rid);
 
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "success");
@@ -698,7 +692,6 @@ static void gate_delete_record_keys(EtcdGate *gate, const GateRecord *r) {
                 add_delete(b, key);
         }
         add_delete(b, record_key);
-        add_delete(b, grant_key);
         json_builder_end_array(b);
         json_builder_end_object(b);
         (void) gate_call(gate, ETCD_CHANNEL_TXN, "/v3/kv/txn", b, on_record_keys_deleted, NULL, NULL);
@@ -864,10 +857,9 @@ static void gate_put_record(EtcdGate *gate, const char *rid, JsonObject *kv) {
                 return;
         }
         memcpy(r->rid, rid, CLUSTER_RID_SIZE);
-        /* A record put again (a retried request) keeps its grant. */
-        GateRecord *old = g_hash_table_lookup(gate->records, r->rid);
-        if (old)
-                r->token = old->token;
+        /* Put again by the commit that grants it: that revision is the token. */
+        if (r->record.granted)
+                r->token = (uint64_t) etcd_json_get_int64(kv, "mod_revision") + gate->token_base;
         g_hash_table_insert(gate->records, r->rid, r);
         /* Only for a request whose transaction's fate was unknown: this daemon's own records of
          * requests already deleted come by here too when the watch lags behind the answers. */
@@ -875,17 +867,6 @@ static void gate_put_record(EtcdGate *gate, const char *rid, JsonObject *kv) {
                 log_debug("Deleting %s, written after its request had ended here.", r->rid);
                 gate_delete_record_keys(gate, r);
         }
-}
-
-static void gate_put_grant(EtcdGate *gate, const char *rid, JsonObject *kv) {
-        char key[CLUSTER_RID_SIZE + 1];
-        GateRecord *r;
-
-        memcpy(key, rid, CLUSTER_RID_SIZE);
-        key[CLUSTER_RID_SIZE] = 0;
-        r = g_hash_table_lookup(gate->records, key);
-        if (r)
-                r->token = (uint64_t) etcd_json_get_int64(kv, "create_revision") + gate->token_base;
 }
 
 /* ---- the watch ---- */
@@ -933,17 +914,6 @@ static void gate_key_deleted(EtcdGate *gate, const char *key, size_t size, int64
                                        "The request was removed from etcd while it waited.");
                 break;
 
-        case CLUSTER_KEY_GRANT: {
-                GateRecord *r;
-
-                memcpy(rid_buf, rid, CLUSTER_RID_SIZE);
-                rid_buf[CLUSTER_RID_SIZE] = 0;
-                r = g_hash_table_lookup(gate->records, rid_buf);
-                if (r)
-                        r->token = 0;
-                break;
-        }
-
         default:
                 break;
         }
@@ -956,9 +926,6 @@ static void gate_key_put(EtcdGate *gate, const char *key, size_t size, JsonObjec
         switch (cluster_key_parse(key, size, &rid)) {
         case CLUSTER_KEY_RECORD:
                 gate_put_record(gate, rid, kv);
-                break;
-        case CLUSTER_KEY_GRANT:
-                gate_put_grant(gate, rid, kv);
                 break;
         case CLUSTER_KEY_MESSAGE:
                 gate_message_put(gate, kv);
@@ -1236,7 +1203,7 @@ static void on_load_reply(EtcdClient *client, int error, JsonObject *reply, void
         }
         responses = reply_responses(reply);
         revision = reply_revision(reply);
-        if (!gate_check_token_base(gate, response_kvs(responses, 2), revision))
+        if (!gate_check_token_base(gate, response_kvs(responses, 1), revision))
                 return;
 
         g_hash_table_remove_all(gate->records);
@@ -1250,17 +1217,6 @@ static void on_load_reply(EtcdClient *client, int error, JsonObject *reply, void
                 key = etcd_json_get_bytes(kv, "key", &size);
                 if (key && cluster_key_parse((const char *) key, size, &rid) == CLUSTER_KEY_RECORD)
                         gate_put_record(gate, rid, kv);
-        }
-        kvs = response_kvs(responses, 1);
-        for (guint i = 0; kvs && i < json_array_get_length(kvs); i++) {
-                JsonObject *kv = json_array_get_object_element(kvs, i);
-                g_autofree guchar *key = NULL;
-                const char *rid;
-                size_t size;
-
-                key = etcd_json_get_bytes(kv, "key", &size);
-                if (key && cluster_key_parse((const char *) key, size, &rid) == CLUSTER_KEY_GRANT)
-                        gate_put_grant(gate, rid, kv);
         }
 
         gate->next_revision = revision + 1;
@@ -1277,7 +1233,6 @@ static void on_load_reply(EtcdClient *client, int error, JsonObject *reply, void
 static void gate_load(EtcdGate *gate) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autofree char *records = g_strconcat(CLUSTER_PREFIX, "r/", NULL);
-        g_autofree char *grants = g_strconcat(CLUSTER_PREFIX, "g/", NULL);
 
         if (gate->load_call)
                 return;
@@ -1287,7 +1242,6 @@ static void gate_load(EtcdGate *gate) {
         json_builder_set_member_name(b, "success");
         json_builder_begin_array(b);
         add_range(b, records, true, false);
-        add_range(b, grants, true, true);
         add_range(b, CLUSTER_TOKEN_BASE_KEY, false, false);
         json_builder_end_array(b);
         json_builder_end_object(b);

@@ -49,16 +49,15 @@ static void test_parse(void) {
                 "pylocker/r/38A5a2271588cb05-0000000000000002",      /* upper case */
                 "pylocker/r/38a5a2271588cb05_0000000000000002",      /* no dash */
                 "pylocker/x/38a5a2271588cb05-0000000000000002",
+                "pylocker/g/38a5a2271588cb05-0000000000000002",
                 "pylocker/token-base2",
         };
         g_autofree char *record = cluster_record_key("38a5a2271588cb05-0000000000000002");
-        g_autofree char *grant = cluster_grant_key("38a5a2271588cb05-0000000000000002");
         g_autofree char *message = cluster_message_key("38a5a2271588cb05-0000000000000002");
         const char *rid = NULL;
 
         g_assert_cmpint(cluster_key_parse(record, strlen(record), &rid), ==, CLUSTER_KEY_RECORD);
         g_assert_true(rid == record + strlen(CLUSTER_PREFIX "r/"));
-        g_assert_cmpint(cluster_key_parse(grant, strlen(grant), NULL), ==, CLUSTER_KEY_GRANT);
         g_assert_cmpint(cluster_key_parse(message, strlen(message), NULL), ==, CLUSTER_KEY_MESSAGE);
         g_assert_cmpint(cluster_key_parse(CLUSTER_TOKEN_BASE_KEY, strlen(CLUSTER_TOKEN_BASE_KEY), NULL), ==,
                         CLUSTER_KEY_TOKEN_BASE);
@@ -78,6 +77,7 @@ static void test_record(void) {
                 .uid = 1000,
                 .lease_usec = 30000000,
                 .created_realtime = 1795952025072711,
+                .granted = true,
         };
         g_auto(ClusterRecord) out = {};
         g_autofree char *json = NULL;
@@ -96,18 +96,20 @@ static void test_record(void) {
         g_assert_cmpuint(out.uid, ==, 1000);
         g_assert_cmpuint(out.lease_usec, ==, 30000000);
         g_assert_cmpuint(out.created_realtime, ==, 1795952025072711);
+        g_assert_true(out.granted);
 }
 
 static void test_record_invalid(void) {
         static const char *const bad[] = {
                 "", "[]", "{}", "not json",
-                "{\"lock\":\"xyz\",\"paths\":[\"a\"],\"shared\":false,\"node\":\"n\",\"client\":\"c\",\"uid\":0,\"lease_usec\":1,\"created_realtime\":1}",
-                "{\"lock\":\"abababababababababababababababab\",\"paths\":[],\"shared\":false,\"node\":\"n\",\"client\":\"c\",\"uid\":0,\"lease_usec\":1,\"created_realtime\":1}",
-                "{\"lock\":\"abababababababababababababababab\",\"paths\":[1],\"shared\":false,\"node\":\"n\",\"client\":\"c\",\"uid\":0,\"lease_usec\":1,\"created_realtime\":1}",
-                "{\"lock\":\"abababababababababababababababab\",\"paths\":[\"a\"],\"shared\":0,\"node\":\"n\",\"client\":\"c\",\"uid\":0,\"lease_usec\":1,\"created_realtime\":1}",
-                "{\"lock\":\"abababababababababababababababab\",\"paths\":[\"a\"],\"shared\":false,\"client\":\"c\",\"uid\":0,\"lease_usec\":1,\"created_realtime\":1}",
-                "{\"lock\":\"abababababababababababababababab\",\"paths\":[\"a\"],\"shared\":false,\"node\":\"n\",\"client\":\"c\",\"uid\":-1,\"lease_usec\":1,\"created_realtime\":1}",
-                "{\"lock\":\"abababababababababababababababab\",\"paths\":[\"a\"],\"shared\":false,\"node\":\"n\",\"client\":\"c\",\"uid\":4294967296,\"lease_usec\":1,\"created_realtime\":1}",
+                "{\"lock\":\"xyz\",\"paths\":[\"a\"],\"shared\":false,\"node\":\"n\",\"client\":\"c\",\"uid\":0,\"lease_usec\":1,\"created_realtime\":1,\"granted\":true}",
+                "{\"lock\":\"abababababababababababababababab\",\"paths\":[],\"shared\":false,\"node\":\"n\",\"client\":\"c\",\"uid\":0,\"lease_usec\":1,\"created_realtime\":1,\"granted\":true}",
+                "{\"lock\":\"abababababababababababababababab\",\"paths\":[1],\"shared\":false,\"node\":\"n\",\"client\":\"c\",\"uid\":0,\"lease_usec\":1,\"created_realtime\":1,\"granted\":true}",
+                "{\"lock\":\"abababababababababababababababab\",\"paths\":[\"a\"],\"shared\":0,\"node\":\"n\",\"client\":\"c\",\"uid\":0,\"lease_usec\":1,\"created_realtime\":1,\"granted\":true}",
+                "{\"lock\":\"abababababababababababababababab\",\"paths\":[\"a\"],\"shared\":false,\"client\":\"c\",\"uid\":0,\"lease_usec\":1,\"created_realtime\":1,\"granted\":true}",
+                "{\"lock\":\"abababababababababababababababab\",\"paths\":[\"a\"],\"shared\":false,\"node\":\"n\",\"client\":\"c\",\"uid\":-1,\"lease_usec\":1,\"created_realtime\":1,\"granted\":true}",
+                "{\"lock\":\"abababababababababababababababab\",\"paths\":[\"a\"],\"shared\":false,\"node\":\"n\",\"client\":\"c\",\"uid\":0,\"lease_usec\":1,\"created_realtime\":1}",
+                "{\"lock\":\"abababababababababababababababab\",\"paths\":[\"a\"],\"shared\":false,\"node\":\"n\",\"client\":\"c\",\"uid\":4294967296,\"lease_usec\":1,\"created_realtime\":1,\"granted\":true}",
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
