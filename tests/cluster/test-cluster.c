@@ -1,5 +1,6 @@
 /* pylockerd on etcd: several daemons, each on its own private bus, over one real etcd cluster, as in
  * docs/cluster.md. Every daemon and etcd member is a real process, stopped by PID. */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,7 +188,7 @@ static void test_release_then_elsewhere(void) {
         b1 = harness_connect(&f.d[0]);
         b2 = harness_connect(&f.d[1]);
         for (unsigned i = 0; i < 20; i++) {
-                g_autofree char *id1 = NULL, *id2 = NULL;
+                g_autofree char *id1 = NULL, *id2 = NULL, *id3 = NULL;
 
                 g_assert_cmpuint(wire_test_acquire(w, PATHS("w"), 0, id), >, 0);
                 g_assert_cmpuint(wire_test_release(w, id), ==, 1);
@@ -196,8 +197,8 @@ static void test_release_then_elsewhere(void) {
 
                 id1 = acquire_ok(b1, PATHS("w"), NULL);
                 g_assert_cmpint(release(b1, id1, NULL), ==, 1);
-                id2 = acquire_nonblocking_ok(b2, "w");
-                g_assert_cmpint(release(b2, id2, NULL), ==, 1);
+                id3 = acquire_nonblocking_ok(b2, "w");
+                g_assert_cmpint(release(b2, id3, NULL), ==, 1);
         }
         g_clear_pointer(&w, wire_test_client_free);
         teardown(&f);
@@ -642,24 +643,32 @@ static void test_messages(void) {
 }
 
 /* A TCP proxy to one etcd member (tests/cluster/tcp-proxy.py): SIGSTOP cuts whoever goes through it
- * off, as a partition does. Returns its PID; *ret_url is its URL (g_free). */
-static GPid start_proxy(const char *member_url, char **ret_url) {
+ * off, as a partition does. Returns its PID; *ret_url is its URL (g_free), *ret_out its output. */
+static GPid start_proxy(const char *member_url, char **ret_url, int *ret_out) {
         const char *target = member_url + strlen("http://");
-        const char *argv[] = { "python3", g_getenv("PYLOCKER_TCP_PROXY"), target, NULL };
+        /* Debian's, not whatever python3 comes first in PATH. */
+        const char *argv[] = { "/usr/bin/python3", g_getenv("PYLOCKER_TCP_PROXY"), target, NULL };
         g_autoptr(GError) error = NULL;
         char line[32] = {};
+        size_t n = 0;
         GPid pid;
         int out;
-        ssize_t n;
 
         g_assert_nonnull(argv[1]);
-        g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, NULL,
-                                               G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+        g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
                                                test_child_die_with_parent, NULL, &pid, NULL, &out, NULL, &error));
-        n = read(out, line, sizeof(line) - 1);
-        g_assert_cmpint(n, >, 0);
-        close(out);
+        /* Its port, one line. The pipe stays open until it is stopped: a proxy writing into a closed
+         * one would die. */
+        while (n < sizeof(line) - 1 && !strchr(line, '\n')) {
+                ssize_t k = read(out, line + n, sizeof(line) - 1 - n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                g_assert_cmpint(k, >, 0);
+                n += (size_t) k;
+        }
         *ret_url = g_strdup_printf("http://127.0.0.1:%d", atoi(line));
+        *ret_out = out;
         return pid;
 }
 
@@ -674,10 +683,11 @@ static void test_partition(void) {
         bool expired_first = false;
         sd_bus *b1, *b2;
         GPid proxy;
+        int proxy_out;
 
         f.etcd = etcd_cluster_start(3);
         endpoints = etcd_cluster_endpoints(f.etcd);
-        proxy = start_proxy(etcd_cluster_member_url(f.etcd, 0), &proxy_url);
+        proxy = start_proxy(etcd_cluster_member_url(f.etcd, 0), &proxy_url, &proxy_out);
         start_daemon(&f, 0, proxy_url);
         start_daemon(&f, 1, endpoints);
         wait_available(&f, 0);
@@ -707,6 +717,7 @@ static void test_partition(void) {
         g_free(catcher.lock_id);
         async_call_clear(&call);
         test_kill_child(&proxy);
+        close(proxy_out);
         teardown(&f);
 }
 
