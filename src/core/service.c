@@ -7,6 +7,7 @@
 #include "log.h"
 #include "macro.h"
 #include "service-internal.h"
+#include "siphash24.h"
 #include "token-floor.h"
 
 /* Paths of a gone client's locks released per loop iteration, whatever the number of locks: about a
@@ -148,7 +149,8 @@ int service_new(sd_event *event, const ServiceSettings *settings, const char *st
         service->userdata = userdata;
         service->clients = g_hash_table_new(g_str_hash, g_str_equal);
         service_stats_init(&service->stats, 0);
-        service->client_names = g_hash_table_new(g_str_hash, g_str_equal);
+        /* Names are the clients' choice: keyed, so that none can make them collide. */
+        service->client_names = g_hash_table_new(siphash24_string_hash, g_str_equal);
 
         r = add_deadline_timer(service, &service->deadline_source, on_deadline, "lock deadlines");
         if (r < 0)

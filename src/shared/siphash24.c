@@ -2,6 +2,7 @@
  * 8-byte word, four finalization rounds, words and key read little-endian. */
 #include <string.h>
 
+#include "random-id.h"
 #include "siphash24.h"
 
 static inline uint64_t rotl64(uint64_t x, unsigned b) {
@@ -92,4 +93,16 @@ uint64_t siphash24(const void *data, size_t size, const uint8_t key[SIPHASH_KEY_
         siphash24_init(&state, key);
         siphash24_compress(&state, data, size);
         return siphash24_finalize(&state);
+}
+
+unsigned siphash24_string_hash(const void *string) {
+        static uint8_t key[SIPHASH_KEY_SIZE];
+        static int key_set;
+
+        /* Only the main loop's thread hashes these: no lock needed, only the one-time key. */
+        if (!__atomic_load_n(&key_set, __ATOMIC_ACQUIRE)) {
+                random_bytes(key, sizeof(key));
+                __atomic_store_n(&key_set, 1, __ATOMIC_RELEASE);
+        }
+        return (unsigned) siphash24(string, strlen(string), key);
 }

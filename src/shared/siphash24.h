@@ -21,3 +21,7 @@ uint64_t siphash24_finalize(SipHash *state);
 
 /* The one-shot hash of size bytes. */
 uint64_t siphash24(const void *data, size_t size, const uint8_t key[SIPHASH_KEY_SIZE]);
+
+/* A GHashFunc for strings under one random key of the process's (GHashTable's hash functions take no
+ * data of their own): for tables of strings that clients choose, e.g. their names. */
+unsigned siphash24_string_hash(const void *string);

@@ -86,10 +86,21 @@ static void test_key(void) {
         }
 }
 
+/* The keyed string hash: one key for the process, so equal strings hash equal; strings that
+ * g_str_hash() makes collide (the same value from two-character blocks) do not here. */
+static void test_string_hash(void) {
+        g_assert_cmpuint(siphash24_string_hash("name"), ==, siphash24_string_hash("name"));
+        /* "Ab" and "BA" share g_str_hash's value (33 * 'A' + 'b' == 33 * 'B' + 'A'). */
+        g_assert_cmpuint(g_str_hash("Ab"), ==, g_str_hash("BA"));
+        g_assert_cmpuint(siphash24_string_hash("Ab"), !=, siphash24_string_hash("BA"));
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/siphash24/reference-vectors", test_reference_vectors);
         g_test_add_func("/siphash24/incremental", test_incremental);
         g_test_add_func("/siphash24/key", test_key);
+        g_test_add_func("/siphash24/string-hash", test_string_hash);
+
         return g_test_run();
 }
