@@ -80,6 +80,9 @@ struct EtcdGate {
         GHashTable *recent_deletes;      /* queue key → revision, while a range is in flight */
         GHashTable *suspects;            /* rids whose transaction may be applied after their cleanup */
         unsigned n_ranges_in_flight;
+
+        void (*available_callback)(void *userdata);
+        void *available_userdata;
 };
 
 struct GateRequest {
@@ -1227,6 +1230,8 @@ static void on_load_reply(EtcdClient *client, int error, JsonObject *reply, void
                 gate->available = true;
                 log_info("Serving locks through etcd at %s as node %s.", etcd_client_get_endpoint(gate->client),
                          gate->node);
+                if (gate->available_callback)
+                        gate->available_callback(gate->available_userdata);
         }
 }
 
@@ -1395,6 +1400,11 @@ static int on_recount_timer(sd_event_source *source, uint64_t usec, void *userda
 static int on_expiry_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         gate_session_lost(userdata, "no keep-alive answered in time");
         return 0;
+}
+
+void etcd_gate_set_available_callback(EtcdGate *gate, void (*callback)(void *userdata), void *userdata) {
+        gate->available_callback = callback;
+        gate->available_userdata = userdata;
 }
 
 bool etcd_gate_is_available(const EtcdGate *gate) {

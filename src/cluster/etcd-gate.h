@@ -24,5 +24,8 @@ void etcd_gate_stop(EtcdGate *gate, uint64_t timeout_usec);
 EtcdGate *etcd_gate_free(EtcdGate *gate);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(EtcdGate, etcd_gate_free)
 
+/* Called each time a session is established and the namespace read. */
+void etcd_gate_set_available_callback(EtcdGate *gate, void (*callback)(void *userdata), void *userdata);
+
 /* Whether a session is established and its lease alive. */
 bool etcd_gate_is_available(const EtcdGate *gate);

@@ -62,6 +62,8 @@ static int on_exit_answer_waiters(sd_event_source *source, void *userdata) {
         return 0;
 }
 
+static void on_etcd_available(void *userdata);
+
 static int read_password(const char *path, char **ret) {
         g_autoptr(GError) error = NULL;
         g_autofree char *text = NULL;
@@ -103,6 +105,7 @@ static int manager_start_etcd(Manager *manager) {
         r = etcd_gate_new(manager->service, manager->event, &settings, &manager->etcd_gate);
         if (r < 0)
                 return r;
+        etcd_gate_set_available_callback(manager->etcd_gate, on_etcd_available, manager);
         log_info("Lock table on etcd at %s, as node %s.", backend->endpoints, settings.node);
         return 0;
 }
@@ -177,6 +180,7 @@ Manager *manager_free(Manager *manager) {
                 (void) bus_flush_until(manager->bus, 0);
                 manager->bus = sd_bus_close_unref(manager->bus);
         }
+        sd_event_source_disable_unref(manager->ready_timer);
         sd_event_source_disable_unref(manager->idle_source);
         sd_event_source_disable_unref(manager->status_source);
         sd_event_source_disable_unref(manager->status_timer);
@@ -208,12 +212,43 @@ static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus
 
 static int status_update(Manager *manager);
 
+static void manager_send_ready(Manager *manager) {
+        if (manager->ready_sent)
+                return;
+        manager->ready_sent = true;
+        manager->ready_timer = sd_event_source_disable_unref(manager->ready_timer);
+        (void) sd_notify(false, "READY=1");
+        /* Counts from now on, whatever was reported before. */
+        g_clear_pointer(&manager->status_sent, g_free);
+        manager->status_sent_usec = 0;
+        if (manager->status_source)
+                (void) status_update(manager);
+        manager_update_idle(manager);
+}
+
+static int on_ready_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        Manager *manager = userdata;
+
+        log_warning("No session with etcd yet: serving, Acquire answers Unavailable until there is one.");
+        manager_send_ready(manager);
+        return 0;
+}
+
+static void on_etcd_available(void *userdata) {
+        Manager *manager = userdata;
+
+        /* Only once the bus name is ours (the timer is armed then). */
+        if (manager->ready_timer)
+                manager_send_ready(manager);
+}
+
 static int on_name_acquired(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
         Manager *manager = userdata;
         const sd_bus_error *error = sd_bus_message_get_error(message);
+        int r;
 
         if (error) {
-                int r = sd_bus_error_get_errno(error);
+                r = sd_bus_error_get_errno(error);
 
                 log_error_errno(r, "Failed to own bus name %s: %s", PYLOCKER_BUS_NAME, error->message);
                 return sd_event_exit(manager->event, -r);
@@ -225,13 +260,15 @@ static int on_name_acquired(sd_bus_message *message, void *userdata, sd_bus_erro
         if (manager->direct_socket_wanted && direct_socket_listen(manager, manager->direct_socket_wanted) < 0)
                 log_warning("Serving on the bus only; clients fall back to it.");
 
-        (void) sd_notify(false, "READY=1");
-        /* Counts from now on, whatever was reported before. */
-        g_clear_pointer(&manager->status_sent, g_free);
-        manager->status_sent_usec = 0;
-        if (manager->status_source)
-                (void) status_update(manager);
-        manager_update_idle(manager);
+        /* On etcd, ready once the session is up, or after a session's TTL without one: then it
+         * serves all the same, Acquire answering Unavailable until etcd does. */
+        if (manager->etcd_gate && !etcd_gate_is_available(manager->etcd_gate)) {
+                r = sd_event_add_time_relative(manager->event, &manager->ready_timer, CLOCK_MONOTONIC,
+                                               manager->config.backend.session_ttl_usec, 0, on_ready_timer, manager);
+                if (r >= 0)
+                        return 0;
+        }
+        manager_send_ready(manager);
         return 0;
 }
 

@@ -42,6 +42,8 @@ typedef struct Manager {
         uint64_t idle_exit_usec;      /* 0: never */
         sd_event_source *idle_source;
         bool exiting;
+        bool ready_sent;
+        sd_event_source *ready_timer;   /* READY=1 waits for etcd's session, this long at most */
         sd_event_source *status_source;
         sd_event_source *status_timer;
         char *status_sent;

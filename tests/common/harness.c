@@ -118,6 +118,7 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         g_autofree char *direct = harness_direct_socket_path(h);
         g_autofree char *direct_arg = g_strdup_printf("--private-socket=%s", direct);
         const char *wrapper_env = g_getenv("PYLOCKER_DAEMON_WRAPPER");
+        g_autofree char *etcd_endpoints = NULL, *etcd_arg = NULL;
         g_auto(GStrv) wrapper = NULL;
         g_autoptr(GError) error = NULL;
 
@@ -141,6 +142,17 @@ void harness_start_daemon(Harness *h, const char *const *daemon_args) {
         g_ptr_array_add(argv, (gpointer) "--config");
         g_ptr_array_add(argv, config);
         g_ptr_array_add(argv, direct_arg);
+        /* The same tests over the etcd backend: its semantics are the memory table's. */
+        if (g_strcmp0(g_getenv("PYLOCKER_TEST_BACKEND"), "etcd") == 0) {
+                if (!h->etcd)
+                        h->etcd = etcd_cluster_start(1);
+                etcd_endpoints = etcd_cluster_endpoints(h->etcd);
+                etcd_arg = g_strconcat("--etcd-endpoints=", etcd_endpoints, NULL);
+                g_ptr_array_add(argv, (gpointer) "--backend=etcd");
+                g_ptr_array_add(argv, etcd_arg);
+                /* A test's daemon that is killed leaves its locks to the next one for this long. */
+                g_ptr_array_add(argv, (gpointer) "--session-ttl=2s");
+        }
         for (size_t i = 0; daemon_args && daemon_args[i]; i++)
                 g_ptr_array_add(argv, (gpointer) daemon_args[i]);
         g_ptr_array_add(argv, NULL);
@@ -351,6 +363,7 @@ void harness_stop(Harness *h) {
         }
 
         harness_kill_polkitd(h);
+        g_clear_pointer(&h->etcd, etcd_cluster_stop);
 
         if (h->bus_pid > 0) {
                 g_assert_cmpint(kill(h->bus_pid, SIGTERM), ==, 0);

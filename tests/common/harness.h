@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <systemd/sd-bus.h>
 
+#include "etcd-harness.h"
 #include "pylocker-names.h"
 #include "test-common.h"
 
@@ -19,6 +20,7 @@ typedef struct Harness {
         int notify_fd;
         GString *notify_log;     /* every sd_notify message received, one a line */
         GPtrArray *clients;      /* sd_bus*, closed at teardown */
+        EtcdCluster *etcd;       /* with PYLOCKER_TEST_BACKEND=etcd: the daemon's lock table */
 } Harness;
 
 /* The fixture of the tests that need a bus and a pylockerd and nothing else of their own. */
