@@ -166,46 +166,68 @@ static bool member_int(JsonObject *object, const char *name, gint64 min, gint64 
         return *ret >= min;
 }
 
+static bool member_bool(JsonObject *object, const char *name, bool *ret) {
+        JsonNode *node = json_object_get_member(object, name);
+
+        if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN)
+                return false;
+        *ret = json_node_get_boolean(node);
+        return true;
+}
+
+/* The object a JSON text holds, or NULL. */
+static JsonObject *parse_object(JsonParser *parser, const char *text, size_t size) {
+        JsonNode *node;
+
+        if (!json_parser_load_from_data(parser, text, (gssize) size, NULL))
+                return NULL;
+        node = json_parser_get_root(parser);
+        return node && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+}
+
+/* An array of strings (g_strfreev), or NULL when it is not one. */
+static char **member_strv(JsonObject *object, const char *name, size_t *ret_n) {
+        JsonNode *node = json_object_get_member(object, name);
+        g_auto(GStrv) v = NULL;
+        JsonArray *array;
+        size_t n;
+
+        if (!node || !JSON_NODE_HOLDS_ARRAY(node))
+                return NULL;
+        array = json_node_get_array(node);
+        n = json_array_get_length(array);
+        v = g_new0(char *, n + 1);
+        for (size_t i = 0; i < n; i++) {
+                JsonNode *element = json_array_get_element(array, (guint) i);
+
+                if (!JSON_NODE_HOLDS_VALUE(element) || json_node_get_value_type(element) != G_TYPE_STRING)
+                        return NULL;
+                v[i] = g_strdup(json_node_get_string(element));
+        }
+        *ret_n = n;
+        return g_steal_pointer(&v);
+}
+
 int cluster_record_from_json(const char *text, size_t size, ClusterRecord *ret) {
         g_autoptr(JsonParser) parser = json_parser_new();
         g_auto(ClusterRecord) record = {};
         JsonObject *object;
-        JsonArray *paths;
-        JsonNode *node;
         const char *s;
         gint64 v;
 
-        if (!json_parser_load_from_data(parser, text, (gssize) size, NULL))
+        object = parse_object(parser, text, size);
+        if (!object)
                 return -EBADMSG;
-        node = json_parser_get_root(parser);
-        if (!node || !JSON_NODE_HOLDS_OBJECT(node))
-                return -EBADMSG;
-        object = json_node_get_object(node);
 
         s = member_string(object, "lock");
         if (!s || lock_id_from_string(s, record.lock_id) < 0)
                 return -EBADMSG;
-
-        node = json_object_get_member(object, "paths");
-        if (!node || !JSON_NODE_HOLDS_ARRAY(node))
+        record.paths = member_strv(object, "paths", &record.n_paths);
+        if (!record.paths || record.n_paths == 0)
                 return -EBADMSG;
-        paths = json_node_get_array(node);
-        record.n_paths = json_array_get_length(paths);
-        if (record.n_paths == 0)
-                return -EBADMSG;
-        record.paths = g_new0(char *, record.n_paths + 1);
-        for (size_t i = 0; i < record.n_paths; i++) {
-                JsonNode *element = json_array_get_element(paths, (guint) i);
 
-                if (!JSON_NODE_HOLDS_VALUE(element) || json_node_get_value_type(element) != G_TYPE_STRING)
-                        return -EBADMSG;
-                record.paths[i] = g_strdup(json_node_get_string(element));
-        }
-
-        node = json_object_get_member(object, "shared");
-        if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN)
+        if (!member_bool(object, "shared", &record.shared))
                 return -EBADMSG;
-        record.shared = json_node_get_boolean(node);
 
         s = member_string(object, "node");
         if (!s)
@@ -226,10 +248,8 @@ int cluster_record_from_json(const char *text, size_t size, ClusterRecord *ret) 
         if (!member_int(object, "created_realtime", 0, &v))
                 return -EBADMSG;
         record.created_realtime = (uint64_t) v;
-        node = json_object_get_member(object, "granted");
-        if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN)
+        if (!member_bool(object, "granted", &record.granted))
                 return -EBADMSG;
-        record.granted = json_node_get_boolean(node);
 
         *ret = record;
         record = (ClusterRecord) {};
@@ -284,30 +304,16 @@ char *cluster_message_to_json(const ClusterMessage *message, size_t *ret_size) {
         return text;
 }
 
-static bool member_bool(JsonObject *object, const char *name, bool *ret) {
-        JsonNode *node = json_object_get_member(object, name);
-
-        if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN)
-                return false;
-        *ret = json_node_get_boolean(node);
-        return true;
-}
-
 int cluster_message_from_json(const char *text, size_t size, ClusterMessage *ret) {
         g_autoptr(JsonParser) parser = json_parser_new();
         g_auto(ClusterMessage) message = {};
         JsonObject *object;
-        JsonArray *receivers;
-        JsonNode *node;
         const char *s;
         gint64 v;
 
-        if (!json_parser_load_from_data(parser, text, (gssize) size, NULL))
+        object = parse_object(parser, text, size);
+        if (!object)
                 return -EBADMSG;
-        node = json_parser_get_root(parser);
-        if (!node || !JSON_NODE_HOLDS_OBJECT(node))
-                return -EBADMSG;
-        object = json_node_get_object(node);
 
         if (!(s = member_string(object, "node")))
                 return -EBADMSG;
@@ -320,19 +326,9 @@ int cluster_message_from_json(const char *text, size_t size, ClusterMessage *ret
                 return -EBADMSG;
         message.message = g_strdup(s);
 
-        node = json_object_get_member(object, "receivers");
-        if (!node || !JSON_NODE_HOLDS_ARRAY(node))
+        message.receivers = member_strv(object, "receivers", &message.n_receivers);
+        if (!message.receivers)
                 return -EBADMSG;
-        receivers = json_node_get_array(node);
-        message.n_receivers = json_array_get_length(receivers);
-        message.receivers = g_new0(char *, message.n_receivers + 1);
-        for (size_t i = 0; i < message.n_receivers; i++) {
-                JsonNode *element = json_array_get_element(receivers, (guint) i);
-
-                if (!JSON_NODE_HOLDS_VALUE(element) || json_node_get_value_type(element) != G_TYPE_STRING)
-                        return -EBADMSG;
-                message.receivers[i] = g_strdup(json_node_get_string(element));
-        }
         if (!member_int(object, "expires_realtime", 0, &v))
                 return -EBADMSG;
         message.expires_realtime = (uint64_t) v;
