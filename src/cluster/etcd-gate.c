@@ -863,7 +863,8 @@ static void gate_put_record(EtcdGate *gate, const char *rid, JsonObject *kv) {
         /* Put again by the commit that grants it: that revision is the token. */
         if (r->record.granted)
                 r->token = (uint64_t) etcd_json_get_int64(kv, "mod_revision") + gate->token_base;
-        g_hash_table_insert(gate->records, r->rid, r);
+        /* Replace, not insert: the key is the record's own rid, freed with the old record. */
+        g_hash_table_replace(gate->records, r->rid, r);
         /* Only for a request whose transaction's fate was unknown: this daemon's own records of
          * requests already deleted come by here too when the watch lags behind the answers. */
         if (g_hash_table_remove(gate->suspects, r->rid) && gate_record_is_orphan(gate, r)) {
