@@ -10,6 +10,26 @@ void chain_table_deinit(ChainTable *table) {
         table->n_entries = 0;
 }
 
+/* Halving needs no hash: an entry's bucket is its hash modulo the number of buckets, a power of two,
+ * so buckets i and i + n/2 become bucket i. (Rehashing would cost a hash of every key: a second
+ * for half a million 4 KiB paths.) */
+static void chain_table_halve(ChainTable *table) {
+        size_t n = table->n_buckets / 2;
+        ChainLink **old = table->buckets;
+
+        table->buckets = g_new(ChainLink *, n);
+        for (size_t i = 0; i < n; i++) {
+                ChainLink *upper = old[i + n], **tail = &upper;
+
+                while (*tail)
+                        tail = &(*tail)->next;
+                *tail = old[i];
+                table->buckets[i] = upper;
+        }
+        table->n_buckets = n;
+        g_free(old);
+}
+
 static void chain_table_resize(ChainTable *table, size_t n_buckets) {
         ChainLink **old = table->buckets;
         size_t n_old = table->n_buckets;
@@ -58,7 +78,7 @@ void chain_table_remove(ChainTable *table, ChainLink *link, uint64_t hash) {
         /* Halving at one entry per two buckets, a quarter of where it doubles: a table that hovers
          * around a size does not resize back and forth. */
         if (table->n_buckets > CHAIN_TABLE_MIN_BUCKETS && table->n_entries < table->n_buckets / 2)
-                chain_table_resize(table, table->n_buckets / 2);
+                chain_table_halve(table);
 }
 
 void chain_table_get_stats(const ChainTable *table, ChainTableStats *ret) {

@@ -1,6 +1,7 @@
 /* An intrusive chained hash table: each entry embeds a ChainLink, and the table itself is only an array
  * of bucket heads, a power of two of them. Entries do not keep their hash (that would cost each of them
- * 8 bytes): callers pass it in, and a resize asks the table's hash function again for every entry.
+ * 8 bytes): callers pass it in, and doubling asks the table's hash function again for every entry
+ * (halving needs no hash: it merges bucket pairs).
  * Lookups are the caller's own loop over a chain, so that comparing keys costs no indirect call:
  *
  *         for (ChainLink *l = chain_table_first(&t, hash); l; l = l->next)
