@@ -255,8 +255,37 @@ static uint64_t table_path_hash(const LockTable *table, const char *path, size_t
         return siphash24(path, length, table->hash_key);
 }
 
+/* A queue of a path this long keeps its hash after the path: growing the table hashes every path
+ * again, which for half a million paths of 4 KiB stalled the loop for seconds; finding the end of a
+ * path is ten times cheaper than hashing it. Shorter paths (most) cost nothing more. */
+#define PATH_HASH_KEPT_MIN_LENGTH 64
+
+static size_t path_queue_kept_hash_offset(size_t length) {
+        return (sizeof(PathQueue) + length + 1 + sizeof(uint64_t) - 1) & ~(sizeof(uint64_t) - 1);
+}
+
+static PathQueue *path_queue_new(const char *path, size_t length, uint64_t hash) {
+        PathQueue *queue;
+
+        if (length < PATH_HASH_KEPT_MIN_LENGTH)
+                queue = g_malloc(sizeof(PathQueue) + length + 1);
+        else {
+                queue = g_malloc(path_queue_kept_hash_offset(length) + sizeof(uint64_t));
+                memcpy((uint8_t *) queue + path_queue_kept_hash_offset(length), &hash, sizeof(hash));
+        }
+        *queue = (PathQueue) {};
+        memcpy(queue->path, path, length + 1);
+        return queue;
+}
+
 static uint64_t path_queue_hash(const LockTable *table, const PathQueue *queue) {
-        return table_path_hash(table, queue->path, strlen(queue->path));
+        size_t length = strlen(queue->path);
+        uint64_t hash;
+
+        if (length < PATH_HASH_KEPT_MIN_LENGTH)
+                return table_path_hash(table, queue->path, length);
+        memcpy(&hash, (const uint8_t *) queue + path_queue_kept_hash_offset(length), sizeof(hash));
+        return hash;
 }
 
 static uint64_t path_queue_rehash(const ChainLink *link, const void *userdata) {
@@ -462,9 +491,7 @@ static PathQueue *table_get_queue(LockTable *table, const char *path, size_t *re
         if (queue)
                 return queue;
 
-        queue = g_malloc(sizeof(PathQueue) + length + 1);
-        *queue = (PathQueue) {};
-        memcpy(queue->path, path, length + 1);
+        queue = path_queue_new(path, length, hash);
         chain_table_add(&table->queues, &queue->table_link, hash);
         return queue;
 }

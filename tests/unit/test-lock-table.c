@@ -764,6 +764,53 @@ static void test_colliding_paths(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(ids.n_buckets, <=, 16);
 }
 
+/* Paths long enough that their queue keeps its hash: the table grows and shrinks through several
+ * sizes with every path still found in the chain its hash names (the invariant checks), and each lock
+ * still found by its path. */
+static void test_long_paths(Fixture *f, gconstpointer data) {
+        enum { N = 4096 };
+        LockTableLimits limits = LOCK_TABLE_LIMITS_DEFAULT;
+        g_autofree Lock **locks = g_new(Lock *, N);
+        LockTableHashStats paths;
+        LockOwner *o, *other;
+
+        limits.max_locks_per_owner = N;
+        limits.max_locks_per_group = N;
+        lock_table_set_limits(f->table, &limits);
+        o = lock_owner_new(f->table, NULL, NULL);
+        other = lock_owner_new(f->table, NULL, NULL);
+
+        for (unsigned i = 0; i < N; i++) {
+                /* 63 to 4095 bytes: both sides of the length from which the hash is kept. */
+                g_autofree char *path = g_strdup_printf("%0*u", (int) (63 + (i * 97) % 4033), i);
+
+                locks[i] = acquire_ok(f, o, "C", 0, path);
+        }
+        lock_table_check_invariants(f->table);
+        lock_table_get_hash_stats(f->table, &paths, NULL);
+        g_assert_cmpuint(paths.n_entries, ==, N);
+
+        for (unsigned i = 0; i < N; i++) {
+                g_autofree char *path = g_strdup_printf("%0*u", (int) (63 + (i * 97) % 4033), i);
+                const char *const one[] = { path };
+                LockRequest request = { .paths = one, .n_paths = 1, .nonblocking = true };
+                Lock *lock = NULL;
+
+                /* Found by its path: held. */
+                if (i % 512 == 0)
+                        g_assert_cmpint(lock_table_acquire(f->table, other, &request, NULL, &lock, NULL), ==,
+                                        LOCK_E_WOULD_BLOCK);
+                release_ok(f, o, locks[i]);
+                if (i % 512 == 0)
+                        lock_table_check_invariants(f->table);
+        }
+        g_ptr_array_set_size(f->events, 0);
+        lock_table_check_invariants(f->table);
+        lock_table_get_hash_stats(f->table, &paths, NULL);
+        g_assert_cmpuint(paths.n_entries, ==, 0);
+        g_assert_cmpuint(paths.n_buckets, <=, 16);
+}
+
 static int acquire_path_index(Fixture *f, LockOwner *owner, const char *const *paths, size_t n_paths,
                               size_t *ret_index) {
         LockRequest request = { .paths = paths, .n_paths = n_paths };
@@ -1088,6 +1135,7 @@ int main(int argc, char *argv[]) {
         ADD("deadlock/self", test_deadlock_self);
         ADD("paths/duplicates", test_duplicates);
         ADD("paths/colliding-hashes", test_colliding_paths);
+        ADD("paths/long", test_long_paths);
         ADD("limits/paths", test_path_limits);
         ADD("limits/owner-quota", test_owner_quota);
         ADD("limits/change", test_limits_change);
