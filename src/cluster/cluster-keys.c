@@ -106,48 +106,64 @@ ClusterRecord *cluster_record_free(ClusterRecord *record) {
         return NULL;
 }
 
-char *cluster_record_to_json(const ClusterRecord *record, size_t *ret_size) {
-        g_autoptr(JsonBuilder) builder = json_builder_new();
+/* ---- writing: members of one object, then its text ---- */
+
+static void put_string(JsonBuilder *b, const char *name, const char *value) {
+        json_builder_set_member_name(b, name);
+        json_builder_add_string_value(b, value);
+}
+
+static void put_int(JsonBuilder *b, const char *name, gint64 value) {
+        json_builder_set_member_name(b, name);
+        json_builder_add_int_value(b, value);
+}
+
+static void put_bool(JsonBuilder *b, const char *name, bool value) {
+        json_builder_set_member_name(b, name);
+        json_builder_add_boolean_value(b, value);
+}
+
+static void put_strv(JsonBuilder *b, const char *name, char *const *v, size_t n) {
+        json_builder_set_member_name(b, name);
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < n; i++)
+                json_builder_add_string_value(b, v[i]);
+        json_builder_end_array(b);
+}
+
+/* Ends the builder's object and gives its text (g_free). */
+static char *builder_to_text(JsonBuilder *b, size_t *ret_size) {
         g_autoptr(JsonGenerator) generator = json_generator_new();
         g_autoptr(JsonNode) root = NULL;
-        char id[LOCK_ID_STRING_MAX];
         gsize size;
         char *text;
 
-        json_builder_begin_object(builder);
-        json_builder_set_member_name(builder, "lock");
-        json_builder_add_string_value(builder, lock_id_to_string(record->lock_id, id));
-        json_builder_set_member_name(builder, "paths");
-        json_builder_begin_array(builder);
-        for (size_t i = 0; i < record->n_paths; i++)
-                json_builder_add_string_value(builder, record->paths[i]);
-        json_builder_end_array(builder);
-        json_builder_set_member_name(builder, "shared");
-        json_builder_add_boolean_value(builder, record->shared);
-        json_builder_set_member_name(builder, "node");
-        json_builder_add_string_value(builder, record->node);
-        json_builder_set_member_name(builder, "client");
-        json_builder_add_string_value(builder, record->client);
-        if (record->name) {
-                json_builder_set_member_name(builder, "name");
-                json_builder_add_string_value(builder, record->name);
-        }
-        json_builder_set_member_name(builder, "uid");
-        json_builder_add_int_value(builder, record->uid);
-        json_builder_set_member_name(builder, "lease_usec");
-        json_builder_add_int_value(builder, (gint64) record->lease_usec);
-        json_builder_set_member_name(builder, "created_realtime");
-        json_builder_add_int_value(builder, (gint64) record->created_realtime);
-        json_builder_set_member_name(builder, "granted");
-        json_builder_add_boolean_value(builder, record->granted);
-        json_builder_end_object(builder);
-
-        root = json_builder_get_root(builder);
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
         json_generator_set_root(generator, root);
         text = json_generator_to_data(generator, &size);
         if (ret_size)
                 *ret_size = size;
         return text;
+}
+
+char *cluster_record_to_json(const ClusterRecord *record, size_t *ret_size) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        char id[LOCK_ID_STRING_MAX];
+
+        json_builder_begin_object(b);
+        put_string(b, "lock", lock_id_to_string(record->lock_id, id));
+        put_strv(b, "paths", record->paths, record->n_paths);
+        put_bool(b, "shared", record->shared);
+        put_string(b, "node", record->node);
+        put_string(b, "client", record->client);
+        if (record->name)
+                put_string(b, "name", record->name);
+        put_int(b, "uid", record->uid);
+        put_int(b, "lease_usec", (gint64) record->lease_usec);
+        put_int(b, "created_realtime", (gint64) record->created_realtime);
+        put_bool(b, "granted", record->granted);
+        return builder_to_text(b, ret_size);
 }
 
 static const char *member_string(JsonObject *object, const char *name) {
@@ -266,42 +282,19 @@ void cluster_message_clear(ClusterMessage *message) {
 }
 
 char *cluster_message_to_json(const ClusterMessage *message, size_t *ret_size) {
-        g_autoptr(JsonBuilder) builder = json_builder_new();
-        g_autoptr(JsonGenerator) generator = json_generator_new();
-        g_autoptr(JsonNode) root = NULL;
-        gsize size;
-        char *text;
+        g_autoptr(JsonBuilder) b = json_builder_new();
 
-        json_builder_begin_object(builder);
-        json_builder_set_member_name(builder, "node");
-        json_builder_add_string_value(builder, message->node);
-        json_builder_set_member_name(builder, "sender");
-        json_builder_add_string_value(builder, message->sender);
-        if (message->sender_name) {
-                json_builder_set_member_name(builder, "sender_name");
-                json_builder_add_string_value(builder, message->sender_name);
-        }
-        json_builder_set_member_name(builder, "message");
-        json_builder_add_string_value(builder, message->message);
-        json_builder_set_member_name(builder, "receivers");
-        json_builder_begin_array(builder);
-        for (size_t i = 0; i < message->n_receivers; i++)
-                json_builder_add_string_value(builder, message->receivers[i]);
-        json_builder_end_array(builder);
-        json_builder_set_member_name(builder, "expires_realtime");
-        json_builder_add_int_value(builder, (gint64) message->expires_realtime);
-        json_builder_set_member_name(builder, "unique");
-        json_builder_add_boolean_value(builder, message->unique);
-        json_builder_set_member_name(builder, "replace");
-        json_builder_add_boolean_value(builder, message->replace);
-        json_builder_end_object(builder);
-
-        root = json_builder_get_root(builder);
-        json_generator_set_root(generator, root);
-        text = json_generator_to_data(generator, &size);
-        if (ret_size)
-                *ret_size = size;
-        return text;
+        json_builder_begin_object(b);
+        put_string(b, "node", message->node);
+        put_string(b, "sender", message->sender);
+        if (message->sender_name)
+                put_string(b, "sender_name", message->sender_name);
+        put_string(b, "message", message->message);
+        put_strv(b, "receivers", message->receivers, message->n_receivers);
+        put_int(b, "expires_realtime", (gint64) message->expires_realtime);
+        put_bool(b, "unique", message->unique);
+        put_bool(b, "replace", message->replace);
+        return builder_to_text(b, ret_size);
 }
 
 int cluster_message_from_json(const char *text, size_t size, ClusterMessage *ret) {

@@ -26,13 +26,13 @@ typedef struct LockBinding {
         uint64_t wait_start;            /* CLOCK_MONOTONIC, when it had to wait */
         /* With a gate: a binding for every lock, as long as it lives. */
         bool admitted;                  /* given to the gate: retire it when it ends */
-        bool confirming;                /* granted by the table, the gate's answer awaited */
         bool nonblocking;
         uint64_t lease_usec;
         uint64_t deadline;              /* CLOCK_MONOTONIC, the end of the wait; UINT64_MAX: none */
         void *gate_data;
         GList admission_link;           /* in Service.gate_admissions while waiting for admit */
-        GList confirming_link;          /* in Service.gate_confirming while confirming */
+        GList confirming_link;          /* in Service.gate_confirming while granted by the table and the
+                                         * gate's answer awaited (data set then) */
         ServiceErrorCode gate_error;
         char *gate_message;             /* why the gate refused it, or NULL */
 } LockBinding;
@@ -114,12 +114,17 @@ static void count_grant(Service *service, LockBinding *binding, uint64_t granted
 }
 
 /* Hands a lock the table granted to the gate, its wait still bounded by the request's timeout. */
+static bool is_confirming(const LockBinding *binding) {
+        return binding && binding->confirming_link.data;
+}
+
 static void set_confirming(Service *service, LockBinding *binding, bool confirming) {
-        binding->confirming = confirming;
-        if (confirming && !binding->confirming_link.data) {
+        if (confirming == is_confirming(binding))
+                return;
+        if (confirming) {
                 binding->confirming_link.data = binding;
                 g_queue_push_tail_link(&service->gate_confirming, &binding->confirming_link);
-        } else if (!confirming && binding->confirming_link.data) {
+        } else {
                 g_queue_unlink(&service->gate_confirming, &binding->confirming_link);
                 binding->confirming_link.data = NULL;
         }
@@ -194,14 +199,14 @@ void service_set_gate(Service *service, const ServiceGateOps *ops, void *gate) {
 bool service_lock_is_confirmed(const Lock *lock) {
         LockBinding *binding = lock_get_userdata(lock);
 
-        return lock_is_granted(lock) && !(binding && binding->confirming);
+        return lock_is_granted(lock) && !is_confirming(binding);
 }
 
 void service_gate_confirm(Service *service, Lock *lock, uint64_t token) {
         LockBinding *binding = lock_get_userdata(lock);
         int r;
 
-        g_assert(binding && binding->confirming);
+        g_assert(is_confirming(binding));
 
         set_confirming(service, binding, false);
         lock_table_confirm(service->table, lock, token, binding->lease_usec);
@@ -217,7 +222,7 @@ void service_gate_confirm(Service *service, Lock *lock, uint64_t token) {
 void service_gate_refuse(Service *service, Lock *lock, ServiceErrorCode code, const char *message) {
         LockBinding *binding = lock_get_userdata(lock);
 
-        g_assert(binding && binding->confirming);
+        g_assert(is_confirming(binding));
 
         binding->gate_error = code;
         binding->gate_message = g_strdup(message);
